@@ -1,0 +1,538 @@
+//! The bond's configuration as the data plane reads it, and the state userspace keeps next to
+//! it. All types are `#[repr(C)]` map values with explicit padding.
+//!
+//! The data plane reads [`BondConfig`] through a double buffer (two slots and an index), so a
+//! change of mode, members or link state reaches it as one atomic index flip; see
+//! `bondxdp::maps::ConfigMap`.
+
+/// Most members one bond can have (the kernel has no fixed limit; 16 covers real LAGs).
+pub const MAX_MEMBERS: usize = 16;
+
+/// Marks "no member" in slot-valued fields.
+pub const NO_SLOT: u32 = u32::MAX;
+
+/// Bonding modes, numbered as the kernel numbers them.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// 0: packets go to the members in turn.
+    BalanceRr = 0,
+    /// 1: one active member transmits and receives; the others stand by.
+    ActiveBackup = 1,
+    /// 2: a hash of the headers ([`HashPolicy`]) picks the member, so a flow stays on one.
+    BalanceXor = 2,
+    /// 3: every packet goes out of every member.
+    Broadcast = 3,
+    /// 4: IEEE 802.3ad dynamic link aggregation (LACP).
+    Ieee8023ad = 4,
+    /// 5: adaptive transmit load balancing.
+    BalanceTlb = 5,
+    /// 6: adaptive load balancing.
+    BalanceAlb = 6,
+}
+
+impl Mode {
+    /// Every mode, in kernel order.
+    pub const ALL: [Mode; 7] = [
+        Mode::BalanceRr,
+        Mode::ActiveBackup,
+        Mode::BalanceXor,
+        Mode::Broadcast,
+        Mode::Ieee8023ad,
+        Mode::BalanceTlb,
+        Mode::BalanceAlb,
+    ];
+
+    /// The mode with kernel number `n`.
+    pub const fn from_u32(n: u32) -> Option<Mode> {
+        Some(match n {
+            0 => Mode::BalanceRr,
+            1 => Mode::ActiveBackup,
+            2 => Mode::BalanceXor,
+            3 => Mode::Broadcast,
+            4 => Mode::Ieee8023ad,
+            5 => Mode::BalanceTlb,
+            6 => Mode::BalanceAlb,
+            _ => return None,
+        })
+    }
+
+    /// The kernel's option name (`mode=balance-rr`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Mode::BalanceRr => "balance-rr",
+            Mode::ActiveBackup => "active-backup",
+            Mode::BalanceXor => "balance-xor",
+            Mode::Broadcast => "broadcast",
+            Mode::Ieee8023ad => "802.3ad",
+            Mode::BalanceTlb => "balance-tlb",
+            Mode::BalanceAlb => "balance-alb",
+        }
+    }
+
+    /// The description `/proc/net/bonding` prints ("Bonding Mode: ...").
+    pub const fn description(self) -> &'static str {
+        match self {
+            Mode::BalanceRr => "load balancing (round-robin)",
+            Mode::ActiveBackup => "fault-tolerance (active-backup)",
+            Mode::BalanceXor => "load balancing (xor)",
+            Mode::Broadcast => "fault-tolerance (broadcast)",
+            Mode::Ieee8023ad => "IEEE 802.3ad Dynamic link aggregation",
+            Mode::BalanceTlb => "transmit load balancing",
+            Mode::BalanceAlb => "adaptive load balancing",
+        }
+    }
+
+    /// Parses a kernel mode name or number (`balance-rr`, `0`).
+    pub fn parse(s: &str) -> Option<Mode> {
+        let mut i = 0;
+        while i < Mode::ALL.len() {
+            let mode = Mode::ALL[i];
+            if s.eq_ignore_ascii_case(mode.name()) {
+                return Some(mode);
+            }
+            i += 1;
+        }
+        s.parse::<u32>().ok().and_then(Mode::from_u32)
+    }
+
+    /// Whether the mode picks members by [`HashPolicy`].
+    pub const fn uses_hash(self) -> bool {
+        matches!(self, Mode::BalanceXor | Mode::Ieee8023ad | Mode::BalanceTlb)
+    }
+
+    /// Whether one member is "active" and the others only stand by.
+    pub const fn uses_active(self) -> bool {
+        matches!(self, Mode::ActiveBackup)
+    }
+}
+
+/// Transmit hash policies, numbered as the kernel numbers them (`xmit_hash_policy`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HashPolicy {
+    /// 0: MAC addresses and EtherType.
+    Layer2 = 0,
+    /// 1: IP addresses and ports.
+    Layer34 = 1,
+    /// 2: MAC addresses and IP addresses.
+    Layer23 = 2,
+    /// 3: like layer2+3, but the innermost headers of tunnelled packets.
+    Encap23 = 3,
+    /// 4: like layer3+4, but the innermost headers of tunnelled packets.
+    Encap34 = 4,
+    /// 5: source MAC and VLAN id.
+    VlanSrcMac = 5,
+}
+
+impl HashPolicy {
+    /// Every policy, in kernel order.
+    pub const ALL: [HashPolicy; 6] = [
+        HashPolicy::Layer2,
+        HashPolicy::Layer34,
+        HashPolicy::Layer23,
+        HashPolicy::Encap23,
+        HashPolicy::Encap34,
+        HashPolicy::VlanSrcMac,
+    ];
+
+    /// The policy with kernel number `n`.
+    pub const fn from_u32(n: u32) -> Option<HashPolicy> {
+        Some(match n {
+            0 => HashPolicy::Layer2,
+            1 => HashPolicy::Layer34,
+            2 => HashPolicy::Layer23,
+            3 => HashPolicy::Encap23,
+            4 => HashPolicy::Encap34,
+            5 => HashPolicy::VlanSrcMac,
+            _ => return None,
+        })
+    }
+
+    /// The kernel's option name (`xmit_hash_policy=layer3+4`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            HashPolicy::Layer2 => "layer2",
+            HashPolicy::Layer34 => "layer3+4",
+            HashPolicy::Layer23 => "layer2+3",
+            HashPolicy::Encap23 => "encap2+3",
+            HashPolicy::Encap34 => "encap3+4",
+            HashPolicy::VlanSrcMac => "vlan+srcmac",
+        }
+    }
+
+    /// Parses a kernel policy name or number (`layer3+4`, `1`).
+    pub fn parse(s: &str) -> Option<HashPolicy> {
+        let mut i = 0;
+        while i < HashPolicy::ALL.len() {
+            let policy = HashPolicy::ALL[i];
+            if s.eq_ignore_ascii_case(policy.name()) {
+                return Some(policy);
+            }
+            i += 1;
+        }
+        s.parse::<u32>().ok().and_then(HashPolicy::from_u32)
+    }
+}
+
+/// A member's link as the controller last judged it.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LinkState {
+    /// Not usable: no carrier, or a monitor declared it failed.
+    Down = 0,
+    /// Usable.
+    Up = 1,
+}
+
+impl LinkState {
+    /// Decodes the byte stored in [`MemberSlot::link`]; unknown values read as down.
+    pub const fn from_u8(v: u8) -> LinkState {
+        if v == LinkState::Up as u8 {
+            LinkState::Up
+        } else {
+            LinkState::Down
+        }
+    }
+}
+
+/// [`MemberSlot::flags`]: frames received on this member are delivered to the bond.
+pub const MEMBER_RX_ACCEPT: u8 = 1 << 0;
+
+/// One member as the data plane sees it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemberSlot {
+    /// Interface index of the member; 0 marks an empty slot.
+    pub ifindex: u32,
+    /// Source MAC the member transmits with (with `keep_member_macs`: its own).
+    pub mac: [u8; 6],
+    /// [`LinkState`] as a byte.
+    pub link: u8,
+    /// Derived `MEMBER_*` flags ([`BondConfig::recompute`]).
+    pub flags: u8,
+}
+
+impl MemberSlot {
+    /// Whether the slot holds a member.
+    pub const fn is_used(&self) -> bool {
+        self.ifindex != 0
+    }
+
+    /// The member's link state.
+    pub const fn link_state(&self) -> LinkState {
+        LinkState::from_u8(self.link)
+    }
+}
+
+/// [`BondConfig::flags`]: members keep their own MACs; the egress program writes the member's
+/// MAC as the source and the ingress program maps it back to the bond's.
+pub const CFG_KEEP_MEMBER_MACS: u32 = 1 << 0;
+/// [`BondConfig::flags`]: deliver frames received on inactive members too (kernel
+/// `all_slaves_active`).
+pub const CFG_ALL_SLAVES_ACTIVE: u32 = 1 << 1;
+
+/// Everything the data plane needs to know about one bond (one value of the config map).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BondConfig {
+    /// Bumped by userspace on every change; lets readers tell configurations apart.
+    pub generation: u64,
+    /// Interface index of the bond (the logical interface the stack uses).
+    pub bond_ifindex: u32,
+    /// [`Mode`] number.
+    pub mode: u32,
+    /// [`HashPolicy`] number (balance-xor and other hashing modes).
+    pub hash_policy: u32,
+    /// balance-rr: packets sent through a member before moving on; 0 = a random member.
+    pub packets_per_slave: u32,
+    /// `CFG_*` flags.
+    pub flags: u32,
+    /// The active member's slot ([`NO_SLOT`] if none): the only transmitter in
+    /// active-backup, and the one that sends IGMP in balance-rr.
+    pub active_slot: u32,
+    /// Number of valid entries in `tx_slots`.
+    pub tx_count: u32,
+    /// Reserved; zero.
+    pub reserved: u32,
+    /// MAC address of the bond.
+    pub bond_mac: [u8; 6],
+    /// Padding; zero.
+    pub pad: [u8; 2],
+    /// Slots eligible to transmit, in order (derived by [`BondConfig::recompute`]).
+    pub tx_slots: [u8; MAX_MEMBERS],
+    /// The members, indexed by slot. A member keeps its slot while it is in the bond, so
+    /// per-member counters stay attached to it.
+    pub members: [MemberSlot; MAX_MEMBERS],
+}
+
+impl Default for BondConfig {
+    fn default() -> Self {
+        BondConfig {
+            generation: 0,
+            bond_ifindex: 0,
+            mode: Mode::BalanceRr as u32,
+            hash_policy: HashPolicy::Layer2 as u32,
+            packets_per_slave: 1,
+            flags: 0,
+            active_slot: NO_SLOT,
+            tx_count: 0,
+            reserved: 0,
+            bond_mac: [0; 6],
+            pad: [0; 2],
+            tx_slots: [0; MAX_MEMBERS],
+            members: [MemberSlot::default(); MAX_MEMBERS],
+        }
+    }
+}
+
+impl BondConfig {
+    /// The configured mode, if the number is known.
+    pub const fn mode(&self) -> Option<Mode> {
+        Mode::from_u32(self.mode)
+    }
+
+    /// The configured hash policy, if the number is known.
+    pub const fn hash_policy(&self) -> Option<HashPolicy> {
+        HashPolicy::from_u32(self.hash_policy)
+    }
+
+    /// Whether flag `CFG_*` is set.
+    pub const fn has_flag(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// The slot holding interface `ifindex`.
+    #[inline(always)]
+    pub fn slot_of(&self, ifindex: u32) -> Option<usize> {
+        if ifindex == 0 {
+            return None;
+        }
+        let mut slot = 0;
+        while slot < MAX_MEMBERS {
+            if self.members[slot].ifindex == ifindex {
+                return Some(slot);
+            }
+            slot += 1;
+        }
+        None
+    }
+
+    /// The first empty slot.
+    pub fn free_slot(&self) -> Option<usize> {
+        self.members.iter().position(|m| !m.is_used())
+    }
+
+    /// Number of members.
+    pub fn member_count(&self) -> usize {
+        self.members.iter().filter(|m| m.is_used()).count()
+    }
+
+    /// The slots eligible to transmit.
+    pub fn tx_slots(&self) -> &[u8] {
+        let n = (self.tx_count as usize).min(MAX_MEMBERS);
+        &self.tx_slots[..n]
+    }
+
+    /// Derives what the data plane acts on from the members' link states and the mode: the
+    /// transmit list and each member's receive flag. `active_slot` must already be chosen
+    /// (see [`crate::modes::active_backup::choose_active`]).
+    pub fn recompute(&mut self) {
+        let mode = self.mode().unwrap_or(Mode::BalanceRr);
+        let mut count = 0usize;
+        for slot in 0..MAX_MEMBERS {
+            let member = self.members[slot];
+            let up = member.is_used() && member.link_state() == LinkState::Up;
+            let transmits = up && crate::modes::transmits(mode, slot as u32, self.active_slot);
+            if transmits {
+                self.tx_slots[count] = slot as u8;
+                count += 1;
+            }
+            let receives = member.is_used()
+                && (self.has_flag(CFG_ALL_SLAVES_ACTIVE)
+                    || crate::modes::receives(mode, slot as u32, self.active_slot));
+            self.members[slot].flags = if receives { MEMBER_RX_ACCEPT } else { 0 };
+        }
+        for rest in &mut self.tx_slots[count..] {
+            *rest = 0;
+        }
+        self.tx_count = count as u32;
+    }
+}
+
+/// What userspace must remember to put a member back as it found it (never read by eBPF).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemberRestore {
+    /// Interface index at enslave time; 0 marks an empty entry.
+    pub ifindex: u32,
+    /// MTU before enslaving.
+    pub mtu: u32,
+    /// Interface name, NUL-padded.
+    pub name: [u8; 16],
+    /// MAC address before enslaving.
+    pub mac: [u8; 6],
+    /// Whether the link was administratively up.
+    pub was_up: u8,
+    /// Whether promiscuous mode was on.
+    pub was_promisc: u8,
+    /// Whether all-multicast was on.
+    pub was_allmulti: u8,
+    /// `net.ipv6.conf.IF.disable_ipv6` before enslaving (0xff: unknown, leave alone).
+    pub ipv6_disabled: u8,
+    /// Padding; zero.
+    pub pad: [u8; 2],
+}
+
+/// Magic value of a written [`BondState`].
+pub const BOND_STATE_MAGIC: u32 = 0x6278_6470; // "bxdp"
+/// Layout version of [`BondState`].
+pub const BOND_STATE_VERSION: u32 = 1;
+
+/// Userspace's persistent record of a bond, pinned with its maps so that `down`, `status` and
+/// a restarted controller work without any process having stayed alive.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BondState {
+    /// [`BOND_STATE_MAGIC`] once written.
+    pub magic: u32,
+    /// [`BOND_STATE_VERSION`].
+    pub version: u32,
+    /// Interface index of the bond.
+    pub bond_ifindex: u32,
+    /// Interface index of the bond's veth peer (kept up, never used).
+    pub peer_ifindex: u32,
+    /// The configured primary's slot ([`NO_SLOT`]: none).
+    pub primary_slot: u32,
+    /// Reserved; zero.
+    pub reserved: u32,
+    /// Bond name, NUL-padded.
+    pub name: [u8; 16],
+    /// Peer name, NUL-padded.
+    pub peer_name: [u8; 16],
+    /// Restore records, indexed like [`BondConfig::members`].
+    pub members: [MemberRestore; MAX_MEMBERS],
+}
+
+impl Default for BondState {
+    fn default() -> Self {
+        BondState {
+            magic: 0,
+            version: 0,
+            bond_ifindex: 0,
+            peer_ifindex: 0,
+            primary_slot: NO_SLOT,
+            reserved: 0,
+            name: [0; 16],
+            peer_name: [0; 16],
+            members: [MemberRestore::default(); MAX_MEMBERS],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_have_no_implicit_padding() {
+        assert_eq!(core::mem::size_of::<MemberSlot>(), 12);
+        assert_eq!(
+            core::mem::size_of::<BondConfig>(),
+            8 + 8 * 4 + 8 + 16 + 12 * MAX_MEMBERS
+        );
+        assert_eq!(core::mem::size_of::<MemberRestore>(), 36);
+        assert_eq!(
+            core::mem::size_of::<BondState>(),
+            24 + 32 + 36 * MAX_MEMBERS
+        );
+    }
+
+    #[test]
+    fn modes_parse_by_name_and_number() {
+        assert_eq!(Mode::parse("balance-rr"), Some(Mode::BalanceRr));
+        assert_eq!(Mode::parse("0"), Some(Mode::BalanceRr));
+        assert_eq!(Mode::parse("ACTIVE-BACKUP"), Some(Mode::ActiveBackup));
+        assert_eq!(Mode::parse("2"), Some(Mode::BalanceXor));
+        assert_eq!(Mode::parse("broadcast"), Some(Mode::Broadcast));
+        assert_eq!(Mode::parse("802.3ad"), Some(Mode::Ieee8023ad));
+        assert_eq!(Mode::parse("7"), None);
+        assert_eq!(Mode::parse("round-robin"), None);
+        for mode in Mode::ALL {
+            assert_eq!(Mode::from_u32(mode as u32), Some(mode));
+            assert_eq!(Mode::parse(mode.name()), Some(mode));
+        }
+    }
+
+    #[test]
+    fn hash_policies_parse_by_name_and_number() {
+        assert_eq!(HashPolicy::parse("layer3+4"), Some(HashPolicy::Layer34));
+        assert_eq!(HashPolicy::parse("1"), Some(HashPolicy::Layer34));
+        assert_eq!(HashPolicy::parse("layer2+3"), Some(HashPolicy::Layer23));
+        assert_eq!(HashPolicy::parse("encap3+4"), Some(HashPolicy::Encap34));
+        assert_eq!(HashPolicy::parse("layer4"), None);
+        assert_eq!(HashPolicy::parse("9"), None);
+        for policy in HashPolicy::ALL {
+            assert_eq!(HashPolicy::parse(policy.name()), Some(policy));
+        }
+    }
+
+    fn bond(mode: Mode, links: &[LinkState]) -> BondConfig {
+        let mut cfg = BondConfig {
+            mode: mode as u32,
+            ..Default::default()
+        };
+        for (slot, link) in links.iter().enumerate() {
+            cfg.members[slot] = MemberSlot {
+                ifindex: 10 + slot as u32,
+                mac: [2, 0, 0, 0, 0, slot as u8],
+                link: *link as u8,
+                flags: 0,
+            };
+        }
+        cfg
+    }
+
+    #[test]
+    fn recompute_lists_up_members_for_balancing_modes() {
+        use LinkState::*;
+        for mode in [Mode::BalanceRr, Mode::BalanceXor, Mode::Broadcast] {
+            let mut cfg = bond(mode, &[Up, Down, Up]);
+            cfg.recompute();
+            assert_eq!(cfg.tx_slots(), &[0, 2], "{mode:?}");
+            for slot in 0..3 {
+                assert_eq!(cfg.members[slot].flags, MEMBER_RX_ACCEPT, "{mode:?}");
+            }
+            assert_eq!(cfg.members[3].flags, 0);
+        }
+    }
+
+    #[test]
+    fn recompute_active_backup_sends_and_receives_on_the_active_only() {
+        use LinkState::*;
+        let mut cfg = bond(Mode::ActiveBackup, &[Up, Up, Up]);
+        cfg.active_slot = 1;
+        cfg.recompute();
+        assert_eq!(cfg.tx_slots(), &[1]);
+        assert_eq!(cfg.members[0].flags, 0);
+        assert_eq!(cfg.members[1].flags, MEMBER_RX_ACCEPT);
+        cfg.flags |= CFG_ALL_SLAVES_ACTIVE;
+        cfg.recompute();
+        assert_eq!(cfg.tx_slots(), &[1]);
+        assert_eq!(cfg.members[0].flags, MEMBER_RX_ACCEPT);
+        // An active member that went down transmits nothing until a new one is chosen.
+        cfg.members[1].link = Down as u8;
+        cfg.recompute();
+        assert_eq!(cfg.tx_slots(), &[] as &[u8]);
+    }
+
+    #[test]
+    fn slot_lookup() {
+        let cfg = bond(Mode::BalanceRr, &[LinkState::Up, LinkState::Up]);
+        assert_eq!(cfg.slot_of(11), Some(1));
+        assert_eq!(cfg.slot_of(12), None);
+        assert_eq!(cfg.slot_of(0), None);
+        assert_eq!(cfg.free_slot(), Some(2));
+        assert_eq!(cfg.member_count(), 2);
+    }
+}

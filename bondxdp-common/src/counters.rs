@@ -1,0 +1,108 @@
+//! What the data plane counts: per-member traffic, and every drop or notable event by name.
+//!
+//! Both live in per-CPU arrays; userspace sums the CPUs (see `bondxdp::maps`).
+
+/// Traffic through one member (one per-CPU array entry per slot).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemberStats {
+    /// Packets the bond sent through the member.
+    pub tx_packets: u64,
+    /// Bytes the bond sent through the member (skb length, so GSO packets count in full).
+    pub tx_bytes: u64,
+    /// Packets received on the member and delivered to the bond.
+    pub rx_packets: u64,
+    /// Bytes received on the member and delivered to the bond.
+    pub rx_bytes: u64,
+}
+
+impl MemberStats {
+    /// Field-wise sum (for adding up CPUs).
+    pub fn add(&mut self, other: &MemberStats) {
+        self.tx_packets += other.tx_packets;
+        self.tx_bytes += other.tx_bytes;
+        self.rx_packets += other.rx_packets;
+        self.rx_bytes += other.rx_bytes;
+    }
+}
+
+/// Named counters: every drop has a reason, and a few non-drop events are counted too.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Counter {
+    /// Dropped: the program ran before its configuration was written.
+    DropNoConfig = 0,
+    /// Dropped: no member is eligible to transmit (all down, or none active).
+    DropNoMember = 1,
+    /// Dropped: received on a member that is not active (active-backup backup).
+    DropInactiveMember = 2,
+    /// Dropped: the MAC address could not be rewritten (`bpf_skb_store_bytes` failed).
+    DropRewriteFailed = 3,
+    /// Dropped (one copy): broadcast could not clone the packet to a member.
+    DropCloneFailed = 4,
+    /// Not a drop: the hash policy could not parse the headers and used the layer2 hash, as
+    /// the kernel does.
+    HashFallbackL2 = 5,
+    /// Not a drop: a Slow Protocols frame (LACP, Marker) was left to the member's stack.
+    RxSlowProtocols = 6,
+    /// Not a drop: a frame arrived on an interface that is not a member of this bond and was
+    /// left to that interface's stack.
+    RxNotMember = 7,
+}
+
+/// Entries in the counter map (room for counters added later).
+pub const COUNTER_SLOTS: u32 = 32;
+
+impl Counter {
+    /// Every counter, in index order.
+    pub const ALL: [Counter; 8] = [
+        Counter::DropNoConfig,
+        Counter::DropNoMember,
+        Counter::DropInactiveMember,
+        Counter::DropRewriteFailed,
+        Counter::DropCloneFailed,
+        Counter::HashFallbackL2,
+        Counter::RxSlowProtocols,
+        Counter::RxNotMember,
+    ];
+
+    /// Stable snake_case name (status output, JSON, metrics labels).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Counter::DropNoConfig => "no_config",
+            Counter::DropNoMember => "no_member",
+            Counter::DropInactiveMember => "inactive_member",
+            Counter::DropRewriteFailed => "rewrite_failed",
+            Counter::DropCloneFailed => "clone_failed",
+            Counter::HashFallbackL2 => "hash_fallback_l2",
+            Counter::RxSlowProtocols => "rx_slow_protocols",
+            Counter::RxNotMember => "rx_not_member",
+        }
+    }
+
+    /// Whether the counter counts dropped packets.
+    pub const fn is_drop(self) -> bool {
+        matches!(
+            self,
+            Counter::DropNoConfig
+                | Counter::DropNoMember
+                | Counter::DropInactiveMember
+                | Counter::DropRewriteFailed
+                | Counter::DropCloneFailed
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_indexed_in_order_and_fit_the_map() {
+        for (i, c) in Counter::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i);
+        }
+        assert!(Counter::ALL.len() as u32 <= COUNTER_SLOTS);
+        assert_eq!(core::mem::size_of::<MemberStats>(), 32);
+    }
+}

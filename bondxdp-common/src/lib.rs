@@ -1,0 +1,26 @@
+//! Everything bondxdp's eBPF programs and its userspace must agree on.
+//!
+//! * [`config`]: the map value types (`#[repr(C)]`, no padding surprises) describing a bond:
+//!   mode, hash policy, member slots, and which members may transmit or receive.
+//! * [`counters`]: per-member traffic counters and the named reasons for every drop.
+//! * [`packet`]: a tiny read-only view of a frame, implemented by byte slices on the host and by
+//!   the skb in the eBPF programs, so the same parsing code runs in both places.
+//! * [`hash`]: the kernel bonding driver's transmit hash (`bond_xmit_hash`), bit-exact.
+//! * [`modes`]: one file per bonding mode: which member sends a packet, and which members are
+//!   eligible at all.
+//!
+//! The crate is `no_std` and has no dependencies (bar `aya` for the `user` feature), so the
+//! pure decisions are unit-tested on the host and called unchanged from the eBPF programs.
+#![cfg_attr(not(test), no_std)]
+
+pub mod config;
+pub mod counters;
+pub mod hash;
+pub mod modes;
+pub mod packet;
+
+#[cfg(feature = "user")]
+mod pod;
+
+pub use config::{BondConfig, HashPolicy, MAX_MEMBERS, MemberSlot, Mode};
+pub use counters::{Counter, MemberStats};

@@ -1,0 +1,173 @@
+//! Member selection: one file per bonding mode.
+//!
+//! A mode answers two questions, both pure and host-tested:
+//! * [`transmits`]/[`receives`]: which members are eligible at all (userspace asks, when it
+//!   rebuilds the configuration after a link or option change);
+//! * [`select`]: which eligible member sends this packet (the egress program asks, per packet).
+//!
+//! Adding a mode: write `modes/<name>.rs` with a `select` function, add its number to
+//! [`crate::config::Mode`], and register it in the three `match`es below (see
+//! `docs/modes.md`).
+
+pub mod active_backup;
+pub mod broadcast;
+pub mod round_robin;
+pub mod xor;
+
+use crate::{
+    config::{BondConfig, Mode},
+    counters::Counter,
+    hash::PacketMeta,
+    packet::PacketView,
+};
+
+/// Where one packet goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// Through the member in this slot.
+    Member(u32),
+    /// A copy through every eligible member.
+    AllMembers,
+    /// Nowhere: no member is eligible (counted as a drop).
+    NoMember,
+}
+
+/// Per-CPU state and helpers the data plane lends a mode for one packet.
+pub trait TxEnv {
+    /// Increments this CPU's round-robin counter and returns the new value
+    /// (`this_cpu_inc_return`).
+    fn next_rr(&mut self) -> u32;
+    /// A pseudo-random number (`get_random_u32`).
+    fn random(&mut self) -> u32;
+    /// Counts a non-drop event.
+    fn note(&mut self, counter: Counter);
+}
+
+/// Picks the member that sends one packet.
+#[inline(always)]
+pub fn select<P: PacketView + ?Sized, E: TxEnv>(
+    cfg: &BondConfig,
+    pkt: &P,
+    meta: &PacketMeta,
+    env: &mut E,
+) -> Selection {
+    match cfg.mode() {
+        Some(Mode::BalanceRr) => round_robin::select(cfg, pkt, meta, env),
+        Some(Mode::ActiveBackup) => active_backup::select(cfg),
+        Some(Mode::BalanceXor) => xor::select(cfg, pkt, meta, env),
+        Some(Mode::Broadcast) => broadcast::select(cfg),
+        // Modes without a data plane yet transmit nothing rather than guess.
+        _ => Selection::NoMember,
+    }
+}
+
+/// Whether the member in `slot` may transmit (given it is up).
+pub fn transmits(mode: Mode, slot: u32, active_slot: u32) -> bool {
+    match mode {
+        Mode::ActiveBackup => slot == active_slot,
+        _ => true,
+    }
+}
+
+/// Whether frames received on the member in `slot` reach the bond.
+pub fn receives(mode: Mode, slot: u32, active_slot: u32) -> bool {
+    match mode {
+        Mode::ActiveBackup => slot == active_slot,
+        _ => true,
+    }
+}
+
+/// The eligible member at position `index modulo the number of eligible members`.
+///
+/// Written for the eBPF verifier: no panicking paths, and the bounds check on `tx_slots`
+/// must survive optimisation (the verifier cannot bound the result of `%` by itself), which
+/// it does because `tx_count` is not clamped first.
+#[inline(always)]
+pub fn nth_eligible(cfg: &BondConfig, index: u32) -> Selection {
+    let Some(pos) = index.checked_rem(cfg.tx_count) else {
+        return Selection::NoMember;
+    };
+    match cfg.tx_slots.get(pos as usize) {
+        Some(slot) => Selection::Member(*slot as u32),
+        None => Selection::NoMember,
+    }
+}
+
+/// A deterministic [`TxEnv`] for host tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::config::{LinkState, MemberSlot};
+
+    /// Counts like one CPU would; "random" numbers come from a fixed sequence.
+    #[derive(Default)]
+    pub struct FakeEnv {
+        pub rr: u32,
+        pub randoms: Vec<u32>,
+        pub notes: Vec<Counter>,
+    }
+
+    impl TxEnv for FakeEnv {
+        fn next_rr(&mut self) -> u32 {
+            self.rr = self.rr.wrapping_add(1);
+            self.rr
+        }
+        fn random(&mut self) -> u32 {
+            self.randoms.pop().unwrap_or(0)
+        }
+        fn note(&mut self, counter: Counter) {
+            self.notes.push(counter);
+        }
+    }
+
+    /// A bond of `n` up members in slots 0..n.
+    pub fn bond(mode: Mode, n: usize) -> BondConfig {
+        let mut cfg = BondConfig {
+            mode: mode as u32,
+            active_slot: 0,
+            ..Default::default()
+        };
+        for slot in 0..n {
+            cfg.members[slot] = MemberSlot {
+                ifindex: 100 + slot as u32,
+                mac: [2, 0, 0, 0, 0, slot as u8],
+                link: LinkState::Up as u8,
+                flags: 0,
+            };
+        }
+        cfg.recompute();
+        cfg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{testing::*, *};
+    use crate::config::LinkState;
+
+    #[test]
+    fn nth_eligible_wraps_and_handles_empty() {
+        let mut cfg = bond(Mode::BalanceRr, 3);
+        assert_eq!(nth_eligible(&cfg, 4), Selection::Member(1));
+        cfg.members[1].link = LinkState::Down as u8;
+        cfg.recompute();
+        assert_eq!(nth_eligible(&cfg, 1), Selection::Member(2));
+        cfg.tx_count = 0;
+        assert_eq!(nth_eligible(&cfg, 7), Selection::NoMember);
+        // Corrupt input must not panic.
+        cfg.tx_count = 99;
+        assert!(matches!(nth_eligible(&cfg, 7), Selection::Member(_)));
+        assert_eq!(nth_eligible(&cfg, 50), Selection::NoMember);
+    }
+
+    #[test]
+    fn unimplemented_modes_select_nothing() {
+        let cfg = bond(Mode::BalanceAlb, 2);
+        let frame = [0u8; 64];
+        let meta = PacketMeta::ethernet(0x0800);
+        assert_eq!(
+            select(&cfg, &frame[..], &meta, &mut FakeEnv::default()),
+            Selection::NoMember
+        );
+    }
+}

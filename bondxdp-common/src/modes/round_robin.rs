@@ -1,0 +1,143 @@
+//! balance-rr (mode 0): packets go to the eligible members in turn.
+//!
+//! Kernel semantics (`bond_xmit_roundrobin_slave_get`, `bond_rr_gen_slave_id`): a per-CPU
+//! counter is incremented per packet; `packets_per_slave` N > 1 sends N packets in a row
+//! through one member, 0 picks a random member; IGMP always leaves through the active member
+//! so multicast group membership stays on one port. One deliberate difference: the kernel
+//! takes the counter modulo *all* members and skips to the next usable one, which gives the
+//! member after a dead one a double share; bondxdp takes it modulo the eligible members, so
+//! traffic stays even.
+
+use super::{Selection, TxEnv, nth_eligible};
+use crate::{
+    config::BondConfig,
+    hash::PacketMeta,
+    packet::{PacketView, ethertype, ipproto},
+};
+
+/// Picks the member for one packet.
+#[inline(always)]
+pub fn select<P: PacketView + ?Sized, E: TxEnv>(
+    cfg: &BondConfig,
+    pkt: &P,
+    meta: &PacketMeta,
+    env: &mut E,
+) -> Selection {
+    if cfg.tx_count == 0 {
+        return Selection::NoMember;
+    }
+    if is_igmp(pkt, meta) {
+        return igmp_member(cfg);
+    }
+    let id = match cfg.packets_per_slave {
+        0 => env.random(),
+        1 => env.next_rr(),
+        n => env.next_rr() / n,
+    };
+    nth_eligible(cfg, id)
+}
+
+/// Whether the packet is IPv4 carrying IGMP (a full IPv4 header must be present).
+#[inline(always)]
+fn is_igmp<P: PacketView + ?Sized>(pkt: &P, meta: &PacketMeta) -> bool {
+    meta.l2_proto == ethertype::IPV4
+        && pkt.load::<20>(meta.nhoff).map(|h| h[9]) == Some(ipproto::IGMP)
+}
+
+/// The active member if it may transmit, else the first eligible one.
+#[inline(always)]
+fn igmp_member(cfg: &BondConfig) -> Selection {
+    let active = cfg.active_slot;
+    if cfg.tx_slots().iter().any(|s| *s as u32 == active) {
+        Selection::Member(active)
+    } else {
+        nth_eligible(cfg, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{super::testing::*, *};
+    use crate::config::{LinkState, Mode};
+
+    fn ipv4(proto: u8) -> [u8; 34] {
+        let mut f = [0u8; 34];
+        f[12] = 0x08;
+        f[14] = 0x45;
+        f[23] = proto;
+        f
+    }
+
+    fn run(cfg: &BondConfig, env: &mut FakeEnv, frame: &[u8], packets: usize) -> Vec<u32> {
+        let meta = PacketMeta::ethernet(0x0800);
+        (0..packets)
+            .map(|_| match select(cfg, frame, &meta, env) {
+                Selection::Member(s) => s,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_packet_per_member_in_turn() {
+        let cfg = bond(Mode::BalanceRr, 3);
+        let got = run(&cfg, &mut FakeEnv::default(), &ipv4(17), 6);
+        // The kernel pre-increments the counter: the first packet uses id 1.
+        assert_eq!(got, vec![1, 2, 0, 1, 2, 0]);
+    }
+
+    #[test]
+    fn packets_per_slave_sends_runs() {
+        let mut cfg = bond(Mode::BalanceRr, 2);
+        cfg.packets_per_slave = 3;
+        let got = run(&cfg, &mut FakeEnv::default(), &ipv4(6), 8);
+        // ids 1..=8 divided by 3: 0,0,1,1,1,2,2,2 -> modulo 2.
+        assert_eq!(got, vec![0, 0, 1, 1, 1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn packets_per_slave_zero_is_random() {
+        let mut cfg = bond(Mode::BalanceRr, 3);
+        cfg.packets_per_slave = 0;
+        let mut env = FakeEnv {
+            randoms: vec![5, 7, 9],
+            ..Default::default()
+        };
+        assert_eq!(run(&cfg, &mut env, &ipv4(6), 3), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn down_members_are_skipped_evenly() {
+        let mut cfg = bond(Mode::BalanceRr, 3);
+        cfg.members[1].link = LinkState::Down as u8;
+        cfg.recompute();
+        let got = run(&cfg, &mut FakeEnv::default(), &ipv4(17), 4);
+        assert_eq!(got, vec![2, 0, 2, 0]);
+    }
+
+    #[test]
+    fn igmp_sticks_to_the_active_member() {
+        let mut cfg = bond(Mode::BalanceRr, 3);
+        cfg.active_slot = 2;
+        let got = run(&cfg, &mut FakeEnv::default(), &ipv4(2), 3);
+        assert_eq!(got, vec![2, 2, 2]);
+        cfg.members[2].link = LinkState::Down as u8;
+        cfg.recompute();
+        assert_eq!(run(&cfg, &mut FakeEnv::default(), &ipv4(2), 1), vec![0]);
+        // A truncated IPv4 header is not IGMP.
+        assert_eq!(
+            run(&cfg, &mut FakeEnv::default(), &ipv4(2)[..30], 1),
+            vec![1]
+        );
+    }
+
+    #[test]
+    fn no_members_no_selection() {
+        let cfg = bond(Mode::BalanceRr, 0);
+        let meta = PacketMeta::ethernet(0x0800);
+        assert_eq!(
+            select(&cfg, &ipv4(6)[..], &meta, &mut FakeEnv::default()),
+            Selection::NoMember
+        );
+    }
+}

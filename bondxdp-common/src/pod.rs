@@ -1,0 +1,12 @@
+//! `aya::Pod` for the map value types (userspace only, `user` feature).
+
+use crate::{
+    config::{BondConfig, BondState},
+    counters::MemberStats,
+};
+
+// SAFETY: all of these are `#[repr(C)]`, `Copy`, made only of integers and byte arrays with
+// explicit padding fields, so every bit pattern is a valid value.
+unsafe impl aya::Pod for BondConfig {}
+unsafe impl aya::Pod for BondState {}
+unsafe impl aya::Pod for MemberStats {}

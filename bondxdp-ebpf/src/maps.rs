@@ -1,0 +1,94 @@
+//! The maps of one bond, and the only code in the programs that touches them.
+//!
+//! Userspace owns the layout through `bondxdp-common` and pins every map by the name of its
+//! static under the bond's bpffs directory.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, PerCpuArray},
+};
+use bondxdp_common::{
+    BondConfig, Counter, MAX_MEMBERS, MemberStats, config::BondState, counters::COUNTER_SLOTS,
+};
+
+/// Double-buffered configuration: userspace writes the slot not in use, then flips
+/// [`CONFIG_INDEX`], so a packet always sees one whole configuration.
+#[map]
+static BOND_CONFIG: Array<BondConfig> = Array::with_max_entries(2, 0);
+
+/// Which [`BOND_CONFIG`] slot is live (0 or 1).
+#[map]
+static CONFIG_INDEX: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Per-member traffic counters, indexed by slot.
+#[map]
+static MEMBER_STATS: PerCpuArray<MemberStats> =
+    PerCpuArray::with_max_entries(MAX_MEMBERS as u32, 0);
+
+/// Drops and events by [`Counter`].
+#[map]
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
+
+/// balance-rr's per-CPU packet counter.
+#[map]
+static RR_COUNTER: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+
+/// Userspace's record of the bond (original member settings). Never read here; declared so
+/// it is created and pinned with the others.
+#[map]
+static BOND_STATE: Array<BondState> = Array::with_max_entries(1, 0);
+
+/// The live configuration, if userspace has written one.
+#[inline(always)]
+pub fn config() -> Option<&'static BondConfig> {
+    let index = *CONFIG_INDEX.get(0)?;
+    let cfg = BOND_CONFIG.get(index & 1)?;
+    // A zero generation is an entry userspace never wrote.
+    if cfg.generation == 0 { None } else { Some(cfg) }
+}
+
+/// Counts one event.
+#[inline(always)]
+pub fn count(counter: Counter) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(counter as u32) {
+        // SAFETY: per-CPU entry, and programs do not migrate while running.
+        unsafe { *slot += 1 };
+    }
+}
+
+/// Counts a packet sent through the member in `slot`.
+#[inline(always)]
+pub fn count_tx(slot: u32, bytes: u32) {
+    if let Some(stats) = MEMBER_STATS.get_ptr_mut(slot) {
+        // SAFETY: as in `count`.
+        unsafe {
+            (*stats).tx_packets += 1;
+            (*stats).tx_bytes += bytes as u64;
+        }
+    }
+}
+
+/// Counts a packet received on the member in `slot`.
+#[inline(always)]
+pub fn count_rx(slot: u32, bytes: u32) {
+    if let Some(stats) = MEMBER_STATS.get_ptr_mut(slot) {
+        // SAFETY: as in `count`.
+        unsafe {
+            (*stats).rx_packets += 1;
+            (*stats).rx_bytes += bytes as u64;
+        }
+    }
+}
+
+/// Increments and returns this CPU's round-robin counter.
+#[inline(always)]
+pub fn next_rr() -> u32 {
+    match RR_COUNTER.get_ptr_mut(0) {
+        // SAFETY: as in `count`.
+        Some(counter) => unsafe {
+            *counter = (*counter).wrapping_add(1);
+            *counter
+        },
+        None => 0,
+    }
+}

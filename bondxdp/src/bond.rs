@@ -1,0 +1,379 @@
+//! Creating and removing bonds.
+//!
+//! `up` builds the logical interface (a veth pair: the bond, and a peer kept up and unused),
+//! loads and pins the data plane, enslaves the members and attaches the programs. `down`
+//! undoes all of it. The restore record ([`BondState`]) is pinned before any interface is
+//! touched, so a failure or crash at any point leaves something `down` (or the next `up` of
+//! the same name) can finish.
+
+use aya::programs::TcAttachType;
+use bondxdp_common::{
+    BondConfig, MemberSlot,
+    config::{
+        BondState, CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS, LinkState, MemberRestore, NO_SLOT,
+    },
+    modes::active_backup::{PrimaryReselect, choose_active},
+};
+use tracing::{debug, info, warn};
+
+use crate::{
+    config::{BondSpec, validate_ifname},
+    error::{Error, Result},
+    loader,
+    maps::{BondMaps, name_bytes, name_string, names},
+    netdev::{self, Link, Netlink},
+    pins::{self, BondPaths, NamespaceLock},
+    preflight,
+};
+
+/// Creates bond `spec.name` and enslaves its members. On failure the host is left as it was.
+pub async fn up(spec: &BondSpec) -> Result<()> {
+    spec.validate()?;
+    preflight::check_privileges()?;
+    let nl = Netlink::connect()?;
+    let _lock = NamespaceLock::acquire()?;
+    let paths = BondPaths::current(&spec.name)?;
+    if nl.link_by_name(&spec.name).await?.is_some() {
+        return Err(Error::NameTaken(spec.name.clone()));
+    }
+    if paths.exists() {
+        // Pins without an interface: a bond whose `up` or `down` was interrupted.
+        warn!(bond = %spec.name, "finishing the teardown of an earlier, interrupted bond");
+        if let Err(e) = teardown(&nl, &paths).await {
+            warn!("{e}");
+        }
+    }
+    let members = resolve_members(&nl, spec).await?;
+    paths.create()?;
+    match build(&nl, spec, &paths, &members).await {
+        Ok(()) => {
+            info!(bond = %spec.name, mode = spec.options.mode.name(), "bond is up");
+            Ok(())
+        }
+        Err(e) => {
+            if let Err(undo) = teardown(&nl, &paths).await {
+                warn!("while undoing: {undo}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Removes bond `name`: detaches the programs, restores the members, deletes the interface
+/// and the pins. Works whether or not the bond was left half-built by a crash.
+pub async fn down(name: &str) -> Result<()> {
+    validate_ifname("bond name", name)?;
+    preflight::check_privileges()?;
+    let nl = Netlink::connect()?;
+    let _lock = NamespaceLock::acquire()?;
+    let paths = BondPaths::current(name)?;
+    if !paths.exists() {
+        return Err(Error::NotABond(name.to_string()));
+    }
+    teardown(&nl, &paths).await?;
+    info!(bond = %name, "bond is down");
+    Ok(())
+}
+
+/// Looks the members up and refuses any that cannot be enslaved.
+async fn resolve_members(nl: &Netlink, spec: &BondSpec) -> Result<Vec<Link>> {
+    let owners = member_owners().await?;
+    let mut members = Vec::with_capacity(spec.members.len());
+    for name in &spec.members {
+        let link = nl.require(name).await?;
+        let unsuitable = |reason: &str| Error::UnsuitableMember {
+            iface: name.clone(),
+            reason: reason.to_string(),
+        };
+        if link.loopback {
+            return Err(unsuitable("it is the loopback device"));
+        }
+        if let Some((bond, role)) = owners
+            .iter()
+            .find(|o| o.0 == link.index)
+            .map(|o| (&o.1, o.2))
+        {
+            return Err(match role {
+                Role::Member => Error::AlreadyInBond {
+                    iface: name.clone(),
+                    bond: bond.clone(),
+                },
+                Role::Bond => unsuitable("it is a bondxdp bond itself"),
+            });
+        }
+        if let Some(master) = link.master {
+            let master = match nl.link_by_index(master).await? {
+                Some(m) => m.name,
+                None => format!("ifindex {master}"),
+            };
+            return Err(Error::HasMaster {
+                iface: name.clone(),
+                master,
+            });
+        }
+        if !link.ethernet || link.mac.is_none() {
+            return Err(unsuitable("it is not an Ethernet device"));
+        }
+        members.push(link);
+    }
+    Ok(members)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Member,
+    Bond,
+}
+
+/// Every interface of this namespace that bondxdp already uses: (ifindex, bond, role).
+async fn member_owners() -> Result<Vec<(u32, String, Role)>> {
+    let mut owners = Vec::new();
+    for bond in pins::list_bonds()? {
+        let Ok(state) = BondMaps::open(&BondPaths::current(&bond)?).and_then(|m| m.state()) else {
+            continue;
+        };
+        let Some(state) = state else { continue };
+        owners.push((state.bond_ifindex, bond.clone(), Role::Bond));
+        owners.push((state.peer_ifindex, bond.clone(), Role::Bond));
+        for m in state.members.iter().filter(|m| m.ifindex != 0) {
+            owners.push((m.ifindex, bond.clone(), Role::Member));
+        }
+    }
+    Ok(owners)
+}
+
+/// The name of the bond's hidden veth peer: `bxp` and a hash of the bond name, avoiding
+/// names already in use.
+async fn peer_name(nl: &Netlink, bond: &str) -> Result<String> {
+    for salt in 0u32..64 {
+        let mut h: u32 = 0x811c_9dc5 ^ salt;
+        for b in bond.bytes() {
+            h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+        }
+        let name = format!("bxp{h:08x}");
+        if nl.link_by_name(&name).await?.is_none() {
+            return Ok(name);
+        }
+    }
+    Err(Error::NameTaken(format!("bxp* (peer of {bond})")))
+}
+
+/// The steps of `up` after validation; any error is undone by the caller.
+async fn build(nl: &Netlink, spec: &BondSpec, paths: &BondPaths, members: &[Link]) -> Result<()> {
+    let opts = &spec.options;
+    let mut ebpf = loader::load()?;
+    loader::pin(&mut ebpf, paths)?;
+    let mut maps = BondMaps::from_ebpf(&mut ebpf)?;
+
+    // The journal first: what the members looked like, before anything changes.
+    let mut state = BondState {
+        name: name_bytes(&spec.name),
+        ..Default::default()
+    };
+    for (slot, m) in members.iter().enumerate() {
+        state.members[slot] = MemberRestore {
+            ifindex: m.index,
+            mtu: m.mtu,
+            name: name_bytes(&m.name),
+            mac: m.mac.expect("checked in resolve_members"),
+            was_up: m.up as u8,
+            was_promisc: m.promisc as u8,
+            was_allmulti: m.allmulti as u8,
+            ipv6_disabled: netdev::ipv6_disabled(&m.name).map_or(0xff, |d| d as u8),
+            pad: [0; 2],
+        };
+    }
+    let primary = opts
+        .primary
+        .as_ref()
+        .and_then(|p| spec.members.iter().position(|m| m == p))
+        .map_or(NO_SLOT, |s| s as u32);
+    state.primary_slot = primary;
+    let peer = peer_name(nl, &spec.name).await?;
+    state.peer_name = name_bytes(&peer);
+    maps.set_state(state)?;
+
+    // The logical interface.
+    nl.create_veth(&spec.name, &peer).await?;
+    let bond = nl.require(&spec.name).await?;
+    let peer_link = nl.require(&peer).await?;
+    state.bond_ifindex = bond.index;
+    state.peer_ifindex = peer_link.index;
+    maps.set_state(state)?;
+    let bond_mac = opts.mac.or(members[0].mac).expect("members have MACs");
+    let mtu = members
+        .iter()
+        .map(|m| m.mtu)
+        .min()
+        .expect("at least one member");
+    nl.set_mac(bond.index, bond_mac).await?;
+    nl.set_mtu(bond.index, mtu).await?;
+    nl.set_mtu(peer_link.index, mtu).await?;
+    // The peer only keeps the bond's carrier up; it must never speak.
+    let _ = netdev::set_ipv6_disabled(&peer, true);
+    nl.set_arp(peer_link.index, false).await?;
+
+    // The data plane's configuration, before any program is attached.
+    let mut cfg = BondConfig {
+        bond_ifindex: bond.index,
+        mode: opts.mode as u32,
+        hash_policy: opts.xmit_hash_policy as u32,
+        packets_per_slave: opts.packets_per_slave,
+        bond_mac,
+        ..Default::default()
+    };
+    if opts.keep_member_macs {
+        cfg.flags |= CFG_KEEP_MEMBER_MACS;
+    }
+    if opts.all_slaves_active {
+        cfg.flags |= CFG_ALL_SLAVES_ACTIVE;
+    }
+    for (slot, m) in members.iter().enumerate() {
+        cfg.members[slot] = MemberSlot {
+            ifindex: m.index,
+            mac: if opts.keep_member_macs {
+                m.mac.expect("checked")
+            } else {
+                bond_mac
+            },
+            // Without link monitoring a member is assumed up (kernel: miimon=0).
+            link: LinkState::Up as u8,
+            flags: 0,
+        };
+    }
+    cfg.active_slot = choose_active(&cfg, NO_SLOT, primary, PrimaryReselect::Always, |_| 0);
+    cfg.recompute();
+    maps.config.publish(cfg)?;
+
+    // Members.
+    let mut ingress = loader::pinned_program(paths, loader::programs::MEMBER_INGRESS)?;
+    for m in members {
+        enslave(nl, m, bond_mac, opts.keep_member_macs).await?;
+        loader::attach_and_pin(
+            &mut ingress,
+            &m.name,
+            TcAttachType::Ingress,
+            &paths.ingress_link(m.index),
+        )?;
+        nl.set_up(m.index, true).await?;
+        debug!(member = %m.name, "enslaved");
+    }
+
+    // Transmit path last: the bond starts sending once everything else is in place.
+    let egress = loader::classifier(&mut ebpf, loader::programs::BOND_EGRESS)?;
+    loader::attach_and_pin(
+        egress,
+        &spec.name,
+        TcAttachType::Egress,
+        &paths.egress_link(),
+    )?;
+    nl.set_up(peer_link.index, true).await?;
+    nl.set_up(bond.index, true).await?;
+    Ok(())
+}
+
+/// Prepares one member: the bond's MAC (unless members keep theirs), no IPv6 of its own,
+/// multicast (and with kept MACs, all unicast) delivered to the bond. Leaves it down.
+async fn enslave(nl: &Netlink, m: &Link, bond_mac: [u8; 6], keep_mac: bool) -> Result<()> {
+    nl.set_up(m.index, false).await?;
+    if !keep_mac {
+        nl.set_mac(m.index, bond_mac).await?;
+    } else {
+        nl.set_promisc(m.index, true).await?;
+    }
+    nl.set_allmulti(m.index, true).await?;
+    if netdev::ipv6_disabled(&m.name).is_some() {
+        netdev::set_ipv6_disabled(&m.name, true)?;
+    }
+    Ok(())
+}
+
+/// Undoes whatever exists of a bond, best effort: every step is tried, failures collected.
+async fn teardown(nl: &Netlink, paths: &BondPaths) -> Result<()> {
+    let mut errors = Vec::new();
+    for link in paths.links() {
+        if let Err(e) = loader::unpin_link(&link) {
+            errors.push(format!("detaching {}: {e}", link.display()));
+        }
+    }
+    let state = if paths.map(names::BOND_STATE).exists() {
+        BondMaps::open(paths).and_then(|maps| maps.state())
+    } else {
+        Ok(None) // interrupted before anything was touched
+    };
+    match state {
+        Ok(Some(state)) => {
+            for m in state.members.iter().filter(|m| m.ifindex != 0) {
+                if let Err(e) = restore_member(nl, m).await {
+                    errors.push(format!("restoring {}: {e}", name_string(&m.name)));
+                }
+            }
+            if let Err(e) = delete_bond_interface(nl, &state).await {
+                errors.push(format!("deleting {}: {e}", name_string(&state.name)));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => errors.push(format!("reading the pinned state: {e}")),
+    }
+    if let Err(e) = paths.remove() {
+        errors.push(e.to_string());
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Teardown {
+            bond: paths.name(),
+            errors,
+        })
+    }
+}
+
+/// Puts a member back as it was found (if it still exists under the same name).
+async fn restore_member(nl: &Netlink, saved: &MemberRestore) -> Result<()> {
+    let name = name_string(&saved.name);
+    let Some(link) = nl
+        .link_by_index(saved.ifindex)
+        .await?
+        .filter(|l| l.name == name)
+    else {
+        debug!(member = %name, "gone; nothing to restore");
+        return Ok(());
+    };
+    if link.mac != Some(saved.mac) {
+        nl.set_up(link.index, false).await?;
+        nl.set_mac(link.index, saved.mac).await?;
+    }
+    if link.promisc != (saved.was_promisc != 0) {
+        nl.set_promisc(link.index, saved.was_promisc != 0).await?;
+    }
+    if link.allmulti != (saved.was_allmulti != 0) {
+        nl.set_allmulti(link.index, saved.was_allmulti != 0).await?;
+    }
+    if saved.ipv6_disabled != 0xff {
+        netdev::set_ipv6_disabled(&name, saved.ipv6_disabled != 0)?;
+    }
+    nl.set_up(link.index, saved.was_up != 0).await?;
+    Ok(())
+}
+
+/// Deletes the bond's veth pair (only if the interface is still the one bondxdp created).
+async fn delete_bond_interface(nl: &Netlink, state: &BondState) -> Result<()> {
+    let name = name_string(&state.name);
+    let link = match nl.link_by_index(state.bond_ifindex).await? {
+        Some(l) if l.name == name => Some(l),
+        _ => None,
+    };
+    if let Some(link) = link {
+        nl.delete(link.index).await?;
+        return Ok(());
+    }
+    // Created but its index never recorded (crash in between): find the pair by the peer.
+    let peer = name_string(&state.peer_name);
+    if !peer.is_empty()
+        && let Some(p) = nl.link_by_name(&peer).await?
+        && p.kind.as_deref() == Some("veth")
+    {
+        nl.delete(p.index).await?;
+    }
+    Ok(())
+}

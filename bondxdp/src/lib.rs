@@ -1,0 +1,28 @@
+//! bondxdp: link aggregation (bonding) on eBPF.
+//!
+//! The rooms, one concern each:
+//! * [`config`]: what a bond is asked to be, validated before the host is touched;
+//! * [`bond`]: `up`/`down`, building and dismantling a bond without ever leaving it half-done;
+//! * [`loader`]: the embedded eBPF object, loaded once per bond, pinned and attached via tcx;
+//! * [`maps`]: typed access to a bond's maps (atomic configuration swaps, per-CPU counters);
+//! * [`netdev`]: interfaces through rtnetlink;
+//! * [`pins`]: the bpffs layout, keyed by network namespace;
+//! * [`stats`]: `status`, as /proc/net/bonding shows it;
+//! * [`preflight`]: privilege and BPF checks;
+//! * [`cli`]: the command line.
+//!
+//! The pure decisions (hashes, member selection) live in `bondxdp-common`.
+
+pub mod bond;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod loader;
+pub mod maps;
+pub mod netdev;
+pub mod pins;
+pub mod preflight;
+pub mod stats;
+
+pub use bondxdp_common as common;
+pub use error::{Error, Result};

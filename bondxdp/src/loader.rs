@@ -1,0 +1,115 @@
+//! Loading bondxdp's eBPF object and wiring it to interfaces: one object per bond, its maps
+//! and programs pinned in the bond's bpffs directory, its tcx links pinned too, so the data
+//! plane keeps working with no bondxdp process alive.
+
+use std::path::Path;
+
+use aya::{
+    Ebpf, EbpfLoader,
+    programs::{
+        LinkOrder, SchedClassifier, TcAttachType,
+        links::{FdLink, PinnedLink},
+        tc::TcAttachOptions,
+    },
+};
+
+use crate::{
+    error::{Error, Result},
+    maps::names,
+    pins::BondPaths,
+};
+
+/// The compiled eBPF object, embedded at build time (bondxdp/build.rs).
+pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bondxdp"));
+
+/// Program names in the object.
+pub mod programs {
+    /// tcx egress program of the bond interface.
+    pub const BOND_EGRESS: &str = "bond_egress";
+    /// tcx ingress program of every member.
+    pub const MEMBER_INGRESS: &str = "member_ingress";
+    /// Both.
+    pub const ALL: [&str; 2] = [BOND_EGRESS, MEMBER_INGRESS];
+}
+
+/// Loads a fresh copy of the object and its programs into the kernel (maps created, nothing
+/// attached or pinned).
+pub fn load() -> Result<Ebpf> {
+    let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT)?;
+    for name in programs::ALL {
+        classifier(&mut ebpf, name)?.load()?;
+    }
+    Ok(ebpf)
+}
+
+/// The tc program `name` of a loaded object.
+pub fn classifier<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut SchedClassifier> {
+    let program = ebpf
+        .program_mut(name)
+        .ok_or_else(|| Error::Ebpf(format!("program {name} missing from the eBPF object")))?;
+    Ok(program.try_into()?)
+}
+
+/// Pins the object's maps and programs into the bond's directory.
+pub fn pin(ebpf: &mut Ebpf, paths: &BondPaths) -> Result<()> {
+    for name in names::ALL {
+        ebpf.map(name)
+            .ok_or_else(|| Error::Ebpf(format!("map {name} missing from the eBPF object")))?
+            .pin(paths.map(name))?;
+    }
+    for name in programs::ALL {
+        classifier(ebpf, name)?.pin(paths.program(name))?;
+    }
+    Ok(())
+}
+
+/// Opens a pinned program of a bond (to attach it to a new member).
+pub fn pinned_program(paths: &BondPaths, name: &str) -> Result<SchedClassifier> {
+    Ok(SchedClassifier::from_pin(paths.program(name))?)
+}
+
+/// Attaches `program` to `iface` through tcx and pins the link at `link_pin`.
+pub fn attach_and_pin(
+    program: &mut SchedClassifier,
+    iface: &str,
+    direction: TcAttachType,
+    link_pin: &Path,
+) -> Result<()> {
+    let id = program.attach_with_options(
+        iface,
+        direction,
+        TcAttachOptions::TcxOrder(LinkOrder::default()),
+    )?;
+    let link: FdLink = program.take_link(id)?.try_into()?;
+    link.pin(link_pin)?;
+    Ok(())
+}
+
+/// Detaches a pinned link by removing its pin (the kernel detaches once the last reference
+/// is gone). A missing pin is not an error.
+pub fn unpin_link(link_pin: &Path) -> Result<()> {
+    match PinnedLink::from_pin(link_pin) {
+        Ok(link) => {
+            let fd = link
+                .unpin()
+                .map_err(|e| Error::io(format!("removing {}", link_pin.display()), e))?;
+            drop(fd);
+            Ok(())
+        }
+        Err(aya::programs::links::LinkError::SyscallError(e))
+            if e.io_error.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Names of the tcx programs attached to `iface` in `direction` (for checks and tests).
+pub fn attached_programs(iface: &str, direction: TcAttachType) -> Result<Vec<String>> {
+    let (_, infos) = SchedClassifier::query_tcx(iface, direction)?;
+    Ok(infos
+        .iter()
+        .map(|i| i.name_as_str().unwrap_or("?").to_string())
+        .collect())
+}

@@ -1,0 +1,32 @@
+//! The `bondxdp` command: parses the command line and hands it to the library.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> std::process::ExitCode {
+    let cli = bondxdp::cli::Cli::parse();
+    // netlink-packet-route warns about every attribute newer than itself; not our news.
+    let default_level = match cli.verbose {
+        0 => "info,netlink_packet_route=error",
+        1 => "debug,netlink_packet_route=error",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(bondxdp::cli::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bondxdp: error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Typed access to one bond's maps: the only userspace code that touches them.
+//!
+//! * [`ConfigMap`]: the double-buffered [`BondConfig`]; [`ConfigMap::publish`] writes the
+//!   spare slot and flips the index, so the data plane switches configurations atomically.
+//! * [`BondMaps::member_stats`]/[`BondMaps::counters`]: per-CPU counters summed over CPUs.
+//! * [`BondMaps::state`]: userspace's own pinned record of the bond ([`BondState`]).
+
+use std::time::{Duration, Instant};
+
+use aya::{
+    Ebpf,
+    maps::{Array, Map, MapData, PerCpuArray},
+};
+use bondxdp_common::{
+    BondConfig, Counter, MAX_MEMBERS, MemberStats,
+    config::{BOND_STATE_MAGIC, BOND_STATE_VERSION, BondState},
+};
+
+use crate::{
+    error::{Error, Result},
+    pins::BondPaths,
+};
+
+/// Map names as declared in the eBPF object (also their pin names).
+pub mod names {
+    /// Double-buffered configuration.
+    pub const BOND_CONFIG: &str = "BOND_CONFIG";
+    /// Index of the live configuration slot.
+    pub const CONFIG_INDEX: &str = "CONFIG_INDEX";
+    /// Per-member per-CPU traffic counters.
+    pub const MEMBER_STATS: &str = "MEMBER_STATS";
+    /// Per-CPU drop/event counters.
+    pub const COUNTERS: &str = "COUNTERS";
+    /// balance-rr per-CPU counter.
+    pub const RR_COUNTER: &str = "RR_COUNTER";
+    /// Userspace's record of the bond.
+    pub const BOND_STATE: &str = "BOND_STATE";
+    /// All of them.
+    pub const ALL: [&str; 6] = [
+        BOND_CONFIG,
+        CONFIG_INDEX,
+        MEMBER_STATS,
+        COUNTERS,
+        RR_COUNTER,
+        BOND_STATE,
+    ];
+}
+
+/// How long a just-retired configuration slot stays untouched before it may be rewritten.
+/// Programs hold a pointer to the slot only for the duration of one packet (microseconds,
+/// RCU-protected, not preemptible); this is orders of magnitude more.
+const SLOT_QUIESCE: Duration = Duration::from_millis(5);
+
+/// The double-buffered configuration.
+pub struct ConfigMap {
+    slots: Array<MapData, BondConfig>,
+    index: Array<MapData, u32>,
+    last_flip: Option<Instant>,
+}
+
+impl ConfigMap {
+    /// The live configuration, or `None` if none was published yet.
+    pub fn current(&self) -> Result<Option<BondConfig>> {
+        let index = self.index.get(&0, 0)?;
+        let cfg = self.slots.get(&(index & 1), 0)?;
+        Ok((cfg.generation != 0).then_some(cfg))
+    }
+
+    /// Makes `cfg` the live configuration in one atomic step: writes it to the spare slot
+    /// with the next generation number, then points the index at it. Returns the generation.
+    pub fn publish(&mut self, mut cfg: BondConfig) -> Result<u64> {
+        let live = self.index.get(&0, 0)? & 1;
+        let previous = self.slots.get(&live, 0)?.generation;
+        cfg.generation = previous + 1;
+        if let Some(t) = self.last_flip {
+            // The spare slot was live until the last flip; let readers of it drain.
+            let since = t.elapsed();
+            if since < SLOT_QUIESCE {
+                std::thread::sleep(SLOT_QUIESCE - since);
+            }
+        } else {
+            std::thread::sleep(SLOT_QUIESCE);
+        }
+        let spare = live ^ 1;
+        self.slots.set(spare, cfg, 0)?;
+        self.index.set(0, spare, 0)?;
+        self.last_flip = Some(Instant::now());
+        Ok(cfg.generation)
+    }
+}
+
+/// All maps of one bond.
+pub struct BondMaps {
+    /// The configuration the data plane acts on.
+    pub config: ConfigMap,
+    member_stats: PerCpuArray<MapData, MemberStats>,
+    counters: PerCpuArray<MapData, u64>,
+    rr_counter: PerCpuArray<MapData, u32>,
+    state: Array<MapData, BondState>,
+}
+
+impl BondMaps {
+    /// Takes the maps out of a freshly loaded object.
+    pub fn from_ebpf(ebpf: &mut Ebpf) -> Result<BondMaps> {
+        let mut take = |name: &str| {
+            ebpf.take_map(name)
+                .ok_or_else(|| Error::Ebpf(format!("map {name} missing from the eBPF object")))
+        };
+        Self::from_maps([
+            take(names::BOND_CONFIG)?,
+            take(names::CONFIG_INDEX)?,
+            take(names::MEMBER_STATS)?,
+            take(names::COUNTERS)?,
+            take(names::RR_COUNTER)?,
+            take(names::BOND_STATE)?,
+        ])
+    }
+
+    /// Opens the maps pinned for a bond.
+    pub fn open(paths: &BondPaths) -> Result<BondMaps> {
+        let open = |name: &str| -> Result<Map> {
+            let data = MapData::from_pin(paths.map(name))?;
+            Ok(Map::from_map_data(data)?)
+        };
+        Self::from_maps([
+            open(names::BOND_CONFIG)?,
+            open(names::CONFIG_INDEX)?,
+            open(names::MEMBER_STATS)?,
+            open(names::COUNTERS)?,
+            open(names::RR_COUNTER)?,
+            open(names::BOND_STATE)?,
+        ])
+    }
+
+    fn from_maps(maps: [Map; 6]) -> Result<BondMaps> {
+        let [config, index, member_stats, counters, rr_counter, state] = maps;
+        Ok(BondMaps {
+            config: ConfigMap {
+                slots: Array::try_from(config)?,
+                index: Array::try_from(index)?,
+                last_flip: None,
+            },
+            member_stats: PerCpuArray::try_from(member_stats)?,
+            counters: PerCpuArray::try_from(counters)?,
+            rr_counter: PerCpuArray::try_from(rr_counter)?,
+            state: Array::try_from(state)?,
+        })
+    }
+
+    /// Traffic through the member in `slot`, summed over CPUs.
+    pub fn member_stats(&self, slot: usize) -> Result<MemberStats> {
+        let per_cpu = self.member_stats.get(&(slot as u32), 0)?;
+        let mut total = MemberStats::default();
+        for v in per_cpu.iter() {
+            total.add(v);
+        }
+        Ok(total)
+    }
+
+    /// Zeroes the counters of `slot` (when a member takes a slot).
+    pub fn reset_member_stats(&mut self, slot: usize) -> Result<()> {
+        let zeros = aya::maps::PerCpuValues::try_from(vec![
+            MemberStats::default();
+            aya::util::nr_cpus().map_err(
+                |(_, e)| Error::io("counting CPUs", e)
+            )?
+        ])
+        .map_err(|e| Error::io("building per-CPU values", e))?;
+        self.member_stats.set(slot as u32, zeros, 0)?;
+        Ok(())
+    }
+
+    /// Value of one named counter, summed over CPUs.
+    pub fn counter(&self, counter: Counter) -> Result<u64> {
+        Ok(self.counters.get(&(counter as u32), 0)?.iter().sum())
+    }
+
+    /// Every named counter with its value.
+    pub fn counters(&self) -> Result<Vec<(Counter, u64)>> {
+        Counter::ALL
+            .iter()
+            .map(|c| Ok((*c, self.counter(*c)?)))
+            .collect()
+    }
+
+    /// balance-rr counters, one per CPU (for tests and diagnostics).
+    pub fn rr_counters(&self) -> Result<Vec<u32>> {
+        Ok(self.rr_counter.get(&0, 0)?.iter().copied().collect())
+    }
+
+    /// Userspace's record of the bond, if written.
+    pub fn state(&self) -> Result<Option<BondState>> {
+        let state = self.state.get(&0, 0)?;
+        match (state.magic, state.version) {
+            (0, _) => Ok(None),
+            (BOND_STATE_MAGIC, BOND_STATE_VERSION) => Ok(Some(state)),
+            _ => Err(Error::Ebpf(format!(
+                "bond state has version {} (expected {BOND_STATE_VERSION})",
+                state.version
+            ))),
+        }
+    }
+
+    /// Writes userspace's record of the bond.
+    pub fn set_state(&mut self, mut state: BondState) -> Result<()> {
+        state.magic = BOND_STATE_MAGIC;
+        state.version = BOND_STATE_VERSION;
+        self.state.set(0, state, 0)?;
+        Ok(())
+    }
+
+    /// Sums of traffic over every slot (for totals).
+    pub fn all_member_stats(&self) -> Result<[MemberStats; MAX_MEMBERS]> {
+        let mut out = [MemberStats::default(); MAX_MEMBERS];
+        for (slot, stats) in out.iter_mut().enumerate() {
+            *stats = self.member_stats(slot)?;
+        }
+        Ok(out)
+    }
+}
+
+/// Fixed-size NUL-padded interface name from a string (truncated to 15 bytes).
+pub fn name_bytes(name: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    let n = name.len().min(15);
+    out[..n].copy_from_slice(&name.as_bytes()[..n]);
+    out
+}
+
+/// String from a NUL-padded interface name.
+pub fn name_string(bytes: &[u8; 16]) -> String {
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(name_string(&name_bytes("bond0")), "bond0");
+        assert_eq!(
+            name_string(&name_bytes("exactly15chars!")),
+            "exactly15chars!"
+        );
+        assert_eq!(
+            name_string(&name_bytes("longer-than-fifteen")),
+            "longer-than-fif"
+        );
+    }
+}

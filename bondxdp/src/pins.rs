@@ -1,0 +1,238 @@
+//! Where a bond's state lives in bpffs, and how concurrent commands take turns.
+//!
+//! Layout: `<bpffs>/bondxdp/ns<inode>/<bond>/` holds the bond's maps (by map name), its two
+//! programs (`prog_*`) and its links (`link_*`). bpffs is shared by every network namespace
+//! while interface names are not, so the directory is keyed by the namespace's inode number:
+//! two namespaces may each have a `bond0`.
+//!
+//! `ip netns exec` mounts a fresh sysfs, which hides the host's /sys/fs/bpf. bondxdp then
+//! looks at it through an ancestor process that still sees it (`/proc/<pid>/root/sys/fs/bpf`,
+//! typically the shell that ran `ip netns exec`), so pins made inside and outside
+//! `ip netns exec` are the same files.
+
+use std::{
+    fs::File,
+    os::{fd::AsRawFd, unix::fs::MetadataExt},
+    path::{Path, PathBuf},
+};
+
+use crate::error::{Error, Result};
+
+/// `statfs` magic of a BPF filesystem.
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+
+/// Environment variable overriding the bpffs mount point (tests, unusual hosts).
+pub const BPFFS_ENV: &str = "BONDXDP_BPFFS";
+
+/// Where bpffs is normally mounted.
+pub const BPFFS_DEFAULT: &str = "/sys/fs/bpf";
+
+/// Whether `path` is the root of a mounted BPF filesystem.
+pub fn is_bpffs(path: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid NUL-terminated path and a properly sized out-parameter.
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    rc == 0 && st.f_type as i64 == BPF_FS_MAGIC
+}
+
+/// The bpffs mount bondxdp uses: $BONDXDP_BPFFS, else /sys/fs/bpf, else /sys/fs/bpf as the
+/// nearest ancestor process sees it.
+pub fn bpffs_root() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os(BPFFS_ENV) {
+        let path = PathBuf::from(path);
+        return if is_bpffs(&path) {
+            Ok(path)
+        } else {
+            Err(Error::BpffsMissing)
+        };
+    }
+    let default = PathBuf::from(BPFFS_DEFAULT);
+    if is_bpffs(&default) {
+        return Ok(default);
+    }
+    let mut pid = std::process::id();
+    for _ in 0..64 {
+        let Some(parent) = parent_pid(pid).filter(|p| *p > 0) else {
+            break;
+        };
+        let candidate = PathBuf::from(format!("/proc/{parent}/root{BPFFS_DEFAULT}"));
+        if is_bpffs(&candidate) {
+            return Ok(candidate);
+        }
+        pid = parent;
+    }
+    Err(Error::BpffsMissing)
+}
+
+/// The parent of process `pid`.
+fn parent_pid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Identifies the calling thread's network namespace (the inode of /proc/thread-self/ns/net).
+pub fn netns_id() -> Result<u64> {
+    std::fs::metadata("/proc/thread-self/ns/net")
+        .map(|m| m.ino())
+        .map_err(|e| Error::io("reading /proc/thread-self/ns/net", e))
+}
+
+/// The directory holding every bond of the current network namespace.
+pub fn namespace_dir(root: &Path, netns: u64) -> PathBuf {
+    root.join("bondxdp").join(format!("ns{netns}"))
+}
+
+/// Paths of one bond's pins.
+#[derive(Clone, Debug)]
+pub struct BondPaths {
+    dir: PathBuf,
+}
+
+/// Pin name of the egress link on the bond.
+const EGRESS_LINK: &str = "link_egress";
+/// Prefix of the ingress links on members (followed by the member's ifindex).
+const INGRESS_LINK_PREFIX: &str = "link_ingress_";
+
+impl BondPaths {
+    /// Paths for bond `name` under the namespace directory `ns_dir`.
+    pub fn new(ns_dir: &Path, name: &str) -> BondPaths {
+        BondPaths {
+            dir: ns_dir.join(name),
+        }
+    }
+
+    /// Paths for bond `name` in the calling thread's namespace.
+    pub fn current(name: &str) -> Result<BondPaths> {
+        Ok(BondPaths::new(
+            &namespace_dir(&bpffs_root()?, netns_id()?),
+            name,
+        ))
+    }
+
+    /// The bond's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The bond's name (the directory name).
+    pub fn name(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Whether the bond's directory exists.
+    pub fn exists(&self) -> bool {
+        self.dir.is_dir()
+    }
+
+    /// Pin of map `name`.
+    pub fn map(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Pin of program `name`.
+    pub fn program(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("prog_{name}"))
+    }
+
+    /// Pin of the bond's egress link.
+    pub fn egress_link(&self) -> PathBuf {
+        self.dir.join(EGRESS_LINK)
+    }
+
+    /// Pin of the ingress link on member `ifindex`.
+    pub fn ingress_link(&self, ifindex: u32) -> PathBuf {
+        self.dir.join(format!("{INGRESS_LINK_PREFIX}{ifindex}"))
+    }
+
+    /// Every link pinned for this bond.
+    pub fn links(&self) -> Vec<PathBuf> {
+        self.entries()
+            .into_iter()
+            .filter(|p| {
+                p.file_name()
+                    .map(|n| n.to_string_lossy().starts_with("link_"))
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+
+    /// Everything in the bond's directory.
+    pub fn entries(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(&self.dir)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Creates the directory (and its parents).
+    pub fn create(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| Error::io(format!("creating {}", self.dir.display()), e))
+    }
+
+    /// Removes every pin and the directory itself (and the namespace directory if it is
+    /// left empty).
+    pub fn remove(&self) -> Result<()> {
+        for entry in self.entries() {
+            std::fs::remove_file(&entry)
+                .map_err(|e| Error::io(format!("removing {}", entry.display()), e))?;
+        }
+        match std::fs::remove_dir(&self.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("removing {}", self.dir.display()), e)),
+        }
+        // The namespace directory and bondxdp/ go too once empty (remove_dir refuses else).
+        for parent in self.dir.ancestors().skip(1).take(2) {
+            let _ = std::fs::remove_dir(parent);
+        }
+        Ok(())
+    }
+}
+
+/// Names of the bonds pinned for the calling thread's namespace.
+pub fn list_bonds() -> Result<Vec<String>> {
+    let dir = namespace_dir(&bpffs_root()?, netns_id()?);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    Ok(names)
+}
+
+/// An exclusive lock serialising commands that change bonds in one namespace (released on
+/// drop). Taken on the namespace directory, which it creates if needed.
+pub struct NamespaceLock {
+    _file: File,
+}
+
+impl NamespaceLock {
+    /// Blocks until the lock for the calling thread's namespace is ours.
+    pub fn acquire() -> Result<NamespaceLock> {
+        let dir = namespace_dir(&bpffs_root()?, netns_id()?);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let file =
+            File::open(&dir).map_err(|e| Error::io(format!("opening {}", dir.display()), e))?;
+        // SAFETY: valid open descriptor.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(Error::io(
+                format!("locking {}", dir.display()),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(NamespaceLock { _file: file })
+    }
+}

@@ -1,0 +1,275 @@
+//! `bondxdp status`: a bond's configuration, members and counters, read from the pinned maps
+//! and netlink, shown like /proc/net/bonding/bondN or as JSON.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use bondxdp_common::{
+    MAX_MEMBERS, Mode,
+    config::{LinkState, MEMBER_RX_ACCEPT},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    config::{format_mac, validate_ifname},
+    error::{Error, Result},
+    maps::{BondMaps, name_string},
+    netdev::Netlink,
+    pins::{self, BondPaths},
+    preflight,
+};
+
+/// One bond as `status` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BondStatus {
+    /// Bond name.
+    pub name: String,
+    /// Interface index of the bond (0 if the interface is gone).
+    pub ifindex: u32,
+    /// Network namespace id the bond's pins are keyed by.
+    pub netns: u64,
+    /// MAC address of the bond.
+    pub mac: String,
+    /// Mode name (`balance-xor`).
+    pub mode: String,
+    /// Kernel mode number.
+    pub mode_number: u32,
+    /// Mode description as /proc/net/bonding prints it.
+    pub mode_description: String,
+    /// Transmit hash policy (hashing modes only).
+    pub xmit_hash_policy: Option<String>,
+    /// balance-rr packets per member.
+    pub packets_per_slave: Option<u32>,
+    /// Configured primary member.
+    pub primary: Option<String>,
+    /// Currently active member (active-backup).
+    pub active: Option<String>,
+    /// Whether members keep their own MACs.
+    pub keep_member_macs: bool,
+    /// Whether frames from inactive members are delivered.
+    pub all_slaves_active: bool,
+    /// Whether the bond interface is up with carrier.
+    pub up: bool,
+    /// Configuration generation (increments on every change).
+    pub generation: u64,
+    /// Members, in slot order.
+    pub members: Vec<MemberStatus>,
+    /// Dropped packets by reason.
+    pub drops: BTreeMap<String, u64>,
+    /// Non-drop events by name.
+    pub events: BTreeMap<String, u64>,
+}
+
+/// One member as `status` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    /// Interface name.
+    pub name: String,
+    /// Interface index.
+    pub ifindex: u32,
+    /// Slot in the data plane.
+    pub slot: usize,
+    /// Link state the data plane acts on (`up`/`down`).
+    pub link: String,
+    /// Whether the interface has carrier now.
+    pub carrier: bool,
+    /// Whether the member may transmit now.
+    pub transmitting: bool,
+    /// Whether frames received on it reach the bond.
+    pub receiving: bool,
+    /// Its current MAC address.
+    pub mac: String,
+    /// Its MAC before it was enslaved ("Permanent HW addr").
+    pub permanent_mac: String,
+    /// Packets sent through it.
+    pub tx_packets: u64,
+    /// Bytes sent through it.
+    pub tx_bytes: u64,
+    /// Packets received on it and delivered to the bond.
+    pub rx_packets: u64,
+    /// Bytes received on it and delivered to the bond.
+    pub rx_bytes: u64,
+}
+
+/// Status of bond `name`, or of every bond in this namespace.
+pub async fn status(name: Option<&str>) -> Result<Vec<BondStatus>> {
+    preflight::check_privileges()?;
+    let nl = Netlink::connect()?;
+    let names = match name {
+        Some(n) => {
+            validate_ifname("bond name", n)?;
+            if !BondPaths::current(n)?.exists() {
+                return Err(Error::NotABond(n.to_string()));
+            }
+            vec![n.to_string()]
+        }
+        None => pins::list_bonds()?,
+    };
+    let mut out = Vec::new();
+    for n in names {
+        out.push(bond_status(&nl, &BondPaths::current(&n)?).await?);
+    }
+    Ok(out)
+}
+
+/// Status of the bond pinned at `paths`.
+pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> {
+    let maps = BondMaps::open(paths)?;
+    let state = maps
+        .state()?
+        .ok_or_else(|| Error::BadPinnedState(paths.dir().to_path_buf()))?;
+    let cfg = maps.config.current()?.unwrap_or_default();
+    let mode = cfg.mode().unwrap_or(Mode::BalanceRr);
+    let bond_link = nl.link_by_index(state.bond_ifindex).await?;
+    let mut members = Vec::new();
+    for slot in 0..MAX_MEMBERS {
+        let m = cfg.members[slot];
+        if !m.is_used() {
+            continue;
+        }
+        let link = nl.link_by_index(m.ifindex).await?;
+        let saved = &state.members[slot];
+        let stats = maps.member_stats(slot)?;
+        members.push(MemberStatus {
+            name: link
+                .as_ref()
+                .map(|l| l.name.clone())
+                .unwrap_or_else(|| name_string(&saved.name)),
+            ifindex: m.ifindex,
+            slot,
+            link: match m.link_state() {
+                LinkState::Up => "up",
+                LinkState::Down => "down",
+            }
+            .into(),
+            carrier: link.as_ref().is_some_and(|l| l.up && l.carrier),
+            transmitting: cfg.tx_slots().contains(&(slot as u8)),
+            receiving: m.flags & MEMBER_RX_ACCEPT != 0,
+            mac: link
+                .as_ref()
+                .and_then(|l| l.mac)
+                .map(|m| format_mac(&m))
+                .unwrap_or_default(),
+            permanent_mac: format_mac(&saved.mac),
+            tx_packets: stats.tx_packets,
+            tx_bytes: stats.tx_bytes,
+            rx_packets: stats.rx_packets,
+            rx_bytes: stats.rx_bytes,
+        });
+    }
+    let slot_name = |slot: u32| {
+        members
+            .iter()
+            .find(|m| m.slot as u32 == slot)
+            .map(|m| m.name.clone())
+    };
+    let mut drops = BTreeMap::new();
+    let mut events = BTreeMap::new();
+    for (counter, value) in maps.counters()? {
+        let map = if counter.is_drop() {
+            &mut drops
+        } else {
+            &mut events
+        };
+        map.insert(counter.name().to_string(), value);
+    }
+    Ok(BondStatus {
+        name: paths.name(),
+        ifindex: bond_link.as_ref().map_or(0, |l| l.index),
+        netns: pins::netns_id()?,
+        mac: format_mac(&cfg.bond_mac),
+        mode: mode.name().into(),
+        mode_number: mode as u32,
+        mode_description: mode.description().into(),
+        xmit_hash_policy: mode
+            .uses_hash()
+            .then(|| cfg.hash_policy().map(|p| p.name().to_string()))
+            .flatten(),
+        packets_per_slave: (mode == Mode::BalanceRr).then_some(cfg.packets_per_slave),
+        primary: slot_name(state.primary_slot),
+        active: mode
+            .uses_active()
+            .then(|| slot_name(cfg.active_slot))
+            .flatten(),
+        keep_member_macs: cfg.has_flag(bondxdp_common::config::CFG_KEEP_MEMBER_MACS),
+        all_slaves_active: cfg.has_flag(bondxdp_common::config::CFG_ALL_SLAVES_ACTIVE),
+        up: bond_link.as_ref().is_some_and(|l| l.up && l.carrier),
+        generation: cfg.generation,
+        members,
+        drops,
+        events,
+    })
+}
+
+/// Renders a bond's status in the style of /proc/net/bonding/bondN.
+pub fn render(s: &BondStatus) -> String {
+    let mut o = String::new();
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let _ = writeln!(
+        o,
+        "bondxdp bond: {} (ifindex {}, netns {})",
+        s.name, s.ifindex, s.netns
+    );
+    let _ = writeln!(o);
+    let _ = writeln!(o, "Bonding Mode: {} ({})", s.mode_description, s.mode);
+    if let Some(p) = &s.xmit_hash_policy {
+        let _ = writeln!(o, "Transmit Hash Policy: {p}");
+    }
+    if let Some(n) = s.packets_per_slave {
+        let _ = writeln!(o, "Packets Per Slave: {n}");
+    }
+    if s.mode_number == Mode::ActiveBackup as u32 {
+        let _ = writeln!(
+            o,
+            "Primary Slave: {}",
+            s.primary.as_deref().unwrap_or("None")
+        );
+        let _ = writeln!(
+            o,
+            "Currently Active Slave: {}",
+            s.active.as_deref().unwrap_or("None")
+        );
+    }
+    let _ = writeln!(o, "MII Status: {}", if s.up { "up" } else { "down" });
+    let _ = writeln!(o, "MAC Address: {}", s.mac);
+    if s.keep_member_macs {
+        let _ = writeln!(o, "Members keep their MACs: yes");
+    }
+    if s.all_slaves_active {
+        let _ = writeln!(o, "All slaves active: yes");
+    }
+    for m in &s.members {
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "Slave Interface: {} (ifindex {}, slot {})",
+            m.name, m.ifindex, m.slot
+        );
+        let _ = writeln!(o, "MII Status: {}", if m.carrier { "up" } else { "down" });
+        let _ = writeln!(o, "Data Plane Link: {}", m.link);
+        let _ = writeln!(
+            o,
+            "Transmitting: {}  Receiving: {}",
+            yes(m.transmitting),
+            yes(m.receiving)
+        );
+        let _ = writeln!(o, "Permanent HW addr: {}", m.permanent_mac);
+        let _ = writeln!(o, "Current HW addr: {}", m.mac);
+        let _ = writeln!(o, "TX: {} packets, {} bytes", m.tx_packets, m.tx_bytes);
+        let _ = writeln!(o, "RX: {} packets, {} bytes", m.rx_packets, m.rx_bytes);
+    }
+    let _ = writeln!(o);
+    let total: u64 = s.drops.values().sum();
+    let _ = writeln!(o, "Drops: {total}");
+    for (reason, n) in s.drops.iter().filter(|(_, n)| **n > 0) {
+        let _ = writeln!(o, "  {reason}: {n}");
+    }
+    let events: Vec<_> = s.events.iter().filter(|(_, n)| **n > 0).collect();
+    if !events.is_empty() {
+        let _ = writeln!(o, "Events:");
+        for (name, n) in events {
+            let _ = writeln!(o, "  {name}: {n}");
+        }
+    }
+    o
+}
