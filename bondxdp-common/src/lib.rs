@@ -22,5 +22,8 @@ pub mod packet;
 #[cfg(feature = "user")]
 mod pod;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
 pub use config::{BondConfig, HashPolicy, MAX_MEMBERS, MemberSlot, Mode};
 pub use counters::{Counter, MemberStats};

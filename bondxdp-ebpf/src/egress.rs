@@ -10,7 +10,6 @@ use bondxdp_common::{
     config::CFG_KEEP_MEMBER_MACS,
     hash::PacketMeta,
     modes::{self, Selection},
-    packet::ETH_HLEN,
 };
 
 use crate::{
@@ -88,7 +87,7 @@ fn broadcast(ctx: &TcContext, cfg: &BondConfig) -> i32 {
             maps::count(Counter::DropCloneFailed);
         }
     }
-    if verdict != TC_ACT_REDIRECT as i32 {
+    if verdict != TC_ACT_REDIRECT {
         maps::count(Counter::DropNoMember);
     }
     verdict
@@ -107,6 +106,5 @@ fn prepare(ctx: &TcContext, cfg: &BondConfig, slot: u32) -> Option<u32> {
         maps::count(Counter::DropRewriteFailed);
         return None;
     }
-    let _ = ETH_HLEN;
     Some(member.ifindex)
 }

@@ -18,20 +18,20 @@ use crate::{maps, skb::SkbView};
 pub fn member_ingress(ctx: &TcContext) -> i32 {
     let Some(cfg) = maps::config() else {
         maps::count(Counter::RxNotMember);
-        return TC_ACT_OK as i32;
+        return TC_ACT_OK;
     };
     // SAFETY: reading a __sk_buff field.
     let ifindex = unsafe { (*ctx.skb.skb).ifindex };
     let Some(slot) = cfg.slot_of(ifindex) else {
         maps::count(Counter::RxNotMember);
-        return TC_ACT_OK as i32;
+        return TC_ACT_OK;
     };
     let member = cfg.members[slot];
     let pkt = SkbView::new(ctx);
     if pkt.be16_at(12) == Some(ethertype::SLOW_PROTOCOLS) {
         // LACP and Marker frames belong to the controller, which reads them on the member.
         maps::count(Counter::RxSlowProtocols);
-        return TC_ACT_OK as i32;
+        return TC_ACT_OK;
     }
     if member.flags & MEMBER_RX_ACCEPT == 0 {
         maps::count(Counter::DropInactiveMember);

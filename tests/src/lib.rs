@@ -1,1 +1,33 @@
+//! Support for bondxdp's integration tests.
+//!
+//! Every test builds its own world: network namespaces with unique names ([`Netns`]), veth
+//! links between them, bonds made by the real `bondxdp` binary, real packets. Everything is
+//! removed on drop, also when the test panics. Assertions read what arrived where from the
+//! peer side's own interface counters or captures, not only from bondxdp.
 
+pub mod capture;
+pub mod netns;
+pub mod testrun;
+pub mod traffic;
+
+pub use netns::{Netns, Pair};
+
+/// Path of the `bondxdp` binary under test: $BONDXDP_BIN, or the one cargo built next to
+/// this test executable.
+pub fn bondxdp_bin() -> String {
+    if let Ok(bin) = std::env::var("BONDXDP_BIN") {
+        return bin;
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target/<profile>/deps");
+    let bin = dir.join("bondxdp");
+    assert!(
+        bin.exists(),
+        "{} not found: build it first (`cargo build -p bondxdp`; `cargo xtask test` does)",
+        bin.display()
+    );
+    bin.to_string_lossy().into_owned()
+}

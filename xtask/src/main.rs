@@ -1,1 +1,48 @@
-fn main() {}
+//! bondxdp's task runner: `cargo xtask setup | run | test`.
+
+mod lab;
+mod setup;
+mod util;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::util::{cargo, run, step};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "bondxdp's tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what this machine lacks (Debian packages, bpf-linker, rust-src, bpffs).
+    Setup,
+    /// The lab: two hosts, a bond on each side, traffic, a live per-member view.
+    Run(lab::LabArgs),
+    /// Every test: host unit tests, BPF_PROG_TEST_RUN tests, network-namespace tests.
+    Test {
+        /// Extra arguments for `cargo test` (after `--`, e.g. a test name filter).
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().task {
+        Task::Setup => setup::setup(),
+        Task::Run(args) => {
+            setup::setup()?;
+            lab::run_lab(&args)
+        }
+        Task::Test { args } => {
+            setup::setup()?;
+            step("building");
+            run(cargo().args(["build", "--workspace", "--all-targets"]))?;
+            step("running the tests");
+            run(cargo().args(["test", "--workspace", "--"]).args(&args))
+        }
+    }
+}

@@ -14,55 +14,10 @@
 //! ports 40000 -> 5201 = bytes 9c 40 14 51 = 0x5114409c.
 
 use super::*;
-use crate::config::HashPolicy::*;
+use crate::{config::HashPolicy::*, testing::Frame};
 
 const TCP: u8 = 6;
 const UDP: u8 = 17;
-
-/// Builds frames with dst MAC 02:..:0b and src MAC 02:..:0a.
-struct Frame(Vec<u8>);
-
-impl Frame {
-    fn eth(proto: u16) -> Frame {
-        let mut f = vec![2, 0, 0, 0, 0, 0x0b, 2, 0, 0, 0, 0, 0x0a];
-        f.extend_from_slice(&proto.to_be_bytes());
-        Frame(f)
-    }
-    fn vlan(mut self, vid: u16, inner: u16) -> Frame {
-        self.0.extend_from_slice(&vid.to_be_bytes());
-        self.0.extend_from_slice(&inner.to_be_bytes());
-        self
-    }
-    fn ipv4(mut self, src: [u8; 4], dst: [u8; 4], proto: u8, frag: u16, options: usize) -> Frame {
-        let ihl = 5 + options / 4;
-        self.0.extend_from_slice(&[0x40 | ihl as u8, 0, 0, 0, 0, 0]);
-        self.0.extend_from_slice(&frag.to_be_bytes());
-        self.0.extend_from_slice(&[64, proto, 0, 0]);
-        self.0.extend_from_slice(&src);
-        self.0.extend_from_slice(&dst);
-        self.0.extend(std::iter::repeat_n(1u8, options)); // NOP options
-        self
-    }
-    fn ipv6(mut self, src_last: u8, dst_last: u8, next: u8) -> Frame {
-        self.0.extend_from_slice(&[0x60, 0, 0, 0, 0, 0, next, 64]);
-        for last in [src_last, dst_last] {
-            self.0.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
-            self.0.extend_from_slice(&[0; 11]);
-            self.0.push(last);
-        }
-        self
-    }
-    fn ports(mut self, sport: u16, dport: u16) -> Frame {
-        self.0.extend_from_slice(&sport.to_be_bytes());
-        self.0.extend_from_slice(&dport.to_be_bytes());
-        self.0.extend_from_slice(&[0; 16]);
-        self
-    }
-    fn bytes(mut self, b: &[u8]) -> Frame {
-        self.0.extend_from_slice(b);
-        self
-    }
-}
 
 const A1: [u8; 4] = [198, 18, 0, 1];
 const A2: [u8; 4] = [198, 18, 0, 2];
@@ -71,7 +26,7 @@ fn v4_tcp() -> Vec<u8> {
     Frame::eth(0x0800)
         .ipv4(A1, A2, TCP, 0, 0)
         .ports(40000, 5201)
-        .0
+        .build()
 }
 
 fn h(policy: HashPolicy, frame: &[u8], proto: u16) -> u32 {
@@ -111,10 +66,13 @@ fn layer34_ignores_ports_of_fragments() {
     let first = Frame::eth(0x0800)
         .ipv4(A1, A2, TCP, 0x2000, 0)
         .ports(40000, 5201)
-        .0;
+        .build();
     assert_eq!(h(Layer34, &first, 0x0800), 0x0181_8181);
     // A later fragment (offset 185 * 8) whose payload happens to look like ports.
-    let later = Frame::eth(0x0800).ipv4(A1, A2, UDP, 185, 0).ports(1, 2).0;
+    let later = Frame::eth(0x0800)
+        .ipv4(A1, A2, UDP, 185, 0)
+        .ports(1, 2)
+        .build();
     assert_eq!(h(Layer34, &later, 0x0800), 0x0181_8181);
     assert_eq!(h(Encap34, &first, 0x0800), 0x0181_8181);
     assert_eq!(h(Encap34, &later, 0x0800), 0x0181_8181);
@@ -126,7 +84,7 @@ fn ipv4_options_move_the_ports() {
     let frame = Frame::eth(0x0800)
         .ipv4(A1, A2, TCP, 0, 4)
         .ports(40000, 5201)
-        .0;
+        .build();
     assert_eq!(h(Layer34, &frame, 0x0800), 0x2923_034d);
     assert_eq!(h(Encap34, &frame, 0x0800), 0x2923_034d);
 }
@@ -155,14 +113,14 @@ fn icmp_echo_hashes_by_identifier() {
     let echo = Frame::eth(0x0800)
         .ipv4(A1, A2, 1, 0, 0)
         .bytes(&[8, 0, 0, 0, 0x12, 0x34, 0, 1])
-        .0;
+        .build();
     assert_eq!(h(Layer34, &echo, 0x0800), 0x0892_9296);
     assert_eq!(h(Encap34, &echo, 0x0800), 0x0892_9296);
     // id 0 is hashed as 1 ("0 means no id" in the flow dissector): word 0x00010008.
     let echo0 = Frame::eth(0x0800)
         .ipv4(A1, A2, 1, 0, 0)
         .bytes(&[8, 0, 0, 0, 0, 0, 0, 1])
-        .0;
+        .build();
     assert_eq!(h(Layer34, &echo0, 0x0800), 0x0181_0105);
 }
 
@@ -175,7 +133,7 @@ fn icmp_errors_hash_like_the_quoted_packet() {
         .ipv4([198, 19, 0, 9], A1, 1, 0, 0)
         .bytes(&[3, 4, 0, 0, 0, 0, 0x05, 0xdc])
         .bytes(&inner[14..14 + 28])
-        .0;
+        .build();
     assert_eq!(h(Layer34, &error, 0x0800), 0x2923_034d);
     assert_eq!(h(Layer23, &error, 0x0800), 0x0303_0b0a);
     // An error whose quote is cut short cannot be dissected: layer2 fallback.
@@ -194,7 +152,7 @@ fn ipv6() {
     // 2001:db8::1 folds to 0xb90d0120 (0xb80d0120 ^ 0x01000000), 2001:db8::2 to 0xba0d0120;
     // xor = 0x03000000.
     // layer2+3: eth = 0x0b ^ 0x0a ^ 0x86dd = 0x86dc; 0x030086dc -> 0x030085dc -> 0x03038559.
-    let udp = Frame::eth(0x86dd).ipv6(1, 2, UDP).ports(5000, 53).0;
+    let udp = Frame::eth(0x86dd).ipv6(1, 2, UDP).ports(5000, 53).build();
     assert_eq!(h(Layer23, &udp, 0x86dd), 0x0303_8559);
     // layer3+4: ports 5000 -> 53 = bytes 13 88 00 35 = 0x35008813; ^0x03000000 = 0x36008813
     // -> 0x3600be13 -> 0x3636bead -> >>1 = 0x1b1b5f56.
@@ -210,7 +168,7 @@ fn ipv6_extension_headers() {
         .ipv6(1, 2, 0)
         .bytes(&[UDP, 0, 1, 4, 0, 0, 0, 0])
         .ports(5000, 53)
-        .0;
+        .build();
     assert_eq!(h(Layer34, &hbh, 0x86dd), 0x0181_8181);
     assert_eq!(h(Encap34, &hbh, 0x86dd), 0x1b1b_5f56);
     // Fragment header: never ports, in either dissector.
@@ -218,7 +176,7 @@ fn ipv6_extension_headers() {
         .ipv6(1, 2, 44)
         .bytes(&[UDP, 0, 0, 1, 0, 0, 0, 7])
         .ports(5000, 53)
-        .0;
+        .build();
     assert_eq!(h(Layer34, &frag, 0x86dd), 0x0181_8181);
     assert_eq!(h(Encap34, &frag, 0x86dd), 0x0181_8181);
 }
@@ -231,7 +189,7 @@ fn vlan_tagged_frames() {
         .vlan(100, 0x0800)
         .ipv4(A1, A2, TCP, 0, 0)
         .ports(40000, 5201)
-        .0;
+        .build();
     assert_eq!(h(Layer34, &tagged, 0x8100), 0x8101);
     // The encap policies use the full flow dissector, which skips the tag.
     assert_eq!(h(Encap34, &tagged, 0x8100), 0x2923_034d);
@@ -249,7 +207,7 @@ fn tunnels_hash_the_inner_flow_under_encap() {
     let ipip = Frame::eth(0x0800)
         .ipv4([198, 18, 9, 1], [198, 18, 9, 2], 4, 0, 0)
         .bytes(inner_v4)
-        .0;
+        .build();
     assert_eq!(h(Encap34, &ipip, 0x0800), 0x2923_034d);
     assert_ne!(h(Layer34, &ipip, 0x0800), 0x2923_034d);
     // GRE with checksum and key, carrying Ethernet (TEB) carrying our TCP packet.
@@ -257,19 +215,19 @@ fn tunnels_hash_the_inner_flow_under_encap() {
         .ipv4([198, 18, 9, 1], [198, 18, 9, 2], 47, 0, 0)
         .bytes(&[0xa0, 0x00, 0x65, 0x58, 0, 0, 0, 0, 0, 0, 0, 42])
         .bytes(&v4_tcp())
-        .0;
+        .build();
     assert_eq!(h(Encap34, &gre, 0x0800), 0x2923_034d);
     // GRE with routing is not followed: outer addresses only, no ports.
     let routed = Frame::eth(0x0800)
         .ipv4(A1, A2, 47, 0, 0)
         .bytes(&[0x40, 0x00, 0x08, 0x00])
-        .0;
+        .build();
     assert_eq!(h(Encap34, &routed, 0x0800), 0x0181_8181);
 }
 
 #[test]
 fn arp_under_each_policy() {
-    let arp = Frame::eth(0x0806).bytes(&[0; 28]).0;
+    let arp = Frame::eth(0x0806).bytes(&[0; 28]).build();
     // layer2+3 cannot dissect ARP: plain layer2 hash, reported as a fallback.
     assert_eq!(
         xmit_hash_detailed(Layer23, &arp[..], &PacketMeta::ethernet(0x0806)),
@@ -301,7 +259,7 @@ fn garbage_never_panics() {
         Frame::eth(0x0800)
             .ipv4(A1, A2, 47, 0, 0)
             .bytes(&[0xb0, 0, 0x65, 0x58])
-            .0,
+            .build(),
         Frame::eth(0x0800).bytes(&[0x42; 40]).0,
     ];
     for frame in &frames {

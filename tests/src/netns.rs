@@ -1,0 +1,344 @@
+//! Network namespaces owned by a test, and the two-host topology most tests use.
+
+use std::{
+    os::unix::fs::MetadataExt,
+    path::PathBuf,
+    process::{Command, Output},
+    sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use serde_json::Value;
+
+use crate::bondxdp_bin;
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// A network namespace created for one test and deleted (with everything in it) on drop.
+pub struct Netns {
+    name: String,
+    inode: u64,
+    bonds: Mutex<Vec<String>>,
+}
+
+/// Interface state as `ip -j -s link` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkState {
+    /// Name.
+    pub name: String,
+    /// MAC address.
+    pub mac: String,
+    /// Configured flags (`UP`, `PROMISC`, `ALLMULTI`...). Carrier flags (`LOWER_UP`,
+    /// `NO-CARRIER`) are left out: they follow the peer, not this host's configuration.
+    pub flags: Vec<String>,
+    /// MTU.
+    pub mtu: u64,
+}
+
+impl Netns {
+    /// Creates `bxt-<tag>-<pid>-<n>` with loopback up.
+    pub fn new(tag: &str) -> Netns {
+        let name = format!(
+            "bxt-{tag}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        let inode = std::fs::metadata(format!("/run/netns/{name}"))
+            .expect("netns file")
+            .ino();
+        let ns = Netns {
+            name,
+            inode,
+            bonds: Mutex::new(Vec::new()),
+        };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs a command inside the namespace (`ip netns exec`).
+    pub fn exec(&self, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .output()
+            .expect("ip netns exec")
+    }
+
+    /// Runs a command inside the namespace; panics with its output if it fails.
+    pub fn exec_ok(&self, args: &[&str]) -> String {
+        let out = self.exec(args);
+        assert!(
+            out.status.success(),
+            "{args:?} in {} failed: {}{}",
+            self.name,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `ip -n <ns> ARGS`, which must succeed.
+    pub fn ip(&self, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["-n", &self.name])
+            .args(args)
+            .output()
+            .expect("ip");
+        assert!(
+            out.status.success(),
+            "ip {args:?} in {} failed: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `bondxdp ARGS` inside the namespace. Bonds it brings up are taken down on drop.
+    pub fn bondxdp(&self, args: &[&str]) -> Output {
+        let out = self.exec(&[&[bondxdp_bin().as_str()], args].concat());
+        if out.status.success() && args.first() == Some(&"up") {
+            self.bonds.lock().unwrap().push(args[1].to_string());
+        }
+        out
+    }
+
+    /// Runs `bondxdp ARGS`, which must succeed; returns stdout.
+    pub fn bondxdp_ok(&self, args: &[&str]) -> String {
+        let out = self.bondxdp(args);
+        assert!(
+            out.status.success(),
+            "bondxdp {args:?} in {} failed: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `bondxdp status NAME --json`.
+    pub fn status(&self, bond: &str) -> Value {
+        serde_json::from_str(&self.bondxdp_ok(&["status", bond, "--json"])).expect("status JSON")
+    }
+
+    /// Runs `f` on a thread that has entered this namespace (sockets it opens live here).
+    pub fn enter<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let file = std::fs::File::open(&path).expect("open netns");
+                use std::os::fd::AsRawFd;
+                // SAFETY: valid namespace descriptor; affects only this thread.
+                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+                f()
+            })
+            .join()
+            .expect("thread in netns panicked")
+        })
+    }
+
+    /// Where bondxdp pins this namespace's bonds.
+    pub fn pin_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/sys/fs/bpf/bondxdp/ns{}", self.inode))
+    }
+
+    /// Every interface with its MAC, flags and MTU.
+    pub fn links(&self) -> Vec<LinkState> {
+        let v: Value = serde_json::from_str(&self.ip(&["-j", "link", "show"])).expect("ip -j");
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|l| LinkState {
+                name: l["ifname"].as_str().unwrap_or_default().to_string(),
+                mac: l["address"].as_str().unwrap_or_default().to_string(),
+                flags: l["flags"]
+                    .as_array()
+                    .map(|f| {
+                        f.iter()
+                            .map(|x| x.as_str().unwrap().to_string())
+                            .filter(|x| !matches!(x.as_str(), "LOWER_UP" | "NO-CARRIER" | "M-DOWN"))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                mtu: l["mtu"].as_u64().unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// One interface's state.
+    pub fn link(&self, name: &str) -> LinkState {
+        self.links()
+            .into_iter()
+            .find(|l| l.name == name)
+            .unwrap_or_else(|| panic!("no interface {name} in {}", self.name))
+    }
+
+    /// Whether interface `name` exists.
+    pub fn has_link(&self, name: &str) -> bool {
+        self.links().iter().any(|l| l.name == name)
+    }
+
+    /// Raw `ip -j -s link show dev NAME` JSON.
+    fn link_json(&self, name: &str) -> Value {
+        let v: Value = serde_json::from_str(&self.ip(&["-j", "-s", "link", "show", "dev", name]))
+            .expect("ip -j -s");
+        v[0].clone()
+    }
+
+    /// Packets the interface received (its own counter).
+    pub fn rx_packets(&self, name: &str) -> u64 {
+        self.link_json(name)["stats64"]["rx"]["packets"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// Packets the interface sent (its own counter).
+    pub fn tx_packets(&self, name: &str) -> u64 {
+        self.link_json(name)["stats64"]["tx"]["packets"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// Whether an XDP program is attached to the interface.
+    pub fn has_xdp(&self, name: &str) -> bool {
+        self.link_json(name).get("xdp").is_some()
+    }
+
+    /// Sets `net.ipv6.conf.IF.disable_ipv6`.
+    pub fn disable_ipv6(&self, ifname: &str) {
+        self.exec_ok(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{ifname}.disable_ipv6=1"),
+        ]);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let bin = bondxdp_bin();
+        for bond in self.bonds.lock().unwrap().drain(..) {
+            let _ = Command::new("ip")
+                .args(["netns", "exec", &self.name, &bin, "down", &bond])
+                .output();
+        }
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).output();
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+        // Pins of bonds a test left behind on purpose (crash tests) or by failing.
+        let _ = std::fs::remove_dir_all(self.pin_dir());
+        let _ = std::fs::remove_dir("/sys/fs/bpf/bondxdp");
+    }
+}
+
+/// Two hosts, `a` and `b`, joined by `n` veth links: `a0`..`a{n-1}` in `a` are paired with
+/// `b0`..`b{n-1}` in `b`.
+pub struct Pair {
+    /// Host A.
+    pub a: Netns,
+    /// Host B.
+    pub b: Netns,
+    /// Number of links.
+    pub n: usize,
+}
+
+/// Address of bond0 in host A.
+pub const ADDR_A: &str = "198.18.0.1";
+/// Address of bond0 in host B.
+pub const ADDR_B: &str = "198.18.0.2";
+
+impl Pair {
+    /// Creates the two hosts and their links.
+    pub fn new(tag: &str, n: usize) -> Pair {
+        let pair = Pair {
+            a: Netns::new(&format!("{tag}a")),
+            b: Netns::new(&format!("{tag}b")),
+            n,
+        };
+        for i in 0..n {
+            run_ok(Command::new("ip").args([
+                "link",
+                "add",
+                &format!("a{i}"),
+                "netns",
+                pair.a.name(),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &format!("b{i}"),
+                "netns",
+                pair.b.name(),
+            ]));
+        }
+        pair
+    }
+
+    /// Member names on side `side` ("a" or "b").
+    pub fn members(&self, side: &str) -> Vec<String> {
+        (0..self.n).map(|i| format!("{side}{i}")).collect()
+    }
+
+    /// Brings up `bond0` on both sides with the same extra options, gives it
+    /// [`ADDR_A`]/[`ADDR_B`] (and 2001:db8::1/2), and checks that ping works.
+    pub fn bond_both(&self, options: &[&str]) {
+        self.bond_side("a", options);
+        self.bond_side("b", options);
+        self.ping_ok();
+    }
+
+    /// Brings up `bond0` on one side with its addresses.
+    pub fn bond_side(&self, side: &str, options: &[&str]) {
+        let (ns, v4, v6) = match side {
+            "a" => (&self.a, ADDR_A, "2001:db8::1"),
+            _ => (&self.b, ADDR_B, "2001:db8::2"),
+        };
+        let members = self.members(side);
+        let mut args = vec!["up", "bond0"];
+        args.extend_from_slice(options);
+        for m in &members {
+            args.extend_from_slice(&["-m", m]);
+        }
+        ns.bondxdp_ok(&args);
+        ns.ip(&["addr", "add", &format!("{v4}/24"), "dev", "bond0"]);
+        ns.ip(&["addr", "add", &format!("{v6}/64"), "dev", "bond0", "nodad"]);
+    }
+
+    /// Pings B from A (IPv4); panics if no reply comes back.
+    pub fn ping_ok(&self) {
+        self.a
+            .exec_ok(&["ping", "-c", "2", "-i", "0.2", "-W", "2", ADDR_B]);
+    }
+
+    /// Packets received by each of B's members (B's own counters).
+    pub fn b_rx(&self) -> Vec<u64> {
+        self.members("b")
+            .iter()
+            .map(|m| self.b.rx_packets(m))
+            .collect()
+    }
+}
+
+fn run_ok(cmd: &mut Command) {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

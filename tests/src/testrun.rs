@@ -1,0 +1,262 @@
+//! BPF_PROG_TEST_RUN harness: the real eBPF object, loaded as `bondxdp up` loads it, its
+//! maps written through bondxdp's own typed wrappers, and its programs run on crafted frames.
+//!
+//! Runs inside a namespace that owns veth pairs `m0`/`p0`, `m1`/`p1`, ... so member ifindexes
+//! are real (broadcast's clones really leave through them).
+
+use aya::{
+    Ebpf,
+    programs::{SchedClassifier, TestRun, TestRunOptions},
+};
+use bondxdp::{loader, maps::BondMaps};
+use bondxdp_common::{
+    BondConfig, Counter, MAX_MEMBERS, MemberSlot, Mode,
+    config::{LinkState, NO_SLOT},
+};
+
+use crate::Netns;
+
+/// `TC_ACT_OK`.
+pub const TC_ACT_OK: i32 = 0;
+/// `TC_ACT_SHOT`.
+pub const TC_ACT_SHOT: i32 = 2;
+/// `TC_ACT_REDIRECT`.
+pub const TC_ACT_REDIRECT: i32 = 7;
+
+/// Size of `struct __sk_buff` (the context passed to tc programs).
+const SKB_CTX_LEN: usize = 192;
+/// Offset of `__sk_buff.ifindex`.
+const SKB_CTX_IFINDEX: usize = 40;
+
+/// What one program run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The program's return value.
+    pub verdict: i32,
+    /// Slots whose tx counter moved, with the packet delta.
+    pub tx: Vec<(usize, u64)>,
+    /// Slots whose rx counter moved, with the packet delta.
+    pub rx: Vec<(usize, u64)>,
+    /// Named counters that moved, with their delta.
+    pub counters: Vec<(Counter, u64)>,
+    /// The frame as the program left it.
+    pub data: Vec<u8>,
+}
+
+impl Outcome {
+    /// The single slot that transmitted, if exactly one did.
+    pub fn tx_slot(&self) -> Option<usize> {
+        match self.tx.as_slice() {
+            [(slot, 1)] => Some(*slot),
+            _ => None,
+        }
+    }
+
+    /// Delta of one named counter.
+    pub fn counter(&self, c: Counter) -> u64 {
+        self.counters
+            .iter()
+            .find(|(k, _)| *k == c)
+            .map_or(0, |(_, v)| *v)
+    }
+}
+
+/// One loaded copy of the data plane with `n` members.
+pub struct Harness {
+    ebpf: Ebpf,
+    /// The bond's maps.
+    pub maps: BondMaps,
+    /// Member ifindexes, by slot.
+    pub members: Vec<u32>,
+    /// The configuration last published.
+    pub cfg: BondConfig,
+}
+
+/// Runs `f` with a fresh harness of `n` members in `mode`, inside a new namespace, on a
+/// thread pinned to one CPU (so per-CPU state is deterministic).
+pub fn with_harness<T: Send>(n: usize, mode: Mode, f: impl FnOnce(&mut Harness) -> T + Send) -> T {
+    let ns = Netns::new("tr");
+    for i in 0..n {
+        ns.ip(&[
+            "link",
+            "add",
+            &format!("m{i}"),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("p{i}"),
+        ]);
+        ns.ip(&["link", "set", &format!("m{i}"), "up"]);
+        ns.ip(&["link", "set", &format!("p{i}"), "up"]);
+    }
+    ns.enter(|| {
+        pin_to_cpu0();
+        let mut h = Harness::load(n, mode);
+        f(&mut h)
+    })
+}
+
+fn pin_to_cpu0() {
+    // SAFETY: a zeroed cpu_set_t with one bit set, for the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Index of interface `name` in the calling thread's namespace.
+pub fn ifindex(name: &str) -> u32 {
+    let c = std::ffi::CString::new(name).unwrap();
+    // SAFETY: valid C string.
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    assert!(index != 0, "no interface {name}");
+    index
+}
+
+impl Harness {
+    fn load(n: usize, mode: Mode) -> Harness {
+        let mut ebpf = loader::load().expect("the object loads and passes the verifier");
+        let maps = BondMaps::from_ebpf(&mut ebpf).expect("maps");
+        let members: Vec<u32> = (0..n).map(|i| ifindex(&format!("m{i}"))).collect();
+        let mut cfg = BondConfig {
+            bond_ifindex: ifindex("lo"),
+            mode: mode as u32,
+            bond_mac: [2, 0, 0, 0, 0xb0, 0x0d],
+            active_slot: 0,
+            ..Default::default()
+        };
+        for (slot, ifindex) in members.iter().enumerate() {
+            cfg.members[slot] = MemberSlot {
+                ifindex: *ifindex,
+                mac: cfg.bond_mac,
+                link: LinkState::Up as u8,
+                flags: 0,
+            };
+        }
+        let mut h = Harness {
+            ebpf,
+            maps,
+            members,
+            cfg,
+        };
+        h.publish();
+        h
+    }
+
+    /// Changes the configuration and publishes it (recomputing the derived fields).
+    pub fn set(&mut self, f: impl FnOnce(&mut BondConfig)) {
+        f(&mut self.cfg);
+        self.publish();
+    }
+
+    fn publish(&mut self) {
+        self.cfg.recompute();
+        self.cfg.generation = self.maps.config.publish(self.cfg).expect("publish");
+    }
+
+    fn program(&self, name: &str) -> &SchedClassifier {
+        self.ebpf
+            .program(name)
+            .expect("program")
+            .try_into()
+            .expect("classifier")
+    }
+
+    /// Runs the bond's egress program on `frame`.
+    pub fn egress(&self, frame: &[u8]) -> Outcome {
+        self.run(loader::programs::BOND_EGRESS, frame, 0)
+    }
+
+    /// Runs the member ingress program on `frame` as if received on interface `ifindex`.
+    pub fn ingress(&self, ifindex: u32, frame: &[u8]) -> Outcome {
+        self.run(loader::programs::MEMBER_INGRESS, frame, ifindex)
+    }
+
+    fn snapshot(
+        &self,
+    ) -> (
+        [bondxdp_common::MemberStats; MAX_MEMBERS],
+        Vec<(Counter, u64)>,
+    ) {
+        (
+            self.maps.all_member_stats().expect("stats"),
+            self.maps.counters().expect("counters"),
+        )
+    }
+
+    fn run(&self, program: &str, frame: &[u8], ifindex: u32) -> Outcome {
+        let (stats0, counters0) = self.snapshot();
+        let mut ctx = [0u8; SKB_CTX_LEN];
+        ctx[SKB_CTX_IFINDEX..SKB_CTX_IFINDEX + 4].copy_from_slice(&ifindex.to_ne_bytes());
+        let mut out = vec![0u8; frame.len() + 256];
+        let result = self
+            .program(program)
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                ctx_in: Some(&ctx),
+                ..Default::default()
+            })
+            .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN of {program} on {frame:02x?}: {e}"));
+        out.truncate(result.data_size_out as usize);
+        let (stats1, counters1) = self.snapshot();
+        let delta = |f: fn(&bondxdp_common::MemberStats) -> u64| {
+            (0..MAX_MEMBERS)
+                .filter_map(|s| {
+                    let d = f(&stats1[s]) - f(&stats0[s]);
+                    (d > 0).then_some((s, d))
+                })
+                .collect()
+        };
+        Outcome {
+            verdict: result.return_value as i32,
+            tx: delta(|s| s.tx_packets),
+            rx: delta(|s| s.rx_packets),
+            counters: counters1
+                .iter()
+                .zip(&counters0)
+                .filter(|(a, b)| a.1 > b.1)
+                .map(|(a, b)| (a.0, a.1 - b.1))
+                .collect(),
+            data: out,
+        }
+    }
+
+    /// Marks member `slot` down or up and publishes.
+    pub fn set_link(&mut self, slot: usize, up: bool) {
+        self.set(|c| {
+            c.members[slot].link = if up { LinkState::Up } else { LinkState::Down } as u8;
+        });
+    }
+
+    /// Publishes an empty configuration slot-wise (no members at all).
+    pub fn clear_members(&mut self) {
+        self.set(|c| {
+            c.members = [MemberSlot::default(); MAX_MEMBERS];
+            c.active_slot = NO_SLOT;
+        });
+    }
+}
+
+/// Loads the object without publishing any configuration (the state just after load).
+pub fn with_unconfigured<T: Send>(f: impl FnOnce(&Ebpf, &BondMaps) -> T + Send) -> T {
+    let ns = Netns::new("tru");
+    ns.enter(|| {
+        let mut ebpf = loader::load().expect("load");
+        let maps = BondMaps::from_ebpf(&mut ebpf).expect("maps");
+        f(&ebpf, &maps)
+    })
+}
+
+/// Runs program `name` of `ebpf` once on `frame` and returns its verdict.
+pub fn run_once(ebpf: &Ebpf, name: &str, frame: &[u8]) -> i32 {
+    let prog: &SchedClassifier = ebpf.program(name).unwrap().try_into().unwrap();
+    prog.test_run(TestRunOptions {
+        data_in: Some(frame),
+        ..Default::default()
+    })
+    .expect("BPF_PROG_TEST_RUN")
+    .return_value as i32
+}

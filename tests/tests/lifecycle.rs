@@ -1,0 +1,126 @@
+//! `up`, `status` and `down` as a whole: what `down` leaves behind (nothing), pins per
+//! namespace, a data plane that needs no running process.
+
+use bondxdp_tests::{Netns, Pair};
+
+#[test]
+fn down_restores_members_and_leaves_nothing_attached_or_pinned() {
+    let p = Pair::new("dn", 3);
+    // Something to restore: one member up with promiscuous mode, others down.
+    p.a.ip(&["link", "set", "a0", "up", "promisc", "on"]);
+    let before = p.a.links();
+    let ipv6_before =
+        p.a.exec_ok(&["sysctl", "-n", "net.ipv6.conf.a1.disable_ipv6"]);
+
+    p.bond_both(&["--mode", "balance-rr"]);
+    // While up, the members carry the bond's MAC and the programs are attached.
+    let bond_mac = p.a.link("bond0").mac;
+    assert_eq!(
+        bond_mac,
+        before.iter().find(|l| l.name == "a0").unwrap().mac
+    );
+    for m in p.members("a") {
+        assert_eq!(p.a.link(&m).mac, bond_mac, "{m} takes the bond's MAC");
+    }
+    let attached = |iface: &'static str| {
+        p.a.enter(move || {
+            bondxdp::loader::attached_programs(iface, aya::programs::TcAttachType::Ingress)
+                .unwrap_or_default()
+        })
+    };
+    assert_eq!(attached("a1"), vec!["member_ingress".to_string()]);
+    assert!(p.a.pin_dir().join("bond0").is_dir());
+
+    p.a.bondxdp_ok(&["down", "bond0"]);
+    assert!(!p.a.has_link("bond0"), "the bond interface is deleted");
+    assert_eq!(
+        p.a.links(),
+        before,
+        "members restored exactly (MAC, flags, MTU)"
+    );
+    assert_eq!(
+        p.a.exec_ok(&["sysctl", "-n", "net.ipv6.conf.a1.disable_ipv6"]),
+        ipv6_before
+    );
+    for m in p.members("a") {
+        let m: &'static str = Box::leak(m.into_boxed_str());
+        assert!(attached(m).is_empty(), "tcx programs left on {m}");
+        let eg = p.a.enter(move || {
+            bondxdp::loader::attached_programs(m, aya::programs::TcAttachType::Egress)
+                .unwrap_or_default()
+        });
+        assert!(eg.is_empty(), "tcx egress programs left on {m}");
+        assert!(!p.a.has_xdp(m), "XDP left on {m}");
+    }
+    assert!(
+        !p.a.pin_dir().exists(),
+        "pins left in {}",
+        p.a.pin_dir().display()
+    );
+    // The other namespace's bond0 is untouched.
+    assert!(p.b.pin_dir().join("bond0").is_dir());
+    assert!(p.b.has_link("bond0"));
+}
+
+#[test]
+fn same_bond_name_in_two_namespaces_pins_apart() {
+    let p = Pair::new("ns", 2);
+    p.bond_both(&["--mode", "active-backup"]);
+    assert_ne!(p.a.pin_dir(), p.b.pin_dir());
+    assert!(p.a.pin_dir().join("bond0").is_dir() && p.b.pin_dir().join("bond0").is_dir());
+    let sa = p.a.status("bond0");
+    let sb = p.b.status("bond0");
+    assert_eq!(sa["members"][0]["name"], "a0");
+    assert_eq!(sb["members"][0]["name"], "b0");
+    assert_ne!(sa["netns"], sb["netns"]);
+}
+
+#[test]
+fn status_reports_mode_members_and_counters() {
+    let p = Pair::new("st", 2);
+    p.bond_both(&["--mode", "balance-xor", "--xmit-hash-policy", "layer2+3"]);
+    let s = p.a.status("bond0");
+    assert_eq!(s["mode"], "balance-xor");
+    assert_eq!(s["mode_number"], 2);
+    assert_eq!(s["xmit_hash_policy"], "layer2+3");
+    assert_eq!(s["up"], true);
+    let members = s["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2);
+    let tx: u64 = members
+        .iter()
+        .map(|m| m["tx_packets"].as_u64().unwrap())
+        .sum();
+    let rx: u64 = members
+        .iter()
+        .map(|m| m["rx_packets"].as_u64().unwrap())
+        .sum();
+    assert!(tx >= 2 && rx >= 2, "the pings are counted: tx {tx} rx {rx}");
+    assert!(s["drops"].as_object().unwrap().contains_key("no_member"));
+    // The text view, like /proc/net/bonding.
+    let text = p.a.bondxdp_ok(&["status", "bond0"]);
+    for needle in [
+        "Bonding Mode: load balancing (xor)",
+        "Transmit Hash Policy: layer2+3",
+        "Slave Interface: a0",
+        "Slave Interface: a1",
+        "Permanent HW addr:",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    // All bonds of the namespace.
+    let all: serde_json::Value =
+        serde_json::from_str(&p.a.bondxdp_ok(&["status", "--json"])).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn down_finishes_a_bond_whose_interface_was_deleted_behind_its_back() {
+    let ns = Netns::new("gone");
+    ns.ip(&["link", "add", "m0", "type", "veth", "peer", "name", "p0"]);
+    let mac = ns.link("m0").mac;
+    ns.bondxdp_ok(&["up", "bond0", "--mode", "balance-rr", "-m", "m0"]);
+    ns.ip(&["link", "del", "bond0"]);
+    ns.bondxdp_ok(&["down", "bond0"]);
+    assert_eq!(ns.link("m0").mac, mac);
+    assert!(!ns.pin_dir().exists());
+}
