@@ -8,10 +8,16 @@ use aya_ebpf::{
 use bondxdp_common::{
     Counter,
     config::{CFG_KEEP_MEMBER_MACS, MEMBER_RX_ACCEPT},
-    packet::{PacketView, ethertype},
 };
+use network_types::eth::{EthHdr, EtherType};
 
 use crate::{maps, skb::SkbView};
+
+/// IEEE 802.3 Slow Protocols (LACP, Marker), as it appears in `EthHdr::ether_type`.
+const SLOW_PROTOCOLS: u16 = 0x8809u16.to_be();
+
+// network-types spells EtherTypes in network byte order; make sure ours agrees.
+const _: () = assert!(EtherType::Ipv4 as u16 == 0x0800u16.to_be());
 
 /// Entry point: every frame a member receives.
 #[inline(always)]
@@ -27,8 +33,8 @@ pub fn member_ingress(ctx: &TcContext) -> i32 {
         return TC_ACT_OK;
     };
     let member = cfg.members[slot];
-    let pkt = SkbView::new(ctx);
-    if pkt.be16_at(12) == Some(ethertype::SLOW_PROTOCOLS) {
+    let eth = SkbView::new(ctx).header::<EthHdr>(0);
+    if eth.is_some_and(|e| e.ether_type == SLOW_PROTOCOLS) {
         // LACP and Marker frames belong to the controller, which reads them on the member.
         maps::count(Counter::RxSlowProtocols);
         return TC_ACT_OK;
@@ -38,7 +44,7 @@ pub fn member_ingress(ctx: &TcContext) -> i32 {
         return TC_ACT_SHOT;
     }
     if cfg.has_flag(CFG_KEEP_MEMBER_MACS)
-        && pkt.load::<6>(0) == Some(member.mac)
+        && eth.is_some_and(|e| e.dst_addr == member.mac)
         && ctx.store(0, &cfg.bond_mac, 0).is_err()
     {
         maps::count(Counter::DropRewriteFailed);

@@ -40,6 +40,22 @@ impl SkbView {
     }
 }
 
+impl SkbView {
+    /// A header struct (e.g. `network_types::eth::EthHdr`) read at `offset`, if present.
+    #[inline(always)]
+    pub fn header<T: Copy>(&self, offset: usize) -> Option<T> {
+        if offset > MAX_OFFSET {
+            return None;
+        }
+        let start = self.data + offset;
+        if start + core::mem::size_of::<T>() > self.data_end {
+            return None;
+        }
+        // SAFETY: in bounds (checked above); `T` is a plain-old-data header.
+        Some(unsafe { core::ptr::read_unaligned(start as *const T) })
+    }
+}
+
 impl PacketView for SkbView {
     #[inline(always)]
     fn load<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {

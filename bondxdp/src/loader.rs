@@ -20,7 +20,8 @@ use crate::{
 };
 
 /// The compiled eBPF object, embedded at build time (bondxdp/build.rs).
-pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bondxdp-ebpf"));
+pub static EBPF_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bondxdp-ebpf"));
 
 /// Program names in the object.
 pub mod programs {

@@ -22,10 +22,11 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(bondxdp::cli::run(cli)) {
+    let result: anyhow::Result<()> = runtime.block_on(bondxdp::cli::run(cli)).map_err(Into::into);
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("bondxdp: error: {e}");
+            eprintln!("bondxdp: error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
