@@ -238,6 +238,9 @@ pub const CFG_ALL_SLAVES_ACTIVE: u32 = 1 << 1;
 pub struct BondConfig {
     /// Bumped by userspace on every change; lets readers tell configurations apart.
     pub generation: u64,
+    /// CLOCK_MONOTONIC time (ns) at which this configuration was published: a writer waits
+    /// until the previous one is old enough before reusing its slot.
+    pub published_ns: u64,
     /// Interface index of the bond (the logical interface the stack uses).
     pub bond_ifindex: u32,
     /// [`Mode`] number.
@@ -253,8 +256,9 @@ pub struct BondConfig {
     pub active_slot: u32,
     /// Number of valid entries in `tx_slots`.
     pub tx_count: u32,
-    /// Reserved; zero.
-    pub reserved: u32,
+    /// Minimum number of members that must be up for the bond to transmit (`min_links`;
+    /// 0 and 1 both mean "any").
+    pub min_links: u32,
     /// MAC address of the bond.
     pub bond_mac: [u8; 6],
     /// Padding; zero.
@@ -270,6 +274,7 @@ impl Default for BondConfig {
     fn default() -> Self {
         BondConfig {
             generation: 0,
+            published_ns: 0,
             bond_ifindex: 0,
             mode: Mode::BalanceRr as u32,
             hash_policy: HashPolicy::Layer2 as u32,
@@ -277,7 +282,7 @@ impl Default for BondConfig {
             flags: 0,
             active_slot: NO_SLOT,
             tx_count: 0,
-            reserved: 0,
+            min_links: 0,
             bond_mac: [0; 6],
             pad: [0; 2],
             tx_slots: [0; MAX_MEMBERS],
@@ -357,6 +362,34 @@ impl BondConfig {
             *rest = 0;
         }
         self.tx_count = count as u32;
+        if !self.has_carrier() {
+            // Below min_links the bond is down: nothing transmits.
+            self.tx_count = 0;
+        }
+    }
+
+    /// Number of members whose link is up.
+    pub fn members_up(&self) -> usize {
+        self.members
+            .iter()
+            .filter(|m| m.is_used() && m.link_state() == LinkState::Up)
+            .count()
+    }
+
+    /// Whether the bond has carrier: at least `min_links` (and at least one) members up.
+    pub fn has_carrier(&self) -> bool {
+        self.members_up() >= (self.min_links as usize).max(1)
+    }
+
+    /// Whether two configurations would make the data plane act the same (ignores the
+    /// generation and publication time).
+    pub fn same_effect(&self, other: &BondConfig) -> bool {
+        let strip = |c: &BondConfig| BondConfig {
+            generation: 0,
+            published_ns: 0,
+            ..*c
+        };
+        strip(self) == strip(other)
     }
 }
 
@@ -384,10 +417,69 @@ pub struct MemberRestore {
     pub pad: [u8; 2],
 }
 
+/// Most ARP (and NS) targets a bond can probe (kernel `BOND_MAX_ARP_TARGETS`).
+pub const MAX_TARGETS: usize = 16;
+
+/// How the controller watches a bond's links (kernel option names in parentheses). Stored
+/// in [`BondState`] so a restarted controller honours what `up` or `set` configured.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MonitorConfig {
+    /// Carrier polling interval in ms; 0 = no polling (`miimon`).
+    pub miimon_ms: u32,
+    /// Delay before a recovered link is used, ms (`updelay`).
+    pub updelay_ms: u32,
+    /// Delay before a failed link is abandoned, ms (`downdelay`).
+    pub downdelay_ms: u32,
+    /// ARP/NS probe interval in ms; 0 = no probing (`arp_interval`).
+    pub arp_interval_ms: u32,
+    /// Probe intervals without an answer before a link is down (`arp_missed_max`).
+    pub arp_missed_max: u32,
+    /// Gratuitous ARPs / unsolicited NAs sent after a failover (`num_grat_arp`).
+    pub num_grat_arp: u32,
+    /// `primary_reselect`: 0 always, 1 better, 2 failure.
+    pub primary_reselect: u8,
+    /// `arp_validate`: 0 none, 1 active, 2 backup, 3 all.
+    pub arp_validate: u8,
+    /// `arp_all_targets`: 0 any, 1 all.
+    pub arp_all_targets: u8,
+    /// 1: act on netlink link events at once (default); 0: rely on polling only.
+    pub link_events: u8,
+    /// Number of valid entries in `arp_targets`.
+    pub arp_target_count: u32,
+    /// Number of valid entries in `ns_targets`.
+    pub ns_target_count: u32,
+    /// IPv4 probe targets (`arp_ip_target`).
+    pub arp_targets: [[u8; 4]; MAX_TARGETS],
+    /// IPv6 probe targets (`ns_ip6_target`).
+    pub ns_targets: [[u8; 16]; MAX_TARGETS],
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            miimon_ms: 100,
+            updelay_ms: 0,
+            downdelay_ms: 0,
+            arp_interval_ms: 0,
+            arp_missed_max: 2,
+            num_grat_arp: 1,
+            primary_reselect: 0,
+            arp_validate: 0,
+            arp_all_targets: 0,
+            link_events: 1,
+            arp_target_count: 0,
+            ns_target_count: 0,
+            arp_targets: [[0; 4]; MAX_TARGETS],
+            ns_targets: [[0; 16]; MAX_TARGETS],
+        }
+    }
+}
+
 /// Magic value of a written [`BondState`].
 pub const BOND_STATE_MAGIC: u32 = 0x6278_6470; // "bxdp"
 /// Layout version of [`BondState`].
-pub const BOND_STATE_VERSION: u32 = 1;
+pub const BOND_STATE_VERSION: u32 = 2;
 
 /// Userspace's persistent record of a bond, pinned with its maps so that `down`, `status` and
 /// a restarted controller work without any process having stayed alive.
@@ -404,14 +496,16 @@ pub struct BondState {
     pub peer_ifindex: u32,
     /// The configured primary's slot ([`NO_SLOT`]: none).
     pub primary_slot: u32,
-    /// Reserved; zero.
-    pub reserved: u32,
+    /// Bumped on every change of this record (the controller re-reads options when it moves).
+    pub generation: u32,
     /// Bond name, NUL-padded.
     pub name: [u8; 16],
     /// Peer name, NUL-padded.
     pub peer_name: [u8; 16],
     /// Restore records, indexed like [`BondConfig::members`].
     pub members: [MemberRestore; MAX_MEMBERS],
+    /// Link monitoring options.
+    pub monitor: MonitorConfig,
 }
 
 impl Default for BondState {
@@ -422,10 +516,11 @@ impl Default for BondState {
             bond_ifindex: 0,
             peer_ifindex: 0,
             primary_slot: NO_SLOT,
-            reserved: 0,
+            generation: 0,
             name: [0; 16],
             peer_name: [0; 16],
             members: [MemberRestore::default(); MAX_MEMBERS],
+            monitor: MonitorConfig::default(),
         }
     }
 }
@@ -439,12 +534,13 @@ mod tests {
         assert_eq!(core::mem::size_of::<MemberSlot>(), 12);
         assert_eq!(
             core::mem::size_of::<BondConfig>(),
-            8 + 8 * 4 + 8 + 16 + 12 * MAX_MEMBERS
+            16 + 8 * 4 + 8 + 16 + 12 * MAX_MEMBERS
         );
         assert_eq!(core::mem::size_of::<MemberRestore>(), 36);
+        assert_eq!(core::mem::size_of::<MonitorConfig>(), 36 + 20 * MAX_TARGETS);
         assert_eq!(
             core::mem::size_of::<BondState>(),
-            24 + 32 + 36 * MAX_MEMBERS
+            24 + 32 + 36 * MAX_MEMBERS + core::mem::size_of::<MonitorConfig>()
         );
     }
 

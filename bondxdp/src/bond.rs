@@ -8,26 +8,31 @@
 
 use aya::programs::TcAttachType;
 use bondxdp_common::{
-    BondConfig, MemberSlot,
+    BondConfig, HashPolicy, MAX_MEMBERS, MemberSlot, Mode,
     config::{
         BondState, CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS, LinkState, MemberRestore, NO_SLOT,
     },
-    modes::active_backup::{PrimaryReselect, choose_active},
+    modes::active_backup::choose_active,
 };
 use tracing::{debug, info, warn};
 
 use crate::{
-    config::{BondSpec, validate_ifname},
+    config::{BondOptions, BondSpec, MonitorOptions, set_option, validate_ifname},
     error::{Error, Result},
     loader,
     maps::{BondMaps, name_bytes, name_string, names},
     netdev::{self, Link, Netlink},
-    pins::{self, BondPaths, NamespaceLock},
+    pins::{self, BondLock, BondPaths, NamespaceLock},
     preflight,
 };
 
 /// Creates bond `spec.name` and enslaves its members. On failure the host is left as it was.
 pub async fn up(spec: &BondSpec) -> Result<()> {
+    let mut spec = spec.clone();
+    for warning in spec.normalize() {
+        warn!(bond = %spec.name, "{warning}");
+    }
+    let spec = &spec;
     spec.validate()?;
     preflight::check_privileges()?;
     let nl = Netlink::connect()?;
@@ -171,17 +176,7 @@ async fn build(nl: &Netlink, spec: &BondSpec, paths: &BondPaths, members: &[Link
         ..Default::default()
     };
     for (slot, m) in members.iter().enumerate() {
-        state.members[slot] = MemberRestore {
-            ifindex: m.index,
-            mtu: m.mtu,
-            name: name_bytes(&m.name),
-            mac: m.mac.expect("checked in resolve_members"),
-            was_up: m.up as u8,
-            was_promisc: m.promisc as u8,
-            was_allmulti: m.allmulti as u8,
-            ipv6_disabled: netdev::ipv6_disabled(&m.name).map_or(0xff, |d| d as u8),
-            pad: [0; 2],
-        };
+        state.members[slot] = restore_record(m);
     }
     let primary = opts
         .primary
@@ -189,6 +184,7 @@ async fn build(nl: &Netlink, spec: &BondSpec, paths: &BondPaths, members: &[Link
         .and_then(|p| spec.members.iter().position(|m| m == p))
         .map_or(NO_SLOT, |s| s as u32);
     state.primary_slot = primary;
+    state.monitor = opts.monitor.to_pinned();
     let peer = peer_name(nl, &spec.name).await?;
     state.peer_name = name_bytes(&peer);
     maps.set_state(state)?;
@@ -216,18 +212,9 @@ async fn build(nl: &Netlink, spec: &BondSpec, paths: &BondPaths, members: &[Link
     // The data plane's configuration, before any program is attached.
     let mut cfg = BondConfig {
         bond_ifindex: bond.index,
-        mode: opts.mode as u32,
-        hash_policy: opts.xmit_hash_policy as u32,
-        packets_per_slave: opts.packets_per_slave,
         bond_mac,
         ..Default::default()
     };
-    if opts.keep_member_macs {
-        cfg.flags |= CFG_KEEP_MEMBER_MACS;
-    }
-    if opts.all_slaves_active {
-        cfg.flags |= CFG_ALL_SLAVES_ACTIVE;
-    }
     for (slot, m) in members.iter().enumerate() {
         cfg.members[slot] = MemberSlot {
             ifindex: m.index,
@@ -236,13 +223,12 @@ async fn build(nl: &Netlink, spec: &BondSpec, paths: &BondPaths, members: &[Link
             } else {
                 bond_mac
             },
-            // Without link monitoring a member is assumed up (kernel: miimon=0).
+            // Assumed up until the controller says otherwise (kernel: miimon=0).
             link: LinkState::Up as u8,
             flags: 0,
         };
     }
-    cfg.active_slot = choose_active(&cfg, NO_SLOT, primary, PrimaryReselect::Always, |_| 0);
-    cfg.recompute();
+    apply_options(&mut cfg, opts, primary);
     maps.config.publish(cfg)?;
 
     // Members.
@@ -286,6 +272,307 @@ async fn enslave(nl: &Netlink, m: &Link, bond_mac: [u8; 6], keep_mac: bool) -> R
         netdev::set_ipv6_disabled(&m.name, true)?;
     }
     Ok(())
+}
+
+/// Writes the data-plane side of `opts` into `cfg`, chooses the active member and derives the
+/// transmit list. `primary` is the primary's slot or [`NO_SLOT`].
+pub(crate) fn apply_options(cfg: &mut BondConfig, opts: &BondOptions, primary: u32) {
+    cfg.mode = opts.mode as u32;
+    cfg.hash_policy = opts.xmit_hash_policy as u32;
+    cfg.packets_per_slave = opts.packets_per_slave;
+    cfg.min_links = opts.min_links;
+    cfg.flags &= !(CFG_KEEP_MEMBER_MACS | CFG_ALL_SLAVES_ACTIVE);
+    if opts.keep_member_macs {
+        cfg.flags |= CFG_KEEP_MEMBER_MACS;
+    }
+    if opts.all_slaves_active {
+        cfg.flags |= CFG_ALL_SLAVES_ACTIVE;
+    }
+    cfg.active_slot = choose_active(
+        cfg,
+        cfg.active_slot,
+        primary,
+        opts.monitor.primary_reselect,
+        |slot| member_speed(cfg, slot),
+    );
+    cfg.recompute();
+}
+
+/// Link speed of the member in `slot` (Mb/s, 0 if unknown), for `primary_reselect=better`.
+fn member_speed(cfg: &BondConfig, slot: u32) -> u32 {
+    cfg.members
+        .get(slot as usize)
+        .filter(|m| m.is_used())
+        .and_then(|m| netdev::link_speed_by_index(m.ifindex))
+        .unwrap_or(0)
+}
+
+/// The options a running bond has, read back from its pinned configuration and state.
+pub fn pinned_options(cfg: &BondConfig, state: &BondState) -> BondOptions {
+    BondOptions {
+        mode: cfg.mode().unwrap_or(Mode::BalanceRr),
+        xmit_hash_policy: cfg.hash_policy().unwrap_or(HashPolicy::Layer2),
+        packets_per_slave: cfg.packets_per_slave,
+        primary: state
+            .members
+            .get(state.primary_slot as usize)
+            .filter(|m| m.ifindex != 0)
+            .map(|m| name_string(&m.name)),
+        keep_member_macs: cfg.has_flag(CFG_KEEP_MEMBER_MACS),
+        all_slaves_active: cfg.has_flag(CFG_ALL_SLAVES_ACTIVE),
+        mac: Some(cfg.bond_mac),
+        min_links: cfg.min_links,
+        monitor: MonitorOptions::from_pinned(&state.monitor),
+    }
+}
+
+/// Member names of a bond in slot order.
+pub fn pinned_members(state: &BondState) -> Vec<String> {
+    state
+        .members
+        .iter()
+        .filter(|m| m.ifindex != 0)
+        .map(|m| name_string(&m.name))
+        .collect()
+}
+
+/// An open bond with its lock held: what `set` and `member` work on.
+struct OpenBond {
+    paths: BondPaths,
+    maps: BondMaps,
+    state: BondState,
+    cfg: BondConfig,
+    _lock: BondLock,
+}
+
+impl OpenBond {
+    fn open(name: &str) -> Result<OpenBond> {
+        validate_ifname("bond name", name)?;
+        let paths = BondPaths::current(name)?;
+        if !paths.exists() {
+            return Err(Error::NotABond(name.to_string()));
+        }
+        let lock = BondLock::acquire(&paths)?;
+        let maps = BondMaps::open(&paths)?;
+        let bad = || Error::BadPinnedState(paths.dir().to_path_buf());
+        let state = maps.state()?.ok_or_else(bad)?;
+        let cfg = maps.config.current()?.ok_or_else(bad)?;
+        Ok(OpenBond {
+            paths,
+            maps,
+            state,
+            cfg,
+            _lock: lock,
+        })
+    }
+
+    fn spec(&self) -> BondSpec {
+        BondSpec {
+            name: self.paths.name(),
+            members: pinned_members(&self.state),
+            options: pinned_options(&self.cfg, &self.state),
+        }
+    }
+
+    fn slot_of(&self, member: &str) -> Option<usize> {
+        self.state
+            .members
+            .iter()
+            .position(|m| m.ifindex != 0 && name_string(&m.name) == member)
+    }
+
+    fn primary_slot(&self, opts: &BondOptions) -> u32 {
+        opts.primary
+            .as_deref()
+            .and_then(|p| self.slot_of(p))
+            .map_or(NO_SLOT, |s| s as u32)
+    }
+
+    /// Pins the state and publishes the configuration derived from `opts`.
+    fn commit(&mut self, opts: &BondOptions) -> Result<()> {
+        let primary = self.primary_slot(opts);
+        self.state.primary_slot = primary;
+        self.state.monitor = opts.monitor.to_pinned();
+        self.maps.set_state(self.state)?;
+        apply_options(&mut self.cfg, opts, primary);
+        self.maps.config.publish(self.cfg)?;
+        Ok(())
+    }
+}
+
+/// Changes options of a running bond (`KEY=VALUE`, kernel names) without recreating it:
+/// traffic keeps flowing; the data plane switches to the new configuration atomically.
+/// Returns warnings (rounded delays).
+pub async fn set(name: &str, assignments: &[(String, String)]) -> Result<Vec<String>> {
+    preflight::check_privileges()?;
+    let mut bond = OpenBond::open(name)?;
+    let mut options = bond.spec().options;
+    for (key, value) in assignments {
+        set_option(&mut options, key, value)?;
+    }
+    let warnings = change_options(&mut bond, options)?;
+    info!(bond = %name, "options changed");
+    Ok(warnings)
+}
+
+/// Validates and commits new options for an open bond.
+fn change_options(bond: &mut OpenBond, options: BondOptions) -> Result<Vec<String>> {
+    let mut spec = bond.spec();
+    let before = &spec.options;
+    if options.keep_member_macs != before.keep_member_macs
+        || options.mac.is_some_and(|m| Some(m) != before.mac)
+    {
+        return Err(Error::invalid(
+            "option",
+            "keep_member_macs and mac cannot change on a running bond; recreate it (down, up)",
+        ));
+    }
+    spec.options = BondOptions {
+        mac: before.mac,
+        ..options
+    };
+    let warnings = spec.normalize();
+    spec.validate()?;
+    if spec.options != bond.spec().options {
+        bond.commit(&spec.options)?;
+    }
+    Ok(warnings)
+}
+
+/// Brings a running bond to `spec`: members added and removed, options changed.
+pub async fn reconfigure(spec: &BondSpec) -> Result<()> {
+    let current = OpenBond::open(&spec.name)?.spec();
+    for member in spec.members.iter().filter(|m| !current.members.contains(m)) {
+        member_add(&spec.name, member).await?;
+    }
+    for member in current.members.iter().filter(|m| !spec.members.contains(m)) {
+        member_del(&spec.name, member).await?;
+    }
+    let mut bond = OpenBond::open(&spec.name)?;
+    for warning in change_options(&mut bond, spec.options.clone())? {
+        warn!(bond = %spec.name, "{warning}");
+    }
+    Ok(())
+}
+
+/// Adds member `iface` to a running bond.
+pub async fn member_add(name: &str, iface: &str) -> Result<()> {
+    preflight::check_privileges()?;
+    let nl = Netlink::connect()?;
+    let _ns_lock = NamespaceLock::acquire()?;
+    let mut bond = OpenBond::open(name)?;
+    let mut spec = bond.spec();
+    spec.members.push(iface.to_string());
+    spec.validate()?;
+    let probe = BondSpec {
+        members: vec![iface.to_string()],
+        ..spec.clone()
+    };
+    let link = resolve_members(&nl, &probe).await?.remove(0);
+    let slot = bond.cfg.free_slot().ok_or_else(|| {
+        Error::invalid(
+            "members",
+            format!("the bond already has {MAX_MEMBERS} members"),
+        )
+    })?;
+    if let Some(bond_link) = nl.link_by_index(bond.state.bond_ifindex).await?
+        && link.mtu < bond_link.mtu
+    {
+        return Err(Error::invalid(
+            "member",
+            format!(
+                "{iface} has MTU {} but {name} has {}; raise the member's MTU first",
+                link.mtu, bond_link.mtu
+            ),
+        ));
+    }
+    bond.state.members[slot] = restore_record(&link);
+    bond.maps.set_state(bond.state)?;
+    let keep = spec.options.keep_member_macs;
+    let result: Result<()> = async {
+        enslave(&nl, &link, bond.cfg.bond_mac, keep).await?;
+        let mut ingress = loader::pinned_program(&bond.paths, loader::programs::MEMBER_INGRESS)?;
+        loader::attach_and_pin(
+            &mut ingress,
+            iface,
+            TcAttachType::Ingress,
+            &bond.paths.ingress_link(link.index),
+        )?;
+        bond.maps.reset_member_stats(slot)?;
+        nl.set_up(link.index, true).await?;
+        bond.cfg.members[slot] = MemberSlot {
+            ifindex: link.index,
+            mac: if keep {
+                link.mac.expect("checked")
+            } else {
+                bond.cfg.bond_mac
+            },
+            link: LinkState::Up as u8,
+            flags: 0,
+        };
+        bond.commit(&spec.options)
+    }
+    .await;
+    if let Err(e) = result {
+        bond.cfg.members[slot] = MemberSlot::default();
+        let _ = bond.maps.config.publish(bond.cfg);
+        let _ = loader::unpin_link(&bond.paths.ingress_link(link.index));
+        let _ = restore_member(&nl, &bond.state.members[slot]).await;
+        bond.state.members[slot] = MemberRestore::default();
+        let _ = bond.maps.set_state(bond.state);
+        return Err(e);
+    }
+    info!(bond = %name, member = %iface, "member added");
+    Ok(())
+}
+
+/// Removes member `iface` from a running bond and restores it.
+pub async fn member_del(name: &str, iface: &str) -> Result<()> {
+    preflight::check_privileges()?;
+    let nl = Netlink::connect()?;
+    let mut bond = OpenBond::open(name)?;
+    let slot = bond
+        .slot_of(iface)
+        .ok_or_else(|| Error::invalid("member", format!("{iface} is not a member of {name}")))?;
+    let mut spec = bond.spec();
+    if spec.members.len() == 1 {
+        return Err(Error::invalid(
+            "member",
+            format!("{iface} is the last member of {name}; use `bondxdp down {name}`"),
+        ));
+    }
+    if spec.options.primary.as_deref() == Some(iface) {
+        warn!(bond = %name, "{iface} was the primary; the bond has no primary now");
+        spec.options.primary = None;
+    }
+    spec.members.retain(|m| m != iface);
+    if (spec.options.min_links as usize) > spec.members.len() {
+        spec.options.min_links = spec.members.len() as u32;
+    }
+    // Out of the data plane first, so not one more packet is sent through it.
+    let saved = bond.state.members[slot];
+    bond.cfg.members[slot] = MemberSlot::default();
+    bond.state.members[slot] = MemberRestore::default();
+    bond.commit(&spec.options)?;
+    loader::unpin_link(&bond.paths.ingress_link(saved.ifindex))?;
+    restore_member(&nl, &saved).await?;
+    info!(bond = %name, member = %iface, "member removed");
+    Ok(())
+}
+
+/// What to remember about a member before enslaving it.
+fn restore_record(m: &Link) -> MemberRestore {
+    MemberRestore {
+        ifindex: m.index,
+        mtu: m.mtu,
+        name: name_bytes(&m.name),
+        mac: m.mac.expect("checked in resolve_members"),
+        was_up: m.up as u8,
+        was_promisc: m.promisc as u8,
+        was_allmulti: m.allmulti as u8,
+        ipv6_disabled: netdev::ipv6_disabled(&m.name).map_or(0xff, |d| d as u8),
+        pad: [0; 2],
+    }
 }
 
 /// Undoes whatever exists of a bond, best effort: every step is tried, failures collected.

@@ -1,11 +1,14 @@
 //! The command line: one subcommand per verb, each a thin call into the library.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
     bond,
-    config::{self, BondOptions, BondSpec},
-    error::Result,
+    config::{BondOptions, BondSpec, set_option},
+    controller,
+    error::{Error, Result},
     stats,
 };
 
@@ -25,7 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a bond and enslave its members.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Remove a bond: detach, restore the members, delete the interface.
     Down {
         /// Bond name.
@@ -39,6 +42,60 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Change options of a running bond: `bondxdp set bond0 mode=active-backup miimon=50`.
+    Set {
+        /// Bond name.
+        name: String,
+        /// KEY=VALUE pairs with kernel option names (mode, xmit_hash_policy, primary,
+        /// primary_reselect, miimon, updelay, downdelay, arp_interval, arp_ip_target, ...).
+        #[arg(required = true, value_parser = parse_assignment)]
+        options: Vec<(String, String)>,
+    },
+    /// Add or remove a member of a running bond.
+    Member {
+        /// add or del.
+        #[command(subcommand)]
+        action: MemberAction,
+    },
+    /// The controller: monitor links, fail over, keep bonds as configured. Runs in the
+    /// foreground; SIGHUP reloads the config, SIGTERM/Ctrl-C exits leaving bonds running.
+    Run(RunArgs),
+}
+
+/// `bondxdp member add|del`.
+#[derive(Debug, Subcommand)]
+pub enum MemberAction {
+    /// Enslave IF to bond NAME.
+    Add {
+        /// Bond name.
+        name: String,
+        /// Interface to add.
+        iface: String,
+    },
+    /// Release IF from bond NAME and restore it.
+    Del {
+        /// Bond name.
+        name: String,
+        /// Interface to remove.
+        iface: String,
+    },
+}
+
+/// `bondxdp run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// TOML file describing bonds to create and keep (see examples/bondxdp.toml).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Bring every bond of this namespace down when the controller exits.
+    #[arg(long)]
+    pub down_on_exit: bool,
+}
+
+fn parse_assignment(s: &str) -> std::result::Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
 }
 
 /// `bondxdp up`.
@@ -47,20 +104,23 @@ pub struct UpArgs {
     /// Name of the bond interface to create.
     pub name: String,
     /// Bonding mode: balance-rr (0), active-backup (1), balance-xor (2), broadcast (3).
-    #[arg(long, value_parser = config::parse_mode)]
-    pub mode: bondxdp_common::Mode,
+    #[arg(long)]
+    pub mode: String,
     /// Member interface (repeat for each member; order sets the default active member).
     #[arg(short, long = "member", value_name = "IF", required = true)]
     pub members: Vec<String>,
     /// Hash for balance-xor: layer2, layer2+3, layer3+4, encap2+3, encap3+4, vlan+srcmac.
-    #[arg(long, value_parser = config::parse_hash_policy, default_value = "layer2")]
-    pub xmit_hash_policy: bondxdp_common::HashPolicy,
+    #[arg(long)]
+    pub xmit_hash_policy: Option<String>,
     /// balance-rr: packets per member before moving on (0 = random member).
-    #[arg(long, default_value_t = 1)]
-    pub packets_per_slave: u32,
+    #[arg(long)]
+    pub packets_per_slave: Option<u32>,
     /// active-backup: preferred member.
     #[arg(long, value_name = "IF")]
     pub primary: Option<String>,
+    /// When the primary takes over again: always, better (faster), failure.
+    #[arg(long)]
+    pub primary_reselect: Option<String>,
     /// Members keep their own MACs (the source MAC is rewritten per member instead).
     #[arg(long)]
     pub keep_member_macs: bool,
@@ -68,34 +128,114 @@ pub struct UpArgs {
     #[arg(long)]
     pub all_slaves_active: bool,
     /// MAC address of the bond (default: the first member's).
-    #[arg(long, value_parser = config::parse_mac)]
-    pub mac: Option<[u8; 6]>,
+    #[arg(long)]
+    pub mac: Option<String>,
+    /// Carrier polling interval in ms (0: no polling; netlink events still act). Default 100.
+    #[arg(long, value_name = "MS")]
+    pub miimon: Option<u32>,
+    /// Wait this long (ms, a multiple of miimon) before using a recovered link.
+    #[arg(long, value_name = "MS")]
+    pub updelay: Option<u32>,
+    /// Wait this long (ms, a multiple of miimon) before abandoning a failed link.
+    #[arg(long, value_name = "MS")]
+    pub downdelay: Option<u32>,
+    /// ARP/NS probe interval in ms (0: off).
+    #[arg(long, value_name = "MS")]
+    pub arp_interval: Option<u32>,
+    /// IPv4 address to probe through every member (repeat, up to 16).
+    #[arg(long, value_name = "IP")]
+    pub arp_ip_target: Vec<String>,
+    /// IPv6 address to probe with neighbour solicitations (repeat, up to 16).
+    #[arg(long, value_name = "IP")]
+    pub ns_ip6_target: Vec<String>,
+    /// Which members' probe answers are validated: none, active, backup, all.
+    #[arg(long)]
+    pub arp_validate: Option<String>,
+    /// Whether any or all targets must answer: any, all.
+    #[arg(long)]
+    pub arp_all_targets: Option<String>,
+    /// Probe intervals without an answer before a link is down (default 2).
+    #[arg(long)]
+    pub arp_missed_max: Option<u32>,
+    /// Gratuitous ARPs / unsolicited NAs sent through a new active member (default 1).
+    #[arg(long)]
+    pub num_grat_arp: Option<u32>,
+    /// Members that must be up for the bond to have carrier.
+    #[arg(long)]
+    pub min_links: Option<u32>,
+    /// Ignore netlink link events; notice carrier loss by polling only.
+    #[arg(long)]
+    pub no_link_events: bool,
 }
 
 impl UpArgs {
-    /// The bond these arguments describe.
-    pub fn spec(&self) -> BondSpec {
-        BondSpec {
+    /// The bond these arguments describe (values checked by the same setter as `set` and
+    /// the config file).
+    pub fn spec(&self) -> Result<BondSpec> {
+        let mut options = BondOptions::default();
+        let mut set = |k: &str, v: Option<String>| -> Result<()> {
+            match v {
+                Some(v) => set_option(&mut options, k, &v),
+                None => Ok(()),
+            }
+        };
+        let list = |v: &[String]| (!v.is_empty()).then(|| v.join(","));
+        set("mode", Some(self.mode.clone()))?;
+        set("xmit_hash_policy", self.xmit_hash_policy.clone())?;
+        set(
+            "packets_per_slave",
+            self.packets_per_slave.map(|v| v.to_string()),
+        )?;
+        set("primary", self.primary.clone())?;
+        set("primary_reselect", self.primary_reselect.clone())?;
+        set("keep_member_macs", Some(self.keep_member_macs.to_string()))?;
+        set(
+            "all_slaves_active",
+            Some(self.all_slaves_active.to_string()),
+        )?;
+        set("mac", self.mac.clone())?;
+        set("miimon", self.miimon.map(|v| v.to_string()))?;
+        set("updelay", self.updelay.map(|v| v.to_string()))?;
+        set("downdelay", self.downdelay.map(|v| v.to_string()))?;
+        set("arp_interval", self.arp_interval.map(|v| v.to_string()))?;
+        set("arp_ip_target", list(&self.arp_ip_target))?;
+        set("ns_ip6_target", list(&self.ns_ip6_target))?;
+        set("arp_validate", self.arp_validate.clone())?;
+        set("arp_all_targets", self.arp_all_targets.clone())?;
+        set("arp_missed_max", self.arp_missed_max.map(|v| v.to_string()))?;
+        set("num_grat_arp", self.num_grat_arp.map(|v| v.to_string()))?;
+        set("min_links", self.min_links.map(|v| v.to_string()))?;
+        set("link_events", Some((!self.no_link_events).to_string()))?;
+        Ok(BondSpec {
             name: self.name.clone(),
             members: self.members.clone(),
-            options: BondOptions {
-                mode: self.mode,
-                xmit_hash_policy: self.xmit_hash_policy,
-                packets_per_slave: self.packets_per_slave,
-                primary: self.primary.clone(),
-                keep_member_macs: self.keep_member_macs,
-                all_slaves_active: self.all_slaves_active,
-                mac: self.mac,
-            },
-        }
+            options,
+        })
     }
 }
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Up(args) => bond::up(&args.spec()).await,
+        Command::Up(args) => bond::up(&args.spec()?).await,
         Command::Down { name } => bond::down(&name).await,
+        Command::Set { name, options } => {
+            for warning in bond::set(&name, &options).await? {
+                tracing::warn!("{warning}");
+            }
+            Ok(())
+        }
+        Command::Member { action } => match action {
+            MemberAction::Add { name, iface } => bond::member_add(&name, &iface).await,
+            MemberAction::Del { name, iface } => bond::member_del(&name, &iface).await,
+        },
+        Command::Run(args) => {
+            controller::run(controller::RunOptions {
+                config: args.config,
+                down_on_exit: args.down_on_exit,
+            })
+            .await
+        }
         Command::Status { name, json } => {
             let all = stats::status(name.as_deref()).await?;
             if json {
@@ -104,7 +244,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 } else {
                     serde_json::to_string_pretty(&all)
                 };
-                println!("{}", out.expect("status serialises"));
+                println!("{}", out.map_err(|e| Error::io("serialising", e.into()))?);
             } else if all.is_empty() {
                 println!("no bonds in this network namespace");
             } else {

@@ -1,7 +1,18 @@
 //! What a bond is asked to be: its name, members and options, validated before anything on
-//! the host is touched. Option names and values follow the kernel bonding driver.
+//! the host is touched. Option names and values follow the kernel bonding driver, and one
+//! setter ([`set_option`]) serves the command line, `bondxdp set` and the TOML config file,
+//! so all three accept and refuse the same things with the same messages.
 
-use bondxdp_common::{HashPolicy, MAX_MEMBERS, Mode};
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::Path,
+};
+
+use bondxdp_common::{
+    HashPolicy, MAX_MEMBERS, Mode,
+    config::{MAX_TARGETS, MonitorConfig},
+    modes::active_backup::PrimaryReselect,
+};
 
 use crate::error::{Error, Result};
 
@@ -30,6 +41,136 @@ pub struct BondOptions {
     pub all_slaves_active: bool,
     /// The bond's MAC address (default: the first member's, as the kernel does).
     pub mac: Option<[u8; 6]>,
+    /// Members that must be up for the bond to have carrier and transmit (`min_links`).
+    pub min_links: u32,
+    /// Link monitoring.
+    pub monitor: MonitorOptions,
+}
+
+/// `arp_validate`: which members' ARP traffic must come from the probe targets to count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ArpValidate {
+    /// Any frame received counts (kernel default).
+    #[default]
+    None = 0,
+    /// Validated on the active member only.
+    Active = 1,
+    /// Validated on backup members only.
+    Backup = 2,
+    /// Validated on every member.
+    All = 3,
+}
+
+/// `arp_all_targets`: does one target answering suffice, or must all?
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ArpAllTargets {
+    /// Any target (kernel default).
+    #[default]
+    Any = 0,
+    /// Every target.
+    All = 1,
+}
+
+/// How the controller watches the links (kernel names; times in ms).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonitorOptions {
+    /// Carrier polling interval; 0 disables polling (`miimon`, default 100).
+    pub miimon: u32,
+    /// Delay before using a recovered link (`updelay`).
+    pub updelay: u32,
+    /// Delay before abandoning a failed link (`downdelay`).
+    pub downdelay: u32,
+    /// Probe interval; 0 disables ARP/NS monitoring (`arp_interval`).
+    pub arp_interval: u32,
+    /// Intervals without an answer before a link is down (`arp_missed_max`, default 2).
+    pub arp_missed_max: u32,
+    /// IPv4 probe targets (`arp_ip_target`).
+    pub arp_ip_targets: Vec<Ipv4Addr>,
+    /// IPv6 probe targets (`ns_ip6_target`).
+    pub ns_ip6_targets: Vec<Ipv6Addr>,
+    /// `arp_validate`.
+    pub arp_validate: ArpValidate,
+    /// `arp_all_targets`.
+    pub arp_all_targets: ArpAllTargets,
+    /// `primary_reselect`.
+    pub primary_reselect: PrimaryReselect,
+    /// Gratuitous ARPs / unsolicited NAs after a failover (`num_grat_arp`, default 1).
+    pub num_grat_arp: u32,
+    /// Act on netlink link events at once (default); off leaves carrier loss to polling.
+    pub link_events: bool,
+}
+
+impl Default for MonitorOptions {
+    fn default() -> Self {
+        MonitorOptions::from_pinned(&MonitorConfig::default())
+    }
+}
+
+impl MonitorOptions {
+    /// The options as pinned in the bond's state.
+    pub fn to_pinned(&self) -> MonitorConfig {
+        let mut m = MonitorConfig {
+            miimon_ms: self.miimon,
+            updelay_ms: self.updelay,
+            downdelay_ms: self.downdelay,
+            arp_interval_ms: self.arp_interval,
+            arp_missed_max: self.arp_missed_max,
+            num_grat_arp: self.num_grat_arp,
+            primary_reselect: self.primary_reselect as u8,
+            arp_validate: self.arp_validate as u8,
+            arp_all_targets: self.arp_all_targets as u8,
+            link_events: self.link_events as u8,
+            arp_target_count: self.arp_ip_targets.len() as u32,
+            ns_target_count: self.ns_ip6_targets.len() as u32,
+            ..MonitorConfig::default()
+        };
+        for (slot, ip) in m.arp_targets.iter_mut().zip(&self.arp_ip_targets) {
+            *slot = ip.octets();
+        }
+        for (slot, ip) in m.ns_targets.iter_mut().zip(&self.ns_ip6_targets) {
+            *slot = ip.octets();
+        }
+        m
+    }
+
+    /// The options from the bond's pinned state.
+    pub fn from_pinned(m: &MonitorConfig) -> MonitorOptions {
+        let arp = (m.arp_target_count as usize).min(MAX_TARGETS);
+        let ns = (m.ns_target_count as usize).min(MAX_TARGETS);
+        MonitorOptions {
+            miimon: m.miimon_ms,
+            updelay: m.updelay_ms,
+            downdelay: m.downdelay_ms,
+            arp_interval: m.arp_interval_ms,
+            arp_missed_max: m.arp_missed_max,
+            arp_ip_targets: m.arp_targets[..arp]
+                .iter()
+                .map(|o| Ipv4Addr::from(*o))
+                .collect(),
+            ns_ip6_targets: m.ns_targets[..ns]
+                .iter()
+                .map(|o| Ipv6Addr::from(*o))
+                .collect(),
+            arp_validate: match m.arp_validate {
+                1 => ArpValidate::Active,
+                2 => ArpValidate::Backup,
+                3 => ArpValidate::All,
+                _ => ArpValidate::None,
+            },
+            arp_all_targets: if m.arp_all_targets == 1 {
+                ArpAllTargets::All
+            } else {
+                ArpAllTargets::Any
+            },
+            primary_reselect: match m.primary_reselect {
+                1 => PrimaryReselect::Better,
+                2 => PrimaryReselect::Failure,
+                _ => PrimaryReselect::Always,
+            },
+            num_grat_arp: m.num_grat_arp,
+            link_events: m.link_events != 0,
+        }
+    }
 }
 
 impl Default for BondOptions {
@@ -42,6 +183,8 @@ impl Default for BondOptions {
             keep_member_macs: false,
             all_slaves_active: false,
             mac: None,
+            min_links: 0,
+            monitor: MonitorOptions::default(),
         }
     }
 }
@@ -58,6 +201,26 @@ pub struct BondSpec {
 }
 
 impl BondSpec {
+    /// Applies the kernel's silent corrections and returns a warning for each: delays that
+    /// are not multiples of `miimon` are rounded down to one (as the kernel does).
+    pub fn normalize(&mut self) -> Vec<String> {
+        let m = &mut self.options.monitor;
+        let mut warnings = Vec::new();
+        if m.miimon > 0 {
+            for (name, delay) in [("updelay", &mut m.updelay), ("downdelay", &mut m.downdelay)] {
+                if *delay % m.miimon != 0 {
+                    let rounded = *delay / m.miimon * m.miimon;
+                    warnings.push(format!(
+                        "{name} ({}) is not a multiple of miimon ({}); rounded to {rounded} ms",
+                        *delay, m.miimon
+                    ));
+                    *delay = rounded;
+                }
+            }
+        }
+        warnings
+    }
+
     /// Checks everything that can be checked without looking at the host.
     pub fn validate(&self) -> Result<()> {
         validate_ifname("bond name", &self.name)?;
@@ -126,6 +289,17 @@ impl BondSpec {
                 ));
             }
         }
+        validate_monitor(&opts.monitor)?;
+        if opts.min_links as usize > self.members.len() {
+            return Err(Error::invalid(
+                "min_links",
+                format!(
+                    "{} is more than the bond's {} members",
+                    opts.min_links,
+                    self.members.len()
+                ),
+            ));
+        }
         if let Some(mac) = opts.mac
             && (mac[0] & 1 == 1 || mac == [0; 6])
         {
@@ -157,6 +331,363 @@ pub fn validate_ifname(what: &str, name: &str) -> Result<()> {
         return bad("contains '/', ':' or whitespace");
     }
     Ok(())
+}
+
+/// Checks link monitoring options.
+pub fn validate_monitor(m: &MonitorOptions) -> Result<()> {
+    if m.arp_ip_targets.len() > MAX_TARGETS {
+        return Err(Error::invalid(
+            "arp_ip_target",
+            format!(
+                "at most {MAX_TARGETS} targets, got {}",
+                m.arp_ip_targets.len()
+            ),
+        ));
+    }
+    if m.ns_ip6_targets.len() > MAX_TARGETS {
+        return Err(Error::invalid(
+            "ns_ip6_target",
+            format!(
+                "at most {MAX_TARGETS} targets, got {}",
+                m.ns_ip6_targets.len()
+            ),
+        ));
+    }
+    if m.arp_interval > 0 && m.arp_ip_targets.is_empty() && m.ns_ip6_targets.is_empty() {
+        return Err(Error::invalid(
+            "arp_interval",
+            "ARP monitoring needs at least one arp_ip_target or ns_ip6_target",
+        ));
+    }
+    if m.arp_missed_max == 0 || m.arp_missed_max > 255 {
+        return Err(Error::invalid(
+            "arp_missed_max",
+            format!("{} is out of range 1-255", m.arp_missed_max),
+        ));
+    }
+    for (name, v) in [
+        ("miimon", m.miimon),
+        ("updelay", m.updelay),
+        ("downdelay", m.downdelay),
+        ("arp_interval", m.arp_interval),
+    ] {
+        if v > 3_600_000 {
+            return Err(Error::invalid(
+                name,
+                format!("{v} ms is out of range 0-3600000"),
+            ));
+        }
+    }
+    if m.num_grat_arp > 255 {
+        return Err(Error::invalid(
+            "num_grat_arp",
+            format!("{} is out of range 0-255", m.num_grat_arp),
+        ));
+    }
+    Ok(())
+}
+
+/// Option keys `set_option` understands (kernel names, plus bondxdp's own).
+pub const OPTION_KEYS: &[&str] = &[
+    "mode",
+    "xmit_hash_policy",
+    "packets_per_slave",
+    "primary",
+    "primary_reselect",
+    "all_slaves_active",
+    "keep_member_macs",
+    "mac",
+    "min_links",
+    "miimon",
+    "updelay",
+    "downdelay",
+    "arp_interval",
+    "arp_ip_target",
+    "ns_ip6_target",
+    "arp_validate",
+    "arp_all_targets",
+    "arp_missed_max",
+    "num_grat_arp",
+    "num_unsol_na",
+    "link_events",
+];
+
+/// Sets one option from its kernel name and a textual value (`miimon`, `"100"`). Lists are
+/// comma-separated; booleans accept 1/0, on/off, true/false, yes/no; `primary=""` clears it.
+pub fn set_option(opts: &mut BondOptions, key: &str, value: &str) -> Result<()> {
+    let value = value.trim();
+    let m = &mut opts.monitor;
+    match key.replace('-', "_").as_str() {
+        "mode" => opts.mode = parse_mode(value)?,
+        "xmit_hash_policy" => opts.xmit_hash_policy = parse_hash_policy(value)?,
+        "packets_per_slave" => opts.packets_per_slave = parse_u32(key, value)?,
+        "primary" => {
+            opts.primary = if value.is_empty() {
+                None
+            } else {
+                validate_ifname("primary", value)?;
+                Some(value.to_string())
+            }
+        }
+        "primary_reselect" => {
+            m.primary_reselect = match value {
+                "always" | "0" => PrimaryReselect::Always,
+                "better" | "1" => PrimaryReselect::Better,
+                "failure" | "2" => PrimaryReselect::Failure,
+                _ => return Err(bad_choice(key, value, "always, better, failure")),
+            }
+        }
+        "all_slaves_active" => opts.all_slaves_active = parse_bool(key, value)?,
+        "keep_member_macs" => opts.keep_member_macs = parse_bool(key, value)?,
+        "mac" => opts.mac = Some(parse_mac(value)?),
+        "min_links" => opts.min_links = parse_u32(key, value)?,
+        "miimon" => m.miimon = parse_u32(key, value)?,
+        "updelay" => m.updelay = parse_u32(key, value)?,
+        "downdelay" => m.downdelay = parse_u32(key, value)?,
+        "arp_interval" => m.arp_interval = parse_u32(key, value)?,
+        "arp_missed_max" => m.arp_missed_max = parse_u32(key, value)?,
+        "num_grat_arp" | "num_unsol_na" => m.num_grat_arp = parse_u32(key, value)?,
+        "link_events" => m.link_events = parse_bool(key, value)?,
+        "arp_ip_target" => {
+            m.arp_ip_targets = parse_list(value, |s| {
+                s.parse::<Ipv4Addr>().map_err(|_| {
+                    Error::invalid("arp_ip_target", format!("{s:?} is not an IPv4 address"))
+                })
+            })?
+        }
+        "ns_ip6_target" => {
+            m.ns_ip6_targets = parse_list(value, |s| {
+                s.parse::<Ipv6Addr>().map_err(|_| {
+                    Error::invalid("ns_ip6_target", format!("{s:?} is not an IPv6 address"))
+                })
+            })?
+        }
+        "arp_validate" => {
+            m.arp_validate = match value {
+                "none" | "0" => ArpValidate::None,
+                "active" | "1" => ArpValidate::Active,
+                "backup" | "2" => ArpValidate::Backup,
+                "all" | "3" => ArpValidate::All,
+                _ => return Err(bad_choice(key, value, "none, active, backup, all")),
+            }
+        }
+        "arp_all_targets" => {
+            m.arp_all_targets = match value {
+                "any" | "0" => ArpAllTargets::Any,
+                "all" | "1" => ArpAllTargets::All,
+                _ => return Err(bad_choice(key, value, "any, all")),
+            }
+        }
+        _ => {
+            return Err(Error::invalid(
+                "option",
+                format!("unknown option {key:?}; known: {}", OPTION_KEYS.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn bad_choice(key: &str, value: &str, choices: &str) -> Error {
+    Error::invalid(key, format!("{value:?}; expected one of {choices}"))
+}
+
+fn parse_u32(key: &str, value: &str) -> Result<u32> {
+    value
+        .parse()
+        .map_err(|_| Error::invalid(key, format!("{value:?} is not a non-negative integer")))
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool> {
+    match value {
+        "1" | "on" | "true" | "yes" => Ok(true),
+        "0" | "off" | "false" | "no" => Ok(false),
+        _ => Err(bad_choice(key, value, "1/0, on/off, true/false, yes/no")),
+    }
+}
+
+fn parse_list<T>(value: &str, parse: impl Fn(&str) -> Result<T>) -> Result<Vec<T>> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(parse)
+        .collect()
+}
+
+/// An address with its prefix length (`192.0.2.10/24`, `2001:db8::1/64`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpCidr {
+    /// The address.
+    pub addr: IpAddr,
+    /// Prefix length.
+    pub prefix: u8,
+}
+
+impl std::str::FromStr for IpCidr {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<IpCidr> {
+        let bad = || Error::invalid("address", format!("{s:?} is not ADDRESS/PREFIX"));
+        let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
+        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(IpCidr { addr, prefix })
+    }
+}
+
+impl std::fmt::Display for IpCidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// One bond of a config file: what to create and the addresses to give it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BondEntry {
+    /// The bond.
+    pub spec: BondSpec,
+    /// Addresses for the bond interface.
+    pub addresses: Vec<IpCidr>,
+}
+
+/// A parsed and validated config file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfigFile {
+    /// Its bonds.
+    pub bonds: Vec<BondEntry>,
+    /// Warnings (rounded delays).
+    pub warnings: Vec<String>,
+}
+
+/// Reads and validates a config file.
+pub fn load_config_file(path: &Path) -> Result<ConfigFile> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    parse_config(&text).map_err(|e| match e {
+        Error::InvalidOption { what, message } => Error::InvalidOption {
+            what: format!("{} in {}", what, path.display()),
+            message,
+        },
+        other => other,
+    })
+}
+
+/// Parses a config file's text: `[[bond]]` tables with `name`, `members`, optional
+/// `addresses`, and any option of [`OPTION_KEYS`].
+pub fn parse_config(text: &str) -> Result<ConfigFile> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| Error::invalid("TOML", e.to_string().trim().to_string()))?;
+    let mut file = ConfigFile::default();
+    for (key, value) in &table {
+        if key != "bond" {
+            return Err(Error::invalid(
+                "config",
+                format!("unknown top-level key {key:?}"),
+            ));
+        }
+        let bonds = value.as_array().ok_or_else(|| {
+            Error::invalid("config", "`bond` must be an array of tables: [[bond]]")
+        })?;
+        for bond in bonds {
+            let bond = bond
+                .as_table()
+                .ok_or_else(|| Error::invalid("config", "each [[bond]] must be a table"))?;
+            file.bonds.push(parse_bond(bond, &mut file.warnings)?);
+        }
+    }
+    for (i, a) in file.bonds.iter().enumerate() {
+        for b in &file.bonds[..i] {
+            if a.spec.name == b.spec.name {
+                return Err(Error::invalid(
+                    "config",
+                    format!("bond {} is defined twice", a.spec.name),
+                ));
+            }
+            if let Some(m) = a.spec.members.iter().find(|m| b.spec.members.contains(m)) {
+                return Err(Error::invalid(
+                    "config",
+                    format!(
+                        "{m} is a member of both {} and {}",
+                        b.spec.name, a.spec.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(file)
+}
+
+fn parse_bond(t: &toml::Table, warnings: &mut Vec<String>) -> Result<BondEntry> {
+    let name = t
+        .get("name")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| Error::invalid("config", "every [[bond]] needs name = \"...\""))?
+        .to_string();
+    let ctx = |e: Error| match e {
+        Error::InvalidOption { what, message } => Error::InvalidOption {
+            what: format!("{what} of bond {name}"),
+            message,
+        },
+        other => other,
+    };
+    let strings = |key: &str| -> Result<Vec<String>> {
+        match t.get(key) {
+            None => Ok(Vec::new()),
+            Some(v) => v
+                .as_array()
+                .and_then(|a| a.iter().map(|x| x.as_str().map(String::from)).collect())
+                .ok_or_else(|| Error::invalid(key, "must be a list of strings")),
+        }
+    };
+    let members = strings("members").map_err(ctx)?;
+    let addresses = strings("addresses")
+        .map_err(ctx)?
+        .iter()
+        .map(|a| a.parse::<IpCidr>())
+        .collect::<Result<Vec<_>>>()
+        .map_err(ctx)?;
+    let mut spec = BondSpec {
+        name: name.clone(),
+        members,
+        options: BondOptions::default(),
+    };
+    for (key, value) in t {
+        if matches!(key.as_str(), "name" | "members" | "addresses") {
+            continue;
+        }
+        let text = match value {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(a) => a
+                .iter()
+                .map(|x| match x {
+                    toml::Value::String(s) => Ok(s.clone()),
+                    other => Ok(other.to_string()),
+                })
+                .collect::<Result<Vec<_>>>()?
+                .join(","),
+            other => {
+                return Err(ctx(Error::invalid(
+                    key,
+                    format!("unsupported value {other}"),
+                )));
+            }
+        };
+        set_option(&mut spec.options, key, &text).map_err(ctx)?;
+    }
+    warnings.extend(
+        spec.normalize()
+            .into_iter()
+            .map(|w| format!("bond {name}: {w}")),
+    );
+    spec.validate()?;
+    Ok(BondEntry { spec, addresses })
 }
 
 /// Parses a mode name or kernel number.
@@ -296,5 +827,145 @@ mod tests {
         assert!(parse_mac("02:00:5e:10:00:zz").is_err());
         assert!(parse_mac("2:0:5e:10:0:1").is_err());
         assert_eq!(format_mac(&[2, 0, 0x5e, 0x10, 0, 1]), "02:00:5e:10:00:01");
+    }
+
+    #[test]
+    fn set_option_accepts_kernel_names_and_values() {
+        let mut o = BondOptions::default();
+        for (k, v) in [
+            ("mode", "active-backup"),
+            ("miimon", "50"),
+            ("updelay", "100"),
+            ("downdelay", "150"),
+            ("arp_interval", "10"),
+            ("arp_ip_target", "198.18.0.2, 198.18.0.3"),
+            ("ns_ip6_target", "2001:db8::2"),
+            ("arp_validate", "all"),
+            ("arp_all_targets", "all"),
+            ("primary_reselect", "failure"),
+            ("num_grat_arp", "3"),
+            ("min_links", "1"),
+            ("link-events", "off"),
+            ("all_slaves_active", "1"),
+        ] {
+            set_option(&mut o, k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
+        }
+        let m = &o.monitor;
+        assert_eq!(
+            (m.miimon, m.updelay, m.downdelay, m.arp_interval),
+            (50, 100, 150, 10)
+        );
+        assert_eq!(m.arp_ip_targets.len(), 2);
+        assert_eq!(m.arp_validate, ArpValidate::All);
+        assert_eq!(m.arp_all_targets, ArpAllTargets::All);
+        assert_eq!(m.primary_reselect, PrimaryReselect::Failure);
+        assert!(!m.link_events && o.all_slaves_active);
+        // What is pinned comes back unchanged.
+        assert_eq!(&MonitorOptions::from_pinned(&m.to_pinned()), m);
+    }
+
+    #[test]
+    fn set_option_refuses_bad_values() {
+        let mut o = BondOptions::default();
+        for (k, v, needle) in [
+            ("miimon", "-5", "not a non-negative integer"),
+            ("arp_ip_target", "198.18.0.300", "not an IPv4 address"),
+            ("ns_ip6_target", "198.18.0.1", "not an IPv6 address"),
+            ("arp_validate", "some", "expected one of"),
+            ("primary_reselect", "sometimes", "expected one of"),
+            ("all_slaves_active", "maybe", "expected one of"),
+            ("speed", "1000", "unknown option"),
+        ] {
+            let e = set_option(&mut o, k, v).unwrap_err().to_string();
+            assert!(e.contains(needle), "{k}={v}: {e}");
+        }
+    }
+
+    #[test]
+    fn delays_round_down_to_miimon_multiples_with_a_warning() {
+        let mut s = spec(&["eth0"]);
+        s.options.monitor.miimon = 100;
+        s.options.monitor.updelay = 250;
+        s.options.monitor.downdelay = 300;
+        let w = s.normalize();
+        assert_eq!(
+            (s.options.monitor.updelay, s.options.monitor.downdelay),
+            (200, 300)
+        );
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("rounded to 200"), "{w:?}");
+    }
+
+    #[test]
+    fn monitor_validation() {
+        let mut s = spec(&["eth0", "eth1"]);
+        s.options.monitor.arp_interval = 10;
+        assert!(err(s.clone()).contains("needs at least one arp_ip_target"));
+        s.options.monitor.arp_ip_targets = vec![Ipv4Addr::new(198, 18, 0, 2); 17];
+        assert!(err(s.clone()).contains("at most 16"));
+        s.options.monitor.arp_ip_targets.truncate(1);
+        s.validate().unwrap();
+        s.options.min_links = 3;
+        assert!(err(s).contains("more than the bond's 2 members"));
+    }
+
+    #[test]
+    fn config_file_parses_bonds_and_refuses_mistakes() {
+        let good = r#"
+            [[bond]]
+            name = "bond0"
+            members = ["eth1", "eth2"]
+            addresses = ["198.18.0.1/24", "2001:db8::1/64"]
+            mode = "active-backup"
+            primary = "eth1"
+            miimon = 100
+            updelay = 250
+            arp_ip_target = ["198.18.0.254"]
+            arp_interval = 10
+            num_grat_arp = 2
+
+            [[bond]]
+            name = "bond1"
+            members = ["eth3"]
+            mode = 2
+            xmit_hash_policy = "layer3+4"
+        "#;
+        let f = parse_config(good).unwrap();
+        assert_eq!(f.bonds.len(), 2);
+        let b0 = &f.bonds[0];
+        assert_eq!(b0.spec.options.mode, Mode::ActiveBackup);
+        assert_eq!(b0.spec.options.monitor.updelay, 200);
+        assert_eq!(b0.addresses[1].to_string(), "2001:db8::1/64");
+        assert_eq!(f.warnings.len(), 1);
+        assert_eq!(
+            f.bonds[1].spec.options.xmit_hash_policy,
+            HashPolicy::Layer34
+        );
+
+        for (text, needle) in [
+            ("[[bond]\nname = \"x\"", "TOML"),
+            (
+                "[[bond]]\nname = \"b\"\nmembers = [\"e\"]\nmode = 0\nspeeed = 1",
+                "unknown option \"speeed\"",
+            ),
+            ("[[bond]]\nmembers = [\"e\"]", "needs name"),
+            ("[[bond]]\nname = \"b\"\nmembers = []", "at least one"),
+            (
+                "[[bond]]\nname = \"b\"\nmembers = [\"e\"]\narp_ip_target = [\"x\"]",
+                "not an IPv4 address",
+            ),
+            (
+                "[[bond]]\nname = \"b\"\nmembers = [\"e\"]\naddresses = [\"1.2.3.4\"]",
+                "ADDRESS/PREFIX",
+            ),
+            (
+                "[[bond]]\nname = \"a\"\nmembers = [\"e\"]\n[[bond]]\nname = \"b\"\nmembers = [\"e\"]",
+                "member of both a and b",
+            ),
+            ("bonds = 1", "unknown top-level key"),
+        ] {
+            let e = parse_config(text).unwrap_err().to_string();
+            assert!(e.contains(needle), "{text:?}: {e}");
+        }
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! The rooms, one concern each:
 //! * [`config`]: what a bond is asked to be, validated before the host is touched;
-//! * [`bond`]: `up`/`down`, building and dismantling a bond without ever leaving it half-done;
+//! * [`bond`]: `up`/`down`/`set`/`member`, building, changing and dismantling a bond without
+//!   ever leaving it half-done;
+//! * [`controller`]: `bondxdp run`: link monitoring, failover, config files;
 //! * [`loader`]: the embedded eBPF object, loaded once per bond, pinned and attached via tcx;
 //! * [`maps`]: typed access to a bond's maps (atomic configuration swaps, per-CPU counters);
 //! * [`netdev`]: interfaces through rtnetlink;
@@ -16,6 +18,7 @@
 pub mod bond;
 pub mod cli;
 pub mod config;
+pub mod controller;
 pub mod error;
 pub mod loader;
 pub mod maps;

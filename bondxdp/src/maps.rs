@@ -5,7 +5,7 @@
 //! * [`BondMaps::member_stats`]/[`BondMaps::counters`]: per-CPU counters summed over CPUs.
 //! * [`BondMaps::state`]: userspace's own pinned record of the bond ([`BondState`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aya::{
     Ebpf,
@@ -47,15 +47,25 @@ pub mod names {
 }
 
 /// How long a just-retired configuration slot stays untouched before it may be rewritten.
-/// Programs hold a pointer to the slot only for the duration of one packet (microseconds,
-/// RCU-protected, not preemptible); this is orders of magnitude more.
-const SLOT_QUIESCE: Duration = Duration::from_millis(5);
+/// Programs hold a pointer to a slot only while they process one packet (microseconds, under
+/// RCU, not preemptible); this is orders of magnitude more.
+const SLOT_QUIESCE_NS: u64 = 1_000_000;
+
+/// CLOCK_MONOTONIC now, in nanoseconds (the clock eBPF's `bpf_ktime_get_ns` reads).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-parameter.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
 
 /// The double-buffered configuration.
 pub struct ConfigMap {
     slots: Array<MapData, BondConfig>,
     index: Array<MapData, u32>,
-    last_flip: Option<Instant>,
 }
 
 impl ConfigMap {
@@ -68,23 +78,20 @@ impl ConfigMap {
 
     /// Makes `cfg` the live configuration in one atomic step: writes it to the spare slot
     /// with the next generation number, then points the index at it. Returns the generation.
+    /// Callers that may race with other writers hold the bond's [`crate::pins::BondLock`].
     pub fn publish(&mut self, mut cfg: BondConfig) -> Result<u64> {
         let live = self.index.get(&0, 0)? & 1;
-        let previous = self.slots.get(&live, 0)?.generation;
-        cfg.generation = previous + 1;
-        if let Some(t) = self.last_flip {
-            // The spare slot was live until the last flip; let readers of it drain.
-            let since = t.elapsed();
-            if since < SLOT_QUIESCE {
-                std::thread::sleep(SLOT_QUIESCE - since);
-            }
-        } else {
-            std::thread::sleep(SLOT_QUIESCE);
+        let previous = self.slots.get(&live, 0)?;
+        cfg.generation = previous.generation + 1;
+        // The spare slot was live until `previous` was published; let its readers drain.
+        let since = monotonic_ns().saturating_sub(previous.published_ns);
+        if since < SLOT_QUIESCE_NS {
+            std::thread::sleep(Duration::from_nanos(SLOT_QUIESCE_NS - since));
         }
+        cfg.published_ns = monotonic_ns();
         let spare = live ^ 1;
         self.slots.set(spare, cfg, 0)?;
         self.index.set(0, spare, 0)?;
-        self.last_flip = Some(Instant::now());
         Ok(cfg.generation)
     }
 }
@@ -138,7 +145,6 @@ impl BondMaps {
             config: ConfigMap {
                 slots: Array::try_from(config)?,
                 index: Array::try_from(index)?,
-                last_flip: None,
             },
             member_stats: PerCpuArray::try_from(member_stats)?,
             counters: PerCpuArray::try_from(counters)?,
@@ -201,10 +207,11 @@ impl BondMaps {
         }
     }
 
-    /// Writes userspace's record of the bond.
+    /// Writes userspace's record of the bond (bumping its generation).
     pub fn set_state(&mut self, mut state: BondState) -> Result<()> {
         state.magic = BOND_STATE_MAGIC;
         state.version = BOND_STATE_VERSION;
+        state.generation = state.generation.wrapping_add(1);
         self.state.set(0, state, 0)?;
         Ok(())
     }

@@ -212,8 +212,21 @@ pub fn list_bonds() -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// An exclusive lock serialising commands that change bonds in one namespace (released on
-/// drop). Taken on the namespace directory, which it creates if needed.
+/// Takes an exclusive `flock` on a directory, blocking; released when dropped.
+fn lock_dir(dir: &Path) -> Result<File> {
+    let file = File::open(dir).map_err(|e| Error::io(format!("opening {}", dir.display()), e))?;
+    // SAFETY: valid open descriptor.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(Error::io(
+            format!("locking {}", dir.display()),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(file)
+}
+
+/// An exclusive lock serialising commands that create or remove bonds in one namespace
+/// (released on drop). Taken on the namespace directory, which it creates if needed.
 pub struct NamespaceLock {
     _file: File,
 }
@@ -224,15 +237,23 @@ impl NamespaceLock {
         let dir = namespace_dir(&bpffs_root()?, netns_id()?);
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        let file =
-            File::open(&dir).map_err(|e| Error::io(format!("opening {}", dir.display()), e))?;
-        // SAFETY: valid open descriptor.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(Error::io(
-                format!("locking {}", dir.display()),
-                std::io::Error::last_os_error(),
-            ));
-        }
-        Ok(NamespaceLock { _file: file })
+        Ok(NamespaceLock {
+            _file: lock_dir(&dir)?,
+        })
+    }
+}
+
+/// An exclusive lock on one bond, held by whoever rewrites its configuration or state
+/// (`set`, `member`, the controller), so concurrent writers never interleave.
+pub struct BondLock {
+    _file: File,
+}
+
+impl BondLock {
+    /// Blocks until the bond's lock is ours.
+    pub fn acquire(paths: &BondPaths) -> Result<BondLock> {
+        Ok(BondLock {
+            _file: lock_dir(paths.dir())?,
+        })
     }
 }

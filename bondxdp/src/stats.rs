@@ -11,7 +11,7 @@ use bondxdp_common::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    config::{format_mac, validate_ifname},
+    config::{MonitorOptions, format_mac, validate_ifname},
     error::{Error, Result},
     maps::{BondMaps, name_string},
     netdev::Netlink,
@@ -52,12 +52,37 @@ pub struct BondStatus {
     pub up: bool,
     /// Configuration generation (increments on every change).
     pub generation: u64,
+    /// Members that must be up for the bond to have carrier.
+    pub min_links: u32,
+    /// Link monitoring options (for the controller).
+    pub monitor: MonitorStatus,
     /// Members, in slot order.
     pub members: Vec<MemberStatus>,
     /// Dropped packets by reason.
     pub drops: BTreeMap<String, u64>,
     /// Non-drop events by name.
     pub events: BTreeMap<String, u64>,
+}
+
+/// Link monitoring options as `status` reports them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorStatus {
+    /// `miimon` (ms).
+    pub miimon: u32,
+    /// `updelay` (ms).
+    pub updelay: u32,
+    /// `downdelay` (ms).
+    pub downdelay: u32,
+    /// `arp_interval` (ms).
+    pub arp_interval: u32,
+    /// `arp_ip_target` and `ns_ip6_target`.
+    pub targets: Vec<String>,
+    /// `arp_validate`.
+    pub arp_validate: String,
+    /// `primary_reselect`.
+    pub primary_reselect: String,
+    /// Whether netlink link events are acted on at once.
+    pub link_events: bool,
 }
 
 /// One member as `status` reports it.
@@ -195,6 +220,25 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
         all_slaves_active: cfg.has_flag(bondxdp_common::config::CFG_ALL_SLAVES_ACTIVE),
         up: bond_link.as_ref().is_some_and(|l| l.up && l.carrier),
         generation: cfg.generation,
+        min_links: cfg.min_links,
+        monitor: {
+            let m = MonitorOptions::from_pinned(&state.monitor);
+            MonitorStatus {
+                miimon: m.miimon,
+                updelay: m.updelay,
+                downdelay: m.downdelay,
+                arp_interval: m.arp_interval,
+                targets: m
+                    .arp_ip_targets
+                    .iter()
+                    .map(|t| t.to_string())
+                    .chain(m.ns_ip6_targets.iter().map(|t| t.to_string()))
+                    .collect(),
+                arp_validate: format!("{:?}", m.arp_validate).to_lowercase(),
+                primary_reselect: format!("{:?}", m.primary_reselect).to_lowercase(),
+                link_events: m.link_events,
+            }
+        },
         members,
         drops,
         events,
@@ -221,8 +265,9 @@ pub fn render(s: &BondStatus) -> String {
     if s.mode_number == Mode::ActiveBackup as u32 {
         let _ = writeln!(
             o,
-            "Primary Slave: {}",
-            s.primary.as_deref().unwrap_or("None")
+            "Primary Slave: {} (primary_reselect {})",
+            s.primary.as_deref().unwrap_or("None"),
+            s.monitor.primary_reselect
         );
         let _ = writeln!(
             o,
@@ -231,6 +276,18 @@ pub fn render(s: &BondStatus) -> String {
         );
     }
     let _ = writeln!(o, "MII Status: {}", if s.up { "up" } else { "down" });
+    let m = &s.monitor;
+    let _ = writeln!(o, "MII Polling Interval (ms): {}", m.miimon);
+    let _ = writeln!(o, "Up Delay (ms): {}", m.updelay);
+    let _ = writeln!(o, "Down Delay (ms): {}", m.downdelay);
+    if m.arp_interval > 0 {
+        let _ = writeln!(o, "ARP Polling Interval (ms): {}", m.arp_interval);
+        let _ = writeln!(o, "ARP IP target/s: {}", m.targets.join(","));
+        let _ = writeln!(o, "ARP validate: {}", m.arp_validate);
+    }
+    if s.min_links > 0 {
+        let _ = writeln!(o, "Min links: {}", s.min_links);
+    }
     let _ = writeln!(o, "MAC Address: {}", s.mac);
     if s.keep_member_macs {
         let _ = writeln!(o, "Members keep their MACs: yes");

@@ -6,6 +6,7 @@
 //! peer side's own interface counters or captures, not only from bondxdp.
 
 pub mod capture;
+pub mod controller;
 pub mod netns;
 pub mod testrun;
 pub mod traffic;

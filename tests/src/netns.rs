@@ -246,8 +246,8 @@ impl Drop for Netns {
     }
 }
 
-/// Two hosts, `a` and `b`, joined by `n` veth links: `a0`..`a{n-1}` in `a` are paired with
-/// `b0`..`b{n-1}` in `b`.
+/// Two hosts, `a` and `b`, joined by `n` links: `a0`..`a{n-1}` in `a` are paired with
+/// `b0`..`b{n-1}` in `b`, either directly (veth pairs) or through a switch namespace.
 pub struct Pair {
     /// Host A.
     pub a: Netns,
@@ -255,6 +255,8 @@ pub struct Pair {
     pub b: Netns,
     /// Number of links.
     pub n: usize,
+    /// The switch between them, if any ([`Pair::switched`]).
+    pub sw: Option<Netns>,
 }
 
 /// Address of bond0 in host A.
@@ -269,6 +271,7 @@ impl Pair {
             a: Netns::new(&format!("{tag}a")),
             b: Netns::new(&format!("{tag}b")),
             n,
+            sw: None,
         };
         for i in 0..n {
             run_ok(Command::new("ip").args([
@@ -287,6 +290,76 @@ impl Pair {
             ]));
         }
         pair
+    }
+
+    /// Like [`Pair::new`], but each link goes through its own bridge in a switch namespace:
+    /// `aI` - `saI` [brI] `sbI` - `bI`. [`Pair::cut_silently`] then fails a link the way a
+    /// dead switch port does: every carrier stays up, nothing gets through.
+    pub fn switched(tag: &str, n: usize) -> Pair {
+        let pair = Pair {
+            a: Netns::new(&format!("{tag}a")),
+            b: Netns::new(&format!("{tag}b")),
+            n,
+            sw: Some(Netns::new(&format!("{tag}s"))),
+        };
+        let sw = pair.sw.as_ref().unwrap();
+        // A switch does not speak: no IPv6 chatter from its bridges and ports.
+        sw.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+        for i in 0..n {
+            for (side, host) in [("a", &pair.a), ("b", &pair.b)] {
+                run_ok(Command::new("ip").args([
+                    "link",
+                    "add",
+                    &format!("{side}{i}"),
+                    "netns",
+                    host.name(),
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &format!("s{side}{i}"),
+                    "netns",
+                    sw.name(),
+                ]));
+            }
+            let br = format!("br{i}");
+            sw.ip(&[
+                "link",
+                "add",
+                &br,
+                "type",
+                "bridge",
+                "stp_state",
+                "0",
+                "forward_delay",
+                "0",
+            ]);
+            sw.ip(&["link", "set", &br, "up"]);
+            for port in [format!("sa{i}"), format!("sb{i}")] {
+                sw.ip(&["link", "set", &port, "master", &br]);
+                sw.ip(&["link", "set", &port, "up"]);
+            }
+        }
+        pair
+    }
+
+    /// Fails link `i` silently (switch namespace only): both carriers stay up, but the
+    /// switch forwards nothing between the two ends.
+    pub fn cut_silently(&self, i: usize) {
+        let sw = self.sw.as_ref().expect("a switched pair");
+        sw.ip(&["link", "set", &format!("sa{i}"), "nomaster"]);
+    }
+
+    /// Repairs a link cut by [`Pair::cut_silently`].
+    pub fn repair(&self, i: usize) {
+        let sw = self.sw.as_ref().expect("a switched pair");
+        sw.ip(&[
+            "link",
+            "set",
+            &format!("sa{i}"),
+            "master",
+            &format!("br{i}"),
+        ]);
     }
 
     /// Member names on side `side` ("a" or "b").

@@ -72,3 +72,98 @@ pub fn tcp_echo(client: &Netns, server: &Netns, addr: SocketAddr, bytes: usize) 
         total
     })
 }
+
+/// What a sequenced UDP stream saw.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StreamReport {
+    /// Datagrams sent.
+    pub sent: u64,
+    /// Distinct datagrams received.
+    pub received: u64,
+    /// Datagrams never received.
+    pub lost: u64,
+    /// Send rate actually achieved (datagrams per second).
+    pub rate: f64,
+    /// Longest run of consecutive lost datagrams, as time at the achieved rate (ms).
+    pub longest_gap_ms: f64,
+}
+
+/// Sends a stream of sequence-numbered UDP datagrams from `src` in `tx` to `dst` in `rx` at
+/// `rate` per second for `duration`, running `during` on the side while it flows. Returns what
+/// arrived; the loss during a failover is `longest_gap_ms`.
+pub fn udp_stream<T: Send>(
+    tx: &Netns,
+    rx: &Netns,
+    src: SocketAddr,
+    dst: SocketAddr,
+    rate: u32,
+    duration: Duration,
+    during: impl FnOnce() -> T + Send,
+) -> (StreamReport, T) {
+    let receiver = rx.enter(|| {
+        let s = UdpSocket::bind(dst).expect("bind receiver");
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        s
+    });
+    let sender = tx.enter(|| UdpSocket::bind(src).expect("bind sender"));
+    std::thread::scope(|scope| {
+        let total = (rate as f64 * duration.as_secs_f64()) as u64;
+        let recv = scope.spawn(move || {
+            let mut seen = vec![false; total as usize];
+            let mut buf = [0u8; 64];
+            let mut idle = 0;
+            while idle < 5 {
+                match receiver.recv(&mut buf) {
+                    Ok(n) if n >= 8 => {
+                        idle = 0;
+                        let seq = u64::from_be_bytes(buf[..8].try_into().unwrap());
+                        if let Some(slot) = seen.get_mut(seq as usize) {
+                            *slot = true;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => idle += 1,
+                }
+            }
+            seen
+        });
+        let send = scope.spawn(move || {
+            let start = std::time::Instant::now();
+            let interval = Duration::from_secs_f64(1.0 / rate as f64);
+            for seq in 0..total {
+                let due = start + interval * seq as u32;
+                let now = std::time::Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                let _ = sender.send_to(&seq.to_be_bytes(), dst);
+            }
+            total as f64 / start.elapsed().as_secs_f64()
+        });
+        let out = during();
+        let achieved = send.join().unwrap();
+        let seen = recv.join().unwrap();
+        let received = seen.iter().filter(|s| **s).count() as u64;
+        let mut longest = 0u64;
+        let mut run = 0u64;
+        for s in &seen {
+            if *s {
+                run = 0;
+            } else {
+                run += 1;
+                longest = longest.max(run);
+            }
+        }
+        (
+            StreamReport {
+                sent: total,
+                received,
+                lost: total - received,
+                rate: achieved,
+                longest_gap_ms: longest as f64 * 1000.0 / achieved,
+            },
+            out,
+        )
+    })
+}

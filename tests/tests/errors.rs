@@ -88,7 +88,7 @@ fn invalid_arguments_are_refused_without_changes() {
         ),
         (
             &["up", "bond1", "--mode", "9", "-m", "m0"],
-            "invalid value '9'",
+            "invalid mode: \"9\"",
         ),
         (
             &["up", "bond1", "--mode", "fastest", "-m", "m0"],

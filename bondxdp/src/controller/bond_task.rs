@@ -1,0 +1,659 @@
+//! One bond's reconcile loop: observe (netlink events, carrier polls, ARP/NS probes) →
+//! decide (per-member [`LinkMonitor`], active member, min_links) → act (one atomic
+//! configuration publish, the bond's carrier, gratuitous ARPs after a failover).
+//!
+//! The loop keeps no state the data plane does not also have: member link states live in the
+//! pinned configuration, options in the pinned [`BondState`]. A restarted controller adopts a
+//! bond by reading both, and publishes nothing until something actually changes.
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use bondxdp_common::{
+    BondConfig, MAX_MEMBERS, Mode,
+    config::{BondState, LinkState},
+};
+use tokio::{
+    sync::{broadcast, mpsc, watch},
+    task::JoinHandle,
+};
+use tracing::{debug, info, warn};
+
+use super::{
+    events::LinkEvent,
+    frames::{self, Arp, Nd},
+    monitor::{Delays, LinkMonitor, ProbeState},
+    packet_socket::PacketSocket,
+};
+use crate::{
+    bond::{apply_options, pinned_options},
+    config::{ArpAllTargets, ArpValidate, IpCidr, MonitorOptions},
+    error::{Error, Result},
+    maps::{BondMaps, name_string},
+    netdev::Netlink,
+    pins::{BondLock, BondPaths},
+};
+
+/// How often the loop re-reads options and re-checks the data plane when nothing else is due.
+const IDLE_TICK: Duration = Duration::from_millis(250);
+/// Carrier watch interval while link events are on. The kernel defers netlink carrier
+/// notifications through linkwatch (up to a second for devices that are not kernel bonding
+/// slaves), so "at once" needs a look at the carrier itself: two ioctls per member.
+const CARRIER_WATCH: Duration = Duration::from_millis(1);
+/// How long a member that just joined (or a controller that just started) is given before
+/// unanswered probes count against it: the peer may not be probing or answering yet.
+const PROBE_GRACE: Duration = Duration::from_secs(1);
+/// How often the bond's addresses (probe sources, gratuitous ARP) are re-read.
+const ADDRESS_REFRESH: Duration = Duration::from_secs(1);
+
+/// A probe-relevant frame heard on a member.
+#[derive(Clone, Copy, Debug)]
+enum Heard {
+    Arp(Arp),
+    Nd(Nd),
+}
+
+/// One member as the loop tracks it.
+struct Member {
+    ifindex: u32,
+    name: String,
+    /// Last known "admin up and carrier".
+    carrier: bool,
+    monitor: LinkMonitor,
+    probe: ProbeState,
+    /// The interface's own rx counter at the last probe round (for `arp_validate=none`).
+    rx_packets: u64,
+    socket: Option<Arc<PacketSocket>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        if let Some(r) = self.reader.take() {
+            r.abort();
+        }
+    }
+}
+
+/// Handle of a running bond task.
+pub struct BondHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl BondHandle {
+    /// Whether the task ended by itself (its bond disappeared).
+    pub fn finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops the task and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the loop for the bond pinned at `paths`.
+pub fn spawn(paths: BondPaths, events: &broadcast::Sender<LinkEvent>) -> Result<BondHandle> {
+    let (stop, stopped) = watch::channel(false);
+    let mut task = BondTask::adopt(paths, events.subscribe())?;
+    let handle = tokio::spawn(async move {
+        if let Err(e) = task.run(stopped).await {
+            warn!(bond = %task.name, "controller stopped: {e}");
+        }
+    });
+    Ok(BondHandle { stop, task: handle })
+}
+
+struct BondTask {
+    name: String,
+    paths: BondPaths,
+    maps: BondMaps,
+    nl: Netlink,
+    state: BondState,
+    opts: MonitorOptions,
+    /// Members by slot.
+    members: HashMap<usize, Member>,
+    events: broadcast::Receiver<LinkEvent>,
+    heard_tx: mpsc::UnboundedSender<(usize, Heard)>,
+    heard_rx: mpsc::UnboundedReceiver<(usize, Heard)>,
+    addresses: Vec<IpCidr>,
+    addresses_read: Option<Instant>,
+    carrier_on: Option<bool>,
+    ioctl: std::os::fd::OwnedFd,
+    next_poll: Instant,
+    next_probe: Instant,
+    next_reconcile: Instant,
+}
+
+impl BondTask {
+    /// Takes over a bond as the data plane has it now.
+    fn adopt(paths: BondPaths, events: broadcast::Receiver<LinkEvent>) -> Result<BondTask> {
+        let maps = BondMaps::open(&paths)?;
+        let bad = || Error::BadPinnedState(paths.dir().to_path_buf());
+        let state = maps.state()?.ok_or_else(bad)?;
+        let (heard_tx, heard_rx) = mpsc::unbounded_channel();
+        let now = Instant::now();
+        Ok(BondTask {
+            name: paths.name(),
+            nl: Netlink::connect()?,
+            opts: MonitorOptions::from_pinned(&state.monitor),
+            paths,
+            maps,
+            state,
+            members: HashMap::new(),
+            events,
+            heard_tx,
+            heard_rx,
+            addresses: Vec::new(),
+            addresses_read: None,
+            carrier_on: None,
+            ioctl: crate::netdev::ioctl_socket()?,
+            next_poll: now,
+            next_probe: now,
+            next_reconcile: now,
+        })
+    }
+
+    async fn run(&mut self, mut stop: watch::Receiver<bool>) -> Result<()> {
+        info!(bond = %self.name, "managing");
+        self.sync_members().await?;
+        self.poll_carriers().await;
+        self.evaluate().await?;
+        loop {
+            let wake = self.next_wakeup();
+            tokio::select! {
+                _ = stop.changed() => break,
+                event = self.events.recv() => match event {
+                    Ok(event) => self.on_link_event(event).await?,
+                    // Missed events: fall back to asking.
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.poll_carriers().await,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                Some((slot, heard)) = self.heard_rx.recv() => self.on_heard(slot, heard),
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => self.on_tick().await?,
+            }
+            if !self.paths.exists() {
+                info!(bond = %self.name, "bond removed; no longer managing it");
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn delays(&self) -> Delays {
+        Delays {
+            up: Duration::from_millis(self.opts.updelay as u64),
+            down: Duration::from_millis(self.opts.downdelay as u64),
+        }
+    }
+
+    fn probing(&self) -> bool {
+        self.opts.arp_interval > 0
+    }
+
+    /// How often carrier is looked at: `miimon`, or the fast watch with link events on.
+    fn poll_interval(&self) -> Option<Duration> {
+        match (self.opts.link_events, self.opts.miimon) {
+            (true, _) => Some(CARRIER_WATCH),
+            (false, 0) => None,
+            (false, ms) => Some(Duration::from_millis(ms as u64)),
+        }
+    }
+
+    fn next_wakeup(&self) -> Instant {
+        let now = Instant::now();
+        let mut wake = self.next_reconcile.max(now);
+        if self.poll_interval().is_some() {
+            wake = wake.min(self.next_poll);
+        }
+        if self.probing() {
+            wake = wake.min(self.next_probe);
+        }
+        let delays = self.delays();
+        for m in self.members.values() {
+            if let Some(d) = m.monitor.deadline(delays) {
+                wake = wake.min(d);
+            }
+        }
+        wake.max(now)
+    }
+
+    async fn on_link_event(&mut self, event: LinkEvent) -> Result<()> {
+        if !self.opts.link_events {
+            return Ok(());
+        }
+        let Some(m) = self
+            .members
+            .values_mut()
+            .find(|m| m.ifindex == event.ifindex)
+        else {
+            return Ok(());
+        };
+        let usable = event.usable && !event.deleted;
+        if m.carrier != usable {
+            debug!(bond = %self.name, member = %m.name, usable, "link event");
+            m.carrier = usable;
+            self.evaluate().await?;
+        }
+        Ok(())
+    }
+
+    fn on_heard(&mut self, slot: usize, heard: Heard) {
+        let now = Instant::now();
+        let validated = self.validates(slot);
+        let targets4 = &self.opts.arp_ip_targets;
+        let targets6 = &self.opts.ns_ip6_targets;
+        let own4 = self.source_v4();
+        let Some(m) = self.members.get_mut(&slot) else {
+            return;
+        };
+        // Which target (index into the combined v4+v6 list) this frame proves alive.
+        let target = match heard {
+            Heard::Arp(a) => targets4.iter().position(|t| *t == a.sender).or_else(|| {
+                // A backup hearing the active member's probe also proves its path (kernel).
+                (a.op == 1 && Some(a.sender) == own4)
+                    .then(|| targets4.iter().position(|t| *t == a.target))
+                    .flatten()
+            }),
+            Heard::Nd(n) => targets6
+                .iter()
+                .position(|t| *t == n.source || (n.kind == 136 && *t == n.target))
+                .map(|i| targets4.len() + i),
+        };
+        match target {
+            Some(i) => {
+                m.probe.last_rx = now;
+                if let Some(t) = m.probe.target_rx.get_mut(i) {
+                    *t = now;
+                }
+            }
+            // Without validation any frame shows the link receives.
+            None if !validated => m.probe.last_rx = now,
+            None => {}
+        }
+    }
+
+    /// Whether probe answers on `slot` must come from a target to count (`arp_validate`).
+    fn validates(&self, slot: usize) -> bool {
+        let active = self
+            .maps
+            .config
+            .current()
+            .ok()
+            .flatten()
+            .filter(|c| c.mode() == Some(Mode::ActiveBackup))
+            .map(|c| c.active_slot as usize);
+        let is_active = active.is_none_or(|a| a == slot);
+        match self.opts.arp_validate {
+            ArpValidate::None => false,
+            ArpValidate::Active => is_active,
+            ArpValidate::Backup => !is_active,
+            ArpValidate::All => true,
+        }
+    }
+
+    async fn on_tick(&mut self) -> Result<()> {
+        let now = Instant::now();
+        if now >= self.next_reconcile {
+            self.reload_state().await?;
+        }
+        if let Some(interval) = self.poll_interval()
+            && now >= self.next_poll
+        {
+            self.poll_carriers().await;
+            self.next_poll = now + interval;
+        }
+        if self.probing() && now >= self.next_probe {
+            self.probe_round().await;
+            self.next_probe = now + Duration::from_millis(self.opts.arp_interval as u64);
+        }
+        self.evaluate().await
+    }
+
+    /// Picks up options and member changes made by `bondxdp set`/`member`.
+    async fn reload_state(&mut self) -> Result<()> {
+        let Ok(Some(state)) = self.maps.state() else {
+            return Ok(());
+        };
+        if state.generation != self.state.generation {
+            let probing_before = self.probing();
+            self.state = state;
+            self.opts = MonitorOptions::from_pinned(&state.monitor);
+            debug!(bond = %self.name, "options reloaded");
+            if probing_before != self.probing() {
+                // Open or close the probe sockets.
+                self.members.clear();
+            }
+            self.sync_members().await?;
+        }
+        Ok(())
+    }
+
+    /// Matches the tracked members to the configuration's.
+    async fn sync_members(&mut self) -> Result<()> {
+        let cfg = self.config()?;
+        self.members
+            .retain(|slot, m| cfg.members[*slot].ifindex == m.ifindex);
+        let targets = self.opts.arp_ip_targets.len() + self.opts.ns_ip6_targets.len();
+        for slot in 0..MAX_MEMBERS {
+            let slot_cfg = cfg.members[slot];
+            if !slot_cfg.is_used() || self.members.contains_key(&slot) {
+                if let Some(m) = self.members.get_mut(&slot)
+                    && m.probe.target_rx.len() != targets
+                {
+                    m.probe = ProbeState::new(Instant::now() + PROBE_GRACE, targets);
+                }
+                continue;
+            }
+            let link = self.nl.link_by_index(slot_cfg.ifindex).await?;
+            let (name, carrier, rx_packets) = match &link {
+                Some(l) => (l.name.clone(), l.up && l.carrier, l.rx_packets),
+                None => (name_string(&self.state.members[slot].name), false, 0),
+            };
+            let mut member = Member {
+                ifindex: slot_cfg.ifindex,
+                name,
+                carrier,
+                monitor: LinkMonitor::new(slot_cfg.link_state() == LinkState::Up),
+                probe: ProbeState::new(Instant::now() + PROBE_GRACE, targets),
+                rx_packets,
+                socket: None,
+                reader: None,
+            };
+            if self.probing() {
+                self.open_probe_socket(slot, &mut member);
+            }
+            self.members.insert(slot, member);
+        }
+        Ok(())
+    }
+
+    fn open_probe_socket(&self, slot: usize, member: &mut Member) {
+        match PacketSocket::open(member.ifindex, &frames::probe_socket_filter()) {
+            Ok(socket) => {
+                let socket = Arc::new(socket);
+                let reader = socket.clone();
+                let tx = self.heard_tx.clone();
+                member.reader = Some(tokio::spawn(async move {
+                    let mut buf = vec![0u8; 2048];
+                    while let Ok(n) = reader.recv(&mut buf).await {
+                        let frame = &buf[..n];
+                        let heard = if let Some(a) = frames::parse_arp(frame) {
+                            Heard::Arp(a)
+                        } else if let Some(nd) = frames::parse_nd(frame) {
+                            Heard::Nd(nd)
+                        } else {
+                            continue;
+                        };
+                        if tx.send((slot, heard)).is_err() {
+                            break;
+                        }
+                    }
+                }));
+                member.socket = Some(socket);
+            }
+            Err(e) => warn!(bond = %self.name, member = %member.name, "no probe socket: {e}"),
+        }
+    }
+
+    fn config(&self) -> Result<BondConfig> {
+        self.maps
+            .config
+            .current()?
+            .ok_or_else(|| Error::BadPinnedState(self.paths.dir().to_path_buf()))
+    }
+
+    async fn poll_carriers(&mut self) {
+        for m in self.members.values_mut() {
+            match crate::netdev::carrier_now(&self.ioctl, &m.name) {
+                Some(carrier) => m.carrier = carrier,
+                // Renamed or gone: ask netlink by index.
+                None => {
+                    if let Ok(link) = self.nl.link_by_index(m.ifindex).await {
+                        m.carrier = link.as_ref().is_some_and(|l| l.up && l.carrier);
+                        if let Some(l) = link {
+                            m.name = l.name;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn refresh_addresses(&mut self) {
+        let now = Instant::now();
+        if self
+            .addresses_read
+            .is_some_and(|t| now.duration_since(t) < ADDRESS_REFRESH)
+        {
+            return;
+        }
+        if let Ok(addrs) = self.nl.addresses(self.state.bond_ifindex).await {
+            self.addresses = addrs;
+        }
+        self.addresses_read = Some(now);
+    }
+
+    /// The bond's IPv4 address to send probes from (one in a target's subnet if possible).
+    fn source_v4(&self) -> Option<Ipv4Addr> {
+        let v4: Vec<(Ipv4Addr, u8)> = self
+            .addresses
+            .iter()
+            .filter_map(|c| match c.addr {
+                IpAddr::V4(a) => Some((a, c.prefix)),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let same_subnet = |(a, p): &(Ipv4Addr, u8)| {
+            let mask = u32::MAX.checked_shl(32 - *p as u32).unwrap_or(0);
+            self.opts
+                .arp_ip_targets
+                .iter()
+                .any(|t| u32::from(*t) & mask == u32::from(*a) & mask)
+        };
+        v4.iter()
+            .find(|a| same_subnet(a))
+            .or(v4.first())
+            .map(|(a, _)| *a)
+    }
+
+    /// The bond's IPv6 address to send solicitations from (global first).
+    fn source_v6(&self) -> Option<Ipv6Addr> {
+        let v6: Vec<Ipv6Addr> = self
+            .addresses
+            .iter()
+            .filter_map(|c| match c.addr {
+                IpAddr::V6(a) => Some(a),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        v6.iter()
+            .find(|a| !a.is_unicast_link_local())
+            .or(v6.first())
+            .copied()
+    }
+
+    /// Sends one probe per target through every member, and reads the members' own rx
+    /// counters (any received frame counts where answers are not validated).
+    async fn probe_round(&mut self) {
+        self.refresh_addresses().await;
+        let cfg = match self.config() {
+            Ok(c) => c,
+            Err(_) => return,
+        };
+        let src4 = self.source_v4().unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let src6 = self.source_v6();
+        let now = Instant::now();
+        let unvalidated: Vec<usize> = self
+            .members
+            .keys()
+            .copied()
+            .filter(|s| !self.validates(*s))
+            .collect();
+        for (slot, m) in self.members.iter_mut() {
+            let mac = cfg.members[*slot].mac;
+            if let Some(socket) = &m.socket {
+                for target in &self.opts.arp_ip_targets {
+                    let _ = socket.send(&frames::arp_request(mac, src4, *target));
+                }
+                if let Some(src6) = src6 {
+                    for target in &self.opts.ns_ip6_targets {
+                        let _ = socket.send(&frames::neighbour_solicitation(mac, src6, *target));
+                    }
+                }
+            }
+            if unvalidated.contains(slot)
+                && let Ok(Some(link)) = self.nl.link_by_index(m.ifindex).await
+            {
+                if link.rx_packets != m.rx_packets {
+                    m.probe.last_rx = now;
+                }
+                m.rx_packets = link.rx_packets;
+            }
+        }
+    }
+
+    /// Feeds every member's current evidence to its monitor and acts on any change.
+    async fn evaluate(&mut self) -> Result<()> {
+        let now = Instant::now();
+        let delays = self.delays();
+        let interval = Duration::from_millis(self.opts.arp_interval as u64);
+        let probing = self.probing();
+        let all_targets = self.opts.arp_all_targets == ArpAllTargets::All;
+        let missed_max = self.opts.arp_missed_max;
+        let mut changed = false;
+        for m in self.members.values_mut() {
+            let probe_ok = !probing || m.probe.alive(now, interval, missed_max, all_targets);
+            let link_ok = m.carrier && probe_ok;
+            if m.monitor.observe(link_ok, now, delays) {
+                changed = true;
+                let why = match (m.carrier, probe_ok) {
+                    (false, _) => "no carrier",
+                    (true, false) => "probes unanswered",
+                    (true, true) => "link ok",
+                };
+                info!(
+                    bond = %self.name,
+                    member = %m.name,
+                    state = m.monitor.phase().name(),
+                    "link {} ({why})",
+                    if m.monitor.phase().usable() { "up" } else { "down" },
+                );
+            }
+        }
+        self.reconcile(changed).await
+    }
+
+    /// Makes the data plane match the monitors: one publish if anything differs.
+    async fn reconcile(&mut self, links_changed: bool) -> Result<()> {
+        let now = Instant::now();
+        if !links_changed && now < self.next_reconcile {
+            return Ok(());
+        }
+        self.next_reconcile = now + IDLE_TICK;
+        let _lock = BondLock::acquire(&self.paths)?;
+        let live = self.config()?;
+        let mut cfg = live;
+        if self
+            .members
+            .keys()
+            .any(|s| cfg.members[*s].ifindex != self.members[s].ifindex)
+            || (0..MAX_MEMBERS).any(|s| cfg.members[s].is_used() != self.members.contains_key(&s))
+        {
+            drop(_lock);
+            return self.sync_members().await;
+        }
+        for (slot, m) in &self.members {
+            cfg.members[*slot].link = if m.monitor.phase().usable() {
+                LinkState::Up
+            } else {
+                LinkState::Down
+            } as u8;
+        }
+        let opts = pinned_options(&cfg, &self.state);
+        apply_options(&mut cfg, &opts, self.state.primary_slot);
+        if !cfg.same_effect(&live) {
+            self.maps.config.publish(cfg)?;
+            debug!(bond = %self.name, tx = ?cfg.tx_slots(), "configuration published");
+        } else if !links_changed && self.carrier_on.is_some() {
+            return Ok(());
+        }
+        drop(_lock);
+        self.set_carrier(cfg.has_carrier()).await;
+        let failover = cfg.mode() == Some(Mode::ActiveBackup)
+            && cfg.active_slot != live.active_slot
+            && cfg.tx_count > 0;
+        if failover {
+            let to = self
+                .members
+                .get(&(cfg.active_slot as usize))
+                .map(|m| m.name.clone());
+            info!(bond = %self.name, active = to.as_deref().unwrap_or("?"), "failover");
+            self.announce(&cfg).await;
+        }
+        Ok(())
+    }
+
+    /// The bond's carrier follows min_links: its veth peer is set down while too few
+    /// members are up.
+    async fn set_carrier(&mut self, on: bool) {
+        if self.carrier_on == Some(on) {
+            return;
+        }
+        if let Err(e) = self.nl.set_up(self.state.peer_ifindex, on).await {
+            warn!(bond = %self.name, "setting carrier {}: {e}", if on { "on" } else { "off" });
+            return;
+        }
+        if self.carrier_on.is_some() {
+            info!(bond = %self.name, "carrier {}", if on { "on" } else { "off" });
+        }
+        self.carrier_on = Some(on);
+    }
+
+    /// Tells the segment where the bond's addresses are now: `num_grat_arp` gratuitous ARPs
+    /// and unsolicited neighbour advertisements through the new active member.
+    async fn announce(&mut self, cfg: &BondConfig) {
+        self.addresses_read = None;
+        self.refresh_addresses().await;
+        let slot = cfg.active_slot as usize;
+        let mac = cfg.members[slot].mac;
+        let socket = match self.members.get(&slot).and_then(|m| m.socket.clone()) {
+            Some(s) => s,
+            None => match PacketSocket::open(cfg.members[slot].ifindex, &[drop_all()]) {
+                Ok(s) => Arc::new(s),
+                Err(e) => {
+                    warn!(bond = %self.name, "cannot announce the failover: {e}");
+                    return;
+                }
+            },
+        };
+        for round in 0..self.opts.num_grat_arp {
+            if round > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            for cidr in &self.addresses {
+                let frame = match cidr.addr {
+                    IpAddr::V4(a) => frames::gratuitous_arp(mac, a),
+                    IpAddr::V6(a) => frames::unsolicited_advertisement(mac, a),
+                };
+                let _ = socket.send(&frame);
+            }
+        }
+    }
+}
+
+/// A socket filter that accepts nothing (for send-only sockets).
+fn drop_all() -> libc::sock_filter {
+    libc::sock_filter {
+        code: 0x06,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    }
+}

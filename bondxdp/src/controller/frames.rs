@@ -1,0 +1,270 @@
+//! Frames the controller sends and recognises: ARP probes and gratuitous ARPs, IPv6
+//! neighbour solicitations and unsolicited advertisements. Pure byte building and parsing.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+const BROADCAST: [u8; 6] = [0xff; 6];
+const ETH_ARP: u16 = 0x0806;
+const ETH_IPV6: u16 = 0x86dd;
+const ICMPV6: u8 = 58;
+const ND_SOLICIT: u8 = 135;
+const ND_ADVERT: u8 = 136;
+
+fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16) -> Vec<u8> {
+    let mut f = Vec::with_capacity(90);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f
+}
+
+fn arp(op: u16, dst: [u8; 6], sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr) -> Vec<u8> {
+    let mut f = eth(dst, sha, ETH_ARP);
+    f.extend_from_slice(&[0, 1, 8, 0, 6, 4]);
+    f.extend_from_slice(&op.to_be_bytes());
+    f.extend_from_slice(&sha);
+    f.extend_from_slice(&spa.octets());
+    f.extend_from_slice(&tha);
+    f.extend_from_slice(&tpa.octets());
+    f.resize(60, 0);
+    f
+}
+
+/// A broadcast ARP request for `target` from (`mac`, `ip`); `ip` may be 0.0.0.0 (an ARP
+/// probe) when the bond has no IPv4 address yet.
+pub fn arp_request(mac: [u8; 6], ip: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    arp(1, BROADCAST, mac, ip, [0; 6], target)
+}
+
+/// A gratuitous ARP announcing that `ip` is at `mac` (a request for itself, broadcast).
+pub fn gratuitous_arp(mac: [u8; 6], ip: Ipv4Addr) -> Vec<u8> {
+    arp(1, BROADCAST, mac, ip, [0; 6], ip)
+}
+
+/// The fields of an Ethernet/IPv4 ARP packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arp {
+    /// 1 request, 2 reply.
+    pub op: u16,
+    /// Sender protocol address.
+    pub sender: Ipv4Addr,
+    /// Target protocol address.
+    pub target: Ipv4Addr,
+}
+
+/// Parses an Ethernet frame as ARP (Ethernet/IPv4 only).
+pub fn parse_arp(frame: &[u8]) -> Option<Arp> {
+    if frame.len() < 42
+        || frame[12..14] != ETH_ARP.to_be_bytes()
+        || frame[14..20] != [0, 1, 8, 0, 6, 4]
+    {
+        return None;
+    }
+    let ip = |at: usize| Ipv4Addr::new(frame[at], frame[at + 1], frame[at + 2], frame[at + 3]);
+    Some(Arp {
+        op: u16::from_be_bytes([frame[20], frame[21]]),
+        sender: ip(28),
+        target: ip(38),
+    })
+}
+
+/// The ICMPv6 checksum over the pseudo-header and `body`.
+fn icmpv6_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, body: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    let mut add = |bytes: &[u8]| {
+        for chunk in bytes.chunks(2) {
+            let word = if chunk.len() == 2 {
+                u16::from_be_bytes([chunk[0], chunk[1]])
+            } else {
+                u16::from_be_bytes([chunk[0], 0])
+            };
+            sum += word as u32;
+        }
+    };
+    add(&src.octets());
+    add(&dst.octets());
+    add(&(body.len() as u32).to_be_bytes());
+    add(&[0, 0, 0, ICMPV6]);
+    add(body);
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn ipv6(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    mut icmp: Vec<u8>,
+) -> Vec<u8> {
+    let sum = icmpv6_checksum(&src, &dst, &icmp);
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let mut f = eth(dst_mac, src_mac, ETH_IPV6);
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[ICMPV6, 255]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(&icmp);
+    f
+}
+
+/// Multicast MAC for an IPv6 multicast group (33:33 + the last four bytes).
+fn multicast_mac(group: &Ipv6Addr) -> [u8; 6] {
+    let o = group.octets();
+    [0x33, 0x33, o[12], o[13], o[14], o[15]]
+}
+
+/// A neighbour solicitation for `target` from (`mac`, `src`), to the target's
+/// solicited-node multicast group, with our link-layer address.
+pub fn neighbour_solicitation(mac: [u8; 6], src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
+    let t = target.octets();
+    let group = Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | t[13] as u16,
+        u16::from_be_bytes([t[14], t[15]]),
+    );
+    let mut icmp = vec![ND_SOLICIT, 0, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&t);
+    icmp.extend_from_slice(&[1, 1]);
+    icmp.extend_from_slice(&mac);
+    ipv6(multicast_mac(&group), mac, src, group, icmp)
+}
+
+/// An unsolicited neighbour advertisement (override flag) telling all nodes that `addr` is
+/// at `mac`.
+pub fn unsolicited_advertisement(mac: [u8; 6], addr: Ipv6Addr) -> Vec<u8> {
+    let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+    let mut icmp = vec![ND_ADVERT, 0, 0, 0, 0x20, 0, 0, 0];
+    icmp.extend_from_slice(&addr.octets());
+    icmp.extend_from_slice(&[2, 1]);
+    icmp.extend_from_slice(&mac);
+    ipv6(multicast_mac(&all_nodes), mac, addr, all_nodes, icmp)
+}
+
+/// A neighbour discovery message: its type and the address it solicits or advertises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Nd {
+    /// 135 solicitation, 136 advertisement.
+    pub kind: u8,
+    /// IPv6 source address.
+    pub source: Ipv6Addr,
+    /// The ND target address.
+    pub target: Ipv6Addr,
+}
+
+/// Parses an Ethernet frame as IPv6 neighbour discovery (no extension headers).
+pub fn parse_nd(frame: &[u8]) -> Option<Nd> {
+    if frame.len() < 14 + 40 + 24 || frame[12..14] != ETH_IPV6.to_be_bytes() || frame[20] != ICMPV6
+    {
+        return None;
+    }
+    let kind = frame[54];
+    if kind != ND_SOLICIT && kind != ND_ADVERT {
+        return None;
+    }
+    let addr = |at: usize| Ipv6Addr::from(<[u8; 16]>::try_from(&frame[at..at + 16]).unwrap());
+    Some(Nd {
+        kind,
+        source: addr(22),
+        target: addr(62),
+    })
+}
+
+/// Classic BPF program for AF_PACKET sockets: accept ARP, and ICMPv6 neighbour
+/// solicitations/advertisements without extension headers; drop everything else before it
+/// reaches userspace (a member may carry line-rate traffic).
+pub fn probe_socket_filter() -> Vec<libc::sock_filter> {
+    let stmt = |code: u16, k: u32| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |code: u16, k: u32, jt: u8, jf: u8| libc::sock_filter { code, jt, jf, k };
+    const LDH_ABS: u16 = 0x28;
+    const LDB_ABS: u16 = 0x30;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    vec![
+        stmt(LDH_ABS, 12),                    // 0: ethertype
+        jump(JEQ_K, ETH_ARP as u32, 6, 0),    // 1: ARP -> accept
+        jump(JEQ_K, ETH_IPV6 as u32, 0, 6),   // 2: not IPv6 -> drop
+        stmt(LDB_ABS, 20),                    // 3: next header
+        jump(JEQ_K, ICMPV6 as u32, 0, 4),     // 4: not ICMPv6 -> drop
+        stmt(LDB_ABS, 54),                    // 5: ICMPv6 type
+        jump(JEQ_K, ND_SOLICIT as u32, 1, 0), // 6: NS -> accept
+        jump(JEQ_K, ND_ADVERT as u32, 0, 1),  // 7: NA -> accept, else drop
+        stmt(RET_K, 0xffff),                  // 8: accept
+        stmt(RET_K, 0),                       // 9: drop
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+
+    #[test]
+    fn arp_round_trip() {
+        let f = arp_request(
+            MAC,
+            Ipv4Addr::new(198, 18, 0, 1),
+            Ipv4Addr::new(198, 18, 0, 2),
+        );
+        assert_eq!(f.len(), 60);
+        assert_eq!(&f[0..6], &BROADCAST);
+        assert_eq!(&f[6..12], &MAC);
+        let a = parse_arp(&f).unwrap();
+        assert_eq!(
+            a,
+            Arp {
+                op: 1,
+                sender: Ipv4Addr::new(198, 18, 0, 1),
+                target: Ipv4Addr::new(198, 18, 0, 2)
+            }
+        );
+        let g = parse_arp(&gratuitous_arp(MAC, Ipv4Addr::new(198, 18, 0, 1))).unwrap();
+        assert_eq!(g.sender, g.target);
+        assert_eq!(parse_arp(&f[..30]), None);
+    }
+
+    #[test]
+    fn icmpv6_checksum_matches_a_known_packet() {
+        // RFC 1071 property: re-summing a packet with its checksum gives 0 (i.e. !0xffff).
+        let src: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let f = neighbour_solicitation(MAC, src, "2001:db8::2".parse().unwrap());
+        let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&f[38..54]).unwrap());
+        assert_eq!(icmpv6_checksum(&src, &dst, &f[54..]), 0);
+        // Solicited-node group and its MAC.
+        assert_eq!(dst, "ff02::1:ff00:2".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(&f[0..6], &[0x33, 0x33, 0xff, 0, 0, 2]);
+    }
+
+    #[test]
+    fn nd_round_trip() {
+        let src: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let ns = parse_nd(&neighbour_solicitation(
+            MAC,
+            src,
+            "2001:db8::2".parse().unwrap(),
+        ))
+        .unwrap();
+        assert_eq!((ns.kind, ns.source), (135, src));
+        assert_eq!(ns.target, "2001:db8::2".parse::<Ipv6Addr>().unwrap());
+        let na = unsolicited_advertisement(MAC, src);
+        let nd = parse_nd(&na).unwrap();
+        assert_eq!((nd.kind, nd.target), (136, src));
+        assert_eq!(na[58], 0x20, "override flag");
+        let all_nodes: Ipv6Addr = "ff02::1".parse().unwrap();
+        assert_eq!(icmpv6_checksum(&src, &all_nodes, &na[54..]), 0);
+    }
+}

@@ -1,0 +1,133 @@
+//! The controller (`bondxdp run`): keeps the bonds of one network namespace healthy.
+//!
+//! * [`monitor`]: the per-member link state machine (updelay/downdelay, probe liveness);
+//! * [`events`]: netlink link events, so carrier loss is acted on at once;
+//! * [`frames`] and [`packet_socket`]: ARP/NS probes and failover announcements, sent and
+//!   heard on each member;
+//! * `bond_task`: one reconcile loop per bond (observe → decide → one atomic publish);
+//! * `apply`: creating and updating the bonds a config file describes.
+//!
+//! Bonds keep working without the controller (their state is pinned); it only watches links
+//! and reacts. Killing it changes nothing on the data plane; starting it again adopts every
+//! bond as it is.
+
+mod apply;
+mod bond_task;
+pub mod events;
+pub mod frames;
+pub mod monitor;
+pub mod packet_socket;
+
+use std::{collections::HashMap, path::PathBuf, time::Duration};
+
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{error, info, warn};
+
+use crate::{
+    bond,
+    config::{ConfigFile, load_config_file},
+    error::{Error, Result},
+    pins::{self, BondPaths},
+    preflight,
+};
+
+/// How often the controller looks for bonds created or removed behind its back.
+const DISCOVERY: Duration = Duration::from_millis(500);
+
+/// Options of `bondxdp run`.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Config file with bonds to create and keep.
+    pub config: Option<PathBuf>,
+    /// Bring every bond down on exit.
+    pub down_on_exit: bool,
+}
+
+/// Runs the controller until SIGTERM or Ctrl-C.
+pub async fn run(opts: RunOptions) -> Result<()> {
+    preflight::check_privileges()?;
+    let mut config = match &opts.config {
+        Some(path) => {
+            let file = load_config_file(path)?;
+            apply::apply(&file, None).await?;
+            Some(file)
+        }
+        None => None,
+    };
+    let events = events::subscribe()?;
+    let mut tasks: HashMap<String, bond_task::BondHandle> = HashMap::new();
+    let io = |e| Error::io("installing signal handlers", e);
+    let mut hangup = signal(SignalKind::hangup()).map_err(io)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(io)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(io)?;
+    let mut discovery = tokio::time::interval(DISCOVERY);
+    info!("controller running");
+    loop {
+        tokio::select! {
+            _ = discovery.tick() => sync_tasks(&mut tasks, &events).await,
+            _ = hangup.recv() => reload(&opts, &mut config).await,
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+    info!("controller stopping; bonds keep running");
+    for (_, task) in tasks.drain() {
+        task.stop().await;
+    }
+    if opts.down_on_exit {
+        for name in pins::list_bonds()? {
+            if let Err(e) = bond::down(&name).await {
+                error!(bond = %name, "{e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Starts a task for every bond of the namespace that has none, and forgets finished ones.
+async fn sync_tasks(
+    tasks: &mut HashMap<String, bond_task::BondHandle>,
+    events: &tokio::sync::broadcast::Sender<events::LinkEvent>,
+) {
+    tasks.retain(|_, t| !t.finished());
+    let Ok(names) = pins::list_bonds() else {
+        return;
+    };
+    for name in names {
+        if tasks.contains_key(&name) {
+            continue;
+        }
+        let Ok(paths) = BondPaths::current(&name) else {
+            continue;
+        };
+        match bond_task::spawn(paths, events) {
+            Ok(task) => {
+                tasks.insert(name, task);
+            }
+            // Half-built bonds (an `up` in progress) are picked up on a later round.
+            Err(e) => tracing::debug!(bond = %name, "not adopted yet: {e}"),
+        }
+    }
+}
+
+/// SIGHUP: re-reads the config file; an invalid one is refused and the old one kept.
+async fn reload(opts: &RunOptions, current: &mut Option<ConfigFile>) {
+    let Some(path) = &opts.config else {
+        info!("SIGHUP without --config: nothing to reload");
+        return;
+    };
+    let file = match load_config_file(path) {
+        Ok(f) => f,
+        Err(e) => {
+            warn!("config reload refused, keeping the running configuration: {e}");
+            return;
+        }
+    };
+    match apply::apply(&file, current.as_ref()).await {
+        Ok(()) => {
+            info!("config reloaded");
+            *current = Some(file);
+        }
+        Err(e) => warn!("config reload failed part way: {e}"),
+    }
+}

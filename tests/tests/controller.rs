@@ -1,0 +1,516 @@
+//! The controller (`bondxdp run`) against real link failures: carrier loss, silent failures
+//! caught by the ARP monitor, updelay/downdelay, min_links, primary_reselect, crash and
+//! restart, live reconfiguration, config files.
+
+use std::{net::SocketAddr, time::Duration};
+
+use bondxdp_tests::{
+    Pair,
+    capture::Capture,
+    controller::Controller,
+    netns::{ADDR_A, ADDR_B},
+    traffic::udp_stream,
+};
+
+fn sock(addr: &str, port: u16) -> SocketAddr {
+    format!("{addr}:{port}").parse().unwrap()
+}
+
+fn sleep_ms(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+/// The data-plane link state of each member, from `status --json`.
+fn links(p: &Pair) -> Vec<String> {
+    p.a.status("bond0")["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["link"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn active(p: &Pair) -> String {
+    p.a.status("bond0")["active"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Polls `pred` every 10 ms for up to `ms`; returns whether it became true.
+fn eventually(ms: u64, mut pred: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_millis(ms);
+    while std::time::Instant::now() < deadline {
+        if pred() {
+            return true;
+        }
+        sleep_ms(10);
+    }
+    pred()
+}
+
+#[test]
+fn carrier_loss_fails_over_under_a_5000_pps_stream() {
+    let p = Pair::new("fo", 3);
+    // A sends through its active member and (back to back, with no switch to steer B's
+    // replies) accepts on every member; B hashes and accepts on every member.
+    p.bond_side(
+        "a",
+        &[
+            "--mode",
+            "active-backup",
+            "--miimon",
+            "100",
+            "--all-slaves-active",
+        ],
+    );
+    p.bond_side("b", &["--mode", "balance-xor"]);
+    p.ping_ok();
+    let ctl = Controller::start(&p.a, &[], 1);
+    assert_eq!(active(&p), "a0");
+    let (report, ()) = udp_stream(
+        &p.a,
+        &p.b,
+        sock(ADDR_A, 7000),
+        sock(ADDR_B, 7001),
+        5000,
+        Duration::from_secs(3),
+        || {
+            sleep_ms(1000);
+            p.b.ip(&["link", "set", "b0", "down"]);
+        },
+    );
+    eprintln!("carrier-loss failover: {report:?}");
+    assert!(report.rate > 4000.0, "sender too slow: {report:?}");
+    assert!(
+        report.longest_gap_ms < 100.0,
+        "failover gap {:.1} ms: {report:?}\n{}",
+        report.longest_gap_ms,
+        ctl.log()
+    );
+    assert_eq!(active(&p), "a1");
+    assert_eq!(links(&p), ["down", "up", "up"]);
+    // The link comes back: usable again (no primary, so a1 stays active).
+    p.b.ip(&["link", "set", "b0", "up"]);
+    assert!(
+        eventually(2000, || links(&p) == ["up", "up", "up"]),
+        "{:?}",
+        links(&p)
+    );
+    assert_eq!(active(&p), "a1");
+}
+
+#[test]
+fn new_active_member_announces_itself_with_gratuitous_arp() {
+    let p = Pair::new("ga", 2);
+    p.bond_side(
+        "a",
+        &[
+            "--mode",
+            "active-backup",
+            "--num-grat-arp",
+            "3",
+            "--all-slaves-active",
+        ],
+    );
+    p.bond_side("b", &["--mode", "balance-xor"]);
+    p.ping_ok();
+    let _ctl = Controller::start(&p.a, &[], 1);
+    let cap = Capture::start(&p.b, "b1");
+    p.b.ip(&["link", "set", "b0", "down"]);
+    let frames = cap.frames(Duration::from_secs(2), 20);
+    let garps = frames
+        .iter()
+        .filter(|f| {
+            f.len() >= 42
+                && f[12..14] == [8, 6]
+                && f[28..32] == [198, 18, 0, 1]
+                && f[38..42] == [198, 18, 0, 1]
+        })
+        .count();
+    assert_eq!(garps, 3, "gratuitous ARPs for 198.18.0.1 on b1");
+    let unsolicited_na = frames
+        .iter()
+        .filter(|f| f.len() > 62 && f[12..14] == [0x86, 0xdd] && f[54] == 136)
+        .count();
+    assert!(
+        unsolicited_na >= 3,
+        "unsolicited NAs for 2001:db8::1: {unsolicited_na}"
+    );
+}
+
+#[test]
+fn arp_monitor_removes_a_silently_dead_member_and_traffic_recovers() {
+    let p = Pair::switched("arp", 3);
+    let a_opts = [
+        "--mode",
+        "active-backup",
+        "--all-slaves-active",
+        "--arp-interval",
+        "20",
+        "--arp-ip-target",
+        ADDR_B,
+        "--arp-validate",
+        "all",
+    ];
+    let b_opts = [
+        "--mode",
+        "balance-xor",
+        "--arp-interval",
+        "20",
+        "--arp-ip-target",
+        ADDR_A,
+        "--arp-validate",
+        "all",
+    ];
+    p.bond_side("a", &a_opts);
+    p.bond_side("b", &b_opts);
+    p.ping_ok();
+    let ctl_a = Controller::start(&p.a, &[], 1);
+    let _ctl_b = Controller::start(&p.b, &[], 1);
+    // Probing keeps every member up while all is well.
+    sleep_ms(300);
+    assert_eq!(links(&p), ["up", "up", "up"], "{}", ctl_a.log());
+    let before = active(&p);
+    let cut: usize = before[1..].parse().unwrap();
+    let (report, ()) = udp_stream(
+        &p.a,
+        &p.b,
+        sock(ADDR_A, 7010),
+        sock(ADDR_B, 7011),
+        5000,
+        Duration::from_secs(3),
+        || {
+            sleep_ms(1000);
+            p.cut_silently(cut);
+        },
+    );
+    eprintln!("silent-failure failover (arp_interval 20 ms): {report:?}");
+    assert!(report.lost > 0, "the cut really lost traffic: {report:?}");
+    let carrier = |ns: &bondxdp_tests::Netns, i: &str| {
+        !ns.exec_ok(&["ip", "-br", "link", "show", i])
+            .contains("NO-CARRIER")
+    };
+    let (ai, bi) = (format!("a{cut}"), format!("b{cut}"));
+    assert!(carrier(&p.a, &ai) && carrier(&p.b, &bi), "carriers stay up");
+    assert_eq!(links(&p)[cut], "down", "{}", ctl_a.log());
+    assert_ne!(active(&p), before);
+    assert!(
+        report.longest_gap_ms < 500.0,
+        "gap {:.1} ms: {report:?}",
+        report.longest_gap_ms
+    );
+    assert!(
+        report.received > report.sent * 8 / 10,
+        "traffic recovered: {report:?}"
+    );
+    // The member returns once its peer answers again.
+    p.repair(cut);
+    assert!(
+        eventually(3000, || links(&p) == ["up", "up", "up"]),
+        "{:?}",
+        links(&p)
+    );
+}
+
+#[test]
+fn downdelay_and_updelay_follow_kernel_semantics() {
+    let p = Pair::new("dly", 2);
+    p.bond_side(
+        "a",
+        &[
+            "--mode",
+            "balance-xor",
+            "--miimon",
+            "50",
+            "--downdelay",
+            "400",
+            "--updelay",
+            "400",
+        ],
+    );
+    p.bond_side("b", &["--mode", "balance-xor"]);
+    let ctl = Controller::start(&p.a, &[], 1);
+    let generation = |p: &Pair| p.a.status("bond0")["generation"].as_u64().unwrap();
+
+    // A flap shorter than downdelay never changes the data plane.
+    let g0 = generation(&p);
+    p.b.ip(&["link", "set", "b0", "down"]);
+    sleep_ms(150);
+    p.b.ip(&["link", "set", "b0", "up"]);
+    sleep_ms(600);
+    assert_eq!(links(&p), ["up", "up"]);
+    assert_eq!(
+        generation(&p),
+        g0,
+        "a flap within downdelay published nothing"
+    );
+
+    // A real failure is acted on only after downdelay.
+    p.b.ip(&["link", "set", "b0", "down"]);
+    sleep_ms(200);
+    assert_eq!(links(&p)[0], "up", "still used during downdelay");
+    assert!(eventually(600, || links(&p)[0] == "down"), "{}", ctl.log());
+
+    // And a recovered link is used only after updelay.
+    p.b.ip(&["link", "set", "b0", "up"]);
+    sleep_ms(200);
+    assert_eq!(links(&p)[0], "down", "not used during updelay");
+    assert!(eventually(600, || links(&p)[0] == "up"), "{}", ctl.log());
+}
+
+#[test]
+fn min_links_takes_the_carrier_down_and_back() {
+    let p = Pair::new("ml", 3);
+    p.bond_side("a", &["--mode", "balance-rr", "--min-links", "2"]);
+    p.bond_side("b", &["--mode", "balance-rr"]);
+    let _ctl = Controller::start(&p.a, &[], 1);
+    let _ctl_b = Controller::start(&p.b, &[], 1);
+    let carrier = |p: &Pair| p.a.status("bond0")["up"].as_bool().unwrap();
+    assert!(eventually(1000, || carrier(&p)));
+    p.b.ip(&["link", "set", "b0", "down"]);
+    sleep_ms(300);
+    assert!(carrier(&p), "2 of 3 up: carrier stays");
+    p.b.ip(&["link", "set", "b1", "down"]);
+    assert!(eventually(1000, || !carrier(&p)), "1 of 3 up: carrier goes");
+    let tx = |p: &Pair| -> u64 {
+        p.a.status("bond0")["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["tx_packets"].as_u64().unwrap())
+            .sum()
+    };
+    let before = tx(&p);
+    let _ =
+        p.a.exec(&["ping", "-c", "2", "-i", "0.2", "-W", "1", ADDR_B]);
+    assert_eq!(tx(&p), before, "nothing is transmitted below min_links");
+    p.b.ip(&["link", "set", "b1", "up"]);
+    assert!(
+        eventually(1000, || carrier(&p)),
+        "back to 2 of 3: carrier returns"
+    );
+    p.ping_ok();
+}
+
+#[test]
+fn primary_reselect_policies() {
+    for (policy, expect_back_on_primary) in
+        [("always", true), ("failure", false), ("better", false)]
+    {
+        let p = Pair::new("prs", 2);
+        p.bond_side(
+            "a",
+            &[
+                "--mode",
+                "active-backup",
+                "--primary",
+                "a0",
+                "--primary-reselect",
+                policy,
+                "--all-slaves-active",
+            ],
+        );
+        p.bond_side("b", &["--mode", "balance-xor"]);
+        let _ctl = Controller::start(&p.a, &[], 1);
+        assert_eq!(active(&p), "a0");
+        p.b.ip(&["link", "set", "b0", "down"]);
+        assert!(
+            eventually(1000, || active(&p) == "a1"),
+            "{policy}: failover to a1"
+        );
+        p.b.ip(&["link", "set", "b0", "up"]);
+        sleep_ms(500);
+        let expected = if expect_back_on_primary { "a0" } else { "a1" };
+        assert_eq!(active(&p), expected, "primary_reselect={policy}");
+    }
+}
+
+#[test]
+fn killed_controller_leaves_traffic_flowing_and_a_restart_adopts_without_loss() {
+    let p = Pair::new("kill", 3);
+    p.bond_side(
+        "a",
+        &["--mode", "balance-xor", "--xmit-hash-policy", "layer3+4"],
+    );
+    p.bond_side("b", &["--mode", "balance-xor"]);
+    p.ping_ok();
+    let mut ctl = Controller::start(&p.a, &[], 1);
+    let before = p.a.status("bond0");
+    let (report, restarted) = udp_stream(
+        &p.a,
+        &p.b,
+        sock(ADDR_A, 7020),
+        sock(ADDR_B, 7021),
+        5000,
+        Duration::from_secs(3),
+        || {
+            sleep_ms(700);
+            ctl.kill9();
+            sleep_ms(800);
+            Controller::start(&p.a, &[], 1)
+        },
+    );
+    eprintln!("kill -9 and restart under load: {report:?}");
+    assert_eq!(report.lost, 0, "no datagram lost: {report:?}");
+    let after = p.a.status("bond0");
+    assert_eq!(
+        after["ifindex"], before["ifindex"],
+        "the bond was not re-created"
+    );
+    assert_eq!(
+        after["generation"], before["generation"],
+        "adopted without republishing"
+    );
+    // The adopted bond is really managed: a failure is still handled.
+    p.b.ip(&["link", "set", "b2", "down"]);
+    assert!(
+        eventually(1000, || links(&p)[2] == "down"),
+        "{}",
+        restarted.log()
+    );
+    // And `down` works after all that.
+    drop(restarted);
+    p.a.bondxdp_ok(&["down", "bond0"]);
+}
+
+#[test]
+fn live_changes_keep_untouched_members_flowing() {
+    let p = Pair::new("live", 3);
+    p.bond_side(
+        "a",
+        &["--mode", "balance-xor", "--xmit-hash-policy", "layer3+4"],
+    );
+    p.bond_side("b", &["--mode", "balance-xor"]);
+    p.ping_ok();
+    // Find a flow that hashes to a member other than a2, then remove a2 while it runs.
+    let (report, ()) = udp_stream(
+        &p.a,
+        &p.b,
+        sock(ADDR_A, 7031),
+        sock(ADDR_B, 7030),
+        3000,
+        Duration::from_secs(2),
+        || {
+            sleep_ms(500);
+            p.a.bondxdp_ok(&["set", "bond0", "miimon=50", "xmit_hash_policy=layer3+4"]);
+            p.a.bondxdp_ok(&["member", "del", "bond0", "a2"]);
+            p.a.bondxdp_ok(&["member", "add", "bond0", "a2"]);
+        },
+    );
+    let s = p.a.status("bond0");
+    let carrier_slot = s["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|m| m["tx_packets"].as_u64().unwrap())
+        .unwrap()["name"]
+        .clone();
+    eprintln!("live changes: {report:?}, flow on {carrier_slot}");
+    if carrier_slot != "a2" {
+        assert_eq!(
+            report.lost, 0,
+            "the flow on {carrier_slot} never noticed: {report:?}"
+        );
+    }
+    assert_eq!(s["members"].as_array().unwrap().len(), 3);
+    // A mode change takes effect at once.
+    p.a.bondxdp_ok(&["set", "bond0", "mode=active-backup", "primary=a1"]);
+    let s = p.a.status("bond0");
+    assert_eq!(
+        (s["mode"].as_str(), s["active"].as_str()),
+        (Some("active-backup"), Some("a1"))
+    );
+    // Bad values change nothing.
+    for bad in [
+        "mode=7",
+        "miimon=fast",
+        "primary=nosuch",
+        "keep_member_macs=1",
+        "colour=blue",
+    ] {
+        let out = p.a.bondxdp(&["set", "bond0", bad]);
+        assert!(!out.status.success(), "{bad} accepted");
+    }
+    assert_eq!(p.a.status("bond0")["generation"], s["generation"]);
+}
+
+#[test]
+fn config_file_creates_bonds_reloads_on_sighup_and_keeps_running_on_a_bad_reload() {
+    let p = Pair::new("cfg", 2);
+    let dir = std::env::temp_dir().join(format!("bondxdp-cfg-{}", p.a.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bondxdp.toml");
+    let write = |mode: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                "[[bond]]\nname = \"bond0\"\nmembers = [\"a0\", \"a1\"]\nmode = \"{mode}\"\n\
+                 miimon = 100\nupdelay = 150\naddresses = [\"198.18.0.1/24\"]\n"
+            ),
+        )
+        .unwrap()
+    };
+    write("balance-rr");
+    p.bond_side("b", &["--mode", "balance-rr"]);
+    let path_s = path.to_string_lossy().to_string();
+    let ctl = Controller::start(&p.a, &["--config", &path_s], 1);
+    assert!(
+        ctl.log().contains("rounded to 100"),
+        "updelay rounded with a warning"
+    );
+    assert_eq!(p.a.status("bond0")["mode"], "balance-rr");
+    p.ping_ok();
+    // A valid change is applied on SIGHUP.
+    write("balance-xor");
+    ctl.hangup();
+    ctl.wait_for_log(|l| l.contains("config reloaded"), Duration::from_secs(5));
+    assert_eq!(p.a.status("bond0")["mode"], "balance-xor");
+    // An invalid one is refused and the running configuration stays.
+    std::fs::write(
+        &path,
+        "[[bond]]\nname = \"bond0\"\nmembers = [\"a0\"]\nmode = \"fastest\"\n",
+    )
+    .unwrap();
+    ctl.hangup();
+    ctl.wait_for_log(|l| l.contains("reload refused"), Duration::from_secs(5));
+    assert_eq!(p.a.status("bond0")["mode"], "balance-xor");
+    p.ping_ok();
+    drop(ctl);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_config_files_are_refused_at_start_without_changes() {
+    let p = Pair::new("badcfg", 2);
+    let dir = std::env::temp_dir().join(format!("bondxdp-badcfg-{}", p.a.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let before = p.a.links();
+    for (text, needle) in [
+        ("[[bond]\n", "invalid TOML"),
+        (
+            "[[bond]]\nname = \"bond0\"\nmembers = [\"a0\"]\nmode = 0\ncolour = 1\n",
+            "unknown option",
+        ),
+        (
+            "[[bond]]\nname = \"b0\"\nmembers = [\"a0\"]\nmode = 0\n[[bond]]\nname = \"b1\"\nmembers = [\"a0\"]\nmode = 0\n",
+            "member of both",
+        ),
+        (
+            "[[bond]]\nname = \"bond0\"\nmembers = [\"a0\"]\nmode = 0\narp_ip_target = [\"gateway\"]\n",
+            "not an IPv4 address",
+        ),
+    ] {
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = p.a.bondxdp(&["run", "--config", &path.to_string_lossy()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{text:?} accepted");
+        assert!(
+            stderr.contains(needle),
+            "{text:?}: expected {needle:?} in {stderr}"
+        );
+        assert_eq!(p.a.links(), before, "{text:?} changed the host");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
