@@ -5,6 +5,8 @@
 //! change of mode, members or link state reaches it as one atomic index flip; see
 //! `bondxdp::maps::ConfigMap`.
 
+use crate::reciprocal::Reciprocal;
+
 /// Most members one bond can have (the kernel has no fixed limit; 16 covers real LAGs).
 pub const MAX_MEMBERS: usize = 16;
 
@@ -259,6 +261,10 @@ pub struct BondConfig {
     /// Minimum number of members that must be up for the bond to transmit (`min_links`;
     /// 0 and 1 both mean "any").
     pub min_links: u32,
+    /// Reciprocal of `tx_count` (derived): member choice without a divide instruction.
+    pub tx_count_recip: Reciprocal,
+    /// Reciprocal of `packets_per_slave` (derived).
+    pub packets_per_slave_recip: Reciprocal,
     /// MAC address of the bond.
     pub bond_mac: [u8; 6],
     /// Padding; zero.
@@ -283,6 +289,8 @@ impl Default for BondConfig {
             active_slot: NO_SLOT,
             tx_count: 0,
             min_links: 0,
+            tx_count_recip: Reciprocal::new(0),
+            packets_per_slave_recip: Reciprocal::new(1),
             bond_mac: [0; 6],
             pad: [0; 2],
             tx_slots: [0; MAX_MEMBERS],
@@ -366,6 +374,8 @@ impl BondConfig {
             // Below min_links the bond is down: nothing transmits.
             self.tx_count = 0;
         }
+        self.tx_count_recip = Reciprocal::new(self.tx_count);
+        self.packets_per_slave_recip = Reciprocal::new(self.packets_per_slave);
     }
 
     /// Number of members whose link is up.
@@ -534,7 +544,7 @@ mod tests {
         assert_eq!(core::mem::size_of::<MemberSlot>(), 12);
         assert_eq!(
             core::mem::size_of::<BondConfig>(),
-            16 + 8 * 4 + 8 + 16 + 12 * MAX_MEMBERS
+            16 + 8 * 4 + 16 + 8 + 16 + 12 * MAX_MEMBERS
         );
         assert_eq!(core::mem::size_of::<MemberRestore>(), 36);
         assert_eq!(core::mem::size_of::<MonitorConfig>(), 36 + 20 * MAX_TARGETS);

@@ -16,7 +16,7 @@
 
 use crate::{
     config::HashPolicy,
-    packet::{ETH_HLEN, PacketView, ethertype, ipproto},
+    packet::{Bytes, ETH_HLEN, PacketView, ethertype, ipproto},
 };
 
 /// How many headers the encap dissector walks before it stops (the kernel allows 15).
@@ -122,10 +122,10 @@ pub fn xmit_hash_detailed<P: PacketView + ?Sized>(
 /// `bond_eth_hash()`: last byte of each MAC xor the EtherType; 0 for a runt frame.
 #[inline(always)]
 pub fn eth_hash<P: PacketView + ?Sized>(pkt: &P) -> u32 {
-    let Some(eth) = pkt.load::<ETH_HLEN>(0) else {
+    let Some(eth) = pkt.window(0, ETH_HLEN) else {
         return 0;
     };
-    eth[5] as u32 ^ eth[11] as u32 ^ u16::from_be_bytes([eth[12], eth[13]]) as u32
+    eth.u8(5) as u32 ^ eth.u8(11) as u32 ^ eth.be16(12) as u32
 }
 
 /// `bond_ip_hash()`: fold the addresses into `hash`; the L4 policies drop the lowest bit.
@@ -143,11 +143,11 @@ pub fn ip_hash(hash: u32, flow: &FlowKeys, policy: HashPolicy) -> u32 {
 /// `bond_vlan_srcmac_hash()`: source MAC vendor part xor device part xor the VLAN tag.
 #[inline(always)]
 pub fn vlan_srcmac_hash<P: PacketView + ?Sized>(pkt: &P, vlan_tci: Option<u16>) -> u32 {
-    let Some(eth) = pkt.load::<ETH_HLEN>(0) else {
+    let Some(eth) = pkt.window(0, ETH_HLEN) else {
         return 0;
     };
-    let vendor = (eth[6] as u32) << 16 | (eth[7] as u32) << 8 | eth[8] as u32;
-    let device = (eth[9] as u32) << 16 | (eth[10] as u32) << 8 | eth[11] as u32;
+    let vendor = (eth.u8(6) as u32) << 16 | (eth.u8(7) as u32) << 8 | eth.u8(8) as u32;
+    let device = (eth.u8(9) as u32) << 16 | (eth.u8(10) as u32) << 8 | eth.u8(11) as u32;
     vlan_tci.unwrap_or(0) as u32 ^ vendor ^ device
 }
 
@@ -197,24 +197,24 @@ fn flow_ip<P: PacketView + ?Sized>(
     flow: &mut FlowKeys,
 ) -> bool {
     if l2_proto == ethertype::IPV4 {
-        let Some(hdr) = pkt.load::<20>(*nhoff) else {
+        let Some(ip) = pkt.window(*nhoff, 20) else {
             return false;
         };
-        flow.src = u32::from_le_bytes([hdr[12], hdr[13], hdr[14], hdr[15]]);
-        flow.dst = u32::from_le_bytes([hdr[16], hdr[17], hdr[18], hdr[19]]);
+        flow.src = ip.le32(12);
+        flow.dst = ip.le32(16);
         // The kernel trusts ihl here (no check for < 5).
-        *nhoff += ((hdr[0] & 0x0f) as usize) << 2;
-        if !ipv4_is_fragment(&hdr) {
-            *ip_proto = hdr[9] as i32;
+        *nhoff += ((ip.u8(0) & 0x0f) as usize) << 2;
+        if ip.be16(6) & 0x3fff == 0 {
+            *ip_proto = ip.u8(9) as i32;
         }
     } else if l2_proto == ethertype::IPV6 {
-        let Some(hdr) = pkt.load::<40>(*nhoff) else {
+        let Some(ip) = pkt.window(*nhoff, 40) else {
             return false;
         };
-        flow.src = ipv6_addr_hash(&hdr, 8);
-        flow.dst = ipv6_addr_hash(&hdr, 24);
+        flow.src = ipv6_addr_hash(&ip, 8);
+        flow.dst = ipv6_addr_hash(&ip, 24);
         *nhoff += 40;
-        *ip_proto = hdr[6] as i32;
+        *ip_proto = ip.u8(6) as i32;
     } else {
         return false;
     }
@@ -224,17 +224,10 @@ fn flow_ip<P: PacketView + ?Sized>(
     true
 }
 
-/// `ip_is_fragment()`: MF set or a non-zero fragment offset.
+/// `ipv6_addr_hash()` of the 16-byte address at `at` in an IPv6 header.
 #[inline(always)]
-fn ipv4_is_fragment(hdr: &[u8; 20]) -> bool {
-    u16::from_be_bytes([hdr[6], hdr[7]]) & 0x3fff != 0
-}
-
-/// `ipv6_addr_hash()` of the 16-byte address at `at` in `hdr`.
-#[inline(always)]
-fn ipv6_addr_hash(hdr: &[u8; 40], at: usize) -> u32 {
-    let word = |i: usize| u32::from_le_bytes([hdr[i], hdr[i + 1], hdr[i + 2], hdr[i + 3]]);
-    word(at) ^ word(at + 4) ^ word(at + 8) ^ word(at + 12)
+fn ipv6_addr_hash<B: Bytes>(ip: &B, at: usize) -> u32 {
+    ip.le32(at) ^ ip.le32(at + 4) ^ ip.le32(at + 8) ^ ip.le32(at + 12)
 }
 
 /// `proto_ports_offset()`: where the 32 bits hashed as "ports" sit in the transport header.
@@ -256,7 +249,7 @@ pub const fn ports_offset(ip_proto: u8) -> Option<usize> {
 #[inline(always)]
 fn flow_ports<P: PacketView + ?Sized>(pkt: &P, thoff: usize, ip_proto: u8) -> u32 {
     match ports_offset(ip_proto) {
-        Some(poff) => pkt.le32_at(thoff + poff).unwrap_or(0),
+        Some(poff) => pkt.window(thoff + poff, 4).map_or(0, |p| p.le32(0)),
         None => 0,
     }
 }
@@ -264,13 +257,14 @@ fn flow_ports<P: PacketView + ?Sized>(pkt: &P, thoff: usize, ip_proto: u8) -> u3
 /// `skb_flow_get_icmp_tci()`: leaves the keys untouched when the 8-byte header is missing.
 #[inline(always)]
 fn icmp_tci<P: PacketView + ?Sized>(pkt: &P, thoff: usize, flow: &mut FlowKeys) {
-    let Some(hdr) = pkt.load::<8>(thoff) else {
+    let Some(icmp) = pkt.window(thoff, 8) else {
         return;
     };
-    flow.icmp_type = hdr[0];
-    flow.icmp_code = hdr[1];
-    flow.icmp_id = if icmp_has_id(hdr[0]) {
-        match u16::from_be_bytes([hdr[4], hdr[5]]) {
+    let icmp_type = icmp.u8(0);
+    flow.icmp_type = icmp_type;
+    flow.icmp_code = icmp.u8(1);
+    flow.icmp_id = if icmp_has_id(icmp_type) {
+        match icmp.be16(4) {
             0 => 1,
             id => id,
         }
@@ -346,33 +340,33 @@ fn network_step<P: PacketView + ?Sized>(
 ) -> Option<Step> {
     match proto {
         ethertype::VLAN | ethertype::QINQ => {
-            let inner = pkt.be16_at(nhoff + 2)?;
-            Some(Step::Network(inner, nhoff + 4))
+            let tag = pkt.window(nhoff, 4)?;
+            Some(Step::Network(tag.be16(2), nhoff + 4))
         }
         ethertype::IPV4 => {
-            let hdr = pkt.load::<20>(nhoff)?;
-            let ihl = (hdr[0] & 0x0f) as usize;
+            let ip = pkt.window(nhoff, 20)?;
+            let ihl = (ip.u8(0) & 0x0f) as usize;
             if ihl < 5 {
                 return None;
             }
-            flow.src = u32::from_le_bytes([hdr[12], hdr[13], hdr[14], hdr[15]]);
-            flow.dst = u32::from_le_bytes([hdr[16], hdr[17], hdr[18], hdr[19]]);
-            if ipv4_is_fragment(&hdr) {
+            flow.src = ip.le32(12);
+            flow.dst = ip.le32(16);
+            if ip.be16(6) & 0x3fff != 0 {
                 // Non-first fragments and (without FLOW_DISSECTOR_F_PARSE_1ST_FRAG) first
                 // fragments both end here: addresses only.
                 return Some(Step::Done);
             }
             Some(Step::Transport {
-                ip_proto: hdr[9],
+                ip_proto: ip.u8(9),
                 thoff: nhoff + ihl * 4,
             })
         }
         ethertype::IPV6 => {
-            let hdr = pkt.load::<40>(nhoff)?;
-            flow.src = ipv6_addr_hash(&hdr, 8);
-            flow.dst = ipv6_addr_hash(&hdr, 24);
+            let ip = pkt.window(nhoff, 40)?;
+            flow.src = ipv6_addr_hash(&ip, 8);
+            flow.dst = ipv6_addr_hash(&ip, 24);
             Some(Step::Transport {
-                ip_proto: hdr[6],
+                ip_proto: ip.u8(6),
                 thoff: nhoff + 40,
             })
         }
@@ -394,15 +388,15 @@ fn transport_step<P: PacketView + ?Sized>(
     match ip_proto {
         ipproto::HOPOPTS | ipproto::ROUTING | ipproto::DSTOPTS => {
             // Only reached after an IPv6 header in practice; the kernel also checks that.
-            let opt = pkt.load::<2>(thoff)?;
+            let opt = pkt.window(thoff, 2)?;
             Some(Step::Transport {
-                ip_proto: opt[0],
-                thoff: thoff + ((opt[1] as usize + 1) << 3),
+                ip_proto: opt.u8(0),
+                thoff: thoff + ((opt.u8(1) as usize + 1) << 3),
             })
         }
         ipproto::FRAGMENT => {
             // IPv6 fragment header: fragments are never hashed by ports.
-            pkt.load::<8>(thoff)?;
+            pkt.window(thoff, 8)?;
             Some(Step::Done)
         }
         ipproto::IPIP => Some(Step::Network(ethertype::IPV4, thoff)),
@@ -428,8 +422,9 @@ fn gre_step<P: PacketView + ?Sized>(pkt: &P, off: usize) -> Option<Step> {
     const SEQ: u16 = 0x1000;
     const VERSION: u16 = 0x0007;
 
-    let flags = pkt.be16_at(off)?;
-    let mut proto = pkt.be16_at(off + 2)?;
+    let base = pkt.window(off, 4)?;
+    let flags = base.be16(0);
+    let mut proto = base.be16(2);
     if flags & ROUTING != 0 || flags & VERSION != 0 {
         return Some(Step::Done);
     }
@@ -438,14 +433,14 @@ fn gre_step<P: PacketView + ?Sized>(pkt: &P, off: usize) -> Option<Step> {
         len += 4;
     }
     if flags & KEY != 0 {
-        pkt.load::<4>(off + len)?;
+        pkt.window(off + len, 4)?;
         len += 4;
     }
     if flags & SEQ != 0 {
         len += 4;
     }
     if proto == ethertype::TEB {
-        proto = pkt.be16_at(off + len + 12)?;
+        proto = pkt.window(off + len, ETH_HLEN)?.be16(12);
         len += ETH_HLEN;
     }
     Some(Step::Network(proto, off + len))

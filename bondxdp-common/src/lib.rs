@@ -18,6 +18,7 @@ pub mod counters;
 pub mod hash;
 pub mod modes;
 pub mod packet;
+pub mod reciprocal;
 
 #[cfg(feature = "user")]
 mod pod;

@@ -4,42 +4,80 @@
 //! Parsers written against [`PacketView`] run unchanged in both places, so they are unit-tested
 //! on the host with crafted frames and then used by the data plane.
 
-/// Read access to the bytes of an Ethernet frame.
-///
-/// Implementations must return `None` for any read that is not entirely inside the frame;
-/// parsers treat that as "header missing" exactly where the kernel would.
-pub trait PacketView {
-    /// Copies `N` bytes starting at `offset`, or `None` if the frame is shorter.
-    fn load<const N: usize>(&self, offset: usize) -> Option<[u8; N]>;
+/// Bounds-checked reads of a header: a window of a frame whose length was checked once.
+/// Offsets are relative to the window; reads past its end yield 0 (callers only read within
+/// the length they asked for).
+pub trait Bytes {
+    /// The byte at `at`.
+    fn u8(&self, at: usize) -> u8;
+    /// The big-endian (network order) 16-bit field at `at`.
+    fn be16(&self, at: usize) -> u16;
+    /// The four bytes at `at` read as a little-endian `u32`: the kernel's `u32` view of a
+    /// `__be32` on a little-endian CPU (the order `bond_xmit_hash` mixes addresses and ports).
+    fn le32(&self, at: usize) -> u32;
+}
 
-    /// One byte at `offset`.
+impl Bytes for [u8] {
     #[inline(always)]
-    fn u8_at(&self, offset: usize) -> Option<u8> {
-        self.load::<1>(offset).map(|b| b[0])
+    fn u8(&self, at: usize) -> u8 {
+        self.get(at).copied().unwrap_or(0)
     }
 
-    /// A big-endian (network order) 16-bit field at `offset`.
     #[inline(always)]
-    fn be16_at(&self, offset: usize) -> Option<u16> {
-        self.load::<2>(offset).map(u16::from_be_bytes)
+    fn be16(&self, at: usize) -> u16 {
+        match self.get(at..at + 2) {
+            Some(b) => u16::from_be_bytes([b[0], b[1]]),
+            None => 0,
+        }
     }
 
-    /// Four bytes at `offset` as the kernel's `u32` view of a `__be32` on a little-endian CPU
-    /// (the byte order in which `bond_xmit_hash` mixes addresses and ports).
     #[inline(always)]
-    fn le32_at(&self, offset: usize) -> Option<u32> {
-        self.load::<4>(offset).map(u32::from_le_bytes)
+    fn le32(&self, at: usize) -> u32 {
+        match self.get(at..at + 4) {
+            Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            None => 0,
+        }
     }
 }
 
+/// Read access to an Ethernet frame: windows of checked length at an offset.
+///
+/// The eBPF implementation checks `offset + len` against the end of the packet once and then
+/// reads the fields with single, possibly misaligned loads; the host implementation is a
+/// sub-slice. Parsers ask for exactly the header they are about to read.
+pub trait PacketView {
+    /// A checked window of the frame.
+    type Window<'a>: Bytes
+    where
+        Self: 'a;
+
+    /// `len` bytes at `offset`, or `None` if the frame is shorter.
+    fn window(&self, offset: usize, len: usize) -> Option<Self::Window<'_>>;
+}
+
 impl PacketView for [u8] {
+    type Window<'a> = &'a [u8];
+
     #[inline(always)]
-    fn load<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
-        let end = offset.checked_add(N)?;
-        let bytes = self.get(offset..end)?;
-        let mut out = [0u8; N];
-        out.copy_from_slice(bytes);
-        Some(out)
+    fn window(&self, offset: usize, len: usize) -> Option<&[u8]> {
+        self.get(offset..offset.checked_add(len)?)
+    }
+}
+
+impl Bytes for &[u8] {
+    #[inline(always)]
+    fn u8(&self, at: usize) -> u8 {
+        (**self).u8(at)
+    }
+
+    #[inline(always)]
+    fn be16(&self, at: usize) -> u16 {
+        (**self).be16(at)
+    }
+
+    #[inline(always)]
+    fn le32(&self, at: usize) -> u32 {
+        (**self).le32(at)
     }
 }
 
@@ -111,12 +149,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slice_reads_are_bounds_checked() {
+    fn windows_are_bounds_checked() {
         let frame = [1u8, 2, 3, 4, 5];
-        assert_eq!(frame[..].be16_at(0), Some(0x0102));
-        assert_eq!(frame[..].le32_at(1), Some(0x0504_0302));
-        assert_eq!(frame[..].le32_at(2), None);
-        assert_eq!(frame[..].u8_at(5), None);
-        assert_eq!(frame[..].load::<2>(usize::MAX), None);
+        let w = frame[..].window(1, 4).unwrap();
+        assert_eq!(w.le32(0), 0x0504_0302);
+        assert_eq!(w.be16(0), 0x0203);
+        assert_eq!(w.u8(3), 5);
+        // Reads past the window's end yield 0.
+        assert_eq!((w.u8(4), w.be16(3), w.le32(1)), (0, 0, 0));
+        assert!(frame[..].window(2, 4).is_none());
+        assert!(frame[..].window(usize::MAX, 2).is_none());
+        assert!(frame[..].window(5, 0).is_some());
     }
 }

@@ -5,6 +5,7 @@ use aya_ebpf::{
     helpers::bpf_redirect,
     programs::TcContext,
 };
+use aya_log_ebpf::debug;
 use bondxdp_common::{
     BondConfig, Counter, HashPolicy, MAX_MEMBERS,
     config::CFG_KEEP_MEMBER_MACS,
@@ -22,6 +23,12 @@ use crate::{
 pub fn bond_egress(ctx: &TcContext) -> i32 {
     let Some(cfg) = maps::config() else {
         maps::count(Counter::DropNoConfig);
+        if maps::first_time(Counter::DropNoConfig) {
+            debug!(
+                ctx,
+                "bond_egress: no configuration yet, dropping (logged once)"
+            );
+        }
         return TC_ACT_SHOT;
     };
     let pkt = SkbView::new(ctx);
@@ -85,6 +92,12 @@ fn broadcast(ctx: &TcContext, cfg: &BondConfig) -> i32 {
             maps::count_tx(slot, ctx.len());
         } else {
             maps::count(Counter::DropCloneFailed);
+            if maps::first_time(Counter::DropCloneFailed) {
+                debug!(
+                    ctx,
+                    "broadcast: clone to ifindex {} failed (logged once)", ifindex
+                );
+            }
         }
     }
     if verdict != TC_ACT_REDIRECT {

@@ -8,6 +8,8 @@
 //! configuration and counters and are pinned under /sys/fs/bpf/bondxdp/.
 #![no_std]
 #![no_main]
+// Single-instruction packet loads (see skb.rs); the eBPF crate is built with nightly anyway.
+#![feature(asm_experimental_arch)]
 
 mod egress;
 mod ingress;
@@ -26,6 +28,14 @@ pub fn bond_egress(ctx: TcContext) -> i32 {
 #[classifier]
 pub fn member_ingress(ctx: TcContext) -> i32 {
     ingress::member_ingress(&ctx)
+}
+
+/// Benchmark floor: the least a transmit program can do (redirect, nothing else). Never
+/// attached; `cargo xtask bench` runs it next to `bond_egress` to price the selection.
+#[classifier]
+pub fn bench_floor(_ctx: TcContext) -> i32 {
+    // SAFETY: plain helper call.
+    unsafe { aya_ebpf::helpers::bpf_redirect(1, 0) as i32 }
 }
 
 #[cfg(not(test))]

@@ -38,6 +38,28 @@ static RR_COUNTER: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static BOND_STATE: Array<BondState> = Array::with_max_entries(1, 0);
 
+/// One flag per [`Counter`]: set once its event has been logged (aya-log is for rare events,
+/// never one line per packet).
+#[map]
+static LOGGED: Array<u32> = Array::with_max_entries(COUNTER_SLOTS, 0);
+
+/// Whether `counter`'s event should be logged now: true the first time only.
+#[inline(always)]
+pub fn first_time(counter: Counter) -> bool {
+    match LOGGED.get_ptr_mut(counter as u32) {
+        // SAFETY: a plain u32 in an array map; a race only logs twice.
+        Some(flag) => unsafe {
+            if *flag == 0 {
+                *flag = 1;
+                true
+            } else {
+                false
+            }
+        },
+        None => false,
+    }
+}
+
 /// The live configuration, if userspace has written one.
 #[inline(always)]
 pub fn config() -> Option<&'static BondConfig> {

@@ -1,7 +1,17 @@
 //! The skb as a [`PacketView`] for the shared parsers, and the [`TxEnv`] the modes use.
+//!
+//! Field reads are single loads written in eBPF assembly: LLVM's BPF backend splits every
+//! misaligned multi-byte load into byte loads (headers sit at arbitrary offsets), which costs
+//! a large share of the program's time; the JITs handle misaligned loads natively.
+
+use core::arch::asm;
 
 use aya_ebpf::{helpers::bpf_get_prandom_u32, programs::TcContext};
-use bondxdp_common::{Counter, modes::TxEnv, packet::PacketView};
+use bondxdp_common::{
+    Counter,
+    modes::TxEnv,
+    packet::{Bytes, PacketView},
+};
 
 use crate::maps;
 
@@ -38,36 +48,69 @@ impl SkbView {
             data_end: ctx.data_end(),
         }
     }
-}
 
-impl SkbView {
     /// A header struct (e.g. `network_types::eth::EthHdr`) read at `offset`, if present.
     #[inline(always)]
     pub fn header<T: Copy>(&self, offset: usize) -> Option<T> {
-        if offset > MAX_OFFSET {
-            return None;
-        }
-        let start = self.data + offset;
-        if start + core::mem::size_of::<T>() > self.data_end {
-            return None;
-        }
-        // SAFETY: in bounds (checked above); `T` is a plain-old-data header.
-        Some(unsafe { core::ptr::read_unaligned(start as *const T) })
+        let window = self.window(offset, core::mem::size_of::<T>())?;
+        // SAFETY: the window covers size_of::<T>() bytes; `T` is a plain-old-data header.
+        Some(unsafe { core::ptr::read_unaligned(window.ptr as *const T) })
+    }
+}
+
+/// `len` bytes of packet checked to lie between `data` and `data_end`.
+pub struct SkbWindow {
+    ptr: usize,
+}
+
+impl Bytes for SkbWindow {
+    #[inline(always)]
+    fn u8(&self, at: usize) -> u8 {
+        let v: u64;
+        // SAFETY: `at` is within the checked window (callers read inside what they asked for).
+        unsafe {
+            asm!("{v} = *(u8 *)({p} + 0)", v = lateout(reg) v, p = in(reg) self.ptr + at,
+                 options(readonly, nostack))
+        };
+        v as u8
+    }
+
+    #[inline(always)]
+    fn be16(&self, at: usize) -> u16 {
+        let v: u64;
+        // SAFETY: as in `u8`; eBPF JITs handle misaligned loads.
+        unsafe {
+            asm!("{v} = *(u16 *)({p} + 0)", v = lateout(reg) v, p = in(reg) self.ptr + at,
+                 options(readonly, nostack))
+        };
+        u16::from_be(v as u16)
+    }
+
+    #[inline(always)]
+    fn le32(&self, at: usize) -> u32 {
+        let v: u64;
+        // SAFETY: as in `be16`.
+        unsafe {
+            asm!("{v} = *(u32 *)({p} + 0)", v = lateout(reg) v, p = in(reg) self.ptr + at,
+                 options(readonly, nostack))
+        };
+        v as u32
     }
 }
 
 impl PacketView for SkbView {
+    type Window<'a> = SkbWindow;
+
     #[inline(always)]
-    fn load<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
+    fn window(&self, offset: usize, len: usize) -> Option<SkbWindow> {
         if offset > MAX_OFFSET {
             return None;
         }
-        let start = self.data + offset;
-        if start + N > self.data_end {
+        let ptr = self.data + offset;
+        if ptr + len > self.data_end {
             return None;
         }
-        // SAFETY: [start, start + N) was checked to lie inside the packet.
-        Some(unsafe { core::ptr::read_unaligned(start as *const [u8; N]) })
+        Some(SkbWindow { ptr })
     }
 }
 

@@ -5,6 +5,7 @@
 //! removed on drop, also when the test panics. Assertions read what arrived where from the
 //! peer side's own interface counters or captures, not only from bondxdp.
 
+pub mod bench;
 pub mod capture;
 pub mod controller;
 pub mod netns;

@@ -224,6 +224,28 @@ impl Harness {
         }
     }
 
+    /// Loads one more program of the object (e.g. `bench_floor`).
+    pub fn load_program(&mut self, name: &str) {
+        loader::classifier(&mut self.ebpf, name)
+            .expect("program")
+            .load()
+            .expect("load");
+    }
+
+    /// Average run time of `program` on `frame` over `repeat` back-to-back runs
+    /// (BPF_PROG_TEST_RUN's own clock), in nanoseconds.
+    pub fn time_ns(&self, program: &str, frame: &[u8], repeat: u32) -> f64 {
+        let result = self
+            .program(program)
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                repeat,
+                ..Default::default()
+            })
+            .expect("BPF_PROG_TEST_RUN");
+        result.duration.as_nanos() as f64
+    }
+
     /// Marks member `slot` down or up and publishes.
     pub fn set_link(&mut self, slot: usize, up: bool) {
         self.set(|c| {

@@ -22,6 +22,18 @@ enum Task {
     Setup,
     /// The lab: two hosts, a bond on each side, traffic, a live per-member view.
     Run(lab::LabArgs),
+    /// Benchmarks with same-run baselines: markdown table, JSON and plots in bench/results/.
+    Bench {
+        /// Reduced run (fewer, shorter trials) for CI smoke.
+        #[arg(long)]
+        quick: bool,
+        /// Only these sections (prog, capacity, aggregation, failover); default all.
+        #[arg(long)]
+        only: Vec<String>,
+        /// Output directory.
+        #[arg(long, default_value = "bench/results")]
+        out: String,
+    },
     /// Every test: host unit tests, BPF_PROG_TEST_RUN tests, network-namespace tests.
     Test {
         /// Extra arguments for `cargo test` (after `--`, e.g. a test name filter).
@@ -36,6 +48,36 @@ fn main() -> Result<()> {
         Task::Run(args) => {
             setup::setup()?;
             lab::run_lab(&args)
+        }
+        Task::Bench { quick, only, out } => {
+            setup::setup()?;
+            step("building (release)");
+            run(cargo().args([
+                "build",
+                "--release",
+                "-p",
+                "bondxdp",
+                "-p",
+                "bondxdp-tests",
+                "--bin",
+                "bondxdp",
+                "--bin",
+                "bondxdp-bench",
+            ]))?;
+            let root = util::workspace_root();
+            let mut bench = std::process::Command::new(root.join("target/release/bondxdp-bench"));
+            bench
+                .current_dir(&root)
+                .env("BONDXDP_BIN", root.join("target/release/bondxdp"))
+                .args(["--out", &out]);
+            if quick {
+                bench.arg("--quick");
+            }
+            for o in &only {
+                bench.args(["--only", o]);
+            }
+            step("benchmarking (takes a few minutes; --quick for a short run)");
+            run(&mut bench)
         }
         Task::Test { args } => {
             setup::setup()?;

@@ -19,6 +19,7 @@ const APT_PACKAGES: &[&str] = &[
     "nftables",
     "ethtool",
     "util-linux",
+    "fonts-dejavu-core",
 ];
 
 /// bpf-linker version known to work with the pinned aya crates and Debian's LLVM 22.

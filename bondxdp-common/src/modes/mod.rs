@@ -80,13 +80,15 @@ pub fn receives(mode: Mode, slot: u32, active_slot: u32) -> bool {
 /// The eligible member at position `index modulo the number of eligible members`.
 ///
 /// Written for the eBPF verifier: no panicking paths, and the bounds check on `tx_slots`
-/// must survive optimisation (the verifier cannot bound the result of `%` by itself), which
-/// it does because `tx_count` is not clamped first.
+/// must survive optimisation (the verifier cannot bound the remainder by itself). The
+/// reciprocal must match `tx_count` ([`BondConfig::recompute`] keeps them together).
 #[inline(always)]
 pub fn nth_eligible(cfg: &BondConfig, index: u32) -> Selection {
-    let Some(pos) = index.checked_rem(cfg.tx_count) else {
+    if cfg.tx_count == 0 {
         return Selection::NoMember;
-    };
+    }
+    // index % tx_count, with the reciprocal userspace derived (no divide per packet).
+    let pos = cfg.tx_count_recip.remainder(index, cfg.tx_count);
     match cfg.tx_slots.get(pos as usize) {
         Some(slot) => Selection::Member(*slot as u32),
         None => Selection::NoMember,
@@ -156,6 +158,7 @@ mod tests {
         assert_eq!(nth_eligible(&cfg, 7), Selection::NoMember);
         // Corrupt input must not panic.
         cfg.tx_count = 99;
+        cfg.tx_count_recip = crate::reciprocal::Reciprocal::new(99);
         assert!(matches!(nth_eligible(&cfg, 7), Selection::Member(_)));
         assert_eq!(nth_eligible(&cfg, 50), Selection::NoMember);
     }

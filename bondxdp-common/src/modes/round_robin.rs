@@ -12,7 +12,7 @@ use super::{Selection, TxEnv, nth_eligible};
 use crate::{
     config::BondConfig,
     hash::PacketMeta,
-    packet::{PacketView, ethertype, ipproto},
+    packet::{Bytes, PacketView, ethertype, ipproto},
 };
 
 /// Picks the member for one packet.
@@ -32,7 +32,8 @@ pub fn select<P: PacketView + ?Sized, E: TxEnv>(
     let id = match cfg.packets_per_slave {
         0 => env.random(),
         1 => env.next_rr(),
-        n => env.next_rr() / n,
+        // counter / n, with the reciprocal userspace derived (kernel: reciprocal_divide).
+        _ => cfg.packets_per_slave_recip.divide(env.next_rr()),
     };
     nth_eligible(cfg, id)
 }
@@ -41,7 +42,9 @@ pub fn select<P: PacketView + ?Sized, E: TxEnv>(
 #[inline(always)]
 fn is_igmp<P: PacketView + ?Sized>(pkt: &P, meta: &PacketMeta) -> bool {
     meta.l2_proto == ethertype::IPV4
-        && pkt.load::<20>(meta.nhoff).map(|h| h[9]) == Some(ipproto::IGMP)
+        && pkt
+            .window(meta.nhoff, 20)
+            .is_some_and(|ip| ip.u8(9) == ipproto::IGMP)
 }
 
 /// The active member if it may transmit, else the first eligible one.
@@ -90,6 +93,7 @@ mod tests {
     fn packets_per_slave_sends_runs() {
         let mut cfg = bond(Mode::BalanceRr, 2);
         cfg.packets_per_slave = 3;
+        cfg.recompute();
         let got = run(&cfg, &mut FakeEnv::default(), &ipv4(6), 8);
         // ids 1..=8 divided by 3: 0,0,1,1,1,2,2,2 -> modulo 2.
         assert_eq!(got, vec![0, 0, 1, 1, 1, 0, 0, 0]);
@@ -99,6 +103,7 @@ mod tests {
     fn packets_per_slave_zero_is_random() {
         let mut cfg = bond(Mode::BalanceRr, 3);
         cfg.packets_per_slave = 0;
+        cfg.recompute();
         let mut env = FakeEnv {
             randoms: vec![5, 7, 9],
             ..Default::default()

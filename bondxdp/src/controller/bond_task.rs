@@ -101,13 +101,40 @@ impl BondHandle {
 /// Starts the loop for the bond pinned at `paths`.
 pub fn spawn(paths: BondPaths, events: &broadcast::Sender<LinkEvent>) -> Result<BondHandle> {
     let (stop, stopped) = watch::channel(false);
+    let logs = forward_ebpf_logs(&paths);
     let mut task = BondTask::adopt(paths, events.subscribe())?;
     let handle = tokio::spawn(async move {
         if let Err(e) = task.run(stopped).await {
             warn!(bond = %task.name, "controller stopped: {e}");
         }
+        if let Some(logs) = logs {
+            logs.abort();
+        }
     });
     Ok(BondHandle { stop, task: handle })
+}
+
+/// Forwards what the bond's eBPF programs log (aya-log; rare events only) to the
+/// controller's log, at the level they were logged (debug).
+fn forward_ebpf_logs(paths: &BondPaths) -> Option<JoinHandle<()>> {
+    let program =
+        crate::loader::pinned_program(paths, crate::loader::programs::BOND_EGRESS).ok()?;
+    let id = program.info().ok()?.id();
+    let logger = aya_log::EbpfLogger::init_from_id(id).ok()?;
+    // SAFETY: the logger owns its ring buffer descriptor for as long as the AsyncFd lives.
+    let mut fd = match unsafe { tokio::io::unix::AsyncFd::register(logger) } {
+        Ok(fd) => fd,
+        Err(_) => return None,
+    };
+    Some(tokio::spawn(async move {
+        loop {
+            let Ok(mut guard) = fd.readable_mut().await else {
+                return;
+            };
+            guard.get_inner_mut().flush();
+            guard.clear_ready();
+        }
+    }))
 }
 
 struct BondTask {

@@ -1,0 +1,59 @@
+//! iperf3 between two test namespaces.
+
+use std::{
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use super::iperf3_bits_per_second;
+use crate::Netns;
+
+/// TCP throughput (bit/s, as received) from `client` to `server_addr` in `server` with
+/// `flows` parallel streams for `secs` seconds.
+pub fn tcp(
+    client: &Netns,
+    server: &Netns,
+    server_addr: &str,
+    port: u16,
+    flows: u32,
+    secs: u32,
+) -> f64 {
+    let mut srv = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            server.name(),
+            "iperf3",
+            "-s",
+            "-1",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("iperf3 server");
+    std::thread::sleep(Duration::from_millis(300));
+    let out = client.exec(&[
+        "iperf3",
+        "-J",
+        "-c",
+        server_addr,
+        "-p",
+        &port.to_string(),
+        "-P",
+        &flows.to_string(),
+        "-t",
+        &secs.to_string(),
+        "-O",
+        "1",
+    ]);
+    let _ = srv.kill();
+    let _ = srv.wait();
+    iperf3_bits_per_second(&String::from_utf8_lossy(&out.stdout)).unwrap_or_else(|| {
+        panic!(
+            "iperf3 to {server_addr} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}

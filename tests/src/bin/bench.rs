@@ -1,0 +1,68 @@
+//! The benchmark runner behind `cargo xtask bench`: runs the sections, prints a markdown
+//! table, writes JSON and PNG plots to the output directory. Needs root.
+
+use std::path::PathBuf;
+
+use bondxdp_tests::bench::{self, Machine, Report};
+
+fn main() {
+    let mut quick = false;
+    let mut out = PathBuf::from("bench/results");
+    let mut only: Vec<String> = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--out" => out = PathBuf::from(args.next().expect("--out DIR")),
+            "--only" => only.push(args.next().expect("--only SECTION")),
+            "-h" | "--help" => {
+                println!(
+                    "bench [--quick] [--out DIR] [--only prog|capacity|aggregation|failover]..."
+                );
+                return;
+            }
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let want = |s: &str| only.is_empty() || only.iter().any(|o| o == s);
+    let mut report = Report {
+        machine: Machine::here(),
+        quick,
+        sections: Vec::new(),
+    };
+    let mut series = Vec::new();
+    if want("prog") {
+        eprintln!("== program cost");
+        let (trials, repeat) = if quick { (3, 100_000) } else { (7, 1_000_000) };
+        report.sections.push(bench::prog_cost::run(trials, repeat));
+    }
+    if want("capacity") {
+        eprintln!("== raw capacity");
+        let (trials, secs) = if quick { (1, 2) } else { (3, 5) };
+        report.sections.push(bench::capacity::run(trials, secs));
+    }
+    if want("aggregation") {
+        eprintln!("== aggregation on rate-limited links");
+        let (trials, secs) = if quick { (1, 3) } else { (3, 8) };
+        report.sections.push(bench::aggregation::run(trials, secs));
+    }
+    if want("failover") {
+        eprintln!("== failover");
+        let trials = if quick { 2 } else { 5 };
+        let (section, timeline) = bench::failover::run(trials);
+        report.sections.push(section);
+        series.push(timeline);
+    }
+    std::fs::create_dir_all(&out).expect("output directory");
+    let md = bench::render_markdown(&report);
+    print!("{md}");
+    std::fs::write(out.join("results.md"), &md).expect("write results.md");
+    std::fs::write(
+        out.join("results.json"),
+        serde_json::to_string_pretty(&report).expect("json"),
+    )
+    .expect("write results.json");
+    for written in bench::plots::draw(&report, &series, &out) {
+        eprintln!("wrote {}", written.display());
+    }
+}
