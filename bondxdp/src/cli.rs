@@ -41,6 +41,12 @@ pub enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Live per-member rates, refreshed every --interval seconds (Ctrl-C ends).
+        #[arg(long, short)]
+        watch: bool,
+        /// Refresh interval for --watch, in seconds.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
     },
     /// Change options of a running bond: `bondxdp set bond0 mode=active-backup miimon=50`.
     Set {
@@ -90,6 +96,9 @@ pub struct RunArgs {
     /// Bring every bond of this namespace down when the controller exits.
     #[arg(long)]
     pub down_on_exit: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9477).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 fn parse_assignment(s: &str) -> std::result::Result<(String, String), String> {
@@ -233,10 +242,22 @@ pub async fn run(cli: Cli) -> Result<()> {
             controller::run(controller::RunOptions {
                 config: args.config,
                 down_on_exit: args.down_on_exit,
+                metrics: args.metrics,
             })
             .await
         }
-        Command::Status { name, json } => {
+        Command::Status {
+            name,
+            watch: true,
+            interval,
+            ..
+        } => stats::watch(name.as_deref(), interval).await,
+        Command::Status {
+            name,
+            json,
+            watch: false,
+            ..
+        } => {
             let all = stats::status(name.as_deref()).await?;
             if json {
                 let out = if name.is_some() {

@@ -10,6 +10,7 @@
 //! * [`netdev`]: interfaces through rtnetlink;
 //! * [`pins`]: the bpffs layout, keyed by network namespace;
 //! * [`stats`]: `status`, as /proc/net/bonding shows it;
+//! * [`metrics`]: Prometheus metrics served by the controller;
 //! * [`preflight`]: privilege and BPF checks;
 //! * [`cli`]: the command line.
 //!
@@ -22,6 +23,7 @@ pub mod controller;
 pub mod error;
 pub mod loader;
 pub mod maps;
+pub mod metrics;
 pub mod netdev;
 pub mod pins;
 pub mod preflight;

@@ -330,3 +330,71 @@ pub fn render(s: &BondStatus) -> String {
     }
     o
 }
+
+/// `status --watch`: per-member rates of one bond (or all), refreshed every `interval`
+/// seconds until Ctrl-C. Redraws the screen on a terminal, prints blocks otherwise.
+pub async fn watch(name: Option<&str>, interval: f64) -> Result<()> {
+    use std::io::IsTerminal;
+    let interval = std::time::Duration::from_secs_f64(interval.clamp(0.1, 3600.0));
+    let tty = std::io::stdout().is_terminal();
+    let mut previous: Option<(std::time::Instant, Vec<BondStatus>)> = None;
+    loop {
+        let now = std::time::Instant::now();
+        let current = status(name).await?;
+        let mut out = String::new();
+        if tty {
+            out.push_str("\x1b[2J\x1b[H");
+        }
+        for s in &current {
+            let _ = writeln!(
+                out,
+                "{}  {}  {}  carrier {}  drops {}",
+                s.name,
+                s.mode,
+                s.xmit_hash_policy.as_deref().unwrap_or(""),
+                if s.up { "up" } else { "down" },
+                s.drops.values().sum::<u64>()
+            );
+            let _ = writeln!(
+                out,
+                "  {:<16} {:<5} {:>4} {:>12} {:>12} {:>10} {:>10}",
+                "member", "link", "tx?", "tx Mbit/s", "rx Mbit/s", "tx pkt/s", "rx pkt/s"
+            );
+            let before = previous
+                .as_ref()
+                .and_then(|(t, all)| all.iter().find(|b| b.name == s.name).map(|b| (t, b)));
+            for m in &s.members {
+                let rate = |f: fn(&MemberStatus) -> u64, scale: f64| match before {
+                    Some((t, b)) => b
+                        .members
+                        .iter()
+                        .find(|p| p.ifindex == m.ifindex)
+                        .map(|p| {
+                            f(m).saturating_sub(f(p)) as f64 * scale
+                                / now.duration_since(*t).as_secs_f64()
+                        })
+                        .unwrap_or(0.0),
+                    None => 0.0,
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:<16} {:<5} {:>4} {:>12.1} {:>12.1} {:>10.0} {:>10.0}",
+                    m.name,
+                    m.link,
+                    if m.transmitting { "yes" } else { "no" },
+                    rate(|m| m.tx_bytes, 8e-6),
+                    rate(|m| m.rx_bytes, 8e-6),
+                    rate(|m| m.tx_packets, 1.0),
+                    rate(|m| m.rx_packets, 1.0),
+                );
+            }
+            out.push('\n');
+        }
+        print!("{out}");
+        previous = Some((now, current));
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}

@@ -1,7 +1,15 @@
-//! `cargo xtask run`: the lab. Two hosts in network namespaces joined by several veth links,
-//! a bond on each side, traffic across, and a per-member view of where it goes.
+//! `cargo xtask run`: the lab. Two hosts in network namespaces joined by several veth links
+//! (one slower than the others), a bond and a controller on each side, TCP flows and a UDP
+//! stream across, a live per-member view, a link failure midway and its repair, and a summary.
+//!
+//! Namespaces are named `bxlab-*`; a new run removes any left by a crash. With a terminal the
+//! view is drawn with ratatui (q or Ctrl-C quits and tears down); without one (CI) it prints a
+//! line per second.
 
 use std::{
+    collections::VecDeque,
+    io::IsTerminal,
+    path::PathBuf,
     process::{Child, Command, Stdio},
     sync::{
         Arc,
@@ -13,17 +21,30 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use ratatui::{
+    crossterm::event::{self, Event, KeyCode, KeyModifiers},
+    layout::{Constraint, Layout},
+    style::{Color, Style, Stylize},
+    text::Line,
+    widgets::{Block, Gauge, Paragraph, Sparkline},
+};
 use serde_json::Value;
 
 use crate::util::{cargo, cmd, output, run, step, succeeds, workspace_root};
 
-/// Prefix of every namespace the lab owns (stale ones are removed on start).
+/// Prefix of every namespace the lab owns.
 const NS_PREFIX: &str = "bxlab-";
+const NS_A: &str = "bxlab-a";
+const NS_B: &str = "bxlab-b";
+const ADDR_A: &str = "198.18.0.1";
+const ADDR_B: &str = "198.18.0.2";
+/// UDP stream packet rate (datagrams of 1000 bytes), used to turn losses into a gap.
+const UDP_PPS: u64 = 2500;
 
 /// Options of `cargo xtask run`.
 #[derive(Debug, Args)]
 pub struct LabArgs {
-    /// Bonding mode for both bonds.
+    /// Bonding mode for both bonds (balance-rr, active-backup, balance-xor, broadcast).
     #[arg(long, default_value = "balance-xor")]
     pub mode: String,
     /// Transmit hash policy (balance-xor).
@@ -32,54 +53,43 @@ pub struct LabArgs {
     /// Number of links between the hosts.
     #[arg(long, default_value_t = 3)]
     pub members: usize,
+    /// Rate of each link (tbf), e.g. 1gbit; the last link gets a third of it.
+    #[arg(long, default_value = "1gbit")]
+    pub rate: String,
     /// How long to drive traffic, in seconds.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 20)]
     pub duration: u64,
-    /// Leave the lab up afterwards.
+    /// Do not fail a link midway.
+    #[arg(long)]
+    pub no_failover: bool,
+    /// Leave the lab up afterwards (bonds, controllers, namespaces).
     #[arg(long)]
     pub keep: bool,
     /// Only remove a lab left up by --keep (or by a crash), then exit.
     #[arg(long)]
     pub teardown: bool,
+    /// Exit non-zero unless traffic crossed every member and the failover happened (CI).
+    #[arg(long)]
+    pub check: bool,
 }
 
-struct Lab {
-    a: String,
-    b: String,
-    bin: String,
-    members: usize,
-    children: Vec<Child>,
-    keep: bool,
-}
-
-impl Lab {
-    fn ns(&self, ns: &str, args: &[&str]) -> Command {
-        let mut c = cmd("ip", ["netns", "exec", ns]);
-        c.args(args);
-        c
-    }
-
-    fn bondxdp(&self, ns: &str, args: &[&str]) -> Command {
-        let mut c = cmd("ip", ["netns", "exec", ns, &self.bin]);
-        c.args(args);
-        c
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
+impl Default for LabArgs {
+    fn default() -> Self {
+        LabArgs {
+            mode: "balance-xor".into(),
+            xmit_hash_policy: "layer3+4".into(),
+            members: 3,
+            rate: "1gbit".into(),
+            duration: 20,
+            no_failover: false,
+            keep: false,
+            teardown: false,
+            check: false,
         }
-        if self.keep {
-            return;
-        }
-        teardown_all();
     }
 }
 
-/// Removes every lab namespace, bringing its bonds down first.
+/// Removes every lab namespace: bonds down, processes killed, namespace deleted.
 pub fn teardown_all() {
     let Ok(list) = output(&mut cmd("ip", ["netns", "list"])) else {
         return;
@@ -89,12 +99,12 @@ pub fn teardown_all() {
         if !ns.starts_with(NS_PREFIX) {
             continue;
         }
-        let _ = succeeds(&mut cmd("ip", ["netns", "exec", ns, &bin, "down", "bond0"]));
         if let Ok(pids) = output(&mut cmd("ip", ["netns", "pids", ns])) {
             for pid in pids.split_whitespace() {
                 let _ = succeeds(&mut cmd("kill", ["-9", pid]));
             }
         }
+        let _ = succeeds(&mut cmd("ip", ["netns", "exec", ns, &bin, "down", "bond0"]));
         let _ = succeeds(&mut cmd("ip", ["netns", "del", ns]));
     }
 }
@@ -106,64 +116,305 @@ fn bondxdp_bin() -> String {
         .into_owned()
 }
 
+fn in_ns(ns: &str, args: &[&str]) -> Command {
+    let mut c = cmd("ip", ["netns", "exec", ns]);
+    c.args(args);
+    c
+}
+
+/// Processes the lab started; killed on drop unless the lab is kept.
+struct Lab {
+    children: Vec<Child>,
+    keep: bool,
+    logs: PathBuf,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        teardown_all();
+    }
+}
+
+/// One sample of a member.
+#[derive(Clone, Debug, Default)]
+struct MemberSample {
+    name: String,
+    link: String,
+    tx_bytes: u64,
+}
+
+/// What the view shows for one member.
+#[derive(Clone, Debug, Default)]
+struct MemberView {
+    name: String,
+    link: String,
+    gbps: f64,
+    history: VecDeque<u64>,
+    total_bytes: u64,
+}
+
+/// The view's state.
+struct View {
+    mode: String,
+    members: Vec<MemberView>,
+    drops: u64,
+    events: Vec<String>,
+    elapsed: f64,
+    duration: f64,
+    link_gbps: Vec<f64>,
+}
+
+fn sample(ns: &str) -> Result<(Vec<MemberSample>, u64)> {
+    let json = output(&mut in_ns(
+        ns,
+        &[&bondxdp_bin(), "status", "bond0", "--json"],
+    ))?;
+    let v: Value = serde_json::from_str(&json)?;
+    let members = v["members"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .map(|m| MemberSample {
+                    name: m["name"].as_str().unwrap_or("?").into(),
+                    link: m["link"].as_str().unwrap_or("?").into(),
+                    tx_bytes: m["tx_bytes"].as_u64().unwrap_or(0),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let drops = v["drops"]
+        .as_object()
+        .map(|d| d.values().filter_map(|x| x.as_u64()).sum())
+        .unwrap_or(0);
+    Ok((members, drops))
+}
+
+/// Parses a tc rate ("1gbit", "300mbit") into Gbit/s.
+fn rate_gbps(rate: &str) -> Option<f64> {
+    let r = rate.to_ascii_lowercase();
+    let (num, mult) = if let Some(n) = r.strip_suffix("gbit") {
+        (n, 1.0)
+    } else if let Some(n) = r.strip_suffix("mbit") {
+        (n, 1e-3)
+    } else if let Some(n) = r.strip_suffix("kbit") {
+        (n, 1e-6)
+    } else {
+        return None;
+    };
+    num.parse::<f64>().ok().map(|n| n * mult)
+}
+
 /// Runs the lab.
 pub fn run_lab(args: &LabArgs) -> Result<()> {
-    if args.members < 1 || args.members > 16 {
-        bail!("--members must be between 1 and 16");
-    }
     if args.teardown {
         teardown_all();
         return Ok(());
     }
+    if args.members < 1 || args.members > 16 {
+        bail!("--members must be between 1 and 16");
+    }
+    let Some(link_rate) = rate_gbps(&args.rate) else {
+        bail!(
+            "--rate {:?}: expected a tc rate like 1gbit or 300mbit",
+            args.rate
+        );
+    };
     step("building bondxdp");
     run(cargo().args(["build", "-p", "bondxdp"]))?;
     teardown_all();
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
-        ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
-            .context("installing the Ctrl-C handler")?;
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
-
+    let logs = std::env::temp_dir().join("bondxdp-lab");
+    std::fs::create_dir_all(&logs)?;
     let mut lab = Lab {
-        a: format!("{NS_PREFIX}a"),
-        b: format!("{NS_PREFIX}b"),
-        bin: bondxdp_bin(),
-        members: args.members,
         children: Vec::new(),
         keep: args.keep,
+        logs,
     };
+    let slow_rate = format!("{}mbit", (link_rate * 1000.0 / 3.0).round() as u64);
+    let rates: Vec<String> = (0..args.members)
+        .map(|i| {
+            if i + 1 == args.members && args.members > 1 {
+                slow_rate.clone()
+            } else {
+                args.rate.clone()
+            }
+        })
+        .collect();
     step(&format!(
-        "creating the lab: {} <-> {}, {} links",
-        lab.a, lab.b, lab.members
+        "creating the lab: {NS_A} <-> {NS_B}, {} links ({})",
+        args.members,
+        rates.join(", ")
     ));
-    for ns in [&lab.a, &lab.b] {
-        run(&mut cmd("ip", ["netns", "add", ns]))?;
-        run(&mut lab.ns(ns, &["ip", "link", "set", "lo", "up"]))?;
+    build_lab(args, &rates)?;
+    let bin = bondxdp_bin();
+    for ns in [NS_A, NS_B] {
+        let log = std::fs::File::create(lab.logs.join(format!("{ns}.log")))?;
+        let child = in_ns(ns, &[&bin, "run"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting the controller")?;
+        lab.children.push(child);
     }
-    for i in 0..lab.members {
+    thread::sleep(Duration::from_millis(800));
+    run(in_ns(NS_A, &["ping", "-c", "1", "-W", "2", ADDR_B]).stdout(Stdio::null()))
+        .context("the bond does not pass traffic")?;
+
+    step(&format!(
+        "traffic for {} s: iperf3 8 TCP flows + a UDP stream at {UDP_PPS} datagrams/s",
+        args.duration
+    ));
+    let udp_json = lab.logs.join("udp.json");
+    let tcp_json = lab.logs.join("tcp.json");
+    // iperf3 --logfile appends.
+    let _ = std::fs::remove_file(&udp_json);
+    let _ = std::fs::remove_file(&tcp_json);
+    for port in ["5201", "5202"] {
+        let server = in_ns(NS_B, &["iperf3", "-s", "-p", port])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        lab.children.push(server);
+    }
+    thread::sleep(Duration::from_millis(300));
+    let secs = args.duration.to_string();
+    let tcp = in_ns(
+        NS_A,
+        &[
+            "iperf3",
+            "-c",
+            ADDR_B,
+            "-p",
+            "5201",
+            "-P",
+            "8",
+            "-t",
+            &secs,
+            "-J",
+            "--logfile",
+        ],
+    )
+    .arg(&tcp_json)
+    .stdout(Stdio::null())
+    .spawn()?;
+    let udp_rate = format!("{}", UDP_PPS * 1000 * 8);
+    let udp = in_ns(
+        NS_A,
+        &[
+            "iperf3",
+            "-c",
+            ADDR_B,
+            "-p",
+            "5202",
+            "-u",
+            "-b",
+            &udp_rate,
+            "-l",
+            "1000",
+            "-t",
+            &secs,
+            "-J",
+            "--logfile",
+        ],
+    )
+    .arg(&udp_json)
+    .stdout(Stdio::null())
+    .spawn()?;
+    let mut clients = vec![tcp, udp];
+
+    let duration = args.duration as f64;
+    let fail_at = duration * 0.4;
+    let repair_at = duration * 0.7;
+    let mut view = View {
+        mode: args.mode.clone(),
+        members: Vec::new(),
+        drops: 0,
+        events: Vec::new(),
+        elapsed: 0.0,
+        duration,
+        link_gbps: rates.iter().map(|r| rate_gbps(r).unwrap_or(0.0)).collect(),
+    };
+    let tty = std::io::stdout().is_terminal();
+    let mut terminal = if tty { Some(ratatui::init()) } else { None };
+    let result = drive(
+        args,
+        &mut view,
+        &interrupted,
+        fail_at,
+        repair_at,
+        &mut terminal,
+    );
+    if terminal.is_some() {
+        ratatui::restore();
+    }
+    result?;
+    // Let the iperf3 clients finish and write their reports.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for client in &mut clients {
+        while Instant::now() < deadline && matches!(client.try_wait(), Ok(None)) {
+            thread::sleep(Duration::from_millis(50));
+        }
+        let _ = client.kill();
+        let _ = client.wait();
+    }
+    let summary = summarize(&view, &tcp_json, &udp_json, !args.no_failover);
+    println!("{summary}");
+    if args.keep {
+        println!(
+            "\nThe lab is still up: `ip netns exec {NS_A} bash` enters host A ({ADDR_A}, bond0), \
+             `ip netns exec {NS_B} bash` host B ({ADDR_B}); controllers log to {}.\n\
+             Remove it with `cargo xtask run --teardown`.",
+            lab.logs.display()
+        );
+    }
+    if args.check {
+        let every_member = view.members.iter().all(|m| m.total_bytes > 0);
+        let failed_over = args.no_failover || view.events.iter().any(|e| e.contains("down"));
+        if !every_member || !failed_over || view.members.is_empty() {
+            bail!(
+                "lab check failed: traffic on every member: {every_member}, failover seen: {failed_over}"
+            );
+        }
+        println!("lab check passed: traffic crossed every member and the failover happened");
+    }
+    Ok(())
+}
+
+fn build_lab(args: &LabArgs, rates: &[String]) -> Result<()> {
+    for ns in [NS_A, NS_B] {
+        run(&mut cmd("ip", ["netns", "add", ns]))?;
+        run(&mut in_ns(ns, &["ip", "link", "set", "lo", "up"]))?;
+    }
+    for (i, rate) in rates.iter().enumerate() {
+        let (a, b) = (format!("a{i}"), format!("b{i}"));
         run(&mut cmd(
             "ip",
             [
-                "link",
-                "add",
-                &format!("a{i}"),
-                "netns",
-                &lab.a,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &format!("b{i}"),
-                "netns",
-                &lab.b,
+                "link", "add", &a, "netns", NS_A, "type", "veth", "peer", "name", &b, "netns", NS_B,
             ],
         ))?;
+        for (ns, dev) in [(NS_A, &a), (NS_B, &b)] {
+            run(&mut in_ns(
+                ns,
+                &[
+                    "tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate", rate, "burst",
+                    "256kb", "latency", "20ms",
+                ],
+            ))?;
+        }
     }
-    for (ns, side, addr) in [
-        (&lab.a, "a", "198.18.0.1/24"),
-        (&lab.b, "b", "198.18.0.2/24"),
-    ] {
+    for (ns, side, addr) in [(NS_A, "a", ADDR_A), (NS_B, "b", ADDR_B)] {
         let mut up: Vec<String> = vec![
             "up".into(),
             "bond0".into(),
@@ -172,96 +423,225 @@ pub fn run_lab(args: &LabArgs) -> Result<()> {
             "--xmit-hash-policy".into(),
             args.xmit_hash_policy.clone(),
         ];
-        for i in 0..lab.members {
+        if args.mode == "active-backup" || args.mode == "1" {
+            up.push("--all-slaves-active".into());
+        }
+        for i in 0..args.members {
             up.push("-m".into());
             up.push(format!("{side}{i}"));
         }
-        let up: Vec<&str> = up.iter().map(String::as_str).collect();
-        run(&mut lab.bondxdp(ns, &up))?;
-        run(&mut lab.ns(ns, &["ip", "addr", "add", addr, "dev", "bond0"]))?;
-    }
-    run(&mut lab.ns(&lab.a, &["ping", "-c", "1", "-W", "2", "198.18.0.2"]))
-        .context("the bond does not pass traffic")?;
-
-    step(&format!(
-        "driving traffic for {} s (iperf3, 4 TCP flows)",
-        args.duration
-    ));
-    let server = lab
-        .ns(&lab.b, &["iperf3", "-s", "-1"])
-        .stdout(Stdio::null())
-        .spawn()?;
-    lab.children.push(server);
-    thread::sleep(Duration::from_millis(300));
-    let client = lab
-        .ns(
-            &lab.a,
-            &[
-                "iperf3",
-                "-c",
-                "198.18.0.2",
-                "-P",
-                "4",
-                "-t",
-                &args.duration.to_string(),
-            ],
-        )
-        .stdout(Stdio::null())
-        .spawn()?;
-    lab.children.push(client);
-
-    let start = Instant::now();
-    let mut last = member_tx(&lab)?;
-    let mut last_t = Instant::now();
-    while start.elapsed() < Duration::from_secs(args.duration) {
-        if interrupted.load(Ordering::SeqCst) {
-            eprintln!("interrupted; tearing the lab down");
-            return Ok(());
-        }
-        thread::sleep(Duration::from_millis(500));
-        let now = member_tx(&lab)?;
-        let dt = last_t.elapsed().as_secs_f64();
-        let line: Vec<String> = now
-            .iter()
-            .zip(&last)
-            .map(|((name, bytes), (_, prev))| {
-                format!("{name} {:7.2} Gb/s", (bytes - prev) as f64 * 8.0 / dt / 1e9)
-            })
-            .collect();
-        println!(
-            "t={:5.1}s  {}",
-            start.elapsed().as_secs_f64(),
-            line.join("  ")
-        );
-        last = now;
-        last_t = Instant::now();
-    }
-    run(&mut lab.bondxdp(&lab.a, &["status"]))?;
-    if args.keep {
-        println!(
-            "\nThe lab is still up. Enter it with `ip netns exec {} bash`; \
-             remove it with `cargo xtask run --teardown`.",
-            lab.a
-        );
+        let mut c = in_ns(ns, &[&bondxdp_bin()]);
+        c.args(&up).stderr(Stdio::null());
+        run(&mut c)?;
+        run(&mut in_ns(
+            ns,
+            &["ip", "addr", "add", &format!("{addr}/24"), "dev", "bond0"],
+        ))?;
     }
     Ok(())
 }
 
-/// (member name, tx bytes) of bond0 in namespace a.
-fn member_tx(lab: &Lab) -> Result<Vec<(String, u64)>> {
-    let json = output(&mut lab.bondxdp(&lab.a, &["status", "bond0", "--json"]))?;
-    let v: Value = serde_json::from_str(&json)?;
-    Ok(v["members"]
-        .as_array()
-        .map(|ms| {
-            ms.iter()
-                .map(|m| {
-                    (
-                        m["name"].as_str().unwrap_or("?").to_string(),
-                        m["tx_bytes"].as_u64().unwrap_or(0),
-                    )
+fn drive(
+    args: &LabArgs,
+    view: &mut View,
+    interrupted: &AtomicBool,
+    fail_at: f64,
+    repair_at: f64,
+    terminal: &mut Option<ratatui::DefaultTerminal>,
+) -> Result<()> {
+    let start = Instant::now();
+    let (mut last, _) = sample(NS_A)?;
+    let mut last_t = Instant::now();
+    let (mut failed, mut repaired) = (false, false);
+    let mut next_line = 0.0;
+    while start.elapsed().as_secs_f64() < view.duration {
+        if interrupted.load(Ordering::SeqCst) || quit_requested()? {
+            view.events.push("interrupted".into());
+            break;
+        }
+        let el = start.elapsed().as_secs_f64();
+        if !args.no_failover && !failed && el >= fail_at {
+            run(&mut in_ns(NS_B, &["ip", "link", "set", "b0", "down"]))?;
+            view.events
+                .push(format!("{el:5.1}s  link a0-b0 down (peer b0 set down)"));
+            failed = true;
+        }
+        if !args.no_failover && failed && !repaired && el >= repair_at {
+            run(&mut in_ns(NS_B, &["ip", "link", "set", "b0", "up"]))?;
+            view.events.push(format!("{el:5.1}s  link a0-b0 back up"));
+            repaired = true;
+        }
+        let (now, drops) = sample(NS_A)?;
+        let dt = last_t.elapsed().as_secs_f64().max(1e-3);
+        if view.members.len() != now.len() {
+            view.members = now
+                .iter()
+                .map(|m| MemberView {
+                    name: m.name.clone(),
+                    ..Default::default()
                 })
-                .collect()
-        })
-        .unwrap_or_default())
+                .collect();
+        }
+        for (i, m) in now.iter().enumerate() {
+            let prev = last.get(i).map_or(m.tx_bytes, |p| p.tx_bytes);
+            let bytes = m.tx_bytes.saturating_sub(prev);
+            let v = &mut view.members[i];
+            if v.link != m.link && !v.link.is_empty() {
+                view.events
+                    .push(format!("{el:5.1}s  {} is {} (controller)", m.name, m.link));
+            }
+            v.link = m.link.clone();
+            v.gbps = bytes as f64 * 8.0 / dt / 1e9;
+            v.total_bytes += bytes;
+            v.history.push_back((v.gbps * 1000.0) as u64);
+            if v.history.len() > 120 {
+                v.history.pop_front();
+            }
+        }
+        view.drops = drops;
+        view.elapsed = el;
+        last = now;
+        last_t = Instant::now();
+        match terminal {
+            Some(t) => {
+                t.draw(|f| draw(f, view))?;
+            }
+            None if el >= next_line => {
+                let members: Vec<String> = view
+                    .members
+                    .iter()
+                    .map(|m| format!("{} {:>4} {:6.3} Gb/s", m.name, m.link, m.gbps))
+                    .collect();
+                println!("t={el:5.1}s  {}  drops {}", members.join("  "), view.drops);
+                next_line = el.floor() + 1.0;
+            }
+            None => {}
+        }
+        thread::sleep(Duration::from_millis(500));
+    }
+    Ok(())
+}
+
+/// Whether the user pressed q or Ctrl-C in the live view.
+fn quit_requested() -> Result<bool> {
+    if !std::io::stdout().is_terminal() {
+        return Ok(false);
+    }
+    while event::poll(Duration::ZERO)? {
+        if let Event::Key(k) = event::read()? {
+            let ctrl_c =
+                k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL);
+            if ctrl_c || k.code == KeyCode::Char('q') {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+fn draw(f: &mut ratatui::Frame, view: &View) {
+    let rows = view.members.len();
+    let mut constraints = vec![Constraint::Length(3)];
+    constraints.extend(std::iter::repeat_n(Constraint::Length(4), rows));
+    constraints.push(Constraint::Min(4));
+    let areas = Layout::vertical(constraints).split(f.area());
+    let total: f64 = view.members.iter().map(|m| m.gbps).sum();
+    let header = Paragraph::new(vec![
+        Line::from(format!(
+            "bondxdp lab  mode {}  t={:.1}/{:.0}s  total {:.3} Gb/s  drops {}   (q quits)",
+            view.mode, view.elapsed, view.duration, total, view.drops
+        ))
+        .bold(),
+    ])
+    .block(Block::bordered().title(" bond0 on bxlab-a -> bxlab-b "));
+    f.render_widget(header, areas[0]);
+    for (i, m) in view.members.iter().enumerate() {
+        let cap = view.link_gbps.get(i).copied().unwrap_or(1.0).max(1e-6);
+        let color = if m.link == "up" {
+            Color::Green
+        } else {
+            Color::Red
+        };
+        let cols = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+            .split(areas[1 + i]);
+        let gauge = Gauge::default()
+            .block(
+                Block::bordered().title(format!(" {} [{}] link {:.2} Gb/s ", m.name, m.link, cap)),
+            )
+            .gauge_style(Style::default().fg(color))
+            .ratio((m.gbps / cap).clamp(0.0, 1.0))
+            .label(format!("{:.3} Gb/s", m.gbps));
+        f.render_widget(gauge, cols[0]);
+        let data: Vec<u64> = m.history.iter().copied().collect();
+        let spark = Sparkline::default()
+            .block(Block::bordered().title(" history "))
+            .data(&data)
+            .max((cap * 1000.0) as u64)
+            .style(Style::default().fg(color));
+        f.render_widget(spark, cols[1]);
+    }
+    let events: Vec<Line> = view
+        .events
+        .iter()
+        .rev()
+        .take(8)
+        .rev()
+        .map(|e| Line::from(e.as_str()))
+        .collect();
+    f.render_widget(
+        Paragraph::new(events).block(Block::bordered().title(" events ")),
+        areas[1 + rows],
+    );
+}
+
+fn summarize(view: &View, tcp: &PathBuf, udp: &PathBuf, failover: bool) -> String {
+    let mut o = String::from("\n== lab summary\n");
+    let secs = view.elapsed.max(1e-3);
+    for m in &view.members {
+        o.push_str(&format!(
+            "  {:<4} carried {:8.1} MB, {:6.3} Gb/s on average\n",
+            m.name,
+            m.total_bytes as f64 / 1e6,
+            m.total_bytes as f64 * 8.0 / secs / 1e9
+        ));
+    }
+    let read = |p: &PathBuf| -> Option<Value> {
+        serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
+    };
+    if let Some(v) = read(tcp)
+        && let Some(bps) = v["end"]["sum_received"]["bits_per_second"].as_f64()
+    {
+        o.push_str(&format!(
+            "  TCP (8 flows): {:.3} Gb/s received\n",
+            bps / 1e9
+        ));
+    }
+    if let Some(v) = read(udp) {
+        let lost = v["end"]["sum"]["lost_packets"].as_u64().unwrap_or(0);
+        let total = v["end"]["sum"]["packets"].as_u64().unwrap_or(0);
+        o.push_str(&format!("  UDP stream: {lost} of {total} datagrams lost"));
+        if failover {
+            o.push_str(&format!(
+                "; failover gap about {:.1} ms (losses / {UDP_PPS} per second)",
+                lost as f64 * 1000.0 / UDP_PPS as f64
+            ));
+        }
+        o.push('\n');
+    }
+    for e in &view.events {
+        o.push_str(&format!("  {e}\n"));
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(rate_gbps("1gbit"), Some(1.0));
+        assert_eq!(rate_gbps("300mbit"), Some(0.3));
+        assert_eq!(rate_gbps("fast"), None);
+    }
 }

@@ -86,7 +86,16 @@ fn main() -> Result<()> {
             // bpfel-unknown-none (bondxdp's build script does that).
             run(cargo().args(["build", "--all-targets"]))?;
             step("running the tests");
-            run(cargo().args(["test", "--"]).args(&args))
+            run(cargo().args(["test", "--"]).args(&args))?;
+            if args.is_empty() {
+                step("lab smoke test (cargo xtask run --duration 8 --check)");
+                lab::run_lab(&lab::LabArgs {
+                    duration: 8,
+                    check: true,
+                    ..lab::LabArgs::default()
+                })?;
+            }
+            Ok(())
         }
     }
 }

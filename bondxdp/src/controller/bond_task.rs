@@ -34,6 +34,7 @@ use crate::{
     config::{ArpAllTargets, ArpValidate, IpCidr, MonitorOptions},
     error::{Error, Result},
     maps::{BondMaps, name_string},
+    metrics::SharedCounts,
     netdev::Netlink,
     pins::{BondLock, BondPaths},
 };
@@ -99,10 +100,14 @@ impl BondHandle {
 }
 
 /// Starts the loop for the bond pinned at `paths`.
-pub fn spawn(paths: BondPaths, events: &broadcast::Sender<LinkEvent>) -> Result<BondHandle> {
+pub fn spawn(
+    paths: BondPaths,
+    events: &broadcast::Sender<LinkEvent>,
+    counts: SharedCounts,
+) -> Result<BondHandle> {
     let (stop, stopped) = watch::channel(false);
     let logs = forward_ebpf_logs(&paths);
-    let mut task = BondTask::adopt(paths, events.subscribe())?;
+    let mut task = BondTask::adopt(paths, events.subscribe(), counts)?;
     let handle = tokio::spawn(async move {
         if let Err(e) = task.run(stopped).await {
             warn!(bond = %task.name, "controller stopped: {e}");
@@ -156,11 +161,16 @@ struct BondTask {
     next_poll: Instant,
     next_probe: Instant,
     next_reconcile: Instant,
+    counts: SharedCounts,
 }
 
 impl BondTask {
     /// Takes over a bond as the data plane has it now.
-    fn adopt(paths: BondPaths, events: broadcast::Receiver<LinkEvent>) -> Result<BondTask> {
+    fn adopt(
+        paths: BondPaths,
+        events: broadcast::Receiver<LinkEvent>,
+        counts: SharedCounts,
+    ) -> Result<BondTask> {
         let maps = BondMaps::open(&paths)?;
         let bad = || Error::BadPinnedState(paths.dir().to_path_buf());
         let state = maps.state()?.ok_or_else(bad)?;
@@ -184,6 +194,7 @@ impl BondTask {
             next_poll: now,
             next_probe: now,
             next_reconcile: now,
+            counts,
         })
     }
 
@@ -560,6 +571,10 @@ impl BondTask {
             let link_ok = m.carrier && probe_ok;
             if m.monitor.observe(link_ok, now, delays) {
                 changed = true;
+                if let Ok(mut counts) = self.counts.lock() {
+                    let c = counts.entry(self.name.clone()).or_default();
+                    c.link_failures.insert(m.name.clone(), m.monitor.failures);
+                }
                 let why = match (m.carrier, probe_ok) {
                     (false, _) => "no carrier",
                     (true, false) => "probes unanswered",
@@ -617,6 +632,9 @@ impl BondTask {
             && cfg.active_slot != live.active_slot
             && cfg.tx_count > 0;
         if failover {
+            if let Ok(mut counts) = self.counts.lock() {
+                counts.entry(self.name.clone()).or_default().failovers += 1;
+            }
             let to = self
                 .members
                 .get(&(cfg.active_slot as usize))

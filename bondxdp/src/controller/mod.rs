@@ -41,6 +41,8 @@ pub struct RunOptions {
     pub config: Option<PathBuf>,
     /// Bring every bond down on exit.
     pub down_on_exit: bool,
+    /// Serve Prometheus metrics here.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Runs the controller until SIGTERM or Ctrl-C.
@@ -55,6 +57,10 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         None => None,
     };
     let events = events::subscribe()?;
+    let counts = crate::metrics::SharedCounts::default();
+    if let Some(addr) = opts.metrics {
+        crate::metrics::serve(addr, counts.clone()).await?;
+    }
     let mut tasks: HashMap<String, bond_task::BondHandle> = HashMap::new();
     let io = |e| Error::io("installing signal handlers", e);
     let mut hangup = signal(SignalKind::hangup()).map_err(io)?;
@@ -64,7 +70,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     info!("controller running");
     loop {
         tokio::select! {
-            _ = discovery.tick() => sync_tasks(&mut tasks, &events).await,
+            _ = discovery.tick() => sync_tasks(&mut tasks, &events, &counts).await,
             _ = hangup.recv() => reload(&opts, &mut config).await,
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
@@ -88,6 +94,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
 async fn sync_tasks(
     tasks: &mut HashMap<String, bond_task::BondHandle>,
     events: &tokio::sync::broadcast::Sender<events::LinkEvent>,
+    counts: &crate::metrics::SharedCounts,
 ) {
     tasks.retain(|_, t| !t.finished());
     let Ok(names) = pins::list_bonds() else {
@@ -100,7 +107,7 @@ async fn sync_tasks(
         let Ok(paths) = BondPaths::current(&name) else {
             continue;
         };
-        match bond_task::spawn(paths, events) {
+        match bond_task::spawn(paths, events, counts.clone()) {
             Ok(task) => {
                 tasks.insert(name, task);
             }

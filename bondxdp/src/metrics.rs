@@ -1,0 +1,214 @@
+//! Prometheus metrics (`bondxdp run --metrics 127.0.0.1:9477`): per-member traffic and state,
+//! drops by reason, failovers and link failures, member selections per mode. Collected at
+//! scrape time from the pinned maps (the same source as `status`) and the controller's own
+//! counts; served on loopback by default.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+use tracing::{info, warn};
+
+use crate::{
+    error::{Error, Result},
+    netdev::Netlink,
+    pins::{self, BondPaths},
+    stats,
+};
+
+/// What the controller counts itself, per bond.
+#[derive(Clone, Debug, Default)]
+pub struct ControllerCounts {
+    /// Active-member changes (active-backup failovers).
+    pub failovers: u64,
+    /// Committed link failures per member.
+    pub link_failures: HashMap<String, u64>,
+}
+
+/// Counts shared between the bond tasks and the metrics endpoint.
+pub type SharedCounts = Arc<Mutex<HashMap<String, ControllerCounts>>>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MemberLabels {
+    bond: String,
+    member: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BondLabels {
+    bond: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    bond: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SelectionLabels {
+    bond: String,
+    mode: String,
+    member: String,
+}
+
+/// Renders the current metrics of every bond in this namespace, in the Prometheus text format.
+pub async fn render(counts: &SharedCounts) -> Result<String> {
+    let nl = Netlink::connect()?;
+    let mut registry = Registry::with_prefix("bondxdp");
+    let counter = |r: &mut Registry, name: &str, help: &str| {
+        let f = Family::<MemberLabels, Counter>::default();
+        r.register(name, help, f.clone());
+        f
+    };
+    let tx_packets = counter(
+        &mut registry,
+        "member_tx_packets",
+        "Packets sent through a member",
+    );
+    let tx_bytes = counter(
+        &mut registry,
+        "member_tx_bytes",
+        "Bytes sent through a member",
+    );
+    let rx_packets = counter(
+        &mut registry,
+        "member_rx_packets",
+        "Packets received on a member",
+    );
+    let rx_bytes = counter(
+        &mut registry,
+        "member_rx_bytes",
+        "Bytes received on a member",
+    );
+    let link_failures = counter(
+        &mut registry,
+        "member_link_failures",
+        "Committed link failures",
+    );
+    let member_up = Family::<MemberLabels, Gauge>::default();
+    registry.register(
+        "member_up",
+        "Member link state in the data plane (1 up)",
+        member_up.clone(),
+    );
+    let transmitting = Family::<MemberLabels, Gauge>::default();
+    registry.register(
+        "member_transmitting",
+        "Member may transmit now (1 yes)",
+        transmitting.clone(),
+    );
+    let carrier = Family::<BondLabels, Gauge>::default();
+    registry.register("bond_carrier", "Bond has carrier (1 yes)", carrier.clone());
+    let failovers = Family::<BondLabels, Counter>::default();
+    registry.register("failovers", "Active member changes", failovers.clone());
+    let drops = Family::<ReasonLabels, Counter>::default();
+    registry.register(
+        "drops",
+        "Packets dropped by the data plane, by reason",
+        drops.clone(),
+    );
+    let events = Family::<ReasonLabels, Counter>::default();
+    registry.register(
+        "events",
+        "Notable data-plane events that are not drops",
+        events.clone(),
+    );
+    let selections = Family::<SelectionLabels, Counter>::default();
+    registry.register(
+        "selections",
+        "Packets for which the mode selected each member",
+        selections.clone(),
+    );
+    let counts = counts.lock().map(|c| c.clone()).unwrap_or_default();
+    for name in pins::list_bonds()? {
+        let Ok(status) = stats::bond_status(&nl, &BondPaths::current(&name)?).await else {
+            continue;
+        };
+        let bond = BondLabels { bond: name.clone() };
+        carrier.get_or_create(&bond).set(status.up as i64);
+        let own = counts.get(&name).cloned().unwrap_or_default();
+        failovers.get_or_create(&bond).inc_by(own.failovers);
+        for m in &status.members {
+            let l = MemberLabels {
+                bond: name.clone(),
+                member: m.name.clone(),
+            };
+            tx_packets.get_or_create(&l).inc_by(m.tx_packets);
+            tx_bytes.get_or_create(&l).inc_by(m.tx_bytes);
+            rx_packets.get_or_create(&l).inc_by(m.rx_packets);
+            rx_bytes.get_or_create(&l).inc_by(m.rx_bytes);
+            member_up.get_or_create(&l).set((m.link == "up") as i64);
+            transmitting.get_or_create(&l).set(m.transmitting as i64);
+            link_failures
+                .get_or_create(&l)
+                .inc_by(own.link_failures.get(&m.name).copied().unwrap_or(0));
+            selections
+                .get_or_create(&SelectionLabels {
+                    bond: name.clone(),
+                    mode: status.mode.clone(),
+                    member: m.name.clone(),
+                })
+                .inc_by(m.tx_packets);
+        }
+        for (family, map) in [(&drops, &status.drops), (&events, &status.events)] {
+            for (reason, value) in map {
+                family
+                    .get_or_create(&ReasonLabels {
+                        bond: name.clone(),
+                        reason: reason.clone(),
+                    })
+                    .inc_by(*value);
+            }
+        }
+    }
+    let mut out = String::new();
+    encode(&mut out, &registry)
+        .map_err(|e| Error::io("encoding metrics", std::io::Error::other(e)))?;
+    Ok(out)
+}
+
+/// Serves `/metrics` on `addr` until the process ends.
+pub async fn serve(addr: SocketAddr, counts: SharedCounts) -> Result<()> {
+    use axum::{Router, http::header, response::IntoResponse, routing::get};
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::io(format!("binding the metrics endpoint {addr}"), e))?;
+    if !addr.ip().is_loopback() {
+        warn!(%addr, "metrics are served beyond loopback");
+    }
+    info!(%addr, "serving Prometheus metrics at /metrics");
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let counts = counts.clone();
+            async move {
+                match render(&counts).await {
+                    Ok(body) => (
+                        [(
+                            header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        body,
+                    )
+                        .into_response(),
+                    Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+                        .into_response(),
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            warn!("metrics endpoint stopped: {e}");
+        }
+    });
+    Ok(())
+}
