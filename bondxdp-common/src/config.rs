@@ -276,6 +276,21 @@ pub struct BondConfig {
     pub members: [MemberSlot; MAX_MEMBERS],
 }
 
+/// The data plane's two configuration slots (one live, one spare), as one global.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigSlots {
+    /// Indexed by the live-slot index.
+    pub slots: [BondConfig; 2],
+}
+
+impl ConfigSlots {
+    /// Both slots unwritten (generation 0).
+    pub const ZERO: ConfigSlots = ConfigSlots {
+        slots: [BondConfig::ZERO; 2],
+    };
+}
+
 impl Default for BondConfig {
     fn default() -> Self {
         BondConfig {
@@ -300,6 +315,31 @@ impl Default for BondConfig {
 }
 
 impl BondConfig {
+    /// All zeros: what the data plane sees before userspace writes anything.
+    pub const ZERO: BondConfig = BondConfig {
+        generation: 0,
+        published_ns: 0,
+        bond_ifindex: 0,
+        mode: 0,
+        hash_policy: 0,
+        packets_per_slave: 0,
+        flags: 0,
+        active_slot: 0,
+        tx_count: 0,
+        min_links: 0,
+        tx_count_recip: Reciprocal::new(0),
+        packets_per_slave_recip: Reciprocal::new(0),
+        bond_mac: [0; 6],
+        pad: [0; 2],
+        tx_slots: [0; MAX_MEMBERS],
+        members: [MemberSlot {
+            ifindex: 0,
+            mac: [0; 6],
+            link: 0,
+            flags: 0,
+        }; MAX_MEMBERS],
+    };
+
     /// The configured mode, if the number is known.
     pub const fn mode(&self) -> Option<Mode> {
         Mode::from_u32(self.mode)

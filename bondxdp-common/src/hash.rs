@@ -293,14 +293,52 @@ const fn icmpv6_is_err(icmp_type: u8) -> bool {
     matches!(icmp_type, 1..=4)
 }
 
-/// What one step of the encap dissector decided.
-enum Step {
-    /// Parse the network header of protocol `.0` at `.1`.
-    Network(u16, usize),
-    /// Dissection finished; take the ports of `ip_proto` at `thoff` unless fragmented.
-    Transport { ip_proto: u8, thoff: usize },
-    /// Dissection finished without ports.
-    Done,
+/// What one step of the encap dissector decided. A plain struct rather than an enum with
+/// payloads: every field is always initialised, which keeps LLVM from spilling undefined
+/// registers (the eBPF verifier rejects reading them).
+#[derive(Clone, Copy)]
+struct Step {
+    kind: u8,
+    /// EtherType (network steps) or IP protocol (transport steps).
+    proto: u16,
+    /// Where the header to parse starts.
+    off: usize,
+}
+
+/// Parse the network header `proto` at `off`.
+const NETWORK: u8 = 0;
+/// Parse the transport header `proto` at `off` (then take its ports unless fragmented).
+const TRANSPORT: u8 = 1;
+/// Dissection finished ("out_good").
+const DONE: u8 = 2;
+/// Dissection failed ("out_bad"): the caller falls back to the layer2 hash.
+const BAD: u8 = 3;
+
+impl Step {
+    const fn network(proto: u16, off: usize) -> Step {
+        Step {
+            kind: NETWORK,
+            proto,
+            off,
+        }
+    }
+    const fn transport(ip_proto: u8, off: usize) -> Step {
+        Step {
+            kind: TRANSPORT,
+            proto: ip_proto as u16,
+            off,
+        }
+    }
+    const DONE: Step = Step {
+        kind: DONE,
+        proto: 0,
+        off: 0,
+    };
+    const BAD: Step = Step {
+        kind: BAD,
+        proto: 0,
+        off: 0,
+    };
 }
 
 /// `__skb_flow_dissect()` with the bonding key set and no flags, as used by encap2+3 and
@@ -313,19 +351,21 @@ pub fn dissect_encap<P: PacketView + ?Sized>(
     nhoff: usize,
 ) -> Option<FlowKeys> {
     let mut flow = FlowKeys::default();
-    let mut step = Step::Network(l2_proto, nhoff);
+    let mut step = Step::network(l2_proto, nhoff);
     for _ in 0..MAX_DISSECT_HDRS {
-        step = match step {
-            Step::Network(proto, off) => network_step(pkt, proto, off, &mut flow)?,
-            Step::Transport { ip_proto, thoff } => transport_step(pkt, ip_proto, thoff, &mut flow)?,
-            Step::Done => return Some(flow),
+        step = match step.kind {
+            NETWORK => network_step(pkt, step.proto, step.off, &mut flow),
+            TRANSPORT => transport_step(pkt, step.proto as u8, step.off, &mut flow),
+            DONE => return Some(flow),
+            _ => return None,
         };
     }
-    match step {
+    match step.kind {
         // Out of header budget while walking IPv6 extension headers: the kernel still reads
         // the ports at the current offset.
-        Step::Transport { ip_proto, thoff } => flow.ports = flow_ports(pkt, thoff, ip_proto),
-        Step::Network(..) | Step::Done => {}
+        TRANSPORT => flow.ports = flow_ports(pkt, step.off, step.proto as u8),
+        BAD => return None,
+        _ => {}
     }
     Some(flow)
 }
@@ -337,42 +377,40 @@ fn network_step<P: PacketView + ?Sized>(
     proto: u16,
     nhoff: usize,
     flow: &mut FlowKeys,
-) -> Option<Step> {
+) -> Step {
     match proto {
-        ethertype::VLAN | ethertype::QINQ => {
-            let tag = pkt.window(nhoff, 4)?;
-            Some(Step::Network(tag.be16(2), nhoff + 4))
-        }
+        ethertype::VLAN | ethertype::QINQ => match pkt.window(nhoff, 4) {
+            Some(tag) => Step::network(tag.be16(2), nhoff + 4),
+            None => Step::BAD,
+        },
         ethertype::IPV4 => {
-            let ip = pkt.window(nhoff, 20)?;
+            let Some(ip) = pkt.window(nhoff, 20) else {
+                return Step::BAD;
+            };
             let ihl = (ip.u8(0) & 0x0f) as usize;
             if ihl < 5 {
-                return None;
+                return Step::BAD;
             }
             flow.src = ip.le32(12);
             flow.dst = ip.le32(16);
             if ip.be16(6) & 0x3fff != 0 {
                 // Non-first fragments and (without FLOW_DISSECTOR_F_PARSE_1ST_FRAG) first
                 // fragments both end here: addresses only.
-                return Some(Step::Done);
+                return Step::DONE;
             }
-            Some(Step::Transport {
-                ip_proto: ip.u8(9),
-                thoff: nhoff + ihl * 4,
-            })
+            Step::transport(ip.u8(9), nhoff + ihl * 4)
         }
         ethertype::IPV6 => {
-            let ip = pkt.window(nhoff, 40)?;
+            let Some(ip) = pkt.window(nhoff, 40) else {
+                return Step::BAD;
+            };
             flow.src = ipv6_addr_hash(&ip, 8);
             flow.dst = ipv6_addr_hash(&ip, 24);
-            Some(Step::Transport {
-                ip_proto: ip.u8(6),
-                thoff: nhoff + 40,
-            })
+            Step::transport(ip.u8(6), nhoff + 40)
         }
         // The bonding key set has no ARP key: "good" without addresses.
-        ethertype::ARP | ethertype::RARP => Some(Step::Done),
-        _ => None,
+        ethertype::ARP | ethertype::RARP => Step::DONE,
+        _ => Step::BAD,
     }
 }
 
@@ -384,66 +422,75 @@ fn transport_step<P: PacketView + ?Sized>(
     ip_proto: u8,
     thoff: usize,
     flow: &mut FlowKeys,
-) -> Option<Step> {
+) -> Step {
     match ip_proto {
         ipproto::HOPOPTS | ipproto::ROUTING | ipproto::DSTOPTS => {
             // Only reached after an IPv6 header in practice; the kernel also checks that.
-            let opt = pkt.window(thoff, 2)?;
-            Some(Step::Transport {
-                ip_proto: opt.u8(0),
-                thoff: thoff + ((opt.u8(1) as usize + 1) << 3),
-            })
+            match pkt.window(thoff, 2) {
+                Some(opt) => Step::transport(opt.u8(0), thoff + ((opt.u8(1) as usize + 1) << 3)),
+                None => Step::BAD,
+            }
         }
         ipproto::FRAGMENT => {
             // IPv6 fragment header: fragments are never hashed by ports.
-            pkt.window(thoff, 8)?;
-            Some(Step::Done)
+            if pkt.window(thoff, 8).is_some() {
+                Step::DONE
+            } else {
+                Step::BAD
+            }
         }
-        ipproto::IPIP => Some(Step::Network(ethertype::IPV4, thoff)),
-        ipproto::IPV6 => Some(Step::Network(ethertype::IPV6, thoff)),
+        ipproto::IPIP => Step::network(ethertype::IPV4, thoff),
+        ipproto::IPV6 => Step::network(ethertype::IPV6, thoff),
         ipproto::GRE => gre_step(pkt, thoff),
         ipproto::ICMP | ipproto::ICMPV6 => {
             icmp_tci(pkt, thoff, flow);
-            Some(Step::Done)
+            Step::DONE
         }
         _ => {
             flow.ports = flow_ports(pkt, thoff, ip_proto);
-            Some(Step::Done)
+            Step::DONE
         }
     }
 }
 
 /// `__skb_flow_dissect_gre()` for GRE version 0 (PPTP, version 1, is not followed).
 #[inline(always)]
-fn gre_step<P: PacketView + ?Sized>(pkt: &P, off: usize) -> Option<Step> {
+fn gre_step<P: PacketView + ?Sized>(pkt: &P, off: usize) -> Step {
     const CSUM: u16 = 0x8000;
     const ROUTING: u16 = 0x4000;
     const KEY: u16 = 0x2000;
     const SEQ: u16 = 0x1000;
     const VERSION: u16 = 0x0007;
 
-    let base = pkt.window(off, 4)?;
+    let Some(base) = pkt.window(off, 4) else {
+        return Step::BAD;
+    };
     let flags = base.be16(0);
     let mut proto = base.be16(2);
     if flags & ROUTING != 0 || flags & VERSION != 0 {
-        return Some(Step::Done);
+        return Step::DONE;
     }
     let mut len = 4;
     if flags & CSUM != 0 {
         len += 4;
     }
     if flags & KEY != 0 {
-        pkt.window(off + len, 4)?;
+        if pkt.window(off + len, 4).is_none() {
+            return Step::BAD;
+        }
         len += 4;
     }
     if flags & SEQ != 0 {
         len += 4;
     }
     if proto == ethertype::TEB {
-        proto = pkt.window(off + len, ETH_HLEN)?.be16(12);
+        let Some(eth) = pkt.window(off + len, ETH_HLEN) else {
+            return Step::BAD;
+        };
+        proto = eth.be16(12);
         len += ETH_HLEN;
     }
-    Some(Step::Network(proto, off + len))
+    Step::network(proto, off + len)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `aya::Pod` for the map value types (userspace only, `user` feature).
 
 use crate::{
-    config::{BondConfig, BondState},
+    config::{BondConfig, BondState, ConfigSlots},
     counters::MemberStats,
 };
 
@@ -9,4 +9,5 @@ use crate::{
 // explicit padding fields, so every bit pattern is a valid value.
 unsafe impl aya::Pod for BondConfig {}
 unsafe impl aya::Pod for BondState {}
+unsafe impl aya::Pod for ConfigSlots {}
 unsafe impl aya::Pod for MemberStats {}

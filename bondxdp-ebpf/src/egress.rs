@@ -10,7 +10,7 @@ use bondxdp_common::{
     BondConfig, Counter, HashPolicy, MAX_MEMBERS,
     config::CFG_KEEP_MEMBER_MACS,
     hash::PacketMeta,
-    modes::{self, Selection},
+    modes::{Selection, Selector},
 };
 
 use crate::{
@@ -18,9 +18,9 @@ use crate::{
     skb::{Env, SkbView},
 };
 
-/// Entry point: every packet the stack sends through the bond.
+/// Entry point: every packet the stack sends through the bond, with selector `S`.
 #[inline(always)]
-pub fn bond_egress(ctx: &TcContext) -> i32 {
+pub fn bond_egress<S: Selector>(ctx: &TcContext) -> i32 {
     let Some(cfg) = maps::config() else {
         maps::count(Counter::DropNoConfig);
         if maps::first_time(Counter::DropNoConfig) {
@@ -32,8 +32,8 @@ pub fn bond_egress(ctx: &TcContext) -> i32 {
         return TC_ACT_SHOT;
     };
     let pkt = SkbView::new(ctx);
-    let meta = packet_meta(ctx, cfg);
-    match modes::select(cfg, &pkt, &meta, &mut Env) {
+    let meta = packet_meta(ctx, S::POLICY);
+    match S::select(cfg, &pkt, &meta, &mut Env) {
         Selection::Member(slot) => transmit(ctx, cfg, slot),
         Selection::AllMembers => broadcast(ctx, cfg),
         Selection::NoMember => {
@@ -45,11 +45,11 @@ pub fn bond_egress(ctx: &TcContext) -> i32 {
 
 /// What the stack knows about the packet (read only when the hash policy needs it).
 #[inline(always)]
-fn packet_meta(ctx: &TcContext, cfg: &BondConfig) -> PacketMeta {
+fn packet_meta(ctx: &TcContext, policy: Option<HashPolicy>) -> PacketMeta {
     // SAFETY: reads of __sk_buff fields the verifier allows for tc programs.
     let skb = unsafe { &*ctx.skb.skb };
     let mut meta = PacketMeta::ethernet(u16::from_be(skb.protocol as u16));
-    match cfg.hash_policy() {
+    match policy {
         Some(HashPolicy::Encap34) if skb.hash != 0 => meta.l4_hash = Some(skb.hash),
         Some(HashPolicy::VlanSrcMac) if skb.vlan_present != 0 => {
             meta.vlan_tci = Some(skb.vlan_tci as u16)

@@ -1,6 +1,8 @@
 //! bondxdp's eBPF programs. The entry points stay thin: each calls one function of its room.
 //!
-//! * `bond_egress` (tcx egress on the bond): picks a member and redirects the packet to it.
+//! * `egress_*` (tcx egress on the bond): pick a member and redirect the packet to it; one
+//!   program per mode (and hash policy), generated below from the shared selectors, so no
+//!   packet pays for dispatching on the mode. The loader attaches the one configured.
 //! * `member_ingress` (tcx ingress on each member): delivers what the member receives to the
 //!   bond, as if it had arrived there.
 //!
@@ -17,11 +19,32 @@ mod maps;
 mod skb;
 
 use aya_ebpf::{macros::classifier, programs::TcContext};
+use bondxdp_common::modes::{
+    active_backup::ActiveBackup, broadcast::Broadcast, round_robin::RoundRobin, xor::Xor,
+};
 
-/// tcx egress on the bond interface.
-#[classifier]
-pub fn bond_egress(ctx: TcContext) -> i32 {
-    egress::bond_egress(&ctx)
+/// One tcx egress program per selector; names must match `Selector::PROGRAM` (the loader
+/// loads every name of `EGRESS_PROGRAMS` and fails loudly otherwise).
+macro_rules! egress_programs {
+    ($($name:ident => $selector:ty),* $(,)?) => {$(
+        #[doc = concat!("tcx egress on the bond, selecting with `", stringify!($selector), "`.")]
+        #[classifier]
+        pub fn $name(ctx: TcContext) -> i32 {
+            egress::bond_egress::<$selector>(&ctx)
+        }
+    )*};
+}
+
+egress_programs! {
+    egress_rr => RoundRobin,
+    egress_ab => ActiveBackup,
+    egress_xor_l2 => Xor<0>,
+    egress_xor_l34 => Xor<1>,
+    egress_xor_l23 => Xor<2>,
+    egress_xor_e23 => Xor<3>,
+    egress_xor_e34 => Xor<4>,
+    egress_xor_vsm => Xor<5>,
+    egress_bcast => Broadcast,
 }
 
 /// tcx ingress on every member interface.
@@ -31,7 +54,7 @@ pub fn member_ingress(ctx: TcContext) -> i32 {
 }
 
 /// Benchmark floor: the least a transmit program can do (redirect, nothing else). Never
-/// attached; `cargo xtask bench` runs it next to `bond_egress` to price the selection.
+/// attached; `cargo xtask bench` runs it next to the `egress_*` programs to price the selection.
 #[classifier]
 pub fn bench_floor(_ctx: TcContext) -> i32 {
     // SAFETY: plain helper call.

@@ -8,17 +8,25 @@ use aya_ebpf::{
     maps::{Array, PerCpuArray},
 };
 use bondxdp_common::{
-    BondConfig, Counter, MAX_MEMBERS, MemberStats, config::BondState, counters::COUNTER_SLOTS,
+    BondConfig, Counter, MAX_MEMBERS, MemberStats,
+    config::{BondState, ConfigSlots},
+    counters::COUNTER_SLOTS,
 };
 
 /// Double-buffered configuration: userspace writes the slot not in use, then flips
 /// [`CONFIG_INDEX`], so a packet always sees one whole configuration.
-#[map]
-static BOND_CONFIG: Array<BondConfig> = Array::with_max_entries(2, 0);
+///
+/// Both are globals (aya turns each section into a one-entry array map): the programs read
+/// them without a map lookup. They live in sections of their own so that userspace can
+/// rewrite the slots (the live one with identical bytes) and then the index, in that order.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".bss.cfg")]
+static mut BOND_CONFIG: ConfigSlots = ConfigSlots::ZERO;
 
-/// Which [`BOND_CONFIG`] slot is live (0 or 1).
-#[map]
-static CONFIG_INDEX: Array<u32> = Array::with_max_entries(1, 0);
+/// Which [`BOND_CONFIG`] slot is live (its low bit); 2 until userspace writes it.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".data.cfgidx")]
+static mut CONFIG_INDEX: u32 = 2;
 
 /// Per-member traffic counters, indexed by slot.
 #[map]
@@ -63,9 +71,15 @@ pub fn first_time(counter: Counter) -> bool {
 /// The live configuration, if userspace has written one.
 #[inline(always)]
 pub fn config() -> Option<&'static BondConfig> {
-    let index = *CONFIG_INDEX.get(0)?;
-    let cfg = BOND_CONFIG.get(index & 1)?;
-    // A zero generation is an entry userspace never wrote.
+    // SAFETY: globals backed by map values; userspace only rewrites the spare slot before it
+    // flips the index, so the slot read here is whole. Volatile: userspace changes them.
+    let cfg = unsafe {
+        let index = core::ptr::read_volatile(&raw const CONFIG_INDEX) & 1;
+        &*(&raw const BOND_CONFIG)
+            .cast::<BondConfig>()
+            .add(index as usize)
+    };
+    // A zero generation is a slot userspace never wrote.
     if cfg.generation == 0 { None } else { Some(cfg) }
 }
 

@@ -246,7 +246,8 @@ async fn build(nl: &Netlink, spec: &BondSpec, paths: &BondPaths, members: &[Link
     }
 
     // Transmit path last: the bond starts sending once everything else is in place.
-    let egress = loader::classifier(&mut ebpf, loader::programs::BOND_EGRESS)?;
+    let program = loader::egress_program(opts.mode, opts.xmit_hash_policy)?;
+    let egress = loader::classifier(&mut ebpf, program)?;
     loader::attach_and_pin(
         egress,
         &spec.name,
@@ -388,15 +389,28 @@ impl OpenBond {
             .map_or(NO_SLOT, |s| s as u32)
     }
 
-    /// Pins the state and publishes the configuration derived from `opts`.
+    /// Pins the state, publishes the configuration derived from `opts`, and if the mode or
+    /// hash policy changed, swaps the egress program (after the configuration, so the new
+    /// program starts on a configuration made for it).
     fn commit(&mut self, opts: &BondOptions) -> Result<()> {
+        let before = self.egress_program();
+        let after = loader::egress_program(opts.mode, opts.xmit_hash_policy)?;
         let primary = self.primary_slot(opts);
         self.state.primary_slot = primary;
         self.state.monitor = opts.monitor.to_pinned();
         self.maps.set_state(self.state)?;
         apply_options(&mut self.cfg, opts, primary);
         self.maps.config.publish(self.cfg)?;
+        if before != Some(after) {
+            loader::swap_egress(&self.paths, after)?;
+            debug!(bond = %self.paths.name(), program = after, "egress program swapped");
+        }
         Ok(())
+    }
+
+    /// The egress program the current configuration runs with.
+    fn egress_program(&self) -> Option<&'static str> {
+        loader::programs::program_for(self.cfg.mode()?, self.cfg.hash_policy()?)
     }
 }
 
@@ -410,7 +424,20 @@ pub async fn set(name: &str, assignments: &[(String, String)]) -> Result<Vec<Str
     for (key, value) in assignments {
         set_option(&mut options, key, value)?;
     }
-    let warnings = change_options(&mut bond, options)?;
+    let mut warnings = Vec::new();
+    // Leaving active-backup drops a primary the user did not set in the same breath, rather
+    // than refusing the mode change because of an option the new mode ignores.
+    let primary_given = assignments.iter().any(|(k, _)| k == "primary");
+    if !options.mode.uses_active()
+        && !primary_given
+        && let Some(primary) = options.primary.take()
+    {
+        warnings.push(format!(
+            "primary {primary} cleared: {} has no active member",
+            options.mode.name()
+        ));
+    }
+    warnings.extend(change_options(&mut bond, options)?);
     info!(bond = %name, "options changed");
     Ok(warnings)
 }

@@ -25,22 +25,44 @@ pub static EBPF_OBJECT: &[u8] =
 
 /// Program names in the object.
 pub mod programs {
-    /// tcx egress program of the bond interface.
-    pub const BOND_EGRESS: &str = "bond_egress";
+    pub use bondxdp_common::modes::{EGRESS_PROGRAMS, program_for};
+
     /// tcx ingress program of every member.
     pub const MEMBER_INGRESS: &str = "member_ingress";
-    /// Both.
-    pub const ALL: [&str; 2] = [BOND_EGRESS, MEMBER_INGRESS];
+
+    /// Every program a bond uses: the ingress program and one egress program per selector.
+    pub fn all() -> impl Iterator<Item = &'static str> {
+        std::iter::once(MEMBER_INGRESS).chain(EGRESS_PROGRAMS)
+    }
 }
 
 /// Loads a fresh copy of the object and its programs into the kernel (maps created, nothing
 /// attached or pinned).
 pub fn load() -> Result<Ebpf> {
     let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT)?;
-    for name in programs::ALL {
+    for name in programs::all() {
         classifier(&mut ebpf, name)?.load()?;
     }
     Ok(ebpf)
+}
+
+/// The egress program for `mode` and `policy`, or an error for modes without a data plane.
+pub fn egress_program(
+    mode: bondxdp_common::Mode,
+    policy: bondxdp_common::HashPolicy,
+) -> Result<&'static str> {
+    programs::program_for(mode, policy)
+        .ok_or_else(|| Error::invalid("mode", format!("{} has no data plane yet", mode.name())))
+}
+
+/// Points the bond's pinned egress link at another pinned program, atomically
+/// (`BPF_LINK_UPDATE`): packets see the old program or the new one, never neither.
+pub fn swap_egress(paths: &BondPaths, program: &str) -> Result<()> {
+    let pinned = PinnedLink::from_pin(paths.egress_link())?;
+    let link: aya::programs::tc::SchedClassifierLink = FdLink::from(pinned).try_into()?;
+    let mut new = pinned_program(paths, program)?;
+    new.attach_to_link(link)?;
+    Ok(())
 }
 
 /// The tc program `name` of a loaded object.
@@ -58,7 +80,7 @@ pub fn pin(ebpf: &mut Ebpf, paths: &BondPaths) -> Result<()> {
             .ok_or_else(|| Error::Ebpf(format!("map {name} missing from the eBPF object")))?
             .pin(paths.map(name))?;
     }
-    for name in programs::ALL {
+    for name in programs::all() {
         classifier(ebpf, name)?.pin(paths.program(name))?;
     }
     Ok(())

@@ -13,7 +13,7 @@ use aya::{
 };
 use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
-    config::{BOND_STATE_MAGIC, BOND_STATE_VERSION, BondState},
+    config::{BOND_STATE_MAGIC, BOND_STATE_VERSION, BondState, ConfigSlots},
 };
 
 use crate::{
@@ -23,10 +23,10 @@ use crate::{
 
 /// Map names as declared in the eBPF object (also their pin names).
 pub mod names {
-    /// Double-buffered configuration.
-    pub const BOND_CONFIG: &str = "BOND_CONFIG";
-    /// Index of the live configuration slot.
-    pub const CONFIG_INDEX: &str = "CONFIG_INDEX";
+    /// Double-buffered configuration (a global of the programs, in its own section).
+    pub const BOND_CONFIG: &str = ".bss.cfg";
+    /// Index of the live configuration slot (likewise).
+    pub const CONFIG_INDEX: &str = ".data.cfgidx";
     /// Per-member per-CPU traffic counters.
     pub const MEMBER_STATS: &str = "MEMBER_STATS";
     /// Per-CPU drop/event counters.
@@ -62,9 +62,10 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// The double-buffered configuration.
+/// The double-buffered configuration: two slots and the index of the live one, globals of
+/// the eBPF programs (one-entry array maps).
 pub struct ConfigMap {
-    slots: Array<MapData, BondConfig>,
+    slots: Array<MapData, ConfigSlots>,
     index: Array<MapData, u32>,
 }
 
@@ -72,16 +73,18 @@ impl ConfigMap {
     /// The live configuration, or `None` if none was published yet.
     pub fn current(&self) -> Result<Option<BondConfig>> {
         let index = self.index.get(&0, 0)?;
-        let cfg = self.slots.get(&(index & 1), 0)?;
+        let cfg = self.slots.get(&0, 0)?.slots[(index & 1) as usize];
         Ok((cfg.generation != 0).then_some(cfg))
     }
 
     /// Makes `cfg` the live configuration in one atomic step: writes it to the spare slot
-    /// with the next generation number, then points the index at it. Returns the generation.
-    /// Callers that may race with other writers hold the bond's [`crate::pins::BondLock`].
+    /// with the next generation number (rewriting the live slot with the bytes it already
+    /// has), then points the index at it. Returns the generation. Callers that may race with
+    /// other writers hold the bond's [`crate::pins::BondLock`].
     pub fn publish(&mut self, mut cfg: BondConfig) -> Result<u64> {
-        let live = self.index.get(&0, 0)? & 1;
-        let previous = self.slots.get(&live, 0)?;
+        let live = (self.index.get(&0, 0)? & 1) as usize;
+        let mut slots = self.slots.get(&0, 0)?;
+        let previous = slots.slots[live];
         cfg.generation = previous.generation + 1;
         // The spare slot was live until `previous` was published; let its readers drain.
         let since = monotonic_ns().saturating_sub(previous.published_ns);
@@ -90,8 +93,9 @@ impl ConfigMap {
         }
         cfg.published_ns = monotonic_ns();
         let spare = live ^ 1;
-        self.slots.set(spare, cfg, 0)?;
-        self.index.set(0, spare, 0)?;
+        slots.slots[spare] = cfg;
+        self.slots.set(0, slots, 0)?;
+        self.index.set(0, spare as u32, 0)?;
         Ok(cfg.generation)
     }
 }

@@ -133,8 +133,14 @@ impl BondPaths {
     }
 
     /// Pin of map `name`.
+    ///
+    /// bpffs refuses names with dots, so the sections aya turns into maps (`.bss.cfg`) are
+    /// pinned as `map_bss_cfg`.
     pub fn map(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
+        match name.strip_prefix('.') {
+            Some(section) => self.dir.join(format!("map_{}", section.replace('.', "_"))),
+            None => self.dir.join(name),
+        }
     }
 
     /// Pin of program `name`.
@@ -255,5 +261,27 @@ impl BondLock {
         Ok(BondLock {
             _file: lock_dir(paths.dir())?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin_names_have_no_dots() {
+        let paths = BondPaths::new(Path::new("/sys/fs/bpf/bondxdp/ns1"), "bond0");
+        assert_eq!(
+            paths.map(".bss.cfg"),
+            Path::new("/sys/fs/bpf/bondxdp/ns1/bond0/map_bss_cfg")
+        );
+        assert_eq!(
+            paths.map("MEMBER_STATS"),
+            Path::new("/sys/fs/bpf/bondxdp/ns1/bond0/MEMBER_STATS")
+        );
+        assert_eq!(
+            paths.program("egress_xor_l34"),
+            Path::new("/sys/fs/bpf/bondxdp/ns1/bond0/prog_egress_xor_l34")
+        );
     }
 }

@@ -164,9 +164,18 @@ impl Harness {
             .expect("classifier")
     }
 
-    /// Runs the bond's egress program on `frame`.
+    /// The egress program for the configured mode and hash policy.
+    pub fn egress_program(&self) -> &'static str {
+        loader::programs::program_for(
+            self.cfg.mode().expect("mode"),
+            self.cfg.hash_policy().expect("policy"),
+        )
+        .expect("a mode with a data plane")
+    }
+
+    /// Runs the bond's egress program (the one its mode uses) on `frame`.
     pub fn egress(&self, frame: &[u8]) -> Outcome {
-        self.run(loader::programs::BOND_EGRESS, frame, 0)
+        self.run(self.egress_program(), frame, 0)
     }
 
     /// Runs the member ingress program on `frame` as if received on interface `ifindex`.

@@ -9,7 +9,7 @@ use bondxdp_tests::{
     capture::Capture,
     controller::Controller,
     netns::{ADDR_A, ADDR_B},
-    traffic::udp_stream,
+    traffic::{udp_burst, udp_stream},
 };
 
 fn sock(addr: &str, port: u16) -> SocketAddr {
@@ -421,6 +421,38 @@ fn live_changes_keep_untouched_members_flowing() {
         (s["mode"].as_str(), s["active"].as_str()),
         (Some("active-backup"), Some("a1"))
     );
+    // ... in the data plane too: the egress link now runs the active-backup program, so
+    // flows that xor spread over all members leave through a1 alone.
+    let before: Vec<u64> = p.members("a").iter().map(|m| p.a.tx_packets(m)).collect();
+    for port in 7100..7120 {
+        udp_burst(&p.a, sock(ADDR_A, port), sock(ADDR_B, 9), 20, 64);
+    }
+    let delta: Vec<u64> = p
+        .members("a")
+        .iter()
+        .zip(&before)
+        .map(|(m, b)| p.a.tx_packets(m) - b)
+        .collect();
+    assert!(
+        delta[1] >= 400 && delta[0] + delta[2] < 5,
+        "after mode=active-backup primary=a1, tx per member {delta:?}"
+    );
+    // And to round-robin: a single flow now spreads over every member (the xor program
+    // would keep it on one).
+    p.a.bondxdp_ok(&["set", "bond0", "mode=balance-rr"]);
+    let before: Vec<u64> = p.members("a").iter().map(|m| p.a.tx_packets(m)).collect();
+    udp_burst(&p.a, sock(ADDR_A, 7200), sock(ADDR_B, 9), 300, 64);
+    let delta: Vec<u64> = p
+        .members("a")
+        .iter()
+        .zip(&before)
+        .map(|(m, b)| p.a.tx_packets(m) - b)
+        .collect();
+    assert!(
+        delta.iter().all(|&d| (90..=120).contains(&d)),
+        "after mode=balance-rr, one flow's packets per member {delta:?}"
+    );
+    let s = p.a.status("bond0");
     // Bad values change nothing.
     for bad in [
         "mode=7",

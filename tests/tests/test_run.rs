@@ -433,8 +433,11 @@ fn programs_without_configuration_drop_on_egress_and_pass_on_ingress() {
             .ipv4(A1, A2, 17, 0, 0)
             .ports(1, 2)
             .build();
-        assert_eq!(run_once(ebpf, "bond_egress", &frame), TC_ACT_SHOT);
-        assert_eq!(maps.counter(Counter::DropNoConfig).unwrap(), 1);
+        for program in bondxdp::loader::programs::EGRESS_PROGRAMS {
+            assert_eq!(run_once(ebpf, program, &frame), TC_ACT_SHOT, "{program}");
+        }
+        let programs = bondxdp::loader::programs::EGRESS_PROGRAMS.len() as u64;
+        assert_eq!(maps.counter(Counter::DropNoConfig).unwrap(), programs);
         assert_eq!(run_once(ebpf, "member_ingress", &frame), TC_ACT_OK);
         assert_eq!(maps.counter(Counter::RxNotMember).unwrap(), 1);
     });

@@ -5,13 +5,28 @@
 //! rules: the primary when it is up, else the current active member while it stays up, else
 //! the first member that is up.
 
-use super::{Selection, nth_eligible};
-use crate::config::{BondConfig, LinkState, MAX_MEMBERS, NO_SLOT};
+use super::{Selection, Selector, TxEnv, nth_eligible};
+use crate::{
+    config::{BondConfig, LinkState, MAX_MEMBERS, NO_SLOT},
+    hash::PacketMeta,
+    packet::PacketView,
+};
 
-/// Picks the member for one packet: the active one, if it is eligible.
-#[inline(always)]
-pub fn select(cfg: &BondConfig) -> Selection {
-    nth_eligible(cfg, 0)
+/// active-backup's selector: the active member, if it is eligible.
+pub struct ActiveBackup;
+
+impl Selector for ActiveBackup {
+    const PROGRAM: &'static str = "egress_ab";
+
+    #[inline(always)]
+    fn select<P: PacketView + ?Sized, E: TxEnv>(
+        cfg: &BondConfig,
+        _pkt: &P,
+        _meta: &PacketMeta,
+        _env: &mut E,
+    ) -> Selection {
+        nth_eligible(cfg, 0)
+    }
 }
 
 /// When the primary member takes over again after it recovers (kernel `primary_reselect`).
@@ -80,12 +95,16 @@ mod tests {
         let mut cfg = bond(Mode::ActiveBackup, 3);
         cfg.active_slot = 2;
         cfg.recompute();
+        let pick = |cfg: &BondConfig| {
+            let meta = PacketMeta::ethernet(0x0800);
+            ActiveBackup::select(cfg, &[0u8; 60][..], &meta, &mut FakeEnv::default())
+        };
         for _ in 0..5 {
-            assert_eq!(select(&cfg), Selection::Member(2));
+            assert_eq!(pick(&cfg), Selection::Member(2));
         }
         cfg.members[2].link = LinkState::Down as u8;
         cfg.recompute();
-        assert_eq!(select(&cfg), Selection::NoMember);
+        assert_eq!(pick(&cfg), Selection::NoMember);
     }
 
     #[test]

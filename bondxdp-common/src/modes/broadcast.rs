@@ -1,15 +1,26 @@
 //! broadcast (mode 3): every eligible member sends a copy of every packet.
 
-use super::Selection;
-use crate::config::BondConfig;
+use super::{Selection, Selector, TxEnv};
+use crate::{config::BondConfig, hash::PacketMeta, packet::PacketView};
 
-/// Picks the members for one packet: all eligible ones.
-#[inline(always)]
-pub fn select(cfg: &BondConfig) -> Selection {
-    if cfg.tx_count == 0 {
-        Selection::NoMember
-    } else {
-        Selection::AllMembers
+/// broadcast's selector: every eligible member.
+pub struct Broadcast;
+
+impl Selector for Broadcast {
+    const PROGRAM: &'static str = "egress_bcast";
+
+    #[inline(always)]
+    fn select<P: PacketView + ?Sized, E: TxEnv>(
+        cfg: &BondConfig,
+        _pkt: &P,
+        _meta: &PacketMeta,
+        _env: &mut E,
+    ) -> Selection {
+        if cfg.tx_count == 0 {
+            Selection::NoMember
+        } else {
+            Selection::AllMembers
+        }
     }
 }
 
@@ -20,12 +31,16 @@ mod tests {
 
     #[test]
     fn copies_to_all_or_nothing() {
+        let pick = |cfg: &BondConfig| {
+            let meta = PacketMeta::ethernet(0x0800);
+            Broadcast::select(cfg, &[0u8; 60][..], &meta, &mut FakeEnv::default())
+        };
         let mut cfg = bond(Mode::Broadcast, 2);
-        assert_eq!(select(&cfg), Selection::AllMembers);
+        assert_eq!(pick(&cfg), Selection::AllMembers);
         for slot in 0..2 {
             cfg.members[slot].link = LinkState::Down as u8;
         }
         cfg.recompute();
-        assert_eq!(select(&cfg), Selection::NoMember);
+        assert_eq!(pick(&cfg), Selection::NoMember);
     }
 }

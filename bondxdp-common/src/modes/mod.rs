@@ -3,11 +3,17 @@
 //! A mode answers two questions, both pure and host-tested:
 //! * [`transmits`]/[`receives`]: which members are eligible at all (userspace asks, when it
 //!   rebuilds the configuration after a link or option change);
-//! * [`select`]: which eligible member sends this packet (the egress program asks, per packet).
+//! * [`Selector::select`]: which eligible member sends this packet (the egress program asks,
+//!   per packet).
 //!
-//! Adding a mode: write `modes/<name>.rs` with a `select` function, add its number to
-//! [`crate::config::Mode`], and register it in the three `match`es below (see
-//! `docs/modes.md`).
+//! Each selector is compiled into its own egress program ([`Selector::PROGRAM`]), so the data
+//! plane never dispatches on the mode per packet; changing the mode swaps the program on the
+//! bond's tcx link atomically. [`select`] is the same choice with run-time dispatch, for the
+//! host.
+//!
+//! Adding a mode: write `modes/<name>.rs` with a [`Selector`], add its number to
+//! [`crate::config::Mode`], and register it in [`program_for`], [`select`] and
+//! [`EGRESS_PROGRAMS`] here and in the eBPF crate's `egress_programs!` (see `docs/modes.md`).
 
 pub mod active_backup;
 pub mod broadcast;
@@ -15,7 +21,7 @@ pub mod round_robin;
 pub mod xor;
 
 use crate::{
-    config::{BondConfig, Mode},
+    config::{BondConfig, HashPolicy, Mode},
     counters::Counter,
     hash::PacketMeta,
     packet::PacketView,
@@ -43,7 +49,50 @@ pub trait TxEnv {
     fn note(&mut self, counter: Counter);
 }
 
-/// Picks the member that sends one packet.
+/// A transmit algorithm, compiled into an egress program of its own.
+pub trait Selector {
+    /// Name of the eBPF program that runs this selector.
+    const PROGRAM: &'static str;
+    /// The hash policy, for selectors that hash (tells the program which packet metadata to
+    /// read: encap3+4 uses the stack's flow hash, vlan+srcmac the out-of-band VLAN tag).
+    const POLICY: Option<HashPolicy> = None;
+
+    /// Picks the member that sends one packet.
+    fn select<P: PacketView + ?Sized, E: TxEnv>(
+        cfg: &BondConfig,
+        pkt: &P,
+        meta: &PacketMeta,
+        env: &mut E,
+    ) -> Selection;
+}
+
+/// Every egress program, in the order of [`Mode`] and [`HashPolicy`] numbers.
+pub const EGRESS_PROGRAMS: [&str; 9] = [
+    round_robin::RoundRobin::PROGRAM,
+    active_backup::ActiveBackup::PROGRAM,
+    xor::Xor::<{ HashPolicy::Layer2 as u32 }>::PROGRAM,
+    xor::Xor::<{ HashPolicy::Layer34 as u32 }>::PROGRAM,
+    xor::Xor::<{ HashPolicy::Layer23 as u32 }>::PROGRAM,
+    xor::Xor::<{ HashPolicy::Encap23 as u32 }>::PROGRAM,
+    xor::Xor::<{ HashPolicy::Encap34 as u32 }>::PROGRAM,
+    xor::Xor::<{ HashPolicy::VlanSrcMac as u32 }>::PROGRAM,
+    broadcast::Broadcast::PROGRAM,
+];
+
+/// The egress program for a mode (and, for hashing modes, a hash policy); `None` for modes
+/// without a data plane.
+pub const fn program_for(mode: Mode, policy: HashPolicy) -> Option<&'static str> {
+    Some(match mode {
+        Mode::BalanceRr => round_robin::RoundRobin::PROGRAM,
+        Mode::ActiveBackup => active_backup::ActiveBackup::PROGRAM,
+        Mode::BalanceXor => xor::program(policy),
+        Mode::Broadcast => broadcast::Broadcast::PROGRAM,
+        _ => return None,
+    })
+}
+
+/// Picks the member that sends one packet, dispatching on the configured mode at run time
+/// (the eBPF programs call their [`Selector`] directly).
 #[inline(always)]
 pub fn select<P: PacketView + ?Sized, E: TxEnv>(
     cfg: &BondConfig,
@@ -52,10 +101,10 @@ pub fn select<P: PacketView + ?Sized, E: TxEnv>(
     env: &mut E,
 ) -> Selection {
     match cfg.mode() {
-        Some(Mode::BalanceRr) => round_robin::select(cfg, pkt, meta, env),
-        Some(Mode::ActiveBackup) => active_backup::select(cfg),
+        Some(Mode::BalanceRr) => round_robin::RoundRobin::select(cfg, pkt, meta, env),
+        Some(Mode::ActiveBackup) => active_backup::ActiveBackup::select(cfg, pkt, meta, env),
         Some(Mode::BalanceXor) => xor::select(cfg, pkt, meta, env),
-        Some(Mode::Broadcast) => broadcast::select(cfg),
+        Some(Mode::Broadcast) => broadcast::Broadcast::select(cfg, pkt, meta, env),
         // Modes without a data plane yet transmit nothing rather than guess.
         _ => Selection::NoMember,
     }
@@ -161,6 +210,26 @@ mod tests {
         cfg.tx_count_recip = crate::reciprocal::Reciprocal::new(99);
         assert!(matches!(nth_eligible(&cfg, 7), Selection::Member(_)));
         assert_eq!(nth_eligible(&cfg, 50), Selection::NoMember);
+    }
+
+    #[test]
+    fn every_mode_and_policy_has_its_own_program() {
+        use crate::config::HashPolicy;
+        let mut seen = std::collections::BTreeSet::new();
+        for policy in HashPolicy::ALL {
+            let name = program_for(Mode::BalanceXor, policy).unwrap();
+            assert!(EGRESS_PROGRAMS.contains(&name));
+            assert!(
+                name.len() <= 15,
+                "{name}: kernel program names are 15 bytes"
+            );
+            seen.insert(name);
+        }
+        for mode in [Mode::BalanceRr, Mode::ActiveBackup, Mode::Broadcast] {
+            seen.insert(program_for(mode, HashPolicy::Layer2).unwrap());
+        }
+        assert_eq!(seen.len(), EGRESS_PROGRAMS.len());
+        assert_eq!(program_for(Mode::BalanceAlb, HashPolicy::Layer2), None);
     }
 
     #[test]

@@ -8,34 +8,40 @@
 //! member after a dead one a double share; bondxdp takes it modulo the eligible members, so
 //! traffic stays even.
 
-use super::{Selection, TxEnv, nth_eligible};
+use super::{Selection, Selector, TxEnv, nth_eligible};
 use crate::{
     config::BondConfig,
     hash::PacketMeta,
     packet::{Bytes, PacketView, ethertype, ipproto},
 };
 
-/// Picks the member for one packet.
-#[inline(always)]
-pub fn select<P: PacketView + ?Sized, E: TxEnv>(
-    cfg: &BondConfig,
-    pkt: &P,
-    meta: &PacketMeta,
-    env: &mut E,
-) -> Selection {
-    if cfg.tx_count == 0 {
-        return Selection::NoMember;
+/// balance-rr's selector.
+pub struct RoundRobin;
+
+impl Selector for RoundRobin {
+    const PROGRAM: &'static str = "egress_rr";
+
+    #[inline(always)]
+    fn select<P: PacketView + ?Sized, E: TxEnv>(
+        cfg: &BondConfig,
+        pkt: &P,
+        meta: &PacketMeta,
+        env: &mut E,
+    ) -> Selection {
+        if cfg.tx_count == 0 {
+            return Selection::NoMember;
+        }
+        if is_igmp(pkt, meta) {
+            return igmp_member(cfg);
+        }
+        let id = match cfg.packets_per_slave {
+            0 => env.random(),
+            1 => env.next_rr(),
+            // counter / n, with the reciprocal userspace derived (kernel: reciprocal_divide).
+            _ => cfg.packets_per_slave_recip.divide(env.next_rr()),
+        };
+        nth_eligible(cfg, id)
     }
-    if is_igmp(pkt, meta) {
-        return igmp_member(cfg);
-    }
-    let id = match cfg.packets_per_slave {
-        0 => env.random(),
-        1 => env.next_rr(),
-        // counter / n, with the reciprocal userspace derived (kernel: reciprocal_divide).
-        _ => cfg.packets_per_slave_recip.divide(env.next_rr()),
-    };
-    nth_eligible(cfg, id)
 }
 
 /// Whether the packet is IPv4 carrying IGMP (a full IPv4 header must be present).
@@ -74,7 +80,7 @@ mod tests {
     fn run(cfg: &BondConfig, env: &mut FakeEnv, frame: &[u8], packets: usize) -> Vec<u32> {
         let meta = PacketMeta::ethernet(0x0800);
         (0..packets)
-            .map(|_| match select(cfg, frame, &meta, env) {
+            .map(|_| match RoundRobin::select(cfg, frame, &meta, env) {
                 Selection::Member(s) => s,
                 other => panic!("{other:?}"),
             })
@@ -141,7 +147,7 @@ mod tests {
         let cfg = bond(Mode::BalanceRr, 0);
         let meta = PacketMeta::ethernet(0x0800);
         assert_eq!(
-            select(&cfg, &ipv4(6)[..], &meta, &mut FakeEnv::default()),
+            RoundRobin::select(&cfg, &ipv4(6)[..], &meta, &mut FakeEnv::default()),
             Selection::NoMember
         );
     }

@@ -2,7 +2,7 @@
 //! eligible members picks the member, so every packet of a flow leaves through the same one
 //! (kernel `bond_xmit_3ad_xor_slave_get`).
 
-use super::{Selection, TxEnv, nth_eligible};
+use super::{Selection, Selector, TxEnv, nth_eligible};
 use crate::{
     config::{BondConfig, HashPolicy},
     counters::Counter,
@@ -10,7 +10,52 @@ use crate::{
     packet::PacketView,
 };
 
-/// Picks the member for one packet.
+/// balance-xor's selector for hash policy `POLICY` (a [`HashPolicy`] number): one egress
+/// program per policy, so the policy is a constant in each.
+pub struct Xor<const POLICY: u32>;
+
+impl<const POLICY: u32> Selector for Xor<POLICY> {
+    const PROGRAM: &'static str = program(match HashPolicy::from_u32(POLICY) {
+        Some(p) => p,
+        None => HashPolicy::Layer2,
+    });
+    const POLICY: Option<HashPolicy> = HashPolicy::from_u32(POLICY);
+
+    #[inline(always)]
+    fn select<P: PacketView + ?Sized, E: TxEnv>(
+        cfg: &BondConfig,
+        pkt: &P,
+        meta: &PacketMeta,
+        env: &mut E,
+    ) -> Selection {
+        if cfg.tx_count == 0 {
+            return Selection::NoMember;
+        }
+        let policy = match HashPolicy::from_u32(POLICY) {
+            Some(p) => p,
+            None => HashPolicy::Layer2,
+        };
+        let (hash, fell_back) = xmit_hash_detailed(policy, pkt, meta);
+        if fell_back {
+            env.note(Counter::HashFallbackL2);
+        }
+        nth_eligible(cfg, hash)
+    }
+}
+
+/// The egress program of balance-xor with `policy`.
+pub const fn program(policy: HashPolicy) -> &'static str {
+    match policy {
+        HashPolicy::Layer2 => "egress_xor_l2",
+        HashPolicy::Layer34 => "egress_xor_l34",
+        HashPolicy::Layer23 => "egress_xor_l23",
+        HashPolicy::Encap23 => "egress_xor_e23",
+        HashPolicy::Encap34 => "egress_xor_e34",
+        HashPolicy::VlanSrcMac => "egress_xor_vsm",
+    }
+}
+
+/// balance-xor with the policy in `cfg`, dispatched at run time (host side).
 #[inline(always)]
 pub fn select<P: PacketView + ?Sized, E: TxEnv>(
     cfg: &BondConfig,
@@ -18,15 +63,14 @@ pub fn select<P: PacketView + ?Sized, E: TxEnv>(
     meta: &PacketMeta,
     env: &mut E,
 ) -> Selection {
-    if cfg.tx_count == 0 {
-        return Selection::NoMember;
+    match cfg.hash_policy().unwrap_or(HashPolicy::Layer2) {
+        HashPolicy::Layer2 => Xor::<0>::select(cfg, pkt, meta, env),
+        HashPolicy::Layer34 => Xor::<1>::select(cfg, pkt, meta, env),
+        HashPolicy::Layer23 => Xor::<2>::select(cfg, pkt, meta, env),
+        HashPolicy::Encap23 => Xor::<3>::select(cfg, pkt, meta, env),
+        HashPolicy::Encap34 => Xor::<4>::select(cfg, pkt, meta, env),
+        HashPolicy::VlanSrcMac => Xor::<5>::select(cfg, pkt, meta, env),
     }
-    let policy = cfg.hash_policy().unwrap_or(HashPolicy::Layer2);
-    let (hash, fell_back) = xmit_hash_detailed(policy, pkt, meta);
-    if fell_back {
-        env.note(Counter::HashFallbackL2);
-    }
-    nth_eligible(cfg, hash)
 }
 
 #[cfg(test)]

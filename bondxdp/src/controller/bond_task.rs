@@ -123,7 +123,7 @@ pub fn spawn(
 /// controller's log, at the level they were logged (debug).
 fn forward_ebpf_logs(paths: &BondPaths) -> Option<JoinHandle<()>> {
     let program =
-        crate::loader::pinned_program(paths, crate::loader::programs::BOND_EGRESS).ok()?;
+        crate::loader::pinned_program(paths, crate::loader::programs::MEMBER_INGRESS).ok()?;
     let id = program.info().ok()?.id();
     let logger = aya_log::EbpfLogger::init_from_id(id).ok()?;
     // SAFETY: the logger owns its ring buffer descriptor for as long as the AsyncFd lives.

@@ -1,4 +1,4 @@
-//! Program cost: ns per packet of the bond's egress program in each mode, through
+//! Program cost: ns per packet of the bond's egress program of each mode, through
 //! BPF_PROG_TEST_RUN with a million back-to-back runs per trial, against a floor program that
 //! only redirects (same object, same run, trials interleaved).
 
@@ -52,11 +52,11 @@ pub fn run(trials: usize, repeat: u32) -> Section {
                     c.mode = *mode as u32;
                     c.hash_policy = *policy as u32;
                 });
-                samples[i].push(h.time_ns("bond_egress", &frame, repeat));
+                samples[i].push(h.time_ns(h.egress_program(), &frame, repeat));
             }
             h.set(|c| c.mode = Mode::Broadcast as u32);
             // Broadcast really transmits its clones: fewer runs.
-            broadcast.push(h.time_ns("bond_egress", &frame, (repeat / 20).max(1000)));
+            broadcast.push(h.time_ns(h.egress_program(), &frame, (repeat / 20).max(1000)));
         }
     });
     let floor = Row::new("floor (redirect only)", "ns/packet", floor);
@@ -79,7 +79,7 @@ pub fn run(trials: usize, repeat: u32) -> Section {
     Section {
         title: "Program cost".into(),
         method: format!(
-            "bond_egress on a 64-byte IPv4/TCP frame via BPF_PROG_TEST_RUN ({repeat} runs per \
+            "The egress program of each mode on a 64-byte IPv4/TCP frame via BPF_PROG_TEST_RUN ({repeat} runs per \
              trial, {trials} trials, interleaved), 3 members up; the floor is a program that only \
              calls bpf_redirect. Broadcast clones really leave through veths and has no target."
         ),

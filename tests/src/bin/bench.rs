@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use bondxdp_tests::bench::{self, Machine, Report};
 
+/// The sections, in the order they run.
+const SECTIONS: [&str; 4] = ["prog", "capacity", "aggregation", "failover"];
+
 fn main() {
     let mut quick = false;
     let mut out = PathBuf::from("bench/results");
@@ -14,7 +17,17 @@ fn main() {
         match a.as_str() {
             "--quick" => quick = true,
             "--out" => out = PathBuf::from(args.next().expect("--out DIR")),
-            "--only" => only.push(args.next().expect("--only SECTION")),
+            "--only" => {
+                let section = args.next().expect("--only SECTION");
+                if !SECTIONS.contains(&section.as_str()) {
+                    eprintln!(
+                        "bench: unknown section {section}; sections: {}",
+                        SECTIONS.join(", ")
+                    );
+                    std::process::exit(2);
+                }
+                only.push(section);
+            }
             "-h" | "--help" => {
                 println!(
                     "bench [--quick] [--out DIR] [--only prog|capacity|aggregation|failover]..."
