@@ -125,7 +125,7 @@ pub fn eth_hash<P: PacketView + ?Sized>(pkt: &P) -> u32 {
     let Some(eth) = pkt.window(0, ETH_HLEN) else {
         return 0;
     };
-    eth.u8(5) as u32 ^ eth.u8(11) as u32 ^ eth.be16(12) as u32
+    eth.u8::<5>() as u32 ^ eth.u8::<11>() as u32 ^ eth.be16::<12>() as u32
 }
 
 /// `bond_ip_hash()`: fold the addresses into `hash`; the L4 policies drop the lowest bit.
@@ -146,8 +146,9 @@ pub fn vlan_srcmac_hash<P: PacketView + ?Sized>(pkt: &P, vlan_tci: Option<u16>) 
     let Some(eth) = pkt.window(0, ETH_HLEN) else {
         return 0;
     };
-    let vendor = (eth.u8(6) as u32) << 16 | (eth.u8(7) as u32) << 8 | eth.u8(8) as u32;
-    let device = (eth.u8(9) as u32) << 16 | (eth.u8(10) as u32) << 8 | eth.u8(11) as u32;
+    let vendor = (eth.u8::<6>() as u32) << 16 | (eth.u8::<7>() as u32) << 8 | eth.u8::<8>() as u32;
+    let device =
+        (eth.u8::<9>() as u32) << 16 | (eth.u8::<10>() as u32) << 8 | eth.u8::<11>() as u32;
     vlan_tci.unwrap_or(0) as u32 ^ vendor ^ device
 }
 
@@ -166,7 +167,10 @@ pub fn dissect<P: PacketView + ?Sized>(
     if !flow_ip(pkt, l2_proto, &mut nhoff, &mut ip_proto, l34, &mut flow) {
         return None;
     }
-    let is_error = if ip_proto == ipproto::ICMP as i32 {
+    let is_error = if ip_proto == ipproto::TCP as i32 || ip_proto == ipproto::UDP as i32 {
+        // The common case, decided without the ICMP checks.
+        false
+    } else if ip_proto == ipproto::ICMP as i32 {
         icmp_tci(pkt, nhoff, &mut flow);
         icmp_is_err(flow.icmp_type)
     } else if ip_proto == ipproto::ICMPV6 as i32 {
@@ -200,21 +204,21 @@ fn flow_ip<P: PacketView + ?Sized>(
         let Some(ip) = pkt.window(*nhoff, 20) else {
             return false;
         };
-        flow.src = ip.le32(12);
-        flow.dst = ip.le32(16);
+        flow.src = ip.le32::<12>();
+        flow.dst = ip.le32::<16>();
         // The kernel trusts ihl here (no check for < 5).
-        *nhoff += ((ip.u8(0) & 0x0f) as usize) << 2;
-        if ip.be16(6) & 0x3fff == 0 {
-            *ip_proto = ip.u8(9) as i32;
+        *nhoff += ((ip.u8::<0>() & 0x0f) as usize) << 2;
+        if ip.be16::<6>() & 0x3fff == 0 {
+            *ip_proto = ip.u8::<9>() as i32;
         }
     } else if l2_proto == ethertype::IPV6 {
         let Some(ip) = pkt.window(*nhoff, 40) else {
             return false;
         };
-        flow.src = ipv6_addr_hash(&ip, 8);
-        flow.dst = ipv6_addr_hash(&ip, 24);
+        flow.src = ipv6_src_hash(&ip);
+        flow.dst = ipv6_dst_hash(&ip);
         *nhoff += 40;
-        *ip_proto = ip.u8(6) as i32;
+        *ip_proto = ip.u8::<6>() as i32;
     } else {
         return false;
     }
@@ -224,10 +228,16 @@ fn flow_ip<P: PacketView + ?Sized>(
     true
 }
 
-/// `ipv6_addr_hash()` of the 16-byte address at `at` in an IPv6 header.
+/// `ipv6_addr_hash()` of the source address of the IPv6 header `ip`.
 #[inline(always)]
-fn ipv6_addr_hash<B: Bytes>(ip: &B, at: usize) -> u32 {
-    ip.le32(at) ^ ip.le32(at + 4) ^ ip.le32(at + 8) ^ ip.le32(at + 12)
+fn ipv6_src_hash<B: Bytes>(ip: &B) -> u32 {
+    ip.le32::<8>() ^ ip.le32::<12>() ^ ip.le32::<16>() ^ ip.le32::<20>()
+}
+
+/// `ipv6_addr_hash()` of the destination address of the IPv6 header `ip`.
+#[inline(always)]
+fn ipv6_dst_hash<B: Bytes>(ip: &B) -> u32 {
+    ip.le32::<24>() ^ ip.le32::<28>() ^ ip.le32::<32>() ^ ip.le32::<36>()
 }
 
 /// `proto_ports_offset()`: where the 32 bits hashed as "ports" sit in the transport header.
@@ -249,7 +259,7 @@ pub const fn ports_offset(ip_proto: u8) -> Option<usize> {
 #[inline(always)]
 fn flow_ports<P: PacketView + ?Sized>(pkt: &P, thoff: usize, ip_proto: u8) -> u32 {
     match ports_offset(ip_proto) {
-        Some(poff) => pkt.window(thoff + poff, 4).map_or(0, |p| p.le32(0)),
+        Some(poff) => pkt.window(thoff + poff, 4).map_or(0, |p| p.le32::<0>()),
         None => 0,
     }
 }
@@ -260,11 +270,11 @@ fn icmp_tci<P: PacketView + ?Sized>(pkt: &P, thoff: usize, flow: &mut FlowKeys) 
     let Some(icmp) = pkt.window(thoff, 8) else {
         return;
     };
-    let icmp_type = icmp.u8(0);
+    let icmp_type = icmp.u8::<0>();
     flow.icmp_type = icmp_type;
-    flow.icmp_code = icmp.u8(1);
+    flow.icmp_code = icmp.u8::<1>();
     flow.icmp_id = if icmp_has_id(icmp_type) {
-        match icmp.be16(4) {
+        match icmp.be16::<4>() {
             0 => 1,
             id => id,
         }
@@ -351,8 +361,16 @@ pub fn dissect_encap<P: PacketView + ?Sized>(
     nhoff: usize,
 ) -> Option<FlowKeys> {
     let mut flow = FlowKeys::default();
-    let mut step = Step::network(l2_proto, nhoff);
-    for _ in 0..MAX_DISSECT_HDRS {
+    // The common case first, straight-line: one IP header, then a transport header that
+    // ends the walk (not a tunnel or an IPv6 extension header).
+    let mut step = network_step(pkt, l2_proto, nhoff, &mut flow);
+    if step.kind == TRANSPORT && !continues_walk(step.proto as u8) {
+        return match transport_step(pkt, step.proto as u8, step.off, &mut flow).kind {
+            BAD => None,
+            _ => Some(flow),
+        };
+    }
+    for _ in 1..MAX_DISSECT_HDRS {
         step = match step.kind {
             NETWORK => network_step(pkt, step.proto, step.off, &mut flow),
             TRANSPORT => transport_step(pkt, step.proto as u8, step.off, &mut flow),
@@ -370,6 +388,20 @@ pub fn dissect_encap<P: PacketView + ?Sized>(
     Some(flow)
 }
 
+/// Whether [`transport_step`] goes on to another header after `ip_proto`.
+#[inline(always)]
+const fn continues_walk(ip_proto: u8) -> bool {
+    matches!(
+        ip_proto,
+        ipproto::HOPOPTS
+            | ipproto::ROUTING
+            | ipproto::DSTOPTS
+            | ipproto::IPIP
+            | ipproto::IPV6
+            | ipproto::GRE
+    )
+}
+
 /// The L3 half of `__skb_flow_dissect()` (its switch on `proto`).
 #[inline(always)]
 fn network_step<P: PacketView + ?Sized>(
@@ -380,33 +412,33 @@ fn network_step<P: PacketView + ?Sized>(
 ) -> Step {
     match proto {
         ethertype::VLAN | ethertype::QINQ => match pkt.window(nhoff, 4) {
-            Some(tag) => Step::network(tag.be16(2), nhoff + 4),
+            Some(tag) => Step::network(tag.be16::<2>(), nhoff + 4),
             None => Step::BAD,
         },
         ethertype::IPV4 => {
             let Some(ip) = pkt.window(nhoff, 20) else {
                 return Step::BAD;
             };
-            let ihl = (ip.u8(0) & 0x0f) as usize;
+            let ihl = (ip.u8::<0>() & 0x0f) as usize;
             if ihl < 5 {
                 return Step::BAD;
             }
-            flow.src = ip.le32(12);
-            flow.dst = ip.le32(16);
-            if ip.be16(6) & 0x3fff != 0 {
+            flow.src = ip.le32::<12>();
+            flow.dst = ip.le32::<16>();
+            if ip.be16::<6>() & 0x3fff != 0 {
                 // Non-first fragments and (without FLOW_DISSECTOR_F_PARSE_1ST_FRAG) first
                 // fragments both end here: addresses only.
                 return Step::DONE;
             }
-            Step::transport(ip.u8(9), nhoff + ihl * 4)
+            Step::transport(ip.u8::<9>(), nhoff + ihl * 4)
         }
         ethertype::IPV6 => {
             let Some(ip) = pkt.window(nhoff, 40) else {
                 return Step::BAD;
             };
-            flow.src = ipv6_addr_hash(&ip, 8);
-            flow.dst = ipv6_addr_hash(&ip, 24);
-            Step::transport(ip.u8(6), nhoff + 40)
+            flow.src = ipv6_src_hash(&ip);
+            flow.dst = ipv6_dst_hash(&ip);
+            Step::transport(ip.u8::<6>(), nhoff + 40)
         }
         // The bonding key set has no ARP key: "good" without addresses.
         ethertype::ARP | ethertype::RARP => Step::DONE,
@@ -427,7 +459,9 @@ fn transport_step<P: PacketView + ?Sized>(
         ipproto::HOPOPTS | ipproto::ROUTING | ipproto::DSTOPTS => {
             // Only reached after an IPv6 header in practice; the kernel also checks that.
             match pkt.window(thoff, 2) {
-                Some(opt) => Step::transport(opt.u8(0), thoff + ((opt.u8(1) as usize + 1) << 3)),
+                Some(opt) => {
+                    Step::transport(opt.u8::<0>(), thoff + ((opt.u8::<1>() as usize + 1) << 3))
+                }
                 None => Step::BAD,
             }
         }
@@ -465,8 +499,8 @@ fn gre_step<P: PacketView + ?Sized>(pkt: &P, off: usize) -> Step {
     let Some(base) = pkt.window(off, 4) else {
         return Step::BAD;
     };
-    let flags = base.be16(0);
-    let mut proto = base.be16(2);
+    let flags = base.be16::<0>();
+    let mut proto = base.be16::<2>();
     if flags & ROUTING != 0 || flags & VERSION != 0 {
         return Step::DONE;
     }
@@ -487,7 +521,7 @@ fn gre_step<P: PacketView + ?Sized>(pkt: &P, off: usize) -> Step {
         let Some(eth) = pkt.window(off + len, ETH_HLEN) else {
             return Step::BAD;
         };
-        proto = eth.be16(12);
+        proto = eth.be16::<12>();
         len += ETH_HLEN;
     }
     Step::network(proto, off + len)

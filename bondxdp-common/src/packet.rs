@@ -5,35 +5,36 @@
 //! on the host with crafted frames and then used by the data plane.
 
 /// Bounds-checked reads of a header: a window of a frame whose length was checked once.
-/// Offsets are relative to the window; reads past its end yield 0 (callers only read within
-/// the length they asked for).
+/// Offsets are relative to the window and constant (the eBPF implementation folds them into
+/// the load instruction); reads past its end yield 0 (callers only read within the length
+/// they asked for).
 pub trait Bytes {
-    /// The byte at `at`.
-    fn u8(&self, at: usize) -> u8;
-    /// The big-endian (network order) 16-bit field at `at`.
-    fn be16(&self, at: usize) -> u16;
-    /// The four bytes at `at` read as a little-endian `u32`: the kernel's `u32` view of a
+    /// The byte at `AT`.
+    fn u8<const AT: usize>(&self) -> u8;
+    /// The big-endian (network order) 16-bit field at `AT`.
+    fn be16<const AT: usize>(&self) -> u16;
+    /// The four bytes at `AT` read as a little-endian `u32`: the kernel's `u32` view of a
     /// `__be32` on a little-endian CPU (the order `bond_xmit_hash` mixes addresses and ports).
-    fn le32(&self, at: usize) -> u32;
+    fn le32<const AT: usize>(&self) -> u32;
 }
 
 impl Bytes for [u8] {
     #[inline(always)]
-    fn u8(&self, at: usize) -> u8 {
-        self.get(at).copied().unwrap_or(0)
+    fn u8<const AT: usize>(&self) -> u8 {
+        self.get(AT).copied().unwrap_or(0)
     }
 
     #[inline(always)]
-    fn be16(&self, at: usize) -> u16 {
-        match self.get(at..at + 2) {
+    fn be16<const AT: usize>(&self) -> u16 {
+        match self.get(AT..AT + 2) {
             Some(b) => u16::from_be_bytes([b[0], b[1]]),
             None => 0,
         }
     }
 
     #[inline(always)]
-    fn le32(&self, at: usize) -> u32 {
-        match self.get(at..at + 4) {
+    fn le32<const AT: usize>(&self) -> u32 {
+        match self.get(AT..AT + 4) {
             Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
             None => 0,
         }
@@ -66,18 +67,18 @@ impl PacketView for [u8] {
 
 impl Bytes for &[u8] {
     #[inline(always)]
-    fn u8(&self, at: usize) -> u8 {
-        (**self).u8(at)
+    fn u8<const AT: usize>(&self) -> u8 {
+        (**self).u8::<AT>()
     }
 
     #[inline(always)]
-    fn be16(&self, at: usize) -> u16 {
-        (**self).be16(at)
+    fn be16<const AT: usize>(&self) -> u16 {
+        (**self).be16::<AT>()
     }
 
     #[inline(always)]
-    fn le32(&self, at: usize) -> u32 {
-        (**self).le32(at)
+    fn le32<const AT: usize>(&self) -> u32 {
+        (**self).le32::<AT>()
     }
 }
 
@@ -152,11 +153,11 @@ mod tests {
     fn windows_are_bounds_checked() {
         let frame = [1u8, 2, 3, 4, 5];
         let w = frame[..].window(1, 4).unwrap();
-        assert_eq!(w.le32(0), 0x0504_0302);
-        assert_eq!(w.be16(0), 0x0203);
-        assert_eq!(w.u8(3), 5);
+        assert_eq!(w.le32::<0>(), 0x0504_0302);
+        assert_eq!(w.be16::<0>(), 0x0203);
+        assert_eq!(w.u8::<3>(), 5);
         // Reads past the window's end yield 0.
-        assert_eq!((w.u8(4), w.be16(3), w.le32(1)), (0, 0, 0));
+        assert_eq!((w.u8::<4>(), w.be16::<3>(), w.le32::<1>()), (0, 0, 0));
         assert!(frame[..].window(2, 4).is_none());
         assert!(frame[..].window(usize::MAX, 2).is_none());
         assert!(frame[..].window(5, 0).is_some());

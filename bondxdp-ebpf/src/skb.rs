@@ -65,34 +65,34 @@ pub struct SkbWindow {
 
 impl Bytes for SkbWindow {
     #[inline(always)]
-    fn u8(&self, at: usize) -> u8 {
+    fn u8<const AT: usize>(&self) -> u8 {
         let v: u64;
-        // SAFETY: `at` is within the checked window (callers read inside what they asked for).
+        // SAFETY: `AT` is within the checked window (callers read inside what they asked for).
         unsafe {
-            asm!("{v} = *(u8 *)({p} + 0)", v = lateout(reg) v, p = in(reg) self.ptr + at,
-                 options(readonly, nostack))
+            asm!("{v} = *(u8 *)({p} + {at})", v = lateout(reg) v, p = in(reg) self.ptr,
+                 at = const AT, options(readonly, nostack))
         };
         v as u8
     }
 
     #[inline(always)]
-    fn be16(&self, at: usize) -> u16 {
+    fn be16<const AT: usize>(&self) -> u16 {
         let v: u64;
         // SAFETY: as in `u8`; eBPF JITs handle misaligned loads.
         unsafe {
-            asm!("{v} = *(u16 *)({p} + 0)", v = lateout(reg) v, p = in(reg) self.ptr + at,
-                 options(readonly, nostack))
+            asm!("{v} = *(u16 *)({p} + {at})", v = lateout(reg) v, p = in(reg) self.ptr,
+                 at = const AT, options(readonly, nostack))
         };
         u16::from_be(v as u16)
     }
 
     #[inline(always)]
-    fn le32(&self, at: usize) -> u32 {
+    fn le32<const AT: usize>(&self) -> u32 {
         let v: u64;
         // SAFETY: as in `be16`.
         unsafe {
-            asm!("{v} = *(u32 *)({p} + 0)", v = lateout(reg) v, p = in(reg) self.ptr + at,
-                 options(readonly, nostack))
+            asm!("{v} = *(u32 *)({p} + {at})", v = lateout(reg) v, p = in(reg) self.ptr,
+                 at = const AT, options(readonly, nostack))
         };
         v as u32
     }

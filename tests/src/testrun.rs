@@ -241,18 +241,21 @@ impl Harness {
             .expect("load");
     }
 
-    /// Average run time of `program` on `frame` over `repeat` back-to-back runs
-    /// (BPF_PROG_TEST_RUN's own clock), in nanoseconds.
+    /// Average run time of `program` on `frame` over `repeat` back-to-back runs, in
+    /// nanoseconds. Timed around the syscall rather than read from BPF_PROG_TEST_RUN's
+    /// `duration`, which the kernel truncates to whole nanoseconds (a 3 % step at 32 ns);
+    /// the one-off setup of the call is well under 0.01 ns per run at 100,000 runs.
     pub fn time_ns(&self, program: &str, frame: &[u8], repeat: u32) -> f64 {
-        let result = self
-            .program(program)
+        let program = self.program(program);
+        let start = std::time::Instant::now();
+        program
             .test_run(TestRunOptions {
                 data_in: Some(frame),
                 repeat,
                 ..Default::default()
             })
             .expect("BPF_PROG_TEST_RUN");
-        result.duration.as_nanos() as f64
+        start.elapsed().as_nanos() as f64 / repeat as f64
     }
 
     /// Marks member `slot` down or up and publishes.

@@ -50,7 +50,7 @@ fn is_igmp<P: PacketView + ?Sized>(pkt: &P, meta: &PacketMeta) -> bool {
     meta.l2_proto == ethertype::IPV4
         && pkt
             .window(meta.nhoff, 20)
-            .is_some_and(|ip| ip.u8(9) == ipproto::IGMP)
+            .is_some_and(|ip| ip.u8::<9>() == ipproto::IGMP)
 }
 
 /// The active member if it may transmit, else the first eligible one.
