@@ -34,20 +34,29 @@ pub fn tcp(
         .spawn()
         .expect("iperf3 server");
     std::thread::sleep(Duration::from_millis(300));
-    let out = client.exec(&[
+    let port = port.to_string();
+    let flows = flows.to_string();
+    let secs = secs.to_string();
+    let mut args = vec![
         "iperf3",
         "-J",
         "-c",
         server_addr,
         "-p",
-        &port.to_string(),
+        &port,
         "-P",
-        &flows.to_string(),
+        &flows,
         "-t",
-        &secs.to_string(),
+        &secs,
         "-O",
         "1",
-    ]);
+    ];
+    // Client on CPU 0, server on CPU 1: the veth path then always runs on the sender's CPU
+    // and the receiver copies on the other, so trials differ less from one another.
+    if std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2) {
+        args.extend(["-A", "0,1"]);
+    }
+    let out = client.exec(&args);
     let _ = srv.kill();
     let _ = srv.wait();
     iperf3_bits_per_second(&String::from_utf8_lossy(&out.stdout)).unwrap_or_else(|| {

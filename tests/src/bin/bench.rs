@@ -51,7 +51,7 @@ fn main() {
     }
     if want("capacity") {
         eprintln!("== raw capacity");
-        let (trials, secs) = if quick { (1, 2) } else { (3, 5) };
+        let (trials, secs) = if quick { (1, 2) } else { (7, 3) };
         report.sections.push(bench::capacity::run(trials, secs));
     }
     if want("aggregation") {
