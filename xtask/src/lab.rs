@@ -71,6 +71,9 @@ pub struct LabArgs {
     /// Exit non-zero unless traffic crossed every member and the failover happened (CI).
     #[arg(long)]
     pub check: bool,
+    /// Use target/debug/bondxdp as it is (`cargo xtask test` has just built it).
+    #[arg(skip)]
+    pub prebuilt: bool,
 }
 
 impl Default for LabArgs {
@@ -85,6 +88,7 @@ impl Default for LabArgs {
             keep: false,
             teardown: false,
             check: false,
+            prebuilt: false,
         }
     }
 }
@@ -226,8 +230,10 @@ pub fn run_lab(args: &LabArgs) -> Result<()> {
             args.rate
         );
     };
-    step("building bondxdp");
-    run(cargo().args(["build", "-p", "bondxdp"]))?;
+    if !args.prebuilt {
+        step("building bondxdp");
+        run(cargo().args(["build", "-p", "bondxdp"]))?;
+    }
     teardown_all();
     let interrupted = Arc::new(AtomicBool::new(false));
     {

@@ -92,6 +92,7 @@ fn main() -> Result<()> {
                 lab::run_lab(&lab::LabArgs {
                     duration: 8,
                     check: true,
+                    prebuilt: true,
                     ..lab::LabArgs::default()
                 })?;
             }
