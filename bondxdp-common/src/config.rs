@@ -5,7 +5,10 @@
 //! change of mode, members or link state reaches it as one atomic index flip; see
 //! `bondxdp::maps::ConfigMap`.
 
-use crate::reciprocal::Reciprocal;
+use crate::{
+    reciprocal::Reciprocal,
+    weights::{BUCKETS, NO_BUCKET},
+};
 
 /// Most members one bond can have (the kernel has no fixed limit; 16 covers real LAGs).
 pub const MAX_MEMBERS: usize = 16;
@@ -31,11 +34,14 @@ pub enum Mode {
     BalanceTlb = 5,
     /// 6: adaptive load balancing.
     BalanceAlb = 6,
+    /// 16 (bondxdp's own): uplinks to different networks (ISPs); every flow is pinned to one
+    /// uplink and translated to its address.
+    MultiWan = 16,
 }
 
 impl Mode {
     /// Every mode, in kernel order.
-    pub const ALL: [Mode; 7] = [
+    pub const ALL: [Mode; 8] = [
         Mode::BalanceRr,
         Mode::ActiveBackup,
         Mode::BalanceXor,
@@ -43,6 +49,7 @@ impl Mode {
         Mode::Ieee8023ad,
         Mode::BalanceTlb,
         Mode::BalanceAlb,
+        Mode::MultiWan,
     ];
 
     /// The mode with kernel number `n`.
@@ -55,6 +62,7 @@ impl Mode {
             4 => Mode::Ieee8023ad,
             5 => Mode::BalanceTlb,
             6 => Mode::BalanceAlb,
+            16 => Mode::MultiWan,
             _ => return None,
         })
     }
@@ -69,6 +77,7 @@ impl Mode {
             Mode::Ieee8023ad => "802.3ad",
             Mode::BalanceTlb => "balance-tlb",
             Mode::BalanceAlb => "balance-alb",
+            Mode::MultiWan => "multi-wan",
         }
     }
 
@@ -82,6 +91,7 @@ impl Mode {
             Mode::Ieee8023ad => "IEEE 802.3ad Dynamic link aggregation",
             Mode::BalanceTlb => "transmit load balancing",
             Mode::BalanceAlb => "adaptive load balancing",
+            Mode::MultiWan => "multi-uplink (per-flow, translated to each uplink's address)",
         }
     }
 
@@ -106,6 +116,12 @@ impl Mode {
     /// Whether one member is "active" and the others only stand by.
     pub const fn uses_active(self) -> bool {
         matches!(self, Mode::ActiveBackup)
+    }
+
+    /// Whether members are uplinks to different networks that keep their own addresses
+    /// (nothing about them is changed) rather than ports of one link aggregate.
+    pub const fn is_multi_uplink(self) -> bool {
+        matches!(self, Mode::MultiWan)
     }
 }
 
@@ -227,6 +243,74 @@ impl MemberSlot {
     }
 }
 
+/// [`Uplink::flags`]: the uplink carries raw IP (TUN, PPP, raw-IP modems): no Ethernet header.
+pub const UPLINK_L3: u8 = 1 << 0;
+/// [`Uplink::flags`]: IPv4 flows can use the uplink (address and next hop known).
+pub const UPLINK_V4: u8 = 1 << 1;
+/// [`Uplink::flags`]: IPv6 flows can use the uplink (global address and next hop known).
+pub const UPLINK_V6: u8 = 1 << 2;
+
+/// A member of a multi-uplink bond: what translation to its network needs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Uplink {
+    /// The uplink's IPv4 address (bytes in packet order, as a little-endian load reads them).
+    pub addr4: u32,
+    /// The uplink's global IPv6 address ([`crate::nat::Addr`]).
+    pub addr6: crate::nat::Addr,
+    /// MAC of the IPv4 next hop (the gateway).
+    pub gw_mac4: [u8; 6],
+    /// MAC of the IPv6 next hop (the router).
+    pub gw_mac6: [u8; 6],
+    /// Share of new flows (relative; 0: none).
+    pub weight: u16,
+    /// `UPLINK_*` flags.
+    pub flags: u8,
+    /// Padding; zero.
+    pub pad: u8,
+    /// Bumped whenever flows through the uplink become invalid (address change, failure):
+    /// flows created under an older epoch are created again.
+    pub epoch: u32,
+}
+
+impl Uplink {
+    /// All zeros (const).
+    pub const ZERO: Uplink = Uplink {
+        addr4: 0,
+        addr6: [0; 4],
+        gw_mac4: [0; 6],
+        gw_mac6: [0; 6],
+        weight: 0,
+        flags: 0,
+        pad: 0,
+        epoch: 0,
+    };
+
+    /// The uplink's address for `family` ([`crate::nat::FAMILY_V4`] or `_V6`), as a flow
+    /// address (IPv4 in the first four bytes).
+    #[inline(always)]
+    pub fn addr(&self, family: u8) -> crate::nat::Addr {
+        if family == crate::nat::FAMILY_V4 {
+            [self.addr4, 0, 0, 0]
+        } else {
+            self.addr6
+        }
+    }
+
+    /// The uplink's readiness flag for `family`.
+    #[inline(always)]
+    pub const fn family_flag(family: u8) -> u8 {
+        if family == crate::nat::FAMILY_V4 {
+            UPLINK_V4
+        } else {
+            UPLINK_V6
+        }
+    }
+}
+
+/// [`BondConfig::nat_flags`]: all flows to one destination host use one uplink.
+pub const NAT_STICKY_HOST: u32 = 1 << 0;
+
 /// [`BondConfig::flags`]: members keep their own MACs; the egress program writes the member's
 /// MAC as the source and the ingress program maps it back to the bond's.
 pub const CFG_KEEP_MEMBER_MACS: u32 = 1 << 0;
@@ -274,6 +358,17 @@ pub struct BondConfig {
     /// The members, indexed by slot. A member keeps its slot while it is in the bond, so
     /// per-member counters stay attached to it.
     pub members: [MemberSlot; MAX_MEMBERS],
+    /// multi-wan: translation settings of each member, indexed by slot.
+    pub uplinks: [Uplink; MAX_MEMBERS],
+    /// Weighted choice of a member for new flows (derived): `[0]` for IPv4 (and every mode
+    /// that weighs members), `[1]` for IPv6.
+    pub buckets: [[u8; BUCKETS]; 2],
+    /// multi-wan: lowest translated port.
+    pub nat_port_min: u16,
+    /// multi-wan: highest translated port.
+    pub nat_port_max: u16,
+    /// multi-wan: `NAT_*` flags.
+    pub nat_flags: u32,
 }
 
 /// The data plane's two configuration slots (one live, one spare), as one global.
@@ -310,6 +405,11 @@ impl Default for BondConfig {
             pad: [0; 2],
             tx_slots: [0; MAX_MEMBERS],
             members: [MemberSlot::default(); MAX_MEMBERS],
+            uplinks: [Uplink::ZERO; MAX_MEMBERS],
+            buckets: [[NO_BUCKET; BUCKETS]; 2],
+            nat_port_min: crate::nat::DEFAULT_PORT_MIN,
+            nat_port_max: crate::nat::DEFAULT_PORT_MAX,
+            nat_flags: 0,
         }
     }
 }
@@ -338,6 +438,11 @@ impl BondConfig {
             link: 0,
             flags: 0,
         }; MAX_MEMBERS],
+        uplinks: [Uplink::ZERO; MAX_MEMBERS],
+        buckets: [[0; BUCKETS]; 2],
+        nat_port_min: 0,
+        nat_port_max: 0,
+        nat_flags: 0,
     };
 
     /// The configured mode, if the number is known.
@@ -416,6 +521,24 @@ impl BondConfig {
         }
         self.tx_count_recip = Reciprocal::new(self.tx_count);
         self.packets_per_slave_recip = Reciprocal::new(self.packets_per_slave);
+        if mode.is_multi_uplink() {
+            self.rebuild_buckets();
+        }
+    }
+
+    /// multi-wan: rebuilds the weighted tables of each address family from the members
+    /// that transmit and are ready for it, moving as few buckets as possible.
+    fn rebuild_buckets(&mut self) {
+        for (family, flag) in [(0, UPLINK_V4), (1, UPLINK_V6)] {
+            let mut weights = [0u32; MAX_MEMBERS];
+            for &slot in self.tx_slots() {
+                let uplink = &self.uplinks[slot as usize];
+                if uplink.flags & flag != 0 {
+                    weights[slot as usize] = uplink.weight as u32;
+                }
+            }
+            crate::weights::rebuild(&mut self.buckets[family], &weights);
+        }
     }
 
     /// Number of members whose link is up.
@@ -582,9 +705,10 @@ mod tests {
     #[test]
     fn layouts_have_no_implicit_padding() {
         assert_eq!(core::mem::size_of::<MemberSlot>(), 12);
+        assert_eq!(core::mem::size_of::<Uplink>(), 40);
         assert_eq!(
             core::mem::size_of::<BondConfig>(),
-            16 + 8 * 4 + 16 + 8 + 16 + 12 * MAX_MEMBERS
+            16 + 8 * 4 + 16 + 8 + 16 + 12 * MAX_MEMBERS + 40 * MAX_MEMBERS + 2 * BUCKETS + 8
         );
         assert_eq!(core::mem::size_of::<MemberRestore>(), 36);
         assert_eq!(core::mem::size_of::<MonitorConfig>(), 36 + 20 * MAX_TARGETS);
@@ -603,6 +727,8 @@ mod tests {
         assert_eq!(Mode::parse("broadcast"), Some(Mode::Broadcast));
         assert_eq!(Mode::parse("802.3ad"), Some(Mode::Ieee8023ad));
         assert_eq!(Mode::parse("7"), None);
+        assert_eq!(Mode::parse("multi-wan"), Some(Mode::MultiWan));
+        assert_eq!(Mode::parse("16"), Some(Mode::MultiWan));
         assert_eq!(Mode::parse("round-robin"), None);
         for mode in Mode::ALL {
             assert_eq!(Mode::from_u32(mode as u32), Some(mode));

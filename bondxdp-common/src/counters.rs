@@ -48,6 +48,57 @@ pub enum Counter {
     /// Not a drop: a frame arrived on an interface that is not a member of this bond and was
     /// left to that interface's stack.
     RxNotMember = 7,
+    /// multi-wan, dropped: the bond sent something that is not IPv4/IPv6 (ARP is off on it).
+    NatNotIp = 8,
+    /// multi-wan, dropped: a header cut short or impossible.
+    NatMalformed = 9,
+    /// multi-wan, dropped: link-local, multicast or broadcast traffic, which has no meaning on
+    /// another network.
+    NatUntranslatable = 10,
+    /// multi-wan, dropped: no uplink can take the flow (all down, or none has an address of
+    /// its family).
+    NatNoUplink = 11,
+    /// multi-wan, dropped: no free translated port for a new flow.
+    NatPortsExhausted = 12,
+    /// multi-wan, dropped: the flow table refused an entry.
+    NatTableFull = 13,
+    /// multi-wan, dropped: a later fragment of a datagram whose first fragment was not seen.
+    NatFragmentUnknown = 14,
+    /// multi-wan: a new flow was pinned to an uplink.
+    NatNewFlow = 15,
+    /// multi-wan: a TCP segment other than a SYN started a flow (its entry was evicted, or
+    /// its uplink failed).
+    NatFlowRecreated = 16,
+    /// multi-wan: a flow's uplink changed address or failed since it was pinned; pinned anew.
+    NatStaleFlow = 17,
+    /// multi-wan: a packet on an uplink that belongs to no translated flow, left to the host's
+    /// stack (DHCP, the uplink's own sockets, probes).
+    NatRxPassed = 18,
+}
+
+/// Passive health signals per uplink (multi-wan), from the translation path: the controller
+/// probes at once when SYNs go unanswered.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UplinkSignals {
+    /// New flows pinned to the uplink.
+    pub new_flows: u64,
+    /// TCP SYNs that opened a flow.
+    pub syns: u64,
+    /// TCP SYNs sent again on an existing flow (the first went unanswered).
+    pub syn_retransmits: u64,
+    /// SYN-ACKs received.
+    pub syn_acks: u64,
+}
+
+impl UplinkSignals {
+    /// Field-wise sum (for adding up CPUs).
+    pub fn add(&mut self, other: &UplinkSignals) {
+        self.new_flows += other.new_flows;
+        self.syns += other.syns;
+        self.syn_retransmits += other.syn_retransmits;
+        self.syn_acks += other.syn_acks;
+    }
 }
 
 /// Entries in the counter map (room for counters added later).
@@ -55,7 +106,7 @@ pub const COUNTER_SLOTS: u32 = 32;
 
 impl Counter {
     /// Every counter, in index order.
-    pub const ALL: [Counter; 8] = [
+    pub const ALL: [Counter; 19] = [
         Counter::DropNoConfig,
         Counter::DropNoMember,
         Counter::DropInactiveMember,
@@ -64,6 +115,17 @@ impl Counter {
         Counter::HashFallbackL2,
         Counter::RxSlowProtocols,
         Counter::RxNotMember,
+        Counter::NatNotIp,
+        Counter::NatMalformed,
+        Counter::NatUntranslatable,
+        Counter::NatNoUplink,
+        Counter::NatPortsExhausted,
+        Counter::NatTableFull,
+        Counter::NatFragmentUnknown,
+        Counter::NatNewFlow,
+        Counter::NatFlowRecreated,
+        Counter::NatStaleFlow,
+        Counter::NatRxPassed,
     ];
 
     /// Stable snake_case name (status output, JSON, metrics labels).
@@ -77,6 +139,17 @@ impl Counter {
             Counter::HashFallbackL2 => "hash_fallback_l2",
             Counter::RxSlowProtocols => "rx_slow_protocols",
             Counter::RxNotMember => "rx_not_member",
+            Counter::NatNotIp => "nat_not_ip",
+            Counter::NatMalformed => "nat_malformed",
+            Counter::NatUntranslatable => "nat_untranslatable",
+            Counter::NatNoUplink => "nat_no_uplink",
+            Counter::NatPortsExhausted => "nat_ports_exhausted",
+            Counter::NatTableFull => "nat_table_full",
+            Counter::NatFragmentUnknown => "nat_fragment_unknown",
+            Counter::NatNewFlow => "nat_new_flows",
+            Counter::NatFlowRecreated => "nat_flows_recreated",
+            Counter::NatStaleFlow => "nat_stale_flows",
+            Counter::NatRxPassed => "nat_rx_passed",
         }
     }
 
@@ -89,6 +162,13 @@ impl Counter {
                 | Counter::DropInactiveMember
                 | Counter::DropRewriteFailed
                 | Counter::DropCloneFailed
+                | Counter::NatNotIp
+                | Counter::NatMalformed
+                | Counter::NatUntranslatable
+                | Counter::NatNoUplink
+                | Counter::NatPortsExhausted
+                | Counter::NatTableFull
+                | Counter::NatFragmentUnknown
         )
     }
 }

@@ -8,6 +8,9 @@
 //! * [`hash`]: the kernel bonding driver's transmit hash (`bond_xmit_hash`), bit-exact.
 //! * [`modes`]: one file per bonding mode: which member sends a packet, and which members are
 //!   eligible at all.
+//! * [`nat`]: the multi-uplink mode's flow tables and packet parser (translation to each
+//!   uplink's address).
+//! * [`weights`]: weighted tables for choosing members for new flows.
 //!
 //! The crate is `no_std` and has no dependencies (bar `aya` for the `user` feature), so the
 //! pure decisions are unit-tested on the host and called unchanged from the eBPF programs.
@@ -17,8 +20,10 @@ pub mod config;
 pub mod counters;
 pub mod hash;
 pub mod modes;
+pub mod nat;
 pub mod packet;
 pub mod reciprocal;
+pub mod weights;
 
 #[cfg(feature = "user")]
 mod pod;

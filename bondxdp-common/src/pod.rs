@@ -2,7 +2,8 @@
 
 use crate::{
     config::{BondConfig, BondState, ConfigSlots},
-    counters::MemberStats,
+    counters::{MemberStats, UplinkSignals},
+    nat::{FlowEntry, FlowKey, HostEntry, NatEntry},
 };
 
 // SAFETY: all of these are `#[repr(C)]`, `Copy`, made only of integers and byte arrays with
@@ -11,3 +12,8 @@ unsafe impl aya::Pod for BondConfig {}
 unsafe impl aya::Pod for BondState {}
 unsafe impl aya::Pod for ConfigSlots {}
 unsafe impl aya::Pod for MemberStats {}
+unsafe impl aya::Pod for UplinkSignals {}
+unsafe impl aya::Pod for FlowKey {}
+unsafe impl aya::Pod for FlowEntry {}
+unsafe impl aya::Pod for NatEntry {}
+unsafe impl aya::Pod for HostEntry {}

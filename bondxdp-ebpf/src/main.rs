@@ -5,6 +5,8 @@
 //!   packet pays for dispatching on the mode. The loader attaches the one configured.
 //! * `member_ingress` (tcx ingress on each member): delivers what the member receives to the
 //!   bond, as if it had arrived there.
+//! * `egress_mwan`, `ingress_mwan`: the multi-uplink mode's pair (flows pinned to uplinks and
+//!   translated to their addresses; see `nat.rs`).
 //!
 //! One copy of this object is loaded per bond; its maps (see `maps.rs`) hold that bond's
 //! configuration and counters and are pinned under /sys/fs/bpf/bondxdp/.
@@ -16,6 +18,7 @@
 mod egress;
 mod ingress;
 mod maps;
+mod nat;
 mod skb;
 
 use aya_ebpf::{macros::classifier, programs::TcContext};
@@ -51,6 +54,18 @@ egress_programs! {
 #[classifier]
 pub fn member_ingress(ctx: TcContext) -> i32 {
     ingress::member_ingress(&ctx)
+}
+
+/// multi-wan: tcx egress on the bond (per-flow uplink choice and translation).
+#[classifier]
+pub fn egress_mwan(ctx: TcContext) -> i32 {
+    nat::egress(&ctx)
+}
+
+/// multi-wan: tcx ingress on every uplink (replies translated back to the bond).
+#[classifier]
+pub fn ingress_mwan(ctx: TcContext) -> i32 {
+    nat::ingress(&ctx)
 }
 
 /// Benchmark floor: the least a transmit program can do (redirect, nothing else). Never

@@ -5,12 +5,13 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, PerCpuArray},
+    maps::{Array, LruHashMap, PerCpuArray},
 };
 use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
     config::{BondState, ConfigSlots},
-    counters::COUNTER_SLOTS,
+    counters::{COUNTER_SLOTS, UplinkSignals},
+    nat::{Addr, Flow, FlowEntry, FlowKey, HostEntry, NatEntry},
 };
 
 /// Double-buffered configuration: userspace writes the slot not in use, then flips
@@ -45,6 +46,46 @@ static RR_COUNTER: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
 /// it is created and pinned with the others.
 #[map]
 static BOND_STATE: Array<BondState> = Array::with_max_entries(1, 0);
+
+/// multi-wan flow table: inside flow -> uplink and translated port. Sized by the loader
+/// (`--max-flows`); a token size for the other modes.
+#[map]
+pub static NAT_FLOWS: LruHashMap<FlowKey, FlowEntry> = LruHashMap::with_max_entries(64, 0);
+
+/// multi-wan NAT table: reply tuple on an uplink -> inside address and port. Inserting with
+/// BPF_NOEXIST claims a translated port.
+#[map]
+pub static NAT_TABLE: LruHashMap<FlowKey, NatEntry> = LruHashMap::with_max_entries(64, 0);
+
+/// multi-wan `sticky host`: destination address -> uplink.
+#[map]
+pub static NAT_HOSTS: LruHashMap<Addr, HostEntry> = LruHashMap::with_max_entries(64, 0);
+
+/// multi-wan: the packet being translated, parsed (too big for the stack next to the rest).
+#[map]
+static NAT_SCRATCH: PerCpuArray<Flow> = PerCpuArray::with_max_entries(1, 0);
+
+/// This CPU's scratch [`Flow`].
+#[inline(always)]
+pub fn scratch_flow() -> Option<&'static mut Flow> {
+    // SAFETY: per-CPU entry, used by one program run at a time on this CPU (tc programs do
+    // not nest on one CPU).
+    NAT_SCRATCH.get_ptr_mut(0).map(|f| unsafe { &mut *f })
+}
+
+/// multi-wan passive health signals, per uplink slot.
+#[map]
+static UPLINK_SIGNALS: PerCpuArray<UplinkSignals> =
+    PerCpuArray::with_max_entries(MAX_MEMBERS as u32, 0);
+
+/// Counts on `slot`'s passive signals.
+#[inline(always)]
+pub fn signal(slot: usize, f: impl FnOnce(&mut UplinkSignals)) {
+    if let Some(s) = UPLINK_SIGNALS.get_ptr_mut(slot as u32) {
+        // SAFETY: per-CPU entry, and programs do not migrate while running.
+        f(unsafe { &mut *s });
+    }
+}
 
 /// One flag per [`Counter`]: set once its event has been logged (aya-log is for rare events,
 /// never one line per packet).

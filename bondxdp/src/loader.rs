@@ -25,25 +25,51 @@ pub static EBPF_OBJECT: &[u8] =
 
 /// Program names in the object.
 pub mod programs {
-    pub use bondxdp_common::modes::{EGRESS_PROGRAMS, program_for};
+    pub use bondxdp_common::modes::{
+        EGRESS_PROGRAMS, MEMBER_INGRESS, MULTI_WAN_INGRESS, ingress_program_for, program_for,
+    };
 
-    /// tcx ingress program of every member.
-    pub const MEMBER_INGRESS: &str = "member_ingress";
-
-    /// Every program a bond uses: the ingress program and one egress program per selector.
+    /// Every program a bond uses: the ingress programs and one egress program per selector.
     pub fn all() -> impl Iterator<Item = &'static str> {
-        std::iter::once(MEMBER_INGRESS).chain(EGRESS_PROGRAMS)
+        [MEMBER_INGRESS, MULTI_WAN_INGRESS]
+            .into_iter()
+            .chain(EGRESS_PROGRAMS)
     }
 }
 
 /// Loads a fresh copy of the object and its programs into the kernel (maps created, nothing
-/// attached or pinned).
+/// attached or pinned), with the multi-wan tables at their token size.
 pub fn load() -> Result<Ebpf> {
-    let mut ebpf = EbpfLoader::new().load(EBPF_OBJECT)?;
+    load_sized(0)
+}
+
+/// [`load`], with room for `max_flows` flows in the multi-wan tables (0: the token size the
+/// other modes get). LRU maps allocate every entry up front: see [`flow_table_bytes`].
+pub fn load_sized(max_flows: u32) -> Result<Ebpf> {
+    let mut loader = EbpfLoader::new();
+    if max_flows > 0 {
+        loader
+            .map_max_entries(crate::maps::names::NAT_FLOWS, max_flows)
+            .map_max_entries(crate::maps::names::NAT_TABLE, max_flows)
+            .map_max_entries(crate::maps::names::NAT_HOSTS, (max_flows / 4).max(64));
+    }
+    let mut ebpf = loader.load(EBPF_OBJECT)?;
     for name in programs::all() {
         classifier(&mut ebpf, name)?.load()?;
     }
     Ok(ebpf)
+}
+
+/// Approximate kernel memory the multi-wan tables take for `max_flows` flows: each flow has
+/// an entry in the flow table and one in the NAT table (key, value and the kernel's ~56-byte
+/// element header each), and hosts take a quarter as many.
+pub fn flow_table_bytes(max_flows: u32) -> u64 {
+    use bondxdp_common::nat::{FlowEntry, FlowKey, HostEntry, NatEntry};
+    let elem = |k: usize, v: usize| (56 + k.next_multiple_of(8) + v.next_multiple_of(8)) as u64;
+    let flows = elem(size_of::<FlowKey>(), size_of::<FlowEntry>())
+        + elem(size_of::<FlowKey>(), size_of::<NatEntry>());
+    let hosts = elem(16, size_of::<HostEntry>());
+    max_flows as u64 * flows + (max_flows as u64 / 4).max(64) * hosts
 }
 
 /// The egress program for `mode` and `policy`, or an error for modes without a data plane.

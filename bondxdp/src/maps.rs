@@ -4,16 +4,19 @@
 //!   spare slot and flips the index, so the data plane switches configurations atomically.
 //! * [`BondMaps::member_stats`]/[`BondMaps::counters`]: per-CPU counters summed over CPUs.
 //! * [`BondMaps::state`]: userspace's own pinned record of the bond ([`BondState`]).
+//! * [`NatMaps`]: the multi-wan flow tables.
 
 use std::time::Duration;
 
 use aya::{
     Ebpf,
-    maps::{Array, Map, MapData, PerCpuArray},
+    maps::{Array, HashMap, Map, MapData, PerCpuArray},
 };
 use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
     config::{BOND_STATE_MAGIC, BOND_STATE_VERSION, BondState, ConfigSlots},
+    counters::UplinkSignals,
+    nat::{Addr, FlowEntry, FlowKey, HostEntry, NatEntry},
 };
 
 use crate::{
@@ -35,14 +38,26 @@ pub mod names {
     pub const RR_COUNTER: &str = "RR_COUNTER";
     /// Userspace's record of the bond.
     pub const BOND_STATE: &str = "BOND_STATE";
-    /// All of them.
-    pub const ALL: [&str; 6] = [
+    /// multi-wan flow table.
+    pub const NAT_FLOWS: &str = "NAT_FLOWS";
+    /// multi-wan NAT (reply) table.
+    pub const NAT_TABLE: &str = "NAT_TABLE";
+    /// multi-wan sticky hosts.
+    pub const NAT_HOSTS: &str = "NAT_HOSTS";
+    /// multi-wan per-uplink passive signals.
+    pub const UPLINK_SIGNALS: &str = "UPLINK_SIGNALS";
+    /// All of them (pinned).
+    pub const ALL: [&str; 10] = [
         BOND_CONFIG,
         CONFIG_INDEX,
         MEMBER_STATS,
         COUNTERS,
         RR_COUNTER,
         BOND_STATE,
+        NAT_FLOWS,
+        NAT_TABLE,
+        NAT_HOSTS,
+        UPLINK_SIGNALS,
     ];
 }
 
@@ -100,6 +115,28 @@ impl ConfigMap {
     }
 }
 
+/// The multi-wan tables (present, with a token size, in every bond).
+pub struct NatMaps {
+    /// Inside flow -> uplink and translated port.
+    pub flows: HashMap<MapData, FlowKey, FlowEntry>,
+    /// Reply tuple -> inside address and port.
+    pub table: HashMap<MapData, FlowKey, NatEntry>,
+    /// Sticky hosts.
+    pub hosts: HashMap<MapData, Addr, HostEntry>,
+    signals: PerCpuArray<MapData, UplinkSignals>,
+}
+
+impl NatMaps {
+    /// Passive signals of the uplink in `slot`, summed over CPUs.
+    pub fn signals(&self, slot: usize) -> Result<UplinkSignals> {
+        let mut total = UplinkSignals::default();
+        for v in self.signals.get(&(slot as u32), 0)?.iter() {
+            total.add(v);
+        }
+        Ok(total)
+    }
+}
+
 /// All maps of one bond.
 pub struct BondMaps {
     /// The configuration the data plane acts on.
@@ -108,6 +145,8 @@ pub struct BondMaps {
     counters: PerCpuArray<MapData, u64>,
     rr_counter: PerCpuArray<MapData, u32>,
     state: Array<MapData, BondState>,
+    /// The multi-wan tables.
+    pub nat: NatMaps,
 }
 
 impl BondMaps {
@@ -117,14 +156,7 @@ impl BondMaps {
             ebpf.take_map(name)
                 .ok_or_else(|| Error::Ebpf(format!("map {name} missing from the eBPF object")))
         };
-        Self::from_maps([
-            take(names::BOND_CONFIG)?,
-            take(names::CONFIG_INDEX)?,
-            take(names::MEMBER_STATS)?,
-            take(names::COUNTERS)?,
-            take(names::RR_COUNTER)?,
-            take(names::BOND_STATE)?,
-        ])
+        Self::from_maps(names::ALL.map(&mut take).try_into_array()?)
     }
 
     /// Opens the maps pinned for a bond.
@@ -133,18 +165,22 @@ impl BondMaps {
             let data = MapData::from_pin(paths.map(name))?;
             Ok(Map::from_map_data(data)?)
         };
-        Self::from_maps([
-            open(names::BOND_CONFIG)?,
-            open(names::CONFIG_INDEX)?,
-            open(names::MEMBER_STATS)?,
-            open(names::COUNTERS)?,
-            open(names::RR_COUNTER)?,
-            open(names::BOND_STATE)?,
-        ])
+        Self::from_maps(names::ALL.map(open).try_into_array()?)
     }
 
-    fn from_maps(maps: [Map; 6]) -> Result<BondMaps> {
-        let [config, index, member_stats, counters, rr_counter, state] = maps;
+    fn from_maps(maps: [Map; names::ALL.len()]) -> Result<BondMaps> {
+        let [
+            config,
+            index,
+            member_stats,
+            counters,
+            rr_counter,
+            state,
+            nat_flows,
+            nat_table,
+            nat_hosts,
+            signals,
+        ] = maps;
         Ok(BondMaps {
             config: ConfigMap {
                 slots: Array::try_from(config)?,
@@ -154,6 +190,12 @@ impl BondMaps {
             counters: PerCpuArray::try_from(counters)?,
             rr_counter: PerCpuArray::try_from(rr_counter)?,
             state: Array::try_from(state)?,
+            nat: NatMaps {
+                flows: HashMap::try_from(nat_flows)?,
+                table: HashMap::try_from(nat_table)?,
+                hosts: HashMap::try_from(nat_hosts)?,
+                signals: PerCpuArray::try_from(signals)?,
+            },
         })
     }
 
@@ -227,6 +269,20 @@ impl BondMaps {
             *stats = self.member_stats(slot)?;
         }
         Ok(out)
+    }
+}
+
+/// `[Result<T>; N]` -> `Result<[T; N]>`.
+trait TryIntoArray<T, const N: usize> {
+    fn try_into_array(self) -> Result<[T; N]>;
+}
+
+impl<T, const N: usize> TryIntoArray<T, N> for [Result<T>; N] {
+    fn try_into_array(self) -> Result<[T; N]> {
+        let items: Vec<T> = self.into_iter().collect::<Result<_>>()?;
+        Ok(items
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("same length")))
     }
 }
 

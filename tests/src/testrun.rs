@@ -117,7 +117,8 @@ pub fn ifindex(name: &str) -> u32 {
 
 impl Harness {
     fn load(n: usize, mode: Mode) -> Harness {
-        let mut ebpf = loader::load().expect("the object loads and passes the verifier");
+        let flows = if mode.is_multi_uplink() { 4096 } else { 0 };
+        let mut ebpf = loader::load_sized(flows).expect("the object loads and passes the verifier");
         let maps = BondMaps::from_ebpf(&mut ebpf).expect("maps");
         let members: Vec<u32> = (0..n).map(|i| ifindex(&format!("m{i}"))).collect();
         let mut cfg = BondConfig {
@@ -178,9 +179,11 @@ impl Harness {
         self.run(self.egress_program(), frame, 0)
     }
 
-    /// Runs the member ingress program on `frame` as if received on interface `ifindex`.
+    /// Runs the members' ingress program (the one the mode uses) on `frame` as if received
+    /// on interface `ifindex`.
     pub fn ingress(&self, ifindex: u32, frame: &[u8]) -> Outcome {
-        self.run(loader::programs::MEMBER_INGRESS, frame, ifindex)
+        let mode = self.cfg.mode().expect("mode");
+        self.run(loader::programs::ingress_program_for(mode), frame, ifindex)
     }
 
     fn snapshot(
@@ -195,7 +198,8 @@ impl Harness {
         )
     }
 
-    fn run(&self, program: &str, frame: &[u8], ifindex: u32) -> Outcome {
+    /// Runs program `program` on `frame` with `__sk_buff.ifindex` set to `ifindex`.
+    pub fn run(&self, program: &str, frame: &[u8], ifindex: u32) -> Outcome {
         let (stats0, counters0) = self.snapshot();
         let mut ctx = [0u8; SKB_CTX_LEN];
         ctx[SKB_CTX_IFINDEX..SKB_CTX_IFINDEX + 4].copy_from_slice(&ifindex.to_ne_bytes());

@@ -66,8 +66,24 @@ pub trait Selector {
     ) -> Selection;
 }
 
+/// The multi-uplink mode's egress program (not a [`Selector`]: it translates too).
+pub const MULTI_WAN_EGRESS: &str = "egress_mwan";
+/// The multi-uplink mode's ingress program (on each uplink).
+pub const MULTI_WAN_INGRESS: &str = "ingress_mwan";
+/// The ingress program of the link-aggregation modes (on each member).
+pub const MEMBER_INGRESS: &str = "member_ingress";
+
+/// The ingress program members of a bond in `mode` run.
+pub const fn ingress_program_for(mode: Mode) -> &'static str {
+    if mode.is_multi_uplink() {
+        MULTI_WAN_INGRESS
+    } else {
+        MEMBER_INGRESS
+    }
+}
+
 /// Every egress program, in the order of [`Mode`] and [`HashPolicy`] numbers.
-pub const EGRESS_PROGRAMS: [&str; 9] = [
+pub const EGRESS_PROGRAMS: [&str; 10] = [
     round_robin::RoundRobin::PROGRAM,
     active_backup::ActiveBackup::PROGRAM,
     xor::Xor::<{ HashPolicy::Layer2 as u32 }>::PROGRAM,
@@ -77,6 +93,7 @@ pub const EGRESS_PROGRAMS: [&str; 9] = [
     xor::Xor::<{ HashPolicy::Encap34 as u32 }>::PROGRAM,
     xor::Xor::<{ HashPolicy::VlanSrcMac as u32 }>::PROGRAM,
     broadcast::Broadcast::PROGRAM,
+    MULTI_WAN_EGRESS,
 ];
 
 /// The egress program for a mode (and, for hashing modes, a hash policy); `None` for modes
@@ -87,6 +104,7 @@ pub const fn program_for(mode: Mode, policy: HashPolicy) -> Option<&'static str>
         Mode::ActiveBackup => active_backup::ActiveBackup::PROGRAM,
         Mode::BalanceXor => xor::program(policy),
         Mode::Broadcast => broadcast::Broadcast::PROGRAM,
+        Mode::MultiWan => MULTI_WAN_EGRESS,
         _ => return None,
     })
 }
@@ -225,8 +243,15 @@ mod tests {
             );
             seen.insert(name);
         }
-        for mode in [Mode::BalanceRr, Mode::ActiveBackup, Mode::Broadcast] {
-            seen.insert(program_for(mode, HashPolicy::Layer2).unwrap());
+        for mode in [
+            Mode::BalanceRr,
+            Mode::ActiveBackup,
+            Mode::Broadcast,
+            Mode::MultiWan,
+        ] {
+            let name = program_for(mode, HashPolicy::Layer2).unwrap();
+            assert!(name.len() <= 15, "{name}");
+            seen.insert(name);
         }
         assert_eq!(seen.len(), EGRESS_PROGRAMS.len());
         assert_eq!(program_for(Mode::BalanceAlb, HashPolicy::Layer2), None);
