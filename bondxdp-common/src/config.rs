@@ -586,9 +586,15 @@ pub struct MemberRestore {
     pub was_allmulti: u8,
     /// `net.ipv6.conf.IF.disable_ipv6` before enslaving (0xff: unknown, leave alone).
     pub ipv6_disabled: u8,
+    /// `RESTORE_*` flags.
+    pub flags: u8,
     /// Padding; zero.
-    pub pad: [u8; 2],
+    pub pad: u8,
 }
+
+/// [`MemberRestore::flags`]: the member was never changed (multi-wan uplinks keep
+/// everything): nothing to put back.
+pub const RESTORE_UNTOUCHED: u8 = 1 << 0;
 
 /// Most ARP (and NS) targets a bond can probe (kernel `BOND_MAX_ARP_TARGETS`).
 pub const MAX_TARGETS: usize = 16;
@@ -649,10 +655,95 @@ impl Default for MonitorConfig {
     }
 }
 
+/// [`MwanRecord::flags`]: all flows to one destination host use one uplink.
+pub const MWAN_STICKY_HOST: u32 = 1 << 0;
+/// [`MwanRecord::flags`]: do not install the default routes through the bond.
+pub const MWAN_NO_DEFAULT_ROUTE: u32 = 1 << 1;
+/// [`MwanRecord::flags`]: reset the host's TCP connections through an uplink that fails.
+pub const MWAN_RESET_ON_FAILOVER: u32 = 1 << 2;
+
+/// multi-wan options as pinned in [`BondState`] (userspace only). Addresses are in packet
+/// byte order; IPv4 addresses of mixed lists are IPv4-mapped IPv6 (`::ffff:a.b.c.d`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MwanRecord {
+    /// Probe interval while an uplink looks healthy, ms.
+    pub probe_interval_ms: u32,
+    /// Time after which an unanswered probe counts as lost (at least; grows with the
+    /// measured round trip), ms.
+    pub probe_timeout_ms: u32,
+    /// Probe interval while confirming a suspected failure, ms.
+    pub probe_failure_interval_ms: u32,
+    /// Failed probe rounds in a row before an uplink is down.
+    pub probe_down: u32,
+    /// Successful probe rounds in a row before a down uplink is up again.
+    pub probe_up: u32,
+    /// A reply slower than this counts as lost (0: no limit), ms.
+    pub probe_max_rtt_ms: u32,
+    /// Number of valid entries in `probes`.
+    pub probe_count: u32,
+    /// `MWAN_*` flags.
+    pub flags: u32,
+    /// Flow table size.
+    pub max_flows: u32,
+    /// Lowest translated port.
+    pub port_min: u16,
+    /// Highest translated port.
+    pub port_max: u16,
+    /// Probe targets.
+    pub probes: [[u8; 16]; MAX_TARGETS],
+    /// TCP port to probe each target on (0: ICMP echo).
+    pub probe_ports: [u16; MAX_TARGETS],
+    /// The bond's own IPv4 address (what local flows start from).
+    pub address4: [u8; 4],
+    /// Its prefix length; 0: none.
+    pub prefix4: u8,
+    /// Its IPv6 prefix length; 0: none.
+    pub prefix6: u8,
+    /// Padding; zero.
+    pub pad: [u8; 2],
+    /// The bond's own IPv6 address.
+    pub address6: [u8; 16],
+    /// Configured IPv4 gateway per member slot (zero: from the member's default route).
+    pub gateways4: [[u8; 4]; MAX_MEMBERS],
+    /// Configured IPv6 gateway per member slot (zero: from the member's default route).
+    pub gateways6: [[u8; 16]; MAX_MEMBERS],
+    /// Configured weight per member slot (0: from the link's speed, else 1).
+    pub weights: [u32; MAX_MEMBERS],
+}
+
+impl Default for MwanRecord {
+    fn default() -> Self {
+        MwanRecord {
+            probe_interval_ms: 300,
+            probe_timeout_ms: 150,
+            probe_failure_interval_ms: 100,
+            probe_down: 3,
+            probe_up: 3,
+            probe_max_rtt_ms: 0,
+            probe_count: 0,
+            flags: 0,
+            max_flows: 524_288,
+            port_min: crate::nat::DEFAULT_PORT_MIN,
+            port_max: crate::nat::DEFAULT_PORT_MAX,
+            probes: [[0; 16]; MAX_TARGETS],
+            probe_ports: [0; MAX_TARGETS],
+            address4: [0; 4],
+            prefix4: 0,
+            prefix6: 0,
+            pad: [0; 2],
+            address6: [0; 16],
+            gateways4: [[0; 4]; MAX_MEMBERS],
+            gateways6: [[0; 16]; MAX_MEMBERS],
+            weights: [0; MAX_MEMBERS],
+        }
+    }
+}
+
 /// Magic value of a written [`BondState`].
 pub const BOND_STATE_MAGIC: u32 = 0x6278_6470; // "bxdp"
 /// Layout version of [`BondState`].
-pub const BOND_STATE_VERSION: u32 = 2;
+pub const BOND_STATE_VERSION: u32 = 3;
 
 /// Userspace's persistent record of a bond, pinned with its maps so that `down`, `status` and
 /// a restarted controller work without any process having stayed alive.
@@ -679,6 +770,8 @@ pub struct BondState {
     pub members: [MemberRestore; MAX_MEMBERS],
     /// Link monitoring options.
     pub monitor: MonitorConfig,
+    /// multi-wan options.
+    pub mwan: MwanRecord,
 }
 
 impl Default for BondState {
@@ -694,6 +787,7 @@ impl Default for BondState {
             peer_name: [0; 16],
             members: [MemberRestore::default(); MAX_MEMBERS],
             monitor: MonitorConfig::default(),
+            mwan: MwanRecord::default(),
         }
     }
 }
@@ -713,8 +807,15 @@ mod tests {
         assert_eq!(core::mem::size_of::<MemberRestore>(), 36);
         assert_eq!(core::mem::size_of::<MonitorConfig>(), 36 + 20 * MAX_TARGETS);
         assert_eq!(
+            core::mem::size_of::<MwanRecord>(),
+            40 + 16 * MAX_TARGETS + 2 * MAX_TARGETS + 8 + 16 + 24 * MAX_MEMBERS
+        );
+        assert_eq!(
             core::mem::size_of::<BondState>(),
-            24 + 32 + 36 * MAX_MEMBERS + core::mem::size_of::<MonitorConfig>()
+            24 + 32
+                + 36 * MAX_MEMBERS
+                + core::mem::size_of::<MonitorConfig>()
+                + core::mem::size_of::<MwanRecord>()
         );
     }
 

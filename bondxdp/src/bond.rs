@@ -7,23 +7,29 @@
 //! the same name) can finish.
 
 use aya::programs::TcAttachType;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use bondxdp_common::{
     BondConfig, HashPolicy, MAX_MEMBERS, MemberSlot, Mode,
     config::{
-        BondState, CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS, LinkState, MemberRestore, NO_SLOT,
+        BondState, CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS, LinkState, MWAN_STICKY_HOST,
+        MemberRestore, MwanRecord, NAT_STICKY_HOST, NO_SLOT, RESTORE_UNTOUCHED,
     },
     modes::active_backup::choose_active,
 };
 use tracing::{debug, info, warn};
 
 use crate::{
-    config::{BondOptions, BondSpec, MonitorOptions, set_option, validate_ifname},
+    config::{
+        BondOptions, BondSpec, IpCidr, MonitorOptions, MultiWanOptions, set_option, validate_ifname,
+    },
     error::{Error, Result},
     loader,
     maps::{BondMaps, name_bytes, name_string, names},
     netdev::{self, Link, Netlink},
     pins::{self, BondLock, BondPaths, NamespaceLock},
     preflight,
+    uplink::{self, Discovery},
 };
 
 /// Creates bond `spec.name` and enslaves its members. On failure the host is left as it was.
@@ -116,12 +122,50 @@ async fn resolve_members(nl: &Netlink, spec: &BondSpec) -> Result<Vec<Link>> {
                 master,
             });
         }
-        if !link.ethernet || link.mac.is_none() {
-            return Err(unsuitable("it is not an Ethernet device"));
+        if !spec.options.mode.is_multi_uplink() && (!link.ethernet || link.mac.is_none()) {
+            return Err(unsuitable(
+                "it is not an Ethernet device (raw-IP uplinks need --mode multi-wan)",
+            ));
         }
         members.push(link);
     }
+    if !spec.options.mode.is_multi_uplink() {
+        refuse_separate_networks(nl, spec, &members).await?;
+    }
     Ok(members)
+}
+
+/// Link aggregation needs every member on one segment behind one peer. Members that carry
+/// addresses of different subnets are uplinks to different networks (two ISPs, say): say so
+/// instead of building a bond that would break every connection.
+async fn refuse_separate_networks(nl: &Netlink, spec: &BondSpec, members: &[Link]) -> Result<()> {
+    let mut seen: Vec<(String, IpCidr)> = Vec::new();
+    for m in members {
+        for a in nl.address_info(m.index).await? {
+            if !a.global || !a.cidr.addr.is_ipv4() {
+                continue;
+            }
+            if let Some((other, theirs)) = seen.iter().find(|(n, c)| {
+                n != &m.name && !c.contains(&a.cidr.addr) && !a.cidr.contains(&c.addr)
+            }) {
+                return Err(Error::invalid(
+                    "mode",
+                    format!(
+                        "{} spreads packets over all members, which only works when they share \
+                         one network behind one peer; {other} ({theirs}) and {} ({}) are on \
+                         different networks. Uplinks to different networks (ISPs) need \
+                         --mode multi-wan: per-flow balancing with translation to each \
+                         uplink's address",
+                        spec.options.mode.name(),
+                        m.name,
+                        a.cidr
+                    ),
+                ));
+            }
+            seen.push((m.name.clone(), a.cidr));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -165,6 +209,9 @@ async fn peer_name(nl: &Netlink, bond: &str) -> Result<String> {
 
 /// The steps of `up` after validation; any error is undone by the caller.
 async fn build(nl: &Netlink, spec: &BondSpec, paths: &BondPaths, members: &[Link]) -> Result<()> {
+    if spec.options.mode.is_multi_uplink() {
+        return build_multi_wan(nl, spec, paths, members).await;
+    }
     let opts = &spec.options;
     let mut ebpf = loader::load()?;
     loader::pin(&mut ebpf, paths)?;
@@ -259,6 +306,176 @@ async fn build(nl: &Netlink, spec: &BondSpec, paths: &BondPaths, members: &[Link
     Ok(())
 }
 
+/// Placeholder next hop of the routes through a multi-wan bond (ARP is off on it, so no
+/// one is ever asked for this address; one next hop keeps the neighbour table at one entry
+/// however many destinations there are).
+const MWAN_NEXT_HOP4: Ipv4Addr = Ipv4Addr::new(192, 0, 0, 9);
+/// The same for IPv6.
+const MWAN_NEXT_HOP6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+
+/// How long `up` waits for the uplinks' gateways to resolve before going ahead without
+/// them (the controller keeps trying; an uplink takes flows once its gateway resolves).
+const RESOLVE_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// Reads every uplink, with the configured gateways of `record`, by slot.
+pub(crate) async fn discover_uplinks(
+    nl: &Netlink,
+    links: &[(usize, Link)],
+    record: &MwanRecord,
+) -> Result<Vec<(usize, Discovery)>> {
+    let mut out = Vec::new();
+    for (slot, link) in links {
+        let gw4 =
+            (record.gateways4[*slot] != [0; 4]).then(|| Ipv4Addr::from(record.gateways4[*slot]));
+        let gw6 =
+            (record.gateways6[*slot] != [0; 16]).then(|| Ipv6Addr::from(record.gateways6[*slot]));
+        out.push((*slot, uplink::discover(nl, link, gw4, gw6).await?));
+    }
+    Ok(out)
+}
+
+/// `up` for multi-wan: the uplinks are read, never changed; the bond gets its own address,
+/// no ARP, and (unless told otherwise) the routes that make it the way out.
+async fn build_multi_wan(
+    nl: &Netlink,
+    spec: &BondSpec,
+    paths: &BondPaths,
+    members: &[Link],
+) -> Result<()> {
+    let opts = &spec.options;
+    let w = &opts.multi_wan;
+    let slots: Vec<Option<String>> = spec.members.iter().cloned().map(Some).collect();
+    let record = w.to_pinned(&slots);
+    let links: Vec<(usize, Link)> = members.iter().cloned().enumerate().collect();
+    let mut found = discover_uplinks(nl, &links, &record).await?;
+    for (_, d) in &found {
+        if !d.routable4() && !d.routable6() {
+            return Err(Error::UnsuitableMember {
+                iface: d.name.clone(),
+                reason: format!(
+                    "it has no way out: {} (give --gateway {}=IP)",
+                    d.problems().join(", "),
+                    d.name
+                ),
+            });
+        }
+    }
+    let addresses = w.addresses_or_default();
+    let uplinks: Vec<Discovery> = found.iter().map(|(_, d)| d.clone()).collect();
+    for cidr in &addresses {
+        if let Some(why) = uplink::overlaps(cidr, &uplinks) {
+            return Err(Error::invalid("address", why));
+        }
+    }
+    // Gateways not resolved yet: ask the kernel to, and give it a moment.
+    let deadline = std::time::Instant::now() + RESOLVE_WAIT;
+    while found.iter().any(|(_, d)| {
+        (d.gw4.is_some() && d.addr4.is_some() && !d.ready4())
+            || (d.gw6.is_some() && d.addr6.is_some() && !d.ready6())
+    }) && std::time::Instant::now() < deadline
+    {
+        for ((_, d), (_, link)) in found.iter().zip(&links) {
+            uplink::nudge_resolution(d, link.index);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        found = discover_uplinks(nl, &links, &record).await?;
+    }
+    for (_, d) in &found {
+        for problem in d.problems() {
+            warn!(bond = %spec.name, uplink = %d.name, "{problem}; it takes flows once fixed");
+        }
+    }
+
+    let mut ebpf = loader::load_sized(w.max_flows)?;
+    loader::pin(&mut ebpf, paths)?;
+    let mut maps = BondMaps::from_ebpf(&mut ebpf)?;
+    let mut state = BondState {
+        name: name_bytes(&spec.name),
+        mwan: record,
+        ..Default::default()
+    };
+    for (slot, m) in members.iter().enumerate() {
+        state.members[slot] = untouched_record(m);
+    }
+    state.monitor = opts.monitor.to_pinned();
+    let peer = peer_name(nl, &spec.name).await?;
+    state.peer_name = name_bytes(&peer);
+    maps.set_state(state)?;
+
+    nl.create_veth(&spec.name, &peer).await?;
+    let bond = nl.require(&spec.name).await?;
+    let peer_link = nl.require(&peer).await?;
+    state.bond_ifindex = bond.index;
+    state.peer_ifindex = peer_link.index;
+    maps.set_state(state)?;
+    // Translated packets must fit every uplink as they are: the smallest MTU.
+    let mtu = members.iter().map(|m| m.mtu).min().expect("members");
+    nl.set_mtu(bond.index, mtu).await?;
+    nl.set_mtu(peer_link.index, mtu).await?;
+    let _ = netdev::set_ipv6_disabled(&peer, true);
+    nl.set_arp(peer_link.index, false).await?;
+    // No ARP or neighbour discovery on the bond: the program writes every MAC itself.
+    nl.set_arp(bond.index, false).await?;
+    let v6 = addresses.iter().any(|c| c.addr.is_ipv6());
+    let _ = netdev::set_ipv6_disabled(&spec.name, !v6);
+
+    let bond_mac = bond.mac.unwrap_or_default();
+    let mut cfg = BondConfig {
+        bond_ifindex: bond.index,
+        bond_mac,
+        ..Default::default()
+    };
+    for ((slot, d), m) in found.iter().zip(members) {
+        cfg.members[*slot] = MemberSlot {
+            ifindex: m.index,
+            mac: d.mac,
+            link: LinkState::Up as u8,
+            flags: 0,
+        };
+        cfg.uplinks[*slot] = d.to_uplink(&cfg.uplinks[*slot], 1);
+    }
+    apply_multi_wan(&mut cfg, &state.mwan);
+    apply_options(&mut cfg, opts, NO_SLOT);
+    maps.config.publish(cfg)?;
+
+    let mut ingress = loader::pinned_program(paths, loader::programs::MULTI_WAN_INGRESS)?;
+    for m in members {
+        loader::attach_and_pin(
+            &mut ingress,
+            &m.name,
+            TcAttachType::Ingress,
+            &paths.ingress_link(m.index),
+        )?;
+    }
+    let egress = loader::classifier(&mut ebpf, loader::programs::MULTI_WAN_EGRESS_PROGRAM)?;
+    loader::attach_and_pin(
+        egress,
+        &spec.name,
+        TcAttachType::Egress,
+        &paths.egress_link(),
+    )?;
+    nl.set_up(peer_link.index, true).await?;
+    nl.set_up(bond.index, true).await?;
+    for cidr in &addresses {
+        nl.add_address(bond.index, *cidr).await?;
+    }
+    if w.default_route {
+        for cidr in &addresses {
+            let (halves, via): ([&str; 2], IpAddr) = match cidr.addr {
+                IpAddr::V4(_) => (["0.0.0.0/1", "128.0.0.0/1"], MWAN_NEXT_HOP4.into()),
+                IpAddr::V6(_) => (["::/1", "8000::/1"], MWAN_NEXT_HOP6.into()),
+            };
+            // Two halves of the address space: more specific than any default route, so
+            // preferred over the uplinks' own without touching them.
+            for half in halves {
+                let dst: IpCidr = half.parse().expect("constant");
+                nl.add_onlink_route(dst, via, bond.index).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Prepares one member: the bond's MAC (unless members keep theirs), no IPv6 of its own,
 /// multicast (and with kept MACs, all unicast) delivered to the bond. Leaves it down.
 async fn enslave(nl: &Netlink, m: &Link, bond_mac: [u8; 6], keep_mac: bool) -> Result<()> {
@@ -324,6 +541,36 @@ pub fn pinned_options(cfg: &BondConfig, state: &BondState) -> BondOptions {
         mac: Some(cfg.bond_mac),
         min_links: cfg.min_links,
         monitor: MonitorOptions::from_pinned(&state.monitor),
+        multi_wan: MultiWanOptions::from_pinned(&state.mwan, &slot_names(state)),
+    }
+}
+
+/// Member names by slot (`None` for free slots).
+pub fn slot_names(state: &BondState) -> Vec<Option<String>> {
+    state
+        .members
+        .iter()
+        .map(|m| (m.ifindex != 0).then(|| name_string(&m.name)))
+        .collect()
+}
+
+/// Writes the data-plane side of the multi-wan options into `cfg`: translated ports,
+/// stickiness, each uplink's weight (configured, else 1). Call before [`apply_options`],
+/// whose recompute builds the weighted tables from them.
+pub(crate) fn apply_multi_wan(cfg: &mut BondConfig, record: &MwanRecord) {
+    cfg.nat_port_min = record.port_min;
+    cfg.nat_port_max = record.port_max;
+    cfg.nat_flags = if record.flags & MWAN_STICKY_HOST != 0 {
+        NAT_STICKY_HOST
+    } else {
+        0
+    };
+    for slot in 0..MAX_MEMBERS {
+        cfg.uplinks[slot].weight = if cfg.members[slot].is_used() {
+            record.weights[slot].clamp(1, u16::MAX as u32) as u16
+        } else {
+            0
+        };
     }
 }
 
@@ -395,10 +642,22 @@ impl OpenBond {
     fn commit(&mut self, opts: &BondOptions) -> Result<()> {
         let before = self.egress_program();
         let after = loader::egress_program(opts.mode, opts.xmit_hash_policy)?;
+        let was_multi = self.cfg.mode().is_some_and(Mode::is_multi_uplink);
+        if was_multi != opts.mode.is_multi_uplink() {
+            return Err(Error::invalid(
+                "mode",
+                "a bond cannot switch between multi-wan and link aggregation; recreate it \
+                 (down, up)",
+            ));
+        }
         let primary = self.primary_slot(opts);
         self.state.primary_slot = primary;
         self.state.monitor = opts.monitor.to_pinned();
+        self.state.mwan = opts.multi_wan.to_pinned(&slot_names(&self.state));
         self.maps.set_state(self.state)?;
+        if opts.mode.is_multi_uplink() {
+            apply_multi_wan(&mut self.cfg, &self.state.mwan);
+        }
         apply_options(&mut self.cfg, opts, primary);
         self.maps.config.publish(self.cfg)?;
         if before != Some(after) {
@@ -593,12 +852,21 @@ fn restore_record(m: &Link) -> MemberRestore {
         ifindex: m.index,
         mtu: m.mtu,
         name: name_bytes(&m.name),
-        mac: m.mac.expect("checked in resolve_members"),
+        mac: m.mac.unwrap_or_default(),
         was_up: m.up as u8,
         was_promisc: m.promisc as u8,
         was_allmulti: m.allmulti as u8,
         ipv6_disabled: netdev::ipv6_disabled(&m.name).map_or(0xff, |d| d as u8),
-        pad: [0; 2],
+        flags: 0,
+        pad: 0,
+    }
+}
+
+/// The record of an uplink that bondxdp never changes (multi-wan): nothing to restore.
+fn untouched_record(m: &Link) -> MemberRestore {
+    MemberRestore {
+        flags: RESTORE_UNTOUCHED,
+        ..restore_record(m)
     }
 }
 
@@ -644,6 +912,9 @@ async fn teardown(nl: &Netlink, paths: &BondPaths) -> Result<()> {
 
 /// Puts a member back as it was found (if it still exists under the same name).
 async fn restore_member(nl: &Netlink, saved: &MemberRestore) -> Result<()> {
+    if saved.flags & RESTORE_UNTOUCHED != 0 {
+        return Ok(());
+    }
     let name = name_string(&saved.name);
     let Some(link) = nl
         .link_by_index(saved.ifindex)

@@ -112,7 +112,8 @@ fn parse_assignment(s: &str) -> std::result::Result<(String, String), String> {
 pub struct UpArgs {
     /// Name of the bond interface to create.
     pub name: String,
-    /// Bonding mode: balance-rr (0), active-backup (1), balance-xor (2), broadcast (3).
+    /// Bonding mode: balance-rr (0), active-backup (1), balance-xor (2), broadcast (3), or
+    /// multi-wan (uplinks to different networks, per-flow with translation).
     #[arg(long)]
     pub mode: String,
     /// Member interface (repeat for each member; order sets the default active member).
@@ -175,6 +176,51 @@ pub struct UpArgs {
     /// Ignore netlink link events; notice carrier loss by polling only.
     #[arg(long)]
     pub no_link_events: bool,
+    /// multi-wan: the gateway of an uplink, IF=IP (default: from its default route).
+    #[arg(long, value_name = "IF=IP")]
+    pub gateway: Vec<String>,
+    /// multi-wan: an uplink's share of new flows, IF=N (default 1 each).
+    #[arg(long, value_name = "IF=N")]
+    pub weight: Vec<String>,
+    /// multi-wan: health probe target through every uplink: IP (ping) or tcp:IP:PORT.
+    #[arg(long, value_name = "TARGET")]
+    pub probe: Vec<String>,
+    /// multi-wan: probe interval while healthy, ms (default 300).
+    #[arg(long, value_name = "MS")]
+    pub probe_interval: Option<u32>,
+    /// multi-wan: least time before an unanswered probe is lost, ms (default 150).
+    #[arg(long, value_name = "MS")]
+    pub probe_timeout: Option<u32>,
+    /// multi-wan: probe interval while confirming a failure, ms (default 100).
+    #[arg(long, value_name = "MS")]
+    pub probe_failure_interval: Option<u32>,
+    /// multi-wan: failed probe rounds in a row before an uplink is down (default 3).
+    #[arg(long, value_name = "N")]
+    pub probe_down: Option<u32>,
+    /// multi-wan: good probe rounds in a row before it is up again (default 3).
+    #[arg(long, value_name = "N")]
+    pub probe_up: Option<u32>,
+    /// multi-wan: replies slower than this count as lost, ms (default: no limit).
+    #[arg(long, value_name = "MS")]
+    pub probe_max_rtt: Option<u32>,
+    /// multi-wan: flow (default) or host (every flow to one destination on one uplink).
+    #[arg(long)]
+    pub sticky: Option<String>,
+    /// multi-wan: the bond's own address, one per family (default 192.0.0.8/32).
+    #[arg(long, value_name = "CIDR")]
+    pub address: Vec<String>,
+    /// multi-wan: do not make the bond the way out (no routes through it).
+    #[arg(long)]
+    pub no_default_route: bool,
+    /// multi-wan: reset the host's TCP connections through an uplink that fails.
+    #[arg(long)]
+    pub reset_on_failover: bool,
+    /// multi-wan: flow table size (default 524288; about 115 MB).
+    #[arg(long, value_name = "N")]
+    pub max_flows: Option<u32>,
+    /// multi-wan: translated port range MIN-MAX (default 1024-65535).
+    #[arg(long, value_name = "MIN-MAX")]
+    pub nat_ports: Option<String>,
 }
 
 impl UpArgs {
@@ -215,6 +261,27 @@ impl UpArgs {
         set("num_grat_arp", self.num_grat_arp.map(|v| v.to_string()))?;
         set("min_links", self.min_links.map(|v| v.to_string()))?;
         set("link_events", Some((!self.no_link_events).to_string()))?;
+        set("gateway", list(&self.gateway))?;
+        set("weight", list(&self.weight))?;
+        set("probe", list(&self.probe))?;
+        set("probe_interval", self.probe_interval.map(|v| v.to_string()))?;
+        set("probe_timeout", self.probe_timeout.map(|v| v.to_string()))?;
+        set(
+            "probe_failure_interval",
+            self.probe_failure_interval.map(|v| v.to_string()),
+        )?;
+        set("probe_down", self.probe_down.map(|v| v.to_string()))?;
+        set("probe_up", self.probe_up.map(|v| v.to_string()))?;
+        set("probe_max_rtt", self.probe_max_rtt.map(|v| v.to_string()))?;
+        set("sticky", self.sticky.clone())?;
+        set("address", list(&self.address))?;
+        set("default_route", Some((!self.no_default_route).to_string()))?;
+        set(
+            "reset_on_failover",
+            Some(self.reset_on_failover.to_string()),
+        )?;
+        set("max_flows", self.max_flows.map(|v| v.to_string()))?;
+        set("nat_ports", self.nat_ports.clone())?;
         Ok(BondSpec {
             name: self.name.clone(),
             members: self.members.clone(),

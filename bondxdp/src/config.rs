@@ -10,18 +10,22 @@ use std::{
 
 use bondxdp_common::{
     HashPolicy, MAX_MEMBERS, Mode,
-    config::{MAX_TARGETS, MonitorConfig},
+    config::{
+        MAX_TARGETS, MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER, MWAN_STICKY_HOST,
+        MonitorConfig, MwanRecord,
+    },
     modes::active_backup::PrimaryReselect,
 };
 
 use crate::error::{Error, Result};
 
 /// Modes whose data plane exists in this version.
-pub const SUPPORTED_MODES: [Mode; 4] = [
+pub const SUPPORTED_MODES: [Mode; 5] = [
     Mode::BalanceRr,
     Mode::ActiveBackup,
     Mode::BalanceXor,
     Mode::Broadcast,
+    Mode::MultiWan,
 ];
 
 /// Options of one bond (kernel names in parentheses).
@@ -45,6 +49,364 @@ pub struct BondOptions {
     pub min_links: u32,
     /// Link monitoring.
     pub monitor: MonitorOptions,
+    /// multi-wan settings.
+    pub multi_wan: MultiWanOptions,
+}
+
+/// Which flows of one host share an uplink (multi-wan `sticky`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sticky {
+    /// Each flow by itself (default).
+    #[default]
+    Flow,
+    /// Every flow to one destination host on one uplink (sites that tie a session to the
+    /// client's address).
+    Host,
+}
+
+/// A multi-wan health probe: ICMP echo, or a TCP connection attempt to a port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeTarget {
+    /// The address probed through every uplink.
+    pub addr: IpAddr,
+    /// TCP port to open a connection to (a SYN answered by SYN-ACK or RST); `None`: ping.
+    pub tcp_port: Option<u16>,
+}
+
+impl std::fmt::Display for ProbeTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.tcp_port, self.addr) {
+            (None, a) => write!(f, "{a}"),
+            (Some(p), IpAddr::V4(a)) => write!(f, "tcp:{a}:{p}"),
+            (Some(p), IpAddr::V6(a)) => write!(f, "tcp:[{a}]:{p}"),
+        }
+    }
+}
+
+impl std::str::FromStr for ProbeTarget {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<ProbeTarget> {
+        let bad = || {
+            Error::invalid(
+                "probe",
+                format!("{s:?} is not an address or tcp:ADDRESS:PORT"),
+            )
+        };
+        if let Some(rest) = s.strip_prefix("tcp:") {
+            let sock: std::net::SocketAddr = rest.parse().map_err(|_| bad())?;
+            return Ok(ProbeTarget {
+                addr: sock.ip(),
+                tcp_port: Some(sock.port()),
+            });
+        }
+        Ok(ProbeTarget {
+            addr: s.parse().map_err(|_| bad())?,
+            tcp_port: None,
+        })
+    }
+}
+
+/// multi-wan options (`bondxdp up --mode multi-wan`); times in ms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MultiWanOptions {
+    /// Gateways by member (`gateway=IF=IP`); others come from the member's default route.
+    pub gateways: Vec<(String, IpAddr)>,
+    /// Static weights by member (`weight=IF=N`); others from the link speed, else 1.
+    pub weights: Vec<(String, u32)>,
+    /// Health probe targets (`probe`).
+    pub probes: Vec<ProbeTarget>,
+    /// Probe interval while healthy (`probe_interval`, default 300).
+    pub probe_interval: u32,
+    /// Minimum time before an unanswered probe is lost (`probe_timeout`, default 150;
+    /// grows to three round trips).
+    pub probe_timeout: u32,
+    /// Probe interval while confirming a failure (`probe_failure_interval`, default 100).
+    pub probe_failure_interval: u32,
+    /// Failed rounds in a row before an uplink is down (`probe_down`, default 3).
+    pub probe_down: u32,
+    /// Good rounds in a row before it is up again (`probe_up`, default 3).
+    pub probe_up: u32,
+    /// Replies slower than this count as lost (`probe_max_rtt`; 0: no limit).
+    pub probe_max_rtt: u32,
+    /// `sticky`: flow (default) or host.
+    pub sticky: Sticky,
+    /// The bond's own addresses, one per family (`address`; default 192.0.0.8/32, the IPv4
+    /// "dummy address" of RFC 7600; IPv6 only when given).
+    pub addresses: Vec<IpCidr>,
+    /// Install default routes through the bond, preferred over the members' own
+    /// (`default_route`, default on).
+    pub default_route: bool,
+    /// Reset the host's TCP connections through an uplink when it fails
+    /// (`reset_on_failover`).
+    pub reset_on_failover: bool,
+    /// Flow table size (`max_flows`, default 524288).
+    pub max_flows: u32,
+    /// Translated port range (`nat_ports`, default 1024-65535).
+    pub nat_ports: (u16, u16),
+}
+
+/// The bond's own IPv4 address when none is given (RFC 7600's IPv4 dummy address).
+pub const DEFAULT_MWAN_ADDRESS: IpCidr = IpCidr {
+    addr: IpAddr::V4(Ipv4Addr::new(192, 0, 0, 8)),
+    prefix: 32,
+};
+
+impl Default for MultiWanOptions {
+    fn default() -> Self {
+        MultiWanOptions::from_pinned(&MwanRecord::default(), &[])
+    }
+}
+
+impl MultiWanOptions {
+    /// The bond's own addresses, or the default.
+    pub fn addresses_or_default(&self) -> Vec<IpCidr> {
+        if self.addresses.is_empty() {
+            vec![DEFAULT_MWAN_ADDRESS]
+        } else {
+            self.addresses.clone()
+        }
+    }
+
+    /// The options as pinned; member settings go to the slot of the member's name
+    /// (`slots[i]`: the member in slot `i`, if any).
+    pub fn to_pinned(&self, slots: &[Option<String>]) -> MwanRecord {
+        let mut r = MwanRecord {
+            probe_interval_ms: self.probe_interval,
+            probe_timeout_ms: self.probe_timeout,
+            probe_failure_interval_ms: self.probe_failure_interval,
+            probe_down: self.probe_down,
+            probe_up: self.probe_up,
+            probe_max_rtt_ms: self.probe_max_rtt,
+            probe_count: self.probes.len().min(MAX_TARGETS) as u32,
+            max_flows: self.max_flows,
+            port_min: self.nat_ports.0,
+            port_max: self.nat_ports.1,
+            ..MwanRecord::default()
+        };
+        if self.sticky == Sticky::Host {
+            r.flags |= MWAN_STICKY_HOST;
+        }
+        if !self.default_route {
+            r.flags |= MWAN_NO_DEFAULT_ROUTE;
+        }
+        if self.reset_on_failover {
+            r.flags |= MWAN_RESET_ON_FAILOVER;
+        }
+        for (i, p) in self.probes.iter().take(MAX_TARGETS).enumerate() {
+            r.probes[i] = match p.addr {
+                IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+                IpAddr::V6(a) => a.octets(),
+            };
+            r.probe_ports[i] = p.tcp_port.unwrap_or(0);
+        }
+        for cidr in &self.addresses {
+            match cidr.addr {
+                IpAddr::V4(a) => {
+                    r.address4 = a.octets();
+                    r.prefix4 = cidr.prefix;
+                }
+                IpAddr::V6(a) => {
+                    r.address6 = a.octets();
+                    r.prefix6 = cidr.prefix;
+                }
+            }
+        }
+        for (slot, member) in slots.iter().enumerate().take(MAX_MEMBERS) {
+            let Some(member) = member else { continue };
+            for (m, gw) in &self.gateways {
+                if m == member {
+                    match gw {
+                        IpAddr::V4(a) => r.gateways4[slot] = a.octets(),
+                        IpAddr::V6(a) => r.gateways6[slot] = a.octets(),
+                    }
+                }
+            }
+            if let Some((_, w)) = self.weights.iter().find(|(m, _)| m == member) {
+                r.weights[slot] = *w;
+            }
+        }
+        r
+    }
+
+    /// The options from the pinned record (`slots` as for [`MultiWanOptions::to_pinned`]).
+    pub fn from_pinned(r: &MwanRecord, slots: &[Option<String>]) -> MultiWanOptions {
+        let n = (r.probe_count as usize).min(MAX_TARGETS);
+        let probes = (0..n)
+            .map(|i| {
+                let v6 = Ipv6Addr::from(r.probes[i]);
+                ProbeTarget {
+                    addr: match v6.to_ipv4_mapped() {
+                        Some(v4) => IpAddr::V4(v4),
+                        None => IpAddr::V6(v6),
+                    },
+                    tcp_port: (r.probe_ports[i] != 0).then_some(r.probe_ports[i]),
+                }
+            })
+            .collect();
+        let mut addresses = Vec::new();
+        if r.prefix4 != 0 {
+            addresses.push(IpCidr {
+                addr: IpAddr::V4(Ipv4Addr::from(r.address4)),
+                prefix: r.prefix4,
+            });
+        }
+        if r.prefix6 != 0 {
+            addresses.push(IpCidr {
+                addr: IpAddr::V6(Ipv6Addr::from(r.address6)),
+                prefix: r.prefix6,
+            });
+        }
+        let mut gateways = Vec::new();
+        let mut weights = Vec::new();
+        for (slot, member) in slots.iter().enumerate().take(MAX_MEMBERS) {
+            let Some(member) = member else { continue };
+            if r.gateways4[slot] != [0; 4] {
+                gateways.push((member.clone(), IpAddr::V4(r.gateways4[slot].into())));
+            }
+            if r.gateways6[slot] != [0; 16] {
+                gateways.push((member.clone(), IpAddr::V6(r.gateways6[slot].into())));
+            }
+            if r.weights[slot] != 0 {
+                weights.push((member.clone(), r.weights[slot]));
+            }
+        }
+        MultiWanOptions {
+            gateways,
+            weights,
+            probes,
+            probe_interval: r.probe_interval_ms,
+            probe_timeout: r.probe_timeout_ms,
+            probe_failure_interval: r.probe_failure_interval_ms,
+            probe_down: r.probe_down,
+            probe_up: r.probe_up,
+            probe_max_rtt: r.probe_max_rtt_ms,
+            sticky: if r.flags & MWAN_STICKY_HOST != 0 {
+                Sticky::Host
+            } else {
+                Sticky::Flow
+            },
+            addresses,
+            default_route: r.flags & MWAN_NO_DEFAULT_ROUTE == 0,
+            reset_on_failover: r.flags & MWAN_RESET_ON_FAILOVER != 0,
+            max_flows: r.max_flows,
+            nat_ports: (r.port_min, r.port_max),
+        }
+    }
+}
+
+/// Checks multi-wan options against the bond's members.
+pub fn validate_multi_wan(w: &MultiWanOptions, members: &[String]) -> Result<()> {
+    for (m, gw) in &w.gateways {
+        if !members.contains(m) {
+            return Err(Error::invalid(
+                "gateway",
+                format!("{m} is not one of the members"),
+            ));
+        }
+        if gw.is_unspecified() || gw.is_multicast() || gw.is_loopback() {
+            return Err(Error::invalid(
+                "gateway",
+                format!("{gw} cannot be a gateway"),
+            ));
+        }
+        let same_family = w
+            .gateways
+            .iter()
+            .filter(|(m2, g2)| m2 == m && g2.is_ipv4() == gw.is_ipv4())
+            .count();
+        if same_family > 1 {
+            return Err(Error::invalid(
+                "gateway",
+                format!("{m} has more than one gateway of one address family"),
+            ));
+        }
+    }
+    for (m, weight) in &w.weights {
+        if !members.contains(m) {
+            return Err(Error::invalid(
+                "weight",
+                format!("{m} is not one of the members"),
+            ));
+        }
+        if *weight == 0 || *weight > 65535 {
+            return Err(Error::invalid(
+                "weight",
+                format!("{m}: {weight} is out of range 1-65535"),
+            ));
+        }
+    }
+    if w.probes.len() > MAX_TARGETS {
+        return Err(Error::invalid(
+            "probe",
+            format!("at most {MAX_TARGETS} targets, got {}", w.probes.len()),
+        ));
+    }
+    for p in &w.probes {
+        if p.addr.is_unspecified() || p.addr.is_multicast() || p.addr.is_loopback() {
+            return Err(Error::invalid("probe", format!("{p} cannot be probed")));
+        }
+        if p.tcp_port == Some(0) {
+            return Err(Error::invalid("probe", format!("{p}: port 0")));
+        }
+    }
+    for (name, v, min, max) in [
+        ("probe_interval", w.probe_interval, 10, 3_600_000),
+        ("probe_timeout", w.probe_timeout, 10, 60_000),
+        (
+            "probe_failure_interval",
+            w.probe_failure_interval,
+            10,
+            3_600_000,
+        ),
+        ("probe_down", w.probe_down, 1, 255),
+        ("probe_up", w.probe_up, 1, 255),
+        ("probe_max_rtt", w.probe_max_rtt, 0, 60_000),
+        ("max_flows", w.max_flows, 1024, 16 * 1024 * 1024),
+    ] {
+        if v < min || v > max {
+            return Err(Error::invalid(
+                name,
+                format!("{v} is out of range {min}-{max}"),
+            ));
+        }
+    }
+    let (lo, hi) = w.nat_ports;
+    if lo == 0 || lo > hi {
+        return Err(Error::invalid(
+            "nat_ports",
+            format!("{lo}-{hi} is not a range of ports 1-65535"),
+        ));
+    }
+    for family_v4 in [true, false] {
+        if w.addresses
+            .iter()
+            .filter(|c| c.addr.is_ipv4() == family_v4)
+            .count()
+            > 1
+        {
+            return Err(Error::invalid("address", "at most one address per family"));
+        }
+    }
+    for c in &w.addresses {
+        let bad = match c.addr {
+            IpAddr::V4(a) => {
+                a.is_unspecified() || a.is_multicast() || a.is_loopback() || a.is_broadcast()
+            }
+            IpAddr::V6(a) => {
+                a.is_unspecified()
+                    || a.is_multicast()
+                    || a.is_loopback()
+                    || a.is_unicast_link_local()
+            }
+        };
+        if bad {
+            return Err(Error::invalid(
+                "address",
+                format!("{c} cannot be the bond's address"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `arp_validate`: which members' ARP traffic must come from the probe targets to count.
@@ -185,6 +547,7 @@ impl Default for BondOptions {
             mac: None,
             min_links: 0,
             monitor: MonitorOptions::default(),
+            multi_wan: MultiWanOptions::default(),
         }
     }
 }
@@ -290,6 +653,16 @@ impl BondSpec {
             }
         }
         validate_monitor(&opts.monitor)?;
+        if opts.mode.is_multi_uplink() {
+            validate_multi_wan(&opts.multi_wan, &self.members)?;
+            if opts.keep_member_macs || opts.mac.is_some() || opts.min_links > 1 {
+                return Err(Error::invalid(
+                    "option",
+                    "keep_member_macs, mac and min_links do not apply to multi-wan (uplinks \
+                     keep their own addresses and MACs)",
+                ));
+            }
+        }
         if opts.min_links as usize > self.members.len() {
             return Err(Error::invalid(
                 "min_links",
@@ -410,6 +783,21 @@ pub const OPTION_KEYS: &[&str] = &[
     "num_grat_arp",
     "num_unsol_na",
     "link_events",
+    "gateway",
+    "weight",
+    "probe",
+    "probe_interval",
+    "probe_timeout",
+    "probe_failure_interval",
+    "probe_down",
+    "probe_up",
+    "probe_max_rtt",
+    "sticky",
+    "address",
+    "default_route",
+    "reset_on_failover",
+    "max_flows",
+    "nat_ports",
 ];
 
 /// Sets one option from its kernel name and a textual value (`miimon`, `"100"`). Lists are
@@ -448,6 +836,55 @@ pub fn set_option(opts: &mut BondOptions, key: &str, value: &str) -> Result<()> 
         "arp_missed_max" => m.arp_missed_max = parse_u32(key, value)?,
         "num_grat_arp" | "num_unsol_na" => m.num_grat_arp = parse_u32(key, value)?,
         "link_events" => m.link_events = parse_bool(key, value)?,
+        "gateway" => {
+            opts.multi_wan.gateways = parse_list(value, |s| {
+                let (m, ip) = parse_member_value("gateway", s)?;
+                let ip: IpAddr = ip.parse().map_err(|_| {
+                    Error::invalid("gateway", format!("{ip:?} is not an IP address"))
+                })?;
+                Ok((m, ip))
+            })?
+        }
+        "weight" => {
+            opts.multi_wan.weights = parse_list(value, |s| {
+                let (m, w) = parse_member_value("weight", s)?;
+                Ok((m, parse_u32("weight", &w)?))
+            })?
+        }
+        k if k.starts_with("weight.") => {
+            let member = &k["weight.".len()..];
+            validate_ifname("weight", member)?;
+            let w = parse_u32("weight", value)?;
+            let weights = &mut opts.multi_wan.weights;
+            weights.retain(|(m, _)| m != member);
+            weights.push((member.to_string(), w));
+        }
+        "probe" => opts.multi_wan.probes = parse_list(value, str::parse)?,
+        "probe_interval" => opts.multi_wan.probe_interval = parse_u32(key, value)?,
+        "probe_timeout" => opts.multi_wan.probe_timeout = parse_u32(key, value)?,
+        "probe_failure_interval" => opts.multi_wan.probe_failure_interval = parse_u32(key, value)?,
+        "probe_down" => opts.multi_wan.probe_down = parse_u32(key, value)?,
+        "probe_up" => opts.multi_wan.probe_up = parse_u32(key, value)?,
+        "probe_max_rtt" => opts.multi_wan.probe_max_rtt = parse_u32(key, value)?,
+        "sticky" => {
+            opts.multi_wan.sticky = match value {
+                "flow" => Sticky::Flow,
+                "host" => Sticky::Host,
+                _ => return Err(bad_choice(key, value, "flow, host")),
+            }
+        }
+        "address" => opts.multi_wan.addresses = parse_list(value, str::parse)?,
+        "default_route" => opts.multi_wan.default_route = parse_bool(key, value)?,
+        "reset_on_failover" => opts.multi_wan.reset_on_failover = parse_bool(key, value)?,
+        "max_flows" => opts.multi_wan.max_flows = parse_u32(key, value)?,
+        "nat_ports" => {
+            let bad = || Error::invalid("nat_ports", format!("{value:?} is not MIN-MAX"));
+            let (lo, hi) = value.split_once('-').ok_or_else(bad)?;
+            opts.multi_wan.nat_ports = (
+                lo.trim().parse().map_err(|_| bad())?,
+                hi.trim().parse().map_err(|_| bad())?,
+            );
+        }
         "arp_ip_target" => {
             m.arp_ip_targets = parse_list(value, |s| {
                 s.parse::<Ipv4Addr>().map_err(|_| {
@@ -486,6 +923,15 @@ pub fn set_option(opts: &mut BondOptions, key: &str, value: &str) -> Result<()> 
         }
     }
     Ok(())
+}
+
+/// Splits `IF=VALUE`.
+fn parse_member_value(key: &str, s: &str) -> Result<(String, String)> {
+    let (m, v) = s
+        .split_once('=')
+        .ok_or_else(|| Error::invalid(key, format!("{s:?} is not MEMBER=VALUE")))?;
+    validate_ifname(key, m.trim())?;
+    Ok((m.trim().to_string(), v.trim().to_string()))
 }
 
 fn bad_choice(key: &str, value: &str, choices: &str) -> Error {
@@ -536,6 +982,27 @@ impl std::str::FromStr for IpCidr {
             return Err(bad());
         }
         Ok(IpCidr { addr, prefix })
+    }
+}
+
+impl IpCidr {
+    /// Whether `ip` is in this subnet.
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - self.prefix.min(32) as u32)
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(*a) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - self.prefix.min(128) as u32)
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(*a) & mask
+            }
+            _ => false,
+        }
     }
 }
 

@@ -7,7 +7,8 @@
 //! * [`controller`]: `bondxdp run`: link monitoring, failover, config files;
 //! * [`loader`]: the embedded eBPF object, loaded once per bond, pinned and attached via tcx;
 //! * [`maps`]: typed access to a bond's maps (atomic configuration swaps, per-CPU counters);
-//! * [`netdev`]: interfaces through rtnetlink;
+//! * [`netdev`]: interfaces, addresses, routes and neighbours through rtnetlink;
+//! * [`uplink`]: multi-wan uplinks as the host has them (address, gateway, its MAC);
 //! * [`pins`]: the bpffs layout, keyed by network namespace;
 //! * [`stats`]: `status`, as /proc/net/bonding shows it;
 //! * [`metrics`]: Prometheus metrics served by the controller;
@@ -28,6 +29,7 @@ pub mod netdev;
 pub mod pins;
 pub mod preflight;
 pub mod stats;
+pub mod uplink;
 
 pub use bondxdp_common as common;
 pub use error::{Error, Result};

@@ -26,7 +26,8 @@ pub static EBPF_OBJECT: &[u8] =
 /// Program names in the object.
 pub mod programs {
     pub use bondxdp_common::modes::{
-        EGRESS_PROGRAMS, MEMBER_INGRESS, MULTI_WAN_INGRESS, ingress_program_for, program_for,
+        EGRESS_PROGRAMS, MEMBER_INGRESS, MULTI_WAN_EGRESS as MULTI_WAN_EGRESS_PROGRAM,
+        MULTI_WAN_INGRESS, ingress_program_for, program_for,
     };
 
     /// Every program a bond uses: the ingress programs and one egress program per selector.

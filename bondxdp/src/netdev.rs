@@ -2,6 +2,8 @@
 //! MACs, flags and MTUs, and the per-interface IPv6 sysctl. Everything acts on the calling
 //! thread's network namespace.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use futures::TryStreamExt;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
@@ -263,6 +265,209 @@ impl Netlink {
         req.execute()
             .await
             .map_err(|e| Error::Netlink(format!("adding {cidr} to ifindex {index}: {e}")))
+    }
+}
+
+/// An interface address with what the multi-uplink mode needs to know of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddrInfo {
+    /// The address and prefix.
+    pub cidr: IpCidr,
+    /// Global scope (not link-local or host).
+    pub global: bool,
+    /// Neither tentative (DAD running) nor deprecated.
+    pub usable: bool,
+}
+
+/// A default route through one interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DefaultRoute {
+    /// Its gateway; `None` for point-to-point links (PPP, TUN) that need none.
+    pub gateway: Option<IpAddr>,
+    /// Its metric.
+    pub metric: u32,
+}
+
+impl Netlink {
+    /// Addresses of interface `index` with scope and flags.
+    pub async fn address_info(&self, index: u32) -> Result<Vec<AddrInfo>> {
+        use netlink_packet_route::address::{AddressHeaderFlags, AddressScope};
+        let stream = self
+            .handle
+            .clone()
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        let msgs: Vec<AddressMessage> = stream.try_collect().await?;
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| {
+                let prefix = m.header.prefix_len;
+                let global = m.header.scope == AddressScope::Universe;
+                let mut usable = !m
+                    .header
+                    .flags
+                    .intersects(AddressHeaderFlags::Tentative | AddressHeaderFlags::Deprecated);
+                let mut addr = None;
+                for a in m.attributes {
+                    match a {
+                        // IFA_ADDRESS; on point-to-point links IFA_LOCAL is ours.
+                        AddressAttribute::Local(l) => addr = Some(l),
+                        AddressAttribute::Address(x) if addr.is_none() => addr = Some(x),
+                        AddressAttribute::Flags(f) => {
+                            usable &=
+                                !f.intersects(AddressFlags::Tentative | AddressFlags::Deprecated)
+                        }
+                        _ => {}
+                    }
+                }
+                addr.map(|addr| AddrInfo {
+                    cidr: IpCidr { addr, prefix },
+                    global,
+                    usable,
+                })
+            })
+            .collect())
+    }
+
+    /// The main table's default route through interface `index` for one family (the one
+    /// with the lowest metric), including a multipath route's next hop through it.
+    pub async fn default_route(&self, index: u32, v6: bool) -> Result<Option<DefaultRoute>> {
+        use netlink_packet_route::route::{RouteAddress, RouteAttribute};
+        use rtnetlink::RouteMessageBuilder;
+        let msg = if v6 {
+            RouteMessageBuilder::<Ipv6Addr>::new().build()
+        } else {
+            RouteMessageBuilder::<Ipv4Addr>::new().build()
+        };
+        let routes: Vec<_> = self.handle.route().get(msg).execute().try_collect().await?;
+        let addr = |a: &RouteAddress| match a {
+            RouteAddress::Inet(a) => Some(IpAddr::V4(*a)),
+            RouteAddress::Inet6(a) => Some(IpAddr::V6(*a)),
+            _ => None,
+        };
+        let mut best: Option<DefaultRoute> = None;
+        for r in routes {
+            if r.header.destination_prefix_length != 0 {
+                continue;
+            }
+            let mut table = r.header.table as u32;
+            let (mut oif, mut gateway, mut metric) = (None, None, 0);
+            let mut hops = Vec::new();
+            for a in &r.attributes {
+                match a {
+                    RouteAttribute::Table(t) => table = *t,
+                    RouteAttribute::Oif(o) => oif = Some(*o),
+                    RouteAttribute::Gateway(g) => gateway = addr(g),
+                    RouteAttribute::Priority(p) => metric = *p,
+                    RouteAttribute::MultiPath(nh) => hops = nh.clone(),
+                    _ => {}
+                }
+            }
+            if table != 254 {
+                continue;
+            }
+            let found = if oif == Some(index) {
+                Some(gateway)
+            } else {
+                hops.iter().find(|h| h.interface_index == index).map(|h| {
+                    h.attributes.iter().find_map(|a| match a {
+                        RouteAttribute::Gateway(g) => addr(g),
+                        _ => None,
+                    })
+                })
+            };
+            if let Some(gateway) = found
+                && best.is_none_or(|b| metric < b.metric)
+            {
+                best = Some(DefaultRoute { gateway, metric });
+            }
+        }
+        Ok(best)
+    }
+
+    /// The link-layer address the neighbour table has for `ip` on interface `index`, if it
+    /// is resolved (reachable, stale, delayed, probing, permanent or static).
+    pub async fn neighbour_mac(&self, index: u32, ip: IpAddr) -> Result<Option<[u8; 6]>> {
+        use netlink_packet_route::neighbour::{
+            NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+        };
+        let version = if ip.is_ipv4() {
+            rtnetlink::IpVersion::V4
+        } else {
+            rtnetlink::IpVersion::V6
+        };
+        let neighbours: Vec<NeighbourMessage> = self
+            .handle
+            .neighbours()
+            .get()
+            .set_family(version)
+            .execute()
+            .try_collect()
+            .await?;
+        for n in neighbours {
+            if n.header.ifindex != index
+                || matches!(
+                    n.header.state,
+                    NeighbourState::Incomplete | NeighbourState::Failed | NeighbourState::None
+                )
+            {
+                continue;
+            }
+            let mut dst = None;
+            let mut mac = None;
+            for a in n.attributes {
+                match a {
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
+                        dst = Some(IpAddr::V4(a))
+                    }
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                        dst = Some(IpAddr::V6(a))
+                    }
+                    NeighbourAttribute::LinkLocalAddress(l) if l.len() == 6 => {
+                        mac = Some(<[u8; 6]>::try_from(l.as_slice()).expect("length checked"))
+                    }
+                    _ => {}
+                }
+            }
+            if dst == Some(ip) && mac.is_some() {
+                return Ok(mac);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Adds a route to `dst` via `gateway` on interface `index`, on-link (the gateway need
+    /// not be in one of the interface's subnets).
+    pub async fn add_onlink_route(&self, dst: IpCidr, gateway: IpAddr, index: u32) -> Result<()> {
+        use rtnetlink::RouteMessageBuilder;
+        let msg = match (dst.addr, gateway) {
+            (IpAddr::V4(d), IpAddr::V4(g)) => RouteMessageBuilder::<Ipv4Addr>::new()
+                .destination_prefix(d, dst.prefix)
+                .gateway(g)
+                .output_interface(index)
+                .onlink()
+                .build(),
+            (IpAddr::V6(d), IpAddr::V6(g)) => RouteMessageBuilder::<Ipv6Addr>::new()
+                .destination_prefix(d, dst.prefix)
+                .gateway(g)
+                .output_interface(index)
+                .onlink()
+                .build(),
+            _ => {
+                return Err(Error::invalid(
+                    "route",
+                    format!("{dst} via {gateway}: mixed address families"),
+                ));
+            }
+        };
+        self.handle
+            .route()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(|e| Error::Netlink(format!("adding route {dst} via {gateway}: {e}")))
     }
 }
 

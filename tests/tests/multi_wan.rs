@@ -1,0 +1,300 @@
+//! multi-wan in namespaces: a home host with uplinks to ISPs that each do their own NAT, an
+//! "internet" with servers, real TCP/UDP/ICMP, IPv4 and IPv6. What the servers see is the
+//! judge: which public address each connection came from, whether it completed.
+
+use std::{
+    collections::BTreeSet,
+    io::{Read, Write},
+    net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket},
+    os::fd::AsRawFd,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use bondxdp_common::testing::csum;
+use bondxdp_tests::{
+    Netns,
+    capture::Capture,
+    wan::{BOND4, SERVER4, SERVER6, Wan, veth},
+};
+
+/// What a sink server saw of one connection.
+#[derive(Clone, Debug)]
+struct Seen {
+    peer: SocketAddr,
+    bytes: usize,
+}
+
+/// A TCP server in `ns` at `addr` that reads every connection to its end and records it.
+fn sink(ns: &Netns, addr: SocketAddr) -> Arc<Mutex<Vec<Seen>>> {
+    let listener = ns.enter(|| TcpListener::bind(addr).expect("listen"));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { break };
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let peer = conn.peer_addr().unwrap();
+                let mut buf = vec![0u8; 1 << 16];
+                let mut bytes = 0;
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    bytes += n;
+                }
+                let _ = conn.write_all(b"done");
+                record.lock().unwrap().push(Seen { peer, bytes });
+            });
+        }
+    });
+    seen
+}
+
+/// Connects from `ns` (optionally from `local`), sends `bytes` and waits for the server's
+/// "done"; returns whether it all arrived in time.
+fn send(ns: &Netns, local: Option<SocketAddr>, to: SocketAddr, bytes: usize) -> bool {
+    let stream = ns.enter(|| -> std::io::Result<TcpStream> {
+        match local {
+            None => TcpStream::connect_timeout(&to, Duration::from_secs(5)),
+            Some(local) => {
+                let sock = socket2::Socket::new(
+                    socket2::Domain::for_address(to),
+                    socket2::Type::STREAM,
+                    None,
+                )?;
+                sock.set_reuse_address(true)?;
+                sock.bind(&local.into())?;
+                sock.connect_timeout(&to.into(), Duration::from_secs(5))?;
+                Ok(sock.into())
+            }
+        }
+    });
+    let Ok(mut stream) = stream else {
+        return false;
+    };
+    stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let chunk = vec![0x42u8; 16 * 1024];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        if stream.write_all(&chunk[..n]).is_err() {
+            return false;
+        }
+        left -= n;
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut done = [0u8; 4];
+    stream.read_exact(&mut done).is_ok() && &done == b"done"
+}
+
+fn sock(ip: &str, port: u16) -> SocketAddr {
+    SocketAddr::new(ip.parse().unwrap(), port)
+}
+
+#[test]
+fn sixteen_connections_each_from_one_isp_using_both_and_their_sum() {
+    let wan = Wan::new("mw16", 2);
+    wan.limit(0, "100mbit");
+    wan.limit(1, "100mbit");
+    wan.bond(&[]);
+    let seen = sink(&wan.inet, sock(SERVER4, 5001));
+    let bytes = 3_000_000;
+    let start = Instant::now();
+    let ok: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| s.spawn(|| send(&wan.home, None, sock(SERVER4, 5001), bytes)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let secs = start.elapsed().as_secs_f64();
+    assert!(ok.iter().all(|&x| x), "every connection completed: {ok:?}");
+    std::thread::sleep(Duration::from_millis(200));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 16, "{seen:?}");
+    assert!(seen.iter().all(|s| s.bytes == bytes), "{seen:?}");
+    let publics: BTreeSet<IpAddr> = seen.iter().map(|s| s.peer.ip()).collect();
+    let expected: BTreeSet<IpAddr> = (0..2).map(|i| wan.public4(i).parse().unwrap()).collect();
+    assert_eq!(
+        publics, expected,
+        "connections came through both ISPs, and only them"
+    );
+    let mbit = (16 * bytes) as f64 * 8.0 / secs / 1e6;
+    eprintln!("16 connections: {mbit:.0} Mbit/s over 2 x 100 Mbit/s uplinks");
+    assert!(
+        mbit > 140.0,
+        "aggregate {mbit:.0} Mbit/s is not close to 200"
+    );
+}
+
+#[test]
+fn lan_hosts_behind_the_box_share_its_uplinks_and_their_ports_do_not_collide() {
+    let wan = Wan::new("mwlan", 1);
+    wan.bond(&[]);
+    wan.home
+        .exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    let lans: Vec<Netns> = (0..2).map(|i| Netns::new(&format!("mwlan{i}"))).collect();
+    for (i, lan) in lans.iter().enumerate() {
+        let (home_if, net) = (format!("l{i}"), 100 + i);
+        veth(&wan.home, &home_if, lan, "eth0");
+        wan.home.ip(&[
+            "addr",
+            "add",
+            &format!("198.18.{net}.1/24"),
+            "dev",
+            &home_if,
+        ]);
+        wan.home.ip(&["link", "set", &home_if, "up"]);
+        lan.ip(&["addr", "add", &format!("198.18.{net}.2/24"), "dev", "eth0"]);
+        lan.ip(&["link", "set", "eth0", "up"]);
+        lan.ip(&["route", "add", "default", "via", &format!("198.18.{net}.1")]);
+    }
+    let seen = sink(&wan.inet, sock(SERVER4, 5002));
+    // Both hosts use source port 40000 to the same server port: one keeps it, the other
+    // gets another port at the ISP-facing address.
+    for (i, lan) in lans.iter().enumerate() {
+        let local = sock(&format!("198.18.{}.2", 100 + i), 40000);
+        assert!(
+            send(lan, Some(local), sock(SERVER4, 5002), 100_000),
+            "LAN host {i}"
+        );
+    }
+    lans[0].exec_ok(&["ping", "-c", "1", "-W", "2", SERVER4]);
+    std::thread::sleep(Duration::from_millis(200));
+    let seen = seen.lock().unwrap().clone();
+    let peers: BTreeSet<SocketAddr> = seen.iter().map(|s| s.peer).collect();
+    assert_eq!(
+        peers.len(),
+        2,
+        "two distinct translated endpoints: {seen:?}"
+    );
+    assert!(peers.iter().all(|p| p.ip().to_string() == wan.public4(0)));
+}
+
+#[test]
+fn ping_and_path_mtu_discovery_work_through_the_bond() {
+    let wan = Wan::new("mwpmtu", 1);
+    wan.bond(&[]);
+    wan.home
+        .exec_ok(&["ping", "-c", "2", "-i", "0.2", "-W", "2", SERVER4]);
+    // A narrower link beyond the ISP: its router must say "fragmentation needed", and the
+    // sender must hear it through the bond, or the connection stalls (a PMTU black hole).
+    wan.isps[0].ip(&["link", "set", "wan0", "mtu", "1400"]);
+    let seen = sink(&wan.inet, sock(SERVER4, 5003));
+    assert!(
+        send(&wan.home, None, sock(SERVER4, 5003), 1_000_000),
+        "a bulk transfer across the narrower link completed"
+    );
+    let route = wan.home.exec_ok(&["ip", "route", "get", SERVER4]);
+    assert!(
+        route.contains("mtu 1400"),
+        "the sender learnt the path MTU: {route}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn ipv6_flows_are_translated_to_each_uplinks_global_address() {
+    let wan = Wan::new("mw6", 2);
+    wan.bond(&[]);
+    let seen = sink(&wan.inet, sock(SERVER6, 5004));
+    for _ in 0..12 {
+        assert!(send(&wan.home, None, sock(SERVER6, 5004), 10_000));
+    }
+    wan.home
+        .exec_ok(&["ping", "-6", "-c", "1", "-W", "2", SERVER6]);
+    std::thread::sleep(Duration::from_millis(200));
+    let publics: BTreeSet<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.peer.ip().to_string())
+        .collect();
+    let expected: BTreeSet<String> = (0..2).map(|i| wan.uplink6(i)).collect();
+    assert_eq!(publics, expected);
+}
+
+#[test]
+fn checksums_on_the_wire_are_right() {
+    let wan = Wan::new("mwcsum", 1);
+    // Software checksums at the uplink, so the wire carries what the stack computed from
+    // the translated headers (no offload left to fix them up later).
+    wan.home.exec_ok(&["ethtool", "-K", "u0", "tx", "off"]);
+    wan.bond(&[]);
+    let cap = Capture::start(&wan.isps[0], "up0");
+    let seen = sink(&wan.inet, sock(SERVER4, 5005));
+    assert!(send(&wan.home, None, sock(SERVER4, 5005), 50_000));
+    let seen6 = sink(&wan.inet, sock(SERVER6, 5006));
+    assert!(send(&wan.home, None, sock(SERVER6, 5006), 50_000));
+    wan.home.enter(|| {
+        let udp = UdpSocket::bind("0.0.0.0:0").unwrap();
+        udp.send_to(b"with checksum", (SERVER4, 9)).unwrap();
+        let zero = UdpSocket::bind("0.0.0.0:0").unwrap();
+        let one: libc::c_int = 1;
+        // SAFETY: SO_NO_CHECK with an int, on a valid socket.
+        let rc = unsafe {
+            libc::setsockopt(
+                zero.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_NO_CHECK,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as u32,
+            )
+        };
+        assert_eq!(rc, 0);
+        zero.send_to(b"zero checksum", (SERVER4, 9)).unwrap();
+        let udp6 = UdpSocket::bind("[::]:0").unwrap();
+        udp6.send_to(b"v6", (SERVER6, 9)).unwrap();
+    });
+    wan.home.exec_ok(&["ping", "-c", "1", "-W", "2", SERVER4]);
+    wan.home
+        .exec_ok(&["ping", "-6", "-c", "1", "-W", "2", SERVER6]);
+    let frames = cap.frames(Duration::from_secs(2), 100_000);
+    let mut kinds = BTreeSet::new();
+    let mut zero_udp = false;
+    for f in frames.iter().filter(|f| f.len() > 34) {
+        let ethertype = u16::from_be_bytes([f[12], f[13]]);
+        let (proto, src_ok) = match ethertype {
+            0x0800 => (f[23], f[26..30] == [198, 18, 10, 2]),
+            0x86dd => (
+                f[20],
+                f[22..38]
+                    == wan
+                        .uplink6(0)
+                        .parse::<std::net::Ipv6Addr>()
+                        .unwrap()
+                        .octets(),
+            ),
+            _ => continue,
+        };
+        if !src_ok || (ethertype == 0x86dd && proto == 58 && f[54] >= 133) {
+            continue; // not from the bond's flows (neighbour discovery, router chatter)
+        }
+        if let Err(e) = csum::verify(f, 14) {
+            panic!("{e}: {:02x?}", &f[..f.len().min(80)]);
+        }
+        if ethertype == 0x0800 && proto == 17 && f[40..42] == [0, 0] {
+            zero_udp = true;
+        }
+        kinds.insert((ethertype, proto));
+    }
+    for kind in [
+        (0x0800, 6),
+        (0x0800, 17),
+        (0x0800, 1),
+        (0x86dd, 6),
+        (0x86dd, 17),
+        (0x86dd, 58),
+    ] {
+        assert!(kinds.contains(&kind), "saw {kind:?} on the wire: {kinds:?}");
+    }
+    assert!(zero_udp, "a UDP datagram without checksum kept it at zero");
+    assert_eq!(seen.lock().unwrap().len() + seen6.lock().unwrap().len(), 2);
+    let _ = BOND4;
+}
