@@ -740,6 +740,49 @@ impl Default for MwanRecord {
     }
 }
 
+/// [`UplinkHealth::state`]: no controller has judged the uplink yet.
+pub const HEALTH_UNKNOWN: u8 = 0;
+/// [`UplinkHealth::state`]: probes answered.
+pub const HEALTH_UP: u8 = 1;
+/// [`UplinkHealth::state`]: probes went unanswered; confirming.
+pub const HEALTH_CONFIRMING: u8 = 2;
+/// [`UplinkHealth::state`]: declared down (carrier lost or probes unanswered).
+pub const HEALTH_DOWN: u8 = 3;
+
+/// [`UplinkHealth::problems`]: the uplink has no usable address.
+pub const PROBLEM_NO_ADDRESS: u32 = 1 << 0;
+/// [`UplinkHealth::problems`]: no gateway (no default route through it, none configured).
+pub const PROBLEM_NO_GATEWAY: u32 = 1 << 1;
+/// [`UplinkHealth::problems`]: the gateway's MAC is not known yet.
+pub const PROBLEM_GATEWAY_UNRESOLVED: u32 = 1 << 2;
+
+/// What the controller last concluded about one multi-wan uplink (userspace record, pinned
+/// so that `status` can show it; the programs never read it).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UplinkHealth {
+    /// `HEALTH_*`.
+    pub state: u8,
+    /// Padding; zero.
+    pub pad: [u8; 3],
+    /// Smoothed probe round trip, µs (0: none measured).
+    pub srtt_us: u32,
+    /// Recent probe loss, per mille.
+    pub loss_permille: u32,
+    /// `PROBLEM_*` flags.
+    pub problems: u32,
+    /// Probes sent.
+    pub probes_sent: u64,
+    /// Replies received in time.
+    pub replies: u64,
+    /// CLOCK_MONOTONIC time of this record, ns.
+    pub updated_ns: u64,
+    /// The IPv4 gateway in use.
+    pub gw4: [u8; 4],
+    /// The IPv6 gateway in use.
+    pub gw6: [u8; 16],
+}
+
 /// Magic value of a written [`BondState`].
 pub const BOND_STATE_MAGIC: u32 = 0x6278_6470; // "bxdp"
 /// Layout version of [`BondState`].

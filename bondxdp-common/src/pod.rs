@@ -1,7 +1,7 @@
 //! `aya::Pod` for the map value types (userspace only, `user` feature).
 
 use crate::{
-    config::{BondConfig, BondState, ConfigSlots},
+    config::{BondConfig, BondState, ConfigSlots, UplinkHealth},
     counters::{MemberStats, UplinkSignals},
     nat::{FlowEntry, FlowKey, HostEntry, NatEntry},
 };
@@ -17,3 +17,4 @@ unsafe impl aya::Pod for FlowKey {}
 unsafe impl aya::Pod for FlowEntry {}
 unsafe impl aya::Pod for NatEntry {}
 unsafe impl aya::Pod for HostEntry {}
+unsafe impl aya::Pod for UplinkHealth {}

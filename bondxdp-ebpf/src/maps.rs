@@ -9,7 +9,7 @@ use aya_ebpf::{
 };
 use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
-    config::{BondState, ConfigSlots},
+    config::{BondState, ConfigSlots, UplinkHealth},
     counters::{COUNTER_SLOTS, UplinkSignals},
     nat::{Addr, Flow, FlowEntry, FlowKey, HostEntry, NatEntry},
 };
@@ -72,6 +72,10 @@ pub fn scratch_flow() -> Option<&'static mut Flow> {
     // not nest on one CPU).
     NAT_SCRATCH.get_ptr_mut(0).map(|f| unsafe { &mut *f })
 }
+
+/// multi-wan: the controller's verdict on each uplink, for `status`. Never read here.
+#[map]
+static UPLINK_HEALTH: Array<UplinkHealth> = Array::with_max_entries(MAX_MEMBERS as u32, 0);
 
 /// multi-wan passive health signals, per uplink slot.
 #[map]

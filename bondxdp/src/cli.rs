@@ -48,6 +48,14 @@ pub enum Command {
         #[arg(long, default_value_t = 1.0)]
         interval: f64,
     },
+    /// multi-wan: the live flows, with their uplink and translated address.
+    Flows {
+        /// Bond name.
+        name: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Change options of a running bond: `bondxdp set bond0 mode=active-backup miimon=50`.
     Set {
         /// Bond name.
@@ -312,6 +320,17 @@ pub async fn run(cli: Cli) -> Result<()> {
                 metrics: args.metrics,
             })
             .await
+        }
+        Command::Flows { name, json } => {
+            let flows = stats::flows(&name).await?;
+            if json {
+                let out = serde_json::to_string_pretty(&flows)
+                    .map_err(|e| Error::io("serialising", e.into()))?;
+                println!("{out}");
+            } else {
+                print!("{}", stats::render_flows(&flows));
+            }
+            Ok(())
         }
         Command::Status {
             name,

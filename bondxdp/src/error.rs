@@ -15,7 +15,10 @@ pub enum Error {
     /// No BPF filesystem is mounted where bondxdp keeps its pins.
     #[error(
         "no BPF filesystem at /sys/fs/bpf: mount one with `mount -t bpf bpf /sys/fs/bpf` \
-         (`cargo xtask setup` does this)"
+         (`cargo xtask setup` does this). Under `ip netns exec`, which hides the host's \
+         /sys/fs/bpf, bondxdp looks through its parent process; a detached process has none: \
+         enter the namespace with `nsenter --net=/run/netns/NAME` instead, or set \
+         BONDXDP_BPFFS"
     )]
     BpffsMissing,
     /// A named interface does not exist in this network namespace.

@@ -14,7 +14,7 @@ use aya::{
 };
 use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
-    config::{BOND_STATE_MAGIC, BOND_STATE_VERSION, BondState, ConfigSlots},
+    config::{BOND_STATE_MAGIC, BOND_STATE_VERSION, BondState, ConfigSlots, UplinkHealth},
     counters::UplinkSignals,
     nat::{Addr, FlowEntry, FlowKey, HostEntry, NatEntry},
 };
@@ -46,8 +46,10 @@ pub mod names {
     pub const NAT_HOSTS: &str = "NAT_HOSTS";
     /// multi-wan per-uplink passive signals.
     pub const UPLINK_SIGNALS: &str = "UPLINK_SIGNALS";
+    /// multi-wan: the controller's verdict per uplink.
+    pub const UPLINK_HEALTH: &str = "UPLINK_HEALTH";
     /// All of them (pinned).
-    pub const ALL: [&str; 10] = [
+    pub const ALL: [&str; 11] = [
         BOND_CONFIG,
         CONFIG_INDEX,
         MEMBER_STATS,
@@ -58,6 +60,7 @@ pub mod names {
         NAT_TABLE,
         NAT_HOSTS,
         UPLINK_SIGNALS,
+        UPLINK_HEALTH,
     ];
 }
 
@@ -124,9 +127,21 @@ pub struct NatMaps {
     /// Sticky hosts.
     pub hosts: HashMap<MapData, Addr, HostEntry>,
     signals: PerCpuArray<MapData, UplinkSignals>,
+    health: Array<MapData, UplinkHealth>,
 }
 
 impl NatMaps {
+    /// The controller's last verdict on the uplink in `slot`.
+    pub fn health(&self, slot: usize) -> Result<UplinkHealth> {
+        Ok(self.health.get(&(slot as u32), 0)?)
+    }
+
+    /// Records the controller's verdict on the uplink in `slot`.
+    pub fn set_health(&mut self, slot: usize, health: UplinkHealth) -> Result<()> {
+        self.health.set(slot as u32, health, 0)?;
+        Ok(())
+    }
+
     /// Passive signals of the uplink in `slot`, summed over CPUs.
     pub fn signals(&self, slot: usize) -> Result<UplinkSignals> {
         let mut total = UplinkSignals::default();
@@ -180,6 +195,7 @@ impl BondMaps {
             nat_table,
             nat_hosts,
             signals,
+            health,
         ] = maps;
         Ok(BondMaps {
             config: ConfigMap {
@@ -195,6 +211,7 @@ impl BondMaps {
                 table: HashMap::try_from(nat_table)?,
                 hosts: HashMap::try_from(nat_hosts)?,
                 signals: PerCpuArray::try_from(signals)?,
+                health: Array::try_from(health)?,
             },
         })
     }

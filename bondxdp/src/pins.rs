@@ -39,7 +39,8 @@ pub fn is_bpffs(path: &Path) -> bool {
 }
 
 /// The bpffs mount bondxdp uses: $BONDXDP_BPFFS, else /sys/fs/bpf, else /sys/fs/bpf as the
-/// nearest ancestor process sees it.
+/// nearest ancestor process sees it. The last is found once and then held open (a long-lived
+/// controller's parent, `ip netns exec` say, may exit; its view must stay reachable).
 pub fn bpffs_root() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os(BPFFS_ENV) {
         let path = PathBuf::from(path);
@@ -53,6 +54,10 @@ pub fn bpffs_root() -> Result<PathBuf> {
     if is_bpffs(&default) {
         return Ok(default);
     }
+    static HELD: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    if let Some(held) = HELD.get() {
+        return Ok(held.clone());
+    }
     let mut pid = std::process::id();
     for _ in 0..64 {
         let Some(parent) = parent_pid(pid).filter(|p| *p > 0) else {
@@ -60,6 +65,15 @@ pub fn bpffs_root() -> Result<PathBuf> {
         };
         let candidate = PathBuf::from(format!("/proc/{parent}/root{BPFFS_DEFAULT}"));
         if is_bpffs(&candidate) {
+            // Hold the directory open and use it through our own fd table from now on.
+            if let Ok(dir) = std::fs::File::open(&candidate) {
+                use std::os::fd::IntoRawFd;
+                let fd = dir.into_raw_fd();
+                let held = PathBuf::from(format!("/proc/self/fd/{fd}"));
+                if is_bpffs(&held) {
+                    return Ok(HELD.get_or_init(|| held).clone());
+                }
+            }
             return Ok(candidate);
         }
         pid = parent;

@@ -4,9 +4,16 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use bondxdp_common::{
-    MAX_MEMBERS, Mode,
-    config::{LinkState, MEMBER_RX_ACCEPT},
+    BondConfig, MAX_MEMBERS, Mode,
+    config::{
+        HEALTH_CONFIRMING, HEALTH_DOWN, HEALTH_UP, LinkState, MEMBER_RX_ACCEPT,
+        PROBLEM_GATEWAY_UNRESOLVED, PROBLEM_NO_ADDRESS, PROBLEM_NO_GATEWAY, UPLINK_L3,
+        UplinkHealth,
+    },
+    nat::{Addr, FAMILY_V4, addr_bytes},
 };
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +27,7 @@ use crate::{
 };
 
 /// One bond as `status` reports it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BondStatus {
     /// Bond name.
     pub name: String,
@@ -86,7 +93,7 @@ pub struct MonitorStatus {
 }
 
 /// One member as `status` reports it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemberStatus {
     /// Interface name.
     pub name: String,
@@ -114,6 +121,63 @@ pub struct MemberStatus {
     pub rx_packets: u64,
     /// Bytes received on it and delivered to the bond.
     pub rx_bytes: u64,
+    /// multi-wan: the uplink's translation settings and health.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub uplink: Option<UplinkStatus>,
+}
+
+/// A multi-wan uplink as `status` reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UplinkStatus {
+    /// The address flows are translated to (IPv4).
+    pub address4: Option<String>,
+    /// The address flows are translated to (IPv6).
+    pub address6: Option<String>,
+    /// IPv4 gateway and its MAC.
+    pub gateway4: Option<String>,
+    /// IPv6 gateway and its MAC.
+    pub gateway6: Option<String>,
+    /// Raw IP (no Ethernet header).
+    pub raw_ip: bool,
+    /// Controller verdict: up, confirming, down, or unknown (no controller ran yet).
+    pub health: String,
+    /// Smoothed probe round trip, ms.
+    pub rtt_ms: Option<f64>,
+    /// Recent probe loss, percent.
+    pub loss_percent: f64,
+    /// Probes sent and answered.
+    pub probes: (u64, u64),
+    /// What keeps it from carrying flows.
+    pub problems: Vec<String>,
+    /// Share of new flows (relative).
+    pub weight: u16,
+    /// Flows pinned to it now.
+    pub flows: usize,
+}
+
+/// One multi-wan flow as `bondxdp flows` reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlowStatus {
+    /// tcp, udp, icmp, or the protocol number.
+    pub proto: String,
+    /// The inside end (address:port).
+    pub inside: String,
+    /// The remote end.
+    pub remote: String,
+    /// The uplink carrying it.
+    pub uplink: String,
+    /// The inside end as the remote sees it (after translation).
+    pub translated: String,
+    /// Seconds since the flow started.
+    pub age_s: f64,
+    /// Seconds since a packet last left.
+    pub idle_s: f64,
+    /// Packets and bytes sent.
+    pub tx: (u64, u64),
+    /// Packets and bytes received.
+    pub rx: (u64, u64),
+    /// Whether it is still valid (its uplink's epoch).
+    pub live: bool,
 }
 
 /// Status of bond `name`, or of every bond in this namespace.
@@ -180,7 +244,21 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
             tx_bytes: stats.tx_bytes,
             rx_packets: stats.rx_packets,
             rx_bytes: stats.rx_bytes,
+            uplink: None,
         });
+    }
+    if mode.is_multi_uplink() {
+        let mut per_slot = [0usize; MAX_MEMBERS];
+        for (_, e) in maps.nat.flows.iter().filter_map(|r| r.ok()) {
+            let slot = e.slot as usize;
+            if slot < MAX_MEMBERS && cfg.uplinks[slot].epoch == e.epoch {
+                per_slot[slot] += 1;
+            }
+        }
+        for m in members.iter_mut() {
+            let health = maps.nat.health(m.slot).unwrap_or_default();
+            m.uplink = Some(uplink_status(&cfg, m.slot, &health, per_slot[m.slot]));
+        }
     }
     let slot_name = |slot: u32| {
         members
@@ -243,6 +321,152 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
         drops,
         events,
     })
+}
+
+/// A multi-wan uplink's status from the configuration and the controller's record.
+fn uplink_status(cfg: &BondConfig, slot: usize, h: &UplinkHealth, flows: usize) -> UplinkStatus {
+    let u = &cfg.uplinks[slot];
+    let mac = |m: &[u8; 6]| {
+        if *m == [0; 6] {
+            "unresolved".to_string()
+        } else {
+            format_mac(m)
+        }
+    };
+    let gw4 = (h.gw4 != [0; 4]).then(|| format!("{} ({})", Ipv4Addr::from(h.gw4), mac(&u.gw_mac4)));
+    let gw6 =
+        (h.gw6 != [0; 16]).then(|| format!("{} ({})", Ipv6Addr::from(h.gw6), mac(&u.gw_mac6)));
+    let mut problems = Vec::new();
+    if h.problems & PROBLEM_NO_ADDRESS != 0 {
+        problems.push("no address".to_string());
+    }
+    if h.problems & PROBLEM_NO_GATEWAY != 0 {
+        problems.push("no gateway".to_string());
+    }
+    if h.problems & PROBLEM_GATEWAY_UNRESOLVED != 0 {
+        problems.push("gateway not resolved".to_string());
+    }
+    UplinkStatus {
+        address4: (u.addr4 != 0).then(|| Ipv4Addr::from(u.addr4.to_le_bytes()).to_string()),
+        address6: (u.addr6 != [0; 4]).then(|| Ipv6Addr::from(addr_bytes(&u.addr6)).to_string()),
+        gateway4: gw4,
+        gateway6: gw6,
+        raw_ip: u.flags & UPLINK_L3 != 0,
+        health: match h.state {
+            HEALTH_UP => "up",
+            HEALTH_CONFIRMING => "confirming a failure",
+            HEALTH_DOWN => "down",
+            _ => "unknown (no controller yet)",
+        }
+        .into(),
+        rtt_ms: (h.srtt_us > 0).then(|| h.srtt_us as f64 / 1000.0),
+        loss_percent: h.loss_permille as f64 / 10.0,
+        probes: (h.probes_sent, h.replies),
+        problems,
+        weight: u.weight,
+        flows,
+    }
+}
+
+/// The live flows of multi-wan bond `name`.
+pub async fn flows(name: &str) -> Result<Vec<FlowStatus>> {
+    preflight::check_privileges()?;
+    validate_ifname("bond name", name)?;
+    let paths = BondPaths::current(name)?;
+    if !paths.exists() {
+        return Err(Error::NotABond(name.to_string()));
+    }
+    let maps = BondMaps::open(&paths)?;
+    let state = maps
+        .state()?
+        .ok_or_else(|| Error::BadPinnedState(paths.dir().to_path_buf()))?;
+    let cfg = maps.config.current()?.unwrap_or_default();
+    if !cfg.mode().is_some_and(Mode::is_multi_uplink) {
+        return Err(Error::invalid(
+            "bond",
+            format!("{name} is not a multi-wan bond: it has no flow table"),
+        ));
+    }
+    let now = crate::maps::monotonic_ns();
+    let mut out = Vec::new();
+    for (k, e) in maps.nat.flows.iter().filter_map(|r| r.ok()) {
+        let slot = (e.slot as usize).min(MAX_MEMBERS - 1);
+        let u = &cfg.uplinks[slot];
+        let ip = |a: &Addr| -> IpAddr {
+            if k.family == FAMILY_V4 {
+                Ipv4Addr::from(a[0].to_le_bytes()).into()
+            } else {
+                Ipv6Addr::from(addr_bytes(a)).into()
+            }
+        };
+        let end = |a: IpAddr, p: u16| match a {
+            IpAddr::V4(a) => format!("{a}:{p}"),
+            IpAddr::V6(a) => format!("[{a}]:{p}"),
+        };
+        let translated_addr = ip(&u.addr(k.family));
+        let reply = k.reply_key(u.addr(k.family), e.nat_port);
+        let rx = maps
+            .nat
+            .table
+            .get(&reply, 0)
+            .map(|n| (n.rx_packets, n.rx_bytes))
+            .unwrap_or((0, 0));
+        out.push(FlowStatus {
+            proto: match k.proto {
+                6 => "tcp".into(),
+                17 => "udp".into(),
+                1 | 58 => "icmp".into(),
+                p => p.to_string(),
+            },
+            inside: end(ip(&k.src), k.sport),
+            remote: end(ip(&k.dst), k.dport),
+            uplink: name_string(&state.members[slot].name),
+            translated: end(translated_addr, e.nat_port),
+            age_s: now.saturating_sub(e.created_ns) as f64 / 1e9,
+            idle_s: now.saturating_sub(e.last_ns) as f64 / 1e9,
+            tx: (e.tx_packets, e.tx_bytes),
+            rx,
+            live: e.epoch == u.epoch && cfg.members[slot].link_state() == LinkState::Up,
+        });
+    }
+    out.sort_by(|a, b| a.uplink.cmp(&b.uplink).then(a.inside.cmp(&b.inside)));
+    Ok(out)
+}
+
+/// Renders `bondxdp flows` as a table.
+pub fn render_flows(flows: &[FlowStatus]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<5} {:<44} {:<44} {:<10} {:<44} {:>8} {:>8} {:>12} {:>12}",
+        "proto",
+        "inside",
+        "remote",
+        "uplink",
+        "translated",
+        "age s",
+        "idle s",
+        "tx bytes",
+        "rx bytes"
+    );
+    for f in flows {
+        let _ = writeln!(
+            o,
+            "{:<5} {:<44} {:<44} {:<10} {:<44} {:>8.1} {:>8.1} {:>12} {:>12}{}",
+            f.proto,
+            f.inside,
+            f.remote,
+            f.uplink,
+            f.translated,
+            f.age_s,
+            f.idle_s,
+            f.tx.1,
+            f.rx.1,
+            if f.live { "" } else { "  (stale)" }
+        );
+    }
+    let _ = writeln!(o, "{} flows", flows.len());
+    o
 }
 
 /// Renders a bond's status in the style of /proc/net/bonding/bondN.
@@ -314,6 +538,35 @@ pub fn render(s: &BondStatus) -> String {
         let _ = writeln!(o, "Current HW addr: {}", m.mac);
         let _ = writeln!(o, "TX: {} packets, {} bytes", m.tx_packets, m.tx_bytes);
         let _ = writeln!(o, "RX: {} packets, {} bytes", m.rx_packets, m.rx_bytes);
+        if let Some(u) = &m.uplink {
+            let none = || "none".to_string();
+            let _ = writeln!(
+                o,
+                "Uplink Address: {} {}{}",
+                u.address4.clone().unwrap_or_else(none),
+                u.address6.clone().unwrap_or_else(none),
+                if u.raw_ip { " (raw IP)" } else { "" }
+            );
+            let _ = writeln!(
+                o,
+                "Gateway: {} {}",
+                u.gateway4.clone().unwrap_or_else(none),
+                u.gateway6.clone().unwrap_or_else(none)
+            );
+            let _ = writeln!(
+                o,
+                "Health: {}  RTT: {}  Loss: {:.0}%  Probes: {} sent, {} answered",
+                u.health,
+                u.rtt_ms.map_or("-".into(), |r| format!("{r:.2} ms")),
+                u.loss_percent,
+                u.probes.0,
+                u.probes.1
+            );
+            let _ = writeln!(o, "Weight: {}  Flows: {}", u.weight, u.flows);
+            if !u.problems.is_empty() {
+                let _ = writeln!(o, "Problems: {}", u.problems.join(", "));
+            }
+        }
     }
     let _ = writeln!(o);
     let total: u64 = s.drops.values().sum();

@@ -211,7 +211,7 @@ impl Wan {
         isp.exec_ok(&["nft", "add table inet dead"]);
         isp.exec_ok(&[
             "nft",
-            "add chain inet dead fwd { type filter hook forward priority 0 ; policy drop ; }",
+            "add chain inet dead blackhole { type filter hook forward priority 0 ; policy drop ; }",
         ]);
     }
 

@@ -28,9 +28,10 @@ use super::{
     frames::{self, Arp, Nd},
     monitor::{Delays, LinkMonitor, ProbeState},
     packet_socket::PacketSocket,
+    uplinks::{Heard as UplinkHeard, Uplinks},
 };
 use crate::{
-    bond::{apply_options, pinned_options},
+    bond::{apply_multi_wan, apply_options, pinned_options},
     config::{ArpAllTargets, ArpValidate, IpCidr, MonitorOptions},
     error::{Error, Result},
     maps::{BondMaps, name_string},
@@ -162,6 +163,9 @@ struct BondTask {
     next_probe: Instant,
     next_reconcile: Instant,
     counts: SharedCounts,
+    /// multi-wan bonds: their uplinks, watched.
+    mwan: Option<Uplinks>,
+    mwan_rx: Option<mpsc::UnboundedReceiver<UplinkHeard>>,
 }
 
 impl BondTask {
@@ -176,6 +180,17 @@ impl BondTask {
         let state = maps.state()?.ok_or_else(bad)?;
         let (heard_tx, heard_rx) = mpsc::unbounded_channel();
         let now = Instant::now();
+        let multi = maps
+            .config
+            .current()?
+            .and_then(|c| c.mode())
+            .is_some_and(Mode::is_multi_uplink);
+        let (mwan, mwan_rx) = if multi {
+            let (u, rx) = Uplinks::new(&paths.name(), state.mwan);
+            (Some(u), Some(rx))
+        } else {
+            (None, None)
+        };
         Ok(BondTask {
             name: paths.name(),
             nl: Netlink::connect()?,
@@ -195,6 +210,8 @@ impl BondTask {
             next_probe: now,
             next_reconcile: now,
             counts,
+            mwan,
+            mwan_rx,
         })
     }
 
@@ -214,6 +231,16 @@ impl BondTask {
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 Some((slot, heard)) = self.heard_rx.recv() => self.on_heard(slot, heard),
+                Some(heard) = async {
+                    match self.mwan_rx.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if self.mwan.as_mut().is_some_and(|m| m.on_heard(heard)) {
+                        self.evaluate().await?;
+                    }
+                }
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => self.on_tick().await?,
             }
             if !self.paths.exists() {
@@ -258,6 +285,9 @@ impl BondTask {
             if let Some(d) = m.monitor.deadline(delays) {
                 wake = wake.min(d);
             }
+        }
+        if let Some(mwan) = &self.mwan {
+            wake = wake.min(mwan.next_due());
         }
         wake.max(now)
     }
@@ -351,6 +381,13 @@ impl BondTask {
             self.probe_round().await;
             self.next_probe = now + Duration::from_millis(self.opts.arp_interval as u64);
         }
+        if let Some(mwan) = self.mwan.as_mut() {
+            if mwan.refresh(&self.nl, now).await {
+                // Addresses or gateways changed: publish them now.
+                self.next_reconcile = now;
+            }
+            mwan.tick(&self.maps, now);
+        }
         self.evaluate().await
     }
 
@@ -361,6 +398,11 @@ impl BondTask {
         };
         if state.generation != self.state.generation {
             let probing_before = self.probing();
+            if let Some(mwan) = self.mwan.as_mut()
+                && state.mwan != self.state.mwan
+            {
+                mwan.set_record(state.mwan);
+            }
             self.state = state;
             self.opts = MonitorOptions::from_pinned(&state.monitor);
             debug!(bond = %self.name, "options reloaded");
@@ -408,6 +450,21 @@ impl BondTask {
                 self.open_probe_socket(slot, &mut member);
             }
             self.members.insert(slot, member);
+        }
+        if let Some(mwan) = self.mwan.as_mut() {
+            let list: Vec<(usize, u32, String, bool)> = self
+                .members
+                .iter()
+                .map(|(slot, m)| {
+                    (
+                        *slot,
+                        m.ifindex,
+                        m.name.clone(),
+                        cfg.members[*slot].link_state() == LinkState::Up,
+                    )
+                })
+                .collect();
+            mwan.sync(&self.nl, &list).await;
         }
         Ok(())
     }
@@ -566,8 +623,12 @@ impl BondTask {
         let all_targets = self.opts.arp_all_targets == ArpAllTargets::All;
         let missed_max = self.opts.arp_missed_max;
         let mut changed = false;
-        for m in self.members.values_mut() {
-            let probe_ok = !probing || m.probe.alive(now, interval, missed_max, all_targets);
+        let mwan = self.mwan.as_ref();
+        for (slot, m) in self.members.iter_mut() {
+            let probe_ok = match mwan {
+                Some(u) => u.healthy(*slot),
+                None => !probing || m.probe.alive(now, interval, missed_max, all_targets),
+            };
             let link_ok = m.carrier && probe_ok;
             if m.monitor.observe(link_ok, now, delays) {
                 changed = true;
@@ -619,12 +680,30 @@ impl BondTask {
             } as u8;
         }
         let opts = pinned_options(&cfg, &self.state);
+        let mut failed = Vec::new();
+        if let Some(mwan) = &self.mwan {
+            failed = mwan.apply(&mut cfg, &live);
+            apply_multi_wan(&mut cfg, &self.state.mwan);
+        }
         apply_options(&mut cfg, &opts, self.state.primary_slot);
+        if let Some(mwan) = self.mwan.as_mut() {
+            mwan.write_health(&mut self.maps, &cfg);
+        }
         if !cfg.same_effect(&live) {
             self.maps.config.publish(cfg)?;
             debug!(bond = %self.name, tx = ?cfg.tx_slots(), "configuration published");
         } else if !links_changed && self.carrier_on.is_some() {
+            if let Some(mwan) = self.mwan.as_mut() {
+                mwan.sweep(&mut self.maps, &cfg, &[], now);
+            }
             return Ok(());
+        }
+        if let Some(mwan) = self.mwan.as_mut() {
+            let removed = mwan.sweep(&mut self.maps, &cfg, &failed, now);
+            for slot in &failed {
+                let name = self.members.get(slot).map_or("?", |m| m.name.as_str());
+                info!(bond = %self.name, uplink = %name, removed, "uplink failed; its flows move to the others");
+            }
         }
         drop(_lock);
         self.set_carrier(cfg.has_carrier()).await;

@@ -1,5 +1,6 @@
 //! Frames the controller sends and recognises: ARP probes and gratuitous ARPs, IPv6
-//! neighbour solicitations and unsolicited advertisements. Pure byte building and parsing.
+//! neighbour solicitations and unsolicited advertisements, and the multi-wan health probes
+//! (ICMP echo through one uplink, from its own address). Pure byte building and parsing.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -178,6 +179,155 @@ pub fn parse_nd(frame: &[u8]) -> Option<Nd> {
     })
 }
 
+/// The one's-complement checksum of `bytes` (with `sum` of anything before).
+fn inet_checksum(mut sum: u32, bytes: &[u8]) -> u16 {
+    for chunk in bytes.chunks(2) {
+        let word = if chunk.len() == 2 {
+            u16::from_be_bytes([chunk[0], chunk[1]])
+        } else {
+            u16::from_be_bytes([chunk[0], 0])
+        };
+        sum += word as u32;
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Bytes of probe payload after the ICMP header (kept small: probes cost bandwidth).
+const PROBE_PAYLOAD: &[u8] = b"bondxdp!";
+
+/// An ICMP echo request (IPv4) or ICMPv6 echo request from `src` to `dst` with `id`/`seq`,
+/// as an Ethernet frame (`macs` = (destination, source)) or, for raw-IP uplinks (`macs`
+/// `None`), a bare IP packet.
+pub fn echo_request(
+    macs: Option<([u8; 6], [u8; 6])>,
+    src: std::net::IpAddr,
+    dst: std::net::IpAddr,
+    id: u16,
+    seq: u16,
+) -> Option<Vec<u8>> {
+    use std::net::IpAddr;
+    let mut f = Vec::with_capacity(80);
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            if let Some((dm, sm)) = macs {
+                f = eth(dm, sm, 0x0800);
+            }
+            let ip0 = f.len();
+            let total = 20 + 8 + PROBE_PAYLOAD.len();
+            f.extend_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 1, 0, 0]);
+            f[ip0 + 2..ip0 + 4].copy_from_slice(&(total as u16).to_be_bytes());
+            f[ip0 + 4..ip0 + 6].copy_from_slice(&seq.to_be_bytes());
+            f.extend_from_slice(&s.octets());
+            f.extend_from_slice(&d.octets());
+            let c = inet_checksum(0, &f[ip0..ip0 + 20]);
+            f[ip0 + 10..ip0 + 12].copy_from_slice(&c.to_be_bytes());
+            let icmp0 = f.len();
+            f.extend_from_slice(&[8, 0, 0, 0]);
+            f.extend_from_slice(&id.to_be_bytes());
+            f.extend_from_slice(&seq.to_be_bytes());
+            f.extend_from_slice(PROBE_PAYLOAD);
+            let c = inet_checksum(0, &f[icmp0..]);
+            f[icmp0 + 2..icmp0 + 4].copy_from_slice(&c.to_be_bytes());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let mut icmp = vec![128, 0, 0, 0];
+            icmp.extend_from_slice(&id.to_be_bytes());
+            icmp.extend_from_slice(&seq.to_be_bytes());
+            icmp.extend_from_slice(PROBE_PAYLOAD);
+            let c = icmpv6_checksum(&s, &d, &icmp);
+            icmp[2..4].copy_from_slice(&c.to_be_bytes());
+            if let Some((dm, sm)) = macs {
+                f = eth(dm, sm, ETH_IPV6);
+            }
+            f.extend_from_slice(&[0x60, 0, 0, 0]);
+            f.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+            f.extend_from_slice(&[ICMPV6, 64]);
+            f.extend_from_slice(&s.octets());
+            f.extend_from_slice(&d.octets());
+            f.extend_from_slice(&icmp);
+        }
+        _ => return None,
+    }
+    if macs.is_some() && f.len() < 60 {
+        f.resize(60, 0);
+    }
+    Some(f)
+}
+
+/// An echo reply: who answered, with which identifier and sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EchoReply {
+    /// The replying address.
+    pub from: std::net::IpAddr,
+    /// Identifier.
+    pub id: u16,
+    /// Sequence number.
+    pub seq: u16,
+}
+
+/// Parses an echo reply (ICMP type 0 or ICMPv6 type 129, no IPv6 extension headers) at
+/// `l3` (14 on Ethernet, 0 on raw-IP links).
+pub fn parse_echo_reply(frame: &[u8], l3: usize) -> Option<EchoReply> {
+    let ip = frame.get(l3..)?;
+    match ip.first()? >> 4 {
+        4 => {
+            let ihl = (ip[0] & 15) as usize * 4;
+            if ip.len() < ihl + 8 || ip[9] != 1 || ip[ihl] != 0 {
+                return None;
+            }
+            Some(EchoReply {
+                from: Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]).into(),
+                id: u16::from_be_bytes([ip[ihl + 4], ip[ihl + 5]]),
+                seq: u16::from_be_bytes([ip[ihl + 6], ip[ihl + 7]]),
+            })
+        }
+        6 => {
+            if ip.len() < 48 || ip[6] != ICMPV6 || ip[40] != 129 {
+                return None;
+            }
+            Some(EchoReply {
+                from: Ipv6Addr::from(<[u8; 16]>::try_from(&ip[8..24]).ok()?).into(),
+                id: u16::from_be_bytes([ip[44], ip[45]]),
+                seq: u16::from_be_bytes([ip[46], ip[47]]),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Classic BPF program for a multi-wan probe socket: accept echo replies (IPv4 ICMP type 0
+/// with a 20-byte header, ICMPv6 type 129 right after the IPv6 header), drop everything
+/// else in the kernel. `l3` is where the IP header starts (14, or 0 on raw-IP uplinks).
+pub fn echo_reply_filter(l3: u32) -> Vec<libc::sock_filter> {
+    let stmt = |code: u16, k: u32| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |code: u16, k: u32, jt: u8, jf: u8| libc::sock_filter { code, jt, jf, k };
+    const LDB_ABS: u16 = 0x30;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    vec![
+        stmt(LDB_ABS, l3),                // 0: version/IHL
+        jump(JEQ_K, 0x45, 0, 4),          // 1: IPv4 without options?
+        stmt(LDB_ABS, l3 + 9),            // 2: protocol
+        jump(JEQ_K, 1, 0, 7),             // 3: not ICMP -> drop
+        stmt(LDB_ABS, l3 + 20),           // 4: ICMP type
+        jump(JEQ_K, 0, 4, 5),             // 5: echo reply -> accept, else drop
+        stmt(LDB_ABS, l3 + 6),            // 6: IPv6 next header (or IPv4 junk)
+        jump(JEQ_K, ICMPV6 as u32, 0, 3), // 7: not ICMPv6 -> drop
+        stmt(LDB_ABS, l3 + 40),           // 8: ICMPv6 type
+        jump(JEQ_K, 129, 0, 1),           // 9: echo reply -> accept
+        stmt(RET_K, 0xffff),              // 10: accept
+        stmt(RET_K, 0),                   // 11: drop
+    ]
+}
+
 /// Classic BPF program for AF_PACKET sockets: accept ARP, and ICMPv6 neighbour
 /// solicitations/advertisements without extension headers; drop everything else before it
 /// reaches userspace (a member may carry line-rate traffic).
@@ -247,6 +397,40 @@ mod tests {
         // Solicited-node group and its MAC.
         assert_eq!(dst, "ff02::1:ff00:2".parse::<Ipv6Addr>().unwrap());
         assert_eq!(&f[0..6], &[0x33, 0x33, 0xff, 0, 0, 2]);
+    }
+
+    #[test]
+    fn echo_probes_are_valid_and_replies_parse() {
+        let src: std::net::IpAddr = "198.18.10.2".parse().unwrap();
+        let dst: std::net::IpAddr = "198.19.0.80".parse().unwrap();
+        let f = echo_request(Some(([2; 6], MAC)), src, dst, 0x1234, 7).unwrap();
+        assert_eq!(f.len(), 60, "padded to the Ethernet minimum");
+        assert_eq!(inet_checksum(0, &f[14..34]), 0, "IPv4 header checksum");
+        assert_eq!(inet_checksum(0, &f[34..50]), 0, "ICMP checksum");
+        // Turn it into the reply a target would send, and parse it.
+        let mut r = f.clone();
+        r[34] = 0;
+        r[26..30].copy_from_slice(&[198, 19, 0, 80]);
+        let reply = parse_echo_reply(&r, 14).unwrap();
+        assert_eq!((reply.from, reply.id, reply.seq), (dst, 0x1234, 7));
+        assert_eq!(parse_echo_reply(&f, 14), None, "a request is not a reply");
+        // Raw IP (TUN uplink), IPv6.
+        let s6: std::net::IpAddr = "2001:db8:10::2".parse().unwrap();
+        let d6: std::net::IpAddr = "2001:db8:ff::80".parse().unwrap();
+        let g = echo_request(None, s6, d6, 9, 1).unwrap();
+        assert_eq!(g[0] >> 4, 6);
+        let (sv6, dv6) = (
+            s6.to_string().parse().unwrap(),
+            d6.to_string().parse().unwrap(),
+        );
+        assert_eq!(icmpv6_checksum(&sv6, &dv6, &g[40..]), 0);
+        let mut r6 = g.clone();
+        r6[40] = 129;
+        assert_eq!(parse_echo_reply(&r6, 0).unwrap().id, 9);
+        assert!(
+            echo_request(None, src, d6, 1, 1).is_none(),
+            "mixed families"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! * [`events`]: netlink link events, so carrier loss is acted on at once;
 //! * [`frames`] and [`packet_socket`]: ARP/NS probes and failover announcements, sent and
 //!   heard on each member;
+//! * [`prober`]: the multi-wan health verdict of one uplink from its probe rounds;
 //! * `bond_task`: one reconcile loop per bond (observe → decide → one atomic publish);
 //! * `apply`: creating and updating the bonds a config file describes.
 //!
@@ -17,6 +18,8 @@ pub mod events;
 pub mod frames;
 pub mod monitor;
 pub mod packet_socket;
+pub mod prober;
+mod uplinks;
 
 use std::{collections::HashMap, path::PathBuf, time::Duration};
 
@@ -48,6 +51,9 @@ pub struct RunOptions {
 /// Runs the controller until SIGTERM or Ctrl-C.
 pub async fn run(opts: RunOptions) -> Result<()> {
     preflight::check_privileges()?;
+    // Found now, while whoever started us is still there to show it (and held from then on).
+    let bpffs = pins::bpffs_root()?;
+    tracing::debug!(bpffs = %bpffs.display(), "pins");
     let mut config = match &opts.config {
         Some(path) => {
             let file = load_config_file(path)?;
@@ -97,8 +103,12 @@ async fn sync_tasks(
     counts: &crate::metrics::SharedCounts,
 ) {
     tasks.retain(|_, t| !t.finished());
-    let Ok(names) = pins::list_bonds() else {
-        return;
+    let names = match pins::list_bonds() {
+        Ok(names) => names,
+        Err(e) => {
+            warn!("cannot list the bonds: {e}");
+            return;
+        }
     };
     for name in names {
         if tasks.contains_key(&name) {
