@@ -122,3 +122,54 @@ impl Drop for Controller {
         let _ = std::fs::remove_file(&self.log);
     }
 }
+
+/// The time of a controller log line (its leading RFC 3339 UTC timestamp,
+/// `2026-11-26T15:15:02.663465Z`).
+pub fn log_time(line: &str) -> Option<std::time::SystemTime> {
+    let ts = line.split_whitespace().next()?;
+    let (date, time) = ts.strip_suffix('Z')?.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.split(':');
+    let (hh, mm) = (
+        t.next()?.parse::<i64>().ok()?,
+        t.next()?.parse::<i64>().ok()?,
+    );
+    let secs: f64 = t.next()?.parse().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let whole = days * 86_400 + hh * 3600 + mm * 60;
+    Some(std::time::UNIX_EPOCH + Duration::from_secs_f64(whole as f64 + secs))
+}
+
+impl Controller {
+    /// The time of the first log line containing every one of `needles`, waiting up to
+    /// `timeout` for it.
+    pub fn when_logged(&self, needles: &[&str], timeout: Duration) -> std::time::SystemTime {
+        let find = |log: &str| {
+            log.lines()
+                .find(|l| needles.iter().all(|n| l.contains(n)))
+                .and_then(log_time)
+        };
+        self.wait_for_log(|log| find(log).is_some(), timeout);
+        find(&self.log()).expect("matched")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn log_times_parse() {
+        let t = super::log_time("2026-11-26T15:15:02.500000Z  INFO x").unwrap();
+        let secs = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!((secs - 1_795_706_102.5).abs() < 1e-3, "{secs}");
+    }
+}

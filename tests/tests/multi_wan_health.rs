@@ -1,0 +1,360 @@
+//! multi-wan health under a controller: silent upstream failures found by probes within a
+//! second, carrier loss within 100 ms, no flapping under random loss, uplink address changes
+//! and late gateway resolution followed, every uplink down and back. Connections through
+//! healthy uplinks must never notice.
+
+use std::{
+    collections::BTreeSet,
+    io::{Read, Write},
+    net::{IpAddr, SocketAddr, TcpListener, TcpStream},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant, SystemTime},
+};
+
+use bondxdp_tests::{
+    Netns,
+    controller::Controller,
+    wan::{SERVER4, Wan},
+};
+
+fn sock(ip: &str, port: u16) -> SocketAddr {
+    SocketAddr::new(ip.parse().unwrap(), port)
+}
+
+/// One streaming connection as the server saw it.
+#[derive(Clone, Debug, Default)]
+struct Stream {
+    peer: Option<SocketAddr>,
+    bytes: usize,
+    /// Longest silence between two reads, after the first.
+    max_gap: Duration,
+}
+
+/// A server that accepts connections and, per connection, records the peer, the bytes and
+/// the longest gap between arrivals.
+fn stream_sink(ns: &Netns, addr: SocketAddr) -> Arc<Mutex<Vec<Arc<Mutex<Stream>>>>> {
+    let listener = ns.enter(|| TcpListener::bind(addr).expect("listen"));
+    let all: Arc<Mutex<Vec<Arc<Mutex<Stream>>>>> = Arc::default();
+    let record = all.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { break };
+            let s = Arc::new(Mutex::new(Stream {
+                peer: conn.peer_addr().ok(),
+                ..Default::default()
+            }));
+            record.lock().unwrap().push(s.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut last: Option<Instant> = None;
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let now = Instant::now();
+                    let mut st = s.lock().unwrap();
+                    st.bytes += n;
+                    if let Some(l) = last {
+                        st.max_gap = st.max_gap.max(now - l);
+                    }
+                    last = Some(now);
+                }
+                let _ = conn.write_all(b"done");
+            });
+        }
+    });
+    all
+}
+
+/// Opens `n` connections from home that each send 100 bytes every 5 ms until `stop`.
+fn streamers(
+    ns: &Netns,
+    to: SocketAddr,
+    n: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..n)
+        .map(|_| {
+            let mut conn = ns.enter(|| {
+                TcpStream::connect_timeout(&to, Duration::from_secs(3)).expect("connect")
+            });
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                conn.set_write_timeout(Some(Duration::from_millis(200)))
+                    .unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = conn.write_all(&[7u8; 100]);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        })
+        .collect()
+}
+
+/// A short connection: true if it got through (the server answers "done").
+fn connect_once(ns: &Netns, to: SocketAddr) -> bool {
+    let Ok(mut c) = ns.enter(|| TcpStream::connect_timeout(&to, Duration::from_secs(2))) else {
+        return false;
+    };
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let ok = c.write_all(b"hello").is_ok();
+    let _ = c.shutdown(std::net::Shutdown::Write);
+    let mut done = [0u8; 4];
+    ok && c.read_exact(&mut done).is_ok()
+}
+
+fn since(t0: SystemTime, t1: SystemTime) -> Duration {
+    t1.duration_since(t0).unwrap_or_default()
+}
+
+#[test]
+fn a_silent_isp_failure_is_found_within_a_second_and_healthy_connections_never_notice() {
+    let wan = Wan::new("mwsil", 2);
+    wan.bond(&["--probe", SERVER4]);
+    let ctl = Controller::start(&wan.home, &[], 1);
+    std::thread::sleep(Duration::from_millis(800));
+    let streams = stream_sink(&wan.inet, sock(SERVER4, 6001));
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers = streamers(&wan.home, sock(SERVER4, 6001), 12, stop.clone());
+    std::thread::sleep(Duration::from_millis(500));
+    // Forget the gaps of connection setup.
+    for s in streams.lock().unwrap().iter() {
+        s.lock().unwrap().max_gap = Duration::ZERO;
+    }
+    let t0 = SystemTime::now();
+    wan.kill_upstream(0);
+    let down = ctl.when_logged(
+        &["link down (probes unanswered)", "member=u0"],
+        Duration::from_secs(5),
+    );
+    let took = since(t0, down);
+    eprintln!("silent failure of ISP 0 declared after {took:?}");
+    assert!(took < Duration::from_millis(1200), "took {took:?}");
+    // New connections go through the other ISP from then on.
+    let sink = stream_sink(&wan.inet, sock(SERVER4, 6002));
+    for _ in 0..6 {
+        assert!(
+            connect_once(&wan.home, sock(SERVER4, 6002)),
+            "a new connection after the failure"
+        );
+    }
+    let publics: BTreeSet<IpAddr> = sink
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.lock().unwrap().peer.map(|p| p.ip()))
+        .collect();
+    assert_eq!(publics, BTreeSet::from([wan.public4(1).parse().unwrap()]));
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    // Connections through the healthy ISP never stalled.
+    let healthy: IpAddr = wan.public4(1).parse().unwrap();
+    let all = streams.lock().unwrap();
+    let on_healthy: Vec<Stream> = all
+        .iter()
+        .map(|s| s.lock().unwrap().clone())
+        .filter(|s| s.peer.map(|p| p.ip()) == Some(healthy))
+        .collect();
+    assert!(!on_healthy.is_empty(), "some streams used the healthy ISP");
+    for s in &on_healthy {
+        assert!(
+            s.max_gap < Duration::from_millis(250),
+            "a healthy-uplink connection stalled: {s:?}"
+        );
+    }
+    // The dead uplink comes back once its ISP does.
+    let t1 = SystemTime::now();
+    wan.revive_upstream(0);
+    let up = ctl.when_logged(&["link up", "member=u0"], Duration::from_secs(5));
+    eprintln!("recovery declared after {:?}", since(t1, up));
+}
+
+#[test]
+fn carrier_loss_is_acted_on_within_100_ms() {
+    let wan = Wan::new("mwcar", 2);
+    wan.bond(&[]);
+    let ctl = Controller::start(&wan.home, &[], 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = SystemTime::now();
+    wan.isps[1].ip(&["link", "set", "up0", "down"]);
+    let down = ctl.when_logged(
+        &["link down (no carrier)", "member=u1"],
+        Duration::from_secs(3),
+    );
+    let took = since(t0, down);
+    eprintln!("carrier loss acted on after {took:?}");
+    assert!(took < Duration::from_millis(100), "took {took:?}");
+    // Everything now leaves through u0.
+    let sink = stream_sink(&wan.inet, sock(SERVER4, 6003));
+    for _ in 0..4 {
+        assert!(connect_once(&wan.home, sock(SERVER4, 6003)));
+    }
+    let peers: BTreeSet<IpAddr> = sink
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.lock().unwrap().peer.map(|p| p.ip()))
+        .collect();
+    assert_eq!(peers, BTreeSet::from([wan.public4(0).parse().unwrap()]));
+}
+
+#[test]
+fn five_percent_random_loss_does_not_make_an_uplink_flap() {
+    let wan = Wan::new("mwloss", 2);
+    // Faster rounds than the default: more chances to flap in the same time.
+    wan.bond(&["--probe", SERVER4, "--probe-interval", "100"]);
+    for isp in &wan.isps {
+        isp.exec_ok(&["nft", "add table inet loss"]);
+        isp.exec_ok(&[
+            "nft",
+            "add chain inet loss forward_loss { type filter hook forward priority 0 ; }",
+        ]);
+        isp.exec_ok(&[
+            "nft",
+            "add rule inet loss forward_loss numgen random mod 100 < 5 drop",
+        ]);
+    }
+    let ctl = Controller::start(&wan.home, &[], 1);
+    std::thread::sleep(Duration::from_secs(12));
+    let log = ctl.log();
+    assert!(
+        !log.contains("link down"),
+        "an uplink flapped under 5 % loss:\n{log}"
+    );
+    let status = wan.home.status("mw0");
+    let probes: Vec<u64> = status["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["uplink"]["probes"][0].as_u64().unwrap())
+        .collect();
+    assert!(
+        probes.iter().all(|&p| p >= 80),
+        "probes were sent: {probes:?}"
+    );
+}
+
+#[test]
+fn an_uplink_address_change_is_followed_without_a_restart() {
+    let wan = Wan::new("mwaddr", 2);
+    wan.bond(&[]);
+    let ctl = Controller::start(&wan.home, &[], 1);
+    // The modem reconnects and gets another address (the ISP's subnet is the same).
+    let h = &wan.home;
+    h.ip(&["addr", "del", "198.18.20.2/24", "dev", "u1"]);
+    h.ip(&["addr", "add", "198.18.20.3/24", "dev", "u1"]);
+    h.ip(&[
+        "route",
+        "replace",
+        "default",
+        "via",
+        "198.18.20.1",
+        "dev",
+        "u1",
+        "metric",
+        "200",
+    ]);
+    let t0 = Instant::now();
+    ctl.when_logged(
+        &["uplink address", "uplink=u1", "198.18.20.3"],
+        Duration::from_secs(5),
+    );
+    // The gateway's MAC may have to be learnt again too: the uplink is ready once status
+    // shows the new address and no problem.
+    loop {
+        let u = wan.home.status("mw0")["members"][1]["uplink"].clone();
+        if u["address4"] == "198.18.20.3" && u["problems"].as_array().is_some_and(|p| p.is_empty())
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "u1 never became ready: {u}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("address change followed in {:?}", t0.elapsed());
+    let sink = stream_sink(&wan.inet, sock(SERVER4, 6004));
+    for _ in 0..12 {
+        assert!(
+            connect_once(h, sock(SERVER4, 6004)),
+            "connections work after the change"
+        );
+    }
+    let peers: BTreeSet<IpAddr> = sink
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.lock().unwrap().peer.map(|p| p.ip()))
+        .collect();
+    assert_eq!(peers.len(), 2, "both ISPs carry new connections: {peers:?}");
+    let status = wan.home.status("mw0");
+    assert_eq!(status["members"][1]["uplink"]["address4"], "198.18.20.3");
+}
+
+#[test]
+fn a_gateway_that_resolves_late_joins_then_and_all_down_drops_until_one_returns() {
+    let wan = Wan::new("mwlate", 2);
+    // ISP 1 does not answer ARP yet: its gateway cannot be resolved.
+    wan.isps[1].ip(&["link", "set", "up0", "arp", "off"]);
+    wan.bond(&[]);
+    let status = wan.home.status("mw0");
+    assert!(
+        status["members"][1]["uplink"]["problems"]
+            .to_string()
+            .contains("gateway")
+            || status["members"][1]["uplink"]["health"]
+                .as_str()
+                .unwrap()
+                .contains("unknown"),
+        "{status}"
+    );
+    let ctl = Controller::start(&wan.home, &[], 1);
+    let sink = stream_sink(&wan.inet, sock(SERVER4, 6005));
+    for _ in 0..4 {
+        assert!(
+            connect_once(&wan.home, sock(SERVER4, 6005)),
+            "u0 carries everything meanwhile"
+        );
+    }
+    wan.isps[1].ip(&["link", "set", "up0", "arp", "on"]);
+    ctl.when_logged(
+        &["gateway", "uplink=u1", "mac=Some"],
+        Duration::from_secs(5),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..12 {
+        assert!(connect_once(&wan.home, sock(SERVER4, 6005)));
+    }
+    let peers: BTreeSet<IpAddr> = sink
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.lock().unwrap().peer.map(|p| p.ip()))
+        .collect();
+    assert_eq!(peers.len(), 2, "u1 took flows once resolved: {peers:?}");
+    // Every uplink down: new flows are dropped and counted, nothing crashes.
+    for isp in &wan.isps {
+        isp.ip(&["link", "set", "up0", "down"]);
+    }
+    ctl.when_logged(&["link down", "member=u0"], Duration::from_secs(3));
+    ctl.when_logged(&["link down", "member=u1"], Duration::from_secs(3));
+    assert!(!connect_once(&wan.home, sock(SERVER4, 6005)));
+    let drops = wan.home.status("mw0")["drops"]["nat_no_uplink"]
+        .as_u64()
+        .unwrap();
+    assert!(drops > 0, "the drops were counted");
+    wan.isps[0].ip(&["link", "set", "up0", "up"]);
+    ctl.when_logged(&["link up", "member=u0"], Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        connect_once(&wan.home, sock(SERVER4, 6005)),
+        "back once one uplink returns"
+    );
+}
