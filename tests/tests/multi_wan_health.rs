@@ -358,3 +358,65 @@ fn a_gateway_that_resolves_late_joins_then_and_all_down_drops_until_one_returns(
         "back once one uplink returns"
     );
 }
+
+#[test]
+fn reset_on_failover_closes_the_hosts_connections_through_the_failed_uplink() {
+    let wan = Wan::new("mwrst", 2);
+    wan.bond(&["--probe", SERVER4, "--reset-on-failover"]);
+    let ctl = Controller::start(&wan.home, &[], 1);
+    std::thread::sleep(Duration::from_millis(500));
+    let sink = stream_sink(&wan.inet, sock(SERVER4, 6006));
+    let conns: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            wan.home
+                .enter(|| TcpStream::connect_timeout(&sock(SERVER4, 6006), Duration::from_secs(3)))
+                .expect("connect")
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // Which client connections go through ISP 0: match local ports as the server saw them
+    // is not possible through NAT, so ask the flow table.
+    let flows = wan.home.bondxdp_ok(&["flows", "mw0", "--json"]);
+    let flows: serde_json::Value = serde_json::from_str(&flows).unwrap();
+    let on_u0: BTreeSet<u16> = flows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["uplink"] == "u0" && f["proto"] == "tcp")
+        .map(|f| {
+            f["inside"]
+                .as_str()
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        !on_u0.is_empty() && on_u0.len() < 8,
+        "flows spread over both: {flows}"
+    );
+    wan.kill_upstream(0);
+    ctl.when_logged(&["reset the host's connections"], Duration::from_secs(3));
+    for mut c in conns {
+        let port = c.local_addr().unwrap().port();
+        c.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut b = [0u8; 1];
+        let result = c.read(&mut b);
+        if on_u0.contains(&port) {
+            let e = result.expect_err("the connection through the dead uplink was closed");
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionAborted, "{e}");
+        } else {
+            // Still open: nothing to read yet, no error.
+            assert!(
+                matches!(&result, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut),
+                "a healthy connection was touched: {result:?}"
+            );
+            assert!(c.write_all(b"still here").is_ok());
+        }
+    }
+    drop(sink);
+}

@@ -5,6 +5,7 @@
 //! * [`frames`] and [`packet_socket`]: ARP/NS probes and failover announcements, sent and
 //!   heard on each member;
 //! * [`prober`]: the multi-wan health verdict of one uplink from its probe rounds;
+//! * [`reset`]: closing the host's connections through a failed uplink (`SOCK_DESTROY`);
 //! * `bond_task`: one reconcile loop per bond (observe → decide → one atomic publish);
 //! * `apply`: creating and updating the bonds a config file describes.
 //!
@@ -19,6 +20,7 @@ pub mod frames;
 pub mod monitor;
 pub mod packet_socket;
 pub mod prober;
+pub mod reset;
 mod uplinks;
 
 use std::{collections::HashMap, path::PathBuf, time::Duration};

@@ -24,11 +24,11 @@ use std::{
 use bondxdp_common::{
     BondConfig, MAX_MEMBERS,
     config::{
-        HEALTH_CONFIRMING, HEALTH_DOWN, HEALTH_UP, LinkState, MwanRecord,
+        HEALTH_CONFIRMING, HEALTH_DOWN, HEALTH_UP, LinkState, MWAN_RESET_ON_FAILOVER, MwanRecord,
         PROBLEM_GATEWAY_UNRESOLVED, PROBLEM_NO_ADDRESS, PROBLEM_NO_GATEWAY, UplinkHealth,
     },
     counters::UplinkSignals,
-    nat::{FLOW_CLOSING, FlowKey},
+    nat::{FAMILY_V4, FLOW_CLOSING, FlowKey, addr_bytes},
 };
 use tokio::{sync::mpsc, task::JoinHandle};
 use tracing::{debug, info, warn};
@@ -446,17 +446,36 @@ impl Uplinks {
         let expired = |proto: u8, closing: bool, last: u64| {
             Duration::from_nanos(mono.saturating_sub(last)) > flow_timeout(proto, closing)
         };
+        let mut reset = Vec::new();
+        let resetting = self.record.flags & MWAN_RESET_ON_FAILOVER != 0 && !failed.is_empty();
         let flows: Vec<(FlowKey, bool)> = maps
             .nat
             .flows
             .iter()
             .filter_map(|r| r.ok())
             .map(|(k, e)| {
+                if resetting
+                    && k.proto == 6
+                    && failed.contains(&(e.slot as usize))
+                    && let Some(c) = self.local_connection(&k)
+                {
+                    reset.push(c);
+                }
                 let gone = stale(e.slot, e.epoch)
                     || expired(k.proto, e.flags & FLOW_CLOSING != 0, e.last_ns);
                 (k, gone)
             })
             .collect();
+        if !reset.is_empty() {
+            match super::reset::destroy(&reset) {
+                Ok(n) => info!(
+                    bond = %self.bond,
+                    connections = n,
+                    "reset the host's connections through the failed uplink"
+                ),
+                Err(e) => warn!(bond = %self.bond, "cannot reset connections: {e}"),
+            }
+        }
         let mut removed = 0;
         for (k, gone) in &flows {
             if *gone && maps.nat.flows.remove(k).is_ok() {
@@ -495,6 +514,38 @@ impl Uplinks {
             debug!(bond = %self.bond, removed, nat = nat.len(), "flows swept");
         }
         removed
+    }
+}
+
+impl Uplinks {
+    /// The host's own connection behind flow `k`, if its inside end is the bond's address.
+    fn local_connection(&self, k: &FlowKey) -> Option<super::reset::Connection> {
+        let r = &self.record;
+        let (local, remote): (IpAddr, IpAddr) = if k.family == FAMILY_V4 {
+            let a = std::net::Ipv4Addr::from(k.src[0].to_le_bytes());
+            if r.prefix4 == 0 || a.octets() != r.address4 {
+                return None;
+            }
+            (
+                a.into(),
+                std::net::Ipv4Addr::from(k.dst[0].to_le_bytes()).into(),
+            )
+        } else {
+            let a = std::net::Ipv6Addr::from(addr_bytes(&k.src));
+            if r.prefix6 == 0 || a.octets() != r.address6 {
+                return None;
+            }
+            (
+                a.into(),
+                std::net::Ipv6Addr::from(addr_bytes(&k.dst)).into(),
+            )
+        };
+        Some(super::reset::Connection {
+            local,
+            local_port: k.sport,
+            remote,
+            remote_port: k.dport,
+        })
     }
 }
 
