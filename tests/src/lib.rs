@@ -11,6 +11,7 @@ pub mod controller;
 pub mod netns;
 pub mod testrun;
 pub mod traffic;
+pub mod tun;
 pub mod wan;
 
 pub use netns::{Netns, Pair};

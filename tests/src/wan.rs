@@ -28,6 +28,10 @@ pub const BOND6: &str = "2001:db8:1::1";
 
 /// Home, ISPs, internet.
 pub struct Wan {
+    /// The relay of a raw-IP modem uplink, if one was added. First, so it is dropped (and its
+    /// TUN devices destroyed) before the namespaces go: a device left in a namespace being
+    /// deleted would be moved to the host's.
+    pub modem: Option<crate::tun::Relay>,
     /// The home host, with uplinks `u0`, `u1`, ...
     pub home: Netns,
     /// One router per ISP: `up0` faces home, `wan0` the internet.
@@ -40,6 +44,7 @@ impl Wan {
     /// Builds home, `n` ISPs and the internet, all links up and routed.
     pub fn new(tag: &str, n: usize) -> Wan {
         let wan = Wan {
+            modem: None,
             home: Netns::new(&format!("{tag}h")),
             isps: (0..n).map(|i| Netns::new(&format!("{tag}i{i}"))).collect(),
             inet: Netns::new(&format!("{tag}n")),
@@ -154,6 +159,40 @@ impl Wan {
             ]);
         }
         wan
+    }
+
+    /// Adds one more ISP reached through a raw-IP "USB modem": TUN devices at both ends
+    /// (`uN` at home, `up0` at the ISP) joined by `relay_bin`, `delay_ms` each way. IPv4
+    /// only, point to point (no gateway MAC: no Ethernet at all).
+    pub fn add_modem(&mut self, tag: &str, relay_bin: &str, delay_ms: u64) {
+        let i = self.isps.len();
+        let isp = Netns::new(&format!("{tag}m"));
+        let u = format!("u{i}");
+        let relay = crate::tun::Relay::start(relay_bin, &self.home, &u, &isp, "up0", delay_ms);
+        let net = 10 * (i + 1);
+        let (home_ip, isp_ip) = (format!("198.18.{net}.2"), format!("198.18.{net}.1"));
+        self.home.ip(&["addr", "add", &home_ip, "peer", &isp_ip, "dev", &u]);
+        self.home.ip(&["link", "set", &u, "up"]);
+        let metric = (100 * (i + 1)).to_string();
+        self.home.ip(&["route", "add", "default", "dev", &u, "metric", &metric]);
+        isp.ip(&["addr", "add", &isp_ip, "peer", &home_ip, "dev", "up0"]);
+        isp.ip(&["link", "set", "up0", "up"]);
+        veth(&isp, "wan0", &self.inet, &format!("w{i}"));
+        isp.ip(&["addr", "add", &format!("198.19.{}.1/24", i + 1), "dev", "wan0"]);
+        isp.ip(&["link", "set", "wan0", "up"]);
+        isp.ip(&["route", "add", "default", "via", &format!("198.19.{}.2", i + 1)]);
+        isp.exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        isp.exec_ok(&["nft", "add table ip nat"]);
+        isp.exec_ok(&[
+            "nft",
+            "add chain ip nat post { type nat hook postrouting priority 100 ; }",
+        ]);
+        isp.exec_ok(&["nft", "add rule ip nat post oifname wan0 masquerade"]);
+        let w = format!("w{i}");
+        self.inet.ip(&["addr", "add", &format!("198.19.{}.2/24", i + 1), "dev", &w]);
+        self.inet.ip(&["link", "set", &w, "up"]);
+        self.isps.push(isp);
+        self.modem = Some(relay);
     }
 
     /// Uplink names at home.

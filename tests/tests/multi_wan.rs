@@ -298,3 +298,25 @@ fn checksums_on_the_wire_are_right() {
     assert_eq!(seen.lock().unwrap().len() + seen6.lock().unwrap().len(), 2);
     let _ = BOND4;
 }
+
+#[test]
+fn a_raw_ip_modem_uplink_carries_traffic_both_ways() {
+    let mut wan = Wan::new("mwtun", 1);
+    wan.add_modem("mwtun", env!("CARGO_BIN_EXE_bondxdp-tun-relay"), 5);
+    wan.bond(&["--weight", "u0=1", "--weight", "u1=3"]);
+    let status = wan.home.status("mw0");
+    assert_eq!(status["members"][1]["uplink"]["raw_ip"], true, "{status}");
+    let seen = sink(&wan.inet, sock(SERVER4, 5007));
+    for _ in 0..16 {
+        assert!(send(&wan.home, None, sock(SERVER4, 5007), 20_000));
+    }
+    wan.home.exec_ok(&["ping", "-c", "3", "-i", "0.2", "-W", "2", SERVER4]);
+    std::thread::sleep(Duration::from_millis(200));
+    let publics: BTreeSet<IpAddr> = seen.lock().unwrap().iter().map(|s| s.peer.ip()).collect();
+    assert!(
+        publics.contains(&wan.public4(1).parse().unwrap()),
+        "connections went through the modem's ISP: {publics:?}"
+    );
+    let modem = &wan.home.status("mw0")["members"][1];
+    assert!(modem["tx_packets"].as_u64().unwrap() > 0 && modem["rx_packets"].as_u64().unwrap() > 0);
+}
