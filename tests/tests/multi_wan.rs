@@ -320,3 +320,64 @@ fn a_raw_ip_modem_uplink_carries_traffic_both_ways() {
     let modem = &wan.home.status("mw0")["members"][1];
     assert!(modem["tx_packets"].as_u64().unwrap() > 0 && modem["rx_packets"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn multi_wan_bad_input_is_refused_and_changes_nothing() {
+    let wan = Wan::new("mwbad", 2);
+    let before = wan.home.links();
+    let routes_before = wan.home.ip(&["route"]);
+    let refuses = |args: &[&str], needle: &str| {
+        let out = wan.home.bondxdp(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(err.contains(needle), "{args:?}: expected {needle:?} in {err}");
+        assert_eq!(wan.home.links(), before, "{args:?} changed the links");
+        assert_eq!(wan.home.ip(&["route"]), routes_before, "{args:?} changed the routes");
+        assert!(!wan.home.pin_dir().join("mw9").exists(), "{args:?} left pins");
+    };
+    let up = |extra: &[&'static str]| {
+        let mut a = vec!["up", "mw9", "--mode", "multi-wan", "-m", "u0", "-m", "u1"];
+        a.extend_from_slice(extra);
+        a
+    };
+    refuses(&up(&["--address", "198.18.10.77/32"]), "overlaps u0");
+    refuses(&up(&["--gateway", "eth7=198.18.10.1"]), "eth7 is not one of the members");
+    refuses(&up(&["--weight", "u0=0"]), "out of range 1-65535");
+    refuses(&up(&["--nat-ports", "2000-1000"]), "is not a range");
+    refuses(&up(&["--probe", "224.0.0.1"]), "cannot be probed");
+    refuses(&up(&["--probe", "tcp:198.19.0.80"]), "tcp:ADDRESS:PORT");
+    refuses(&up(&["--sticky", "sometimes"]), "flow, host");
+    refuses(&up(&["--max-flows", "10"]), "out of range");
+    refuses(&up(&["--keep-member-macs"]), "do not apply to multi-wan");
+    // An uplink without any way out: no default route through it, no gateway given.
+    wan.home.ip(&["route", "del", "default", "dev", "u1"]);
+    wan.home.ip(&["-6", "route", "del", "default", "dev", "u1"]);
+    let routes_before = wan.home.ip(&["route"]);
+    let out = wan.home.bondxdp(&up(&[]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--gateway u1=IP"), "{err}");
+    assert_eq!(wan.home.ip(&["route"]), routes_before);
+    // ... which --gateway fixes.
+    wan.home
+        .bondxdp_ok(&up(&["--gateway", "u1=198.18.20.1", "--max-flows", "4096"]));
+    // Link aggregation over two separate networks is refused with the reason.
+    let out = wan.home.bondxdp(&["up", "bx0", "--mode", "balance-rr", "-m", "u0", "-m", "u1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "balance-rr over two ISPs was accepted");
+    // (u0/u1 are in mw9 now, so the "already in a bond" refusal comes first.)
+    assert!(err.contains("already") || err.contains("multi-wan"), "{err}");
+    // Switching a running multi-wan bond to link aggregation is refused.
+    let out = wan.home.bondxdp(&["set", "mw9", "mode=balance-xor"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("recreate it"));
+}
+
+#[test]
+fn per_packet_modes_over_separate_networks_are_refused_with_the_reason() {
+    let wan = Wan::new("mwrr", 2);
+    let out = wan
+        .home
+        .bondxdp(&["up", "bx0", "--mode", "balance-rr", "-m", "u0", "-m", "u1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("different networks") && err.contains("--mode multi-wan"), "{err}");
+}
