@@ -148,6 +148,52 @@ pub struct NatEntry {
     pub rx_bytes: u64,
 }
 
+/// Fragment table key: one fragmented datagram in flight, as its packets carry it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FragKey {
+    /// Source address.
+    pub src: Addr,
+    /// Destination address.
+    pub dst: Addr,
+    /// IPv4 identification or IPv6 fragment identification.
+    pub id: u32,
+    /// Protocol.
+    pub proto: u8,
+    /// Family.
+    pub family: u8,
+    /// Zero.
+    pub pad: [u8; 2],
+}
+
+impl FragKey {
+    /// The datagram `flow` is a fragment of.
+    pub const fn of(flow: &Flow) -> FragKey {
+        FragKey {
+            src: flow.key.src,
+            dst: flow.key.dst,
+            id: flow.frag_id,
+            proto: flow.key.proto,
+            family: flow.key.family,
+            pad: [0; 2],
+        }
+    }
+}
+
+/// Fragment table value: the address the datagram's later fragments get (source on the way
+/// out, destination on the way back) and the uplink they belong to. Filled from the first
+/// fragment, the only one with the ports that identify the flow.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FragEntry {
+    /// The translated (or restored) address.
+    pub addr: Addr,
+    /// The uplink's slot.
+    pub slot: u32,
+    /// Zero.
+    pub pad: u32,
+}
+
 /// `sticky host` table value: the uplink flows to a host use.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

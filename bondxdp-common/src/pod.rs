@@ -3,7 +3,7 @@
 use crate::{
     config::{BondConfig, BondState, ConfigSlots, UplinkHealth},
     counters::{MemberStats, UplinkSignals},
-    nat::{FlowEntry, FlowKey, HostEntry, NatEntry},
+    nat::{FlowEntry, FlowKey, FragEntry, FragKey, HostEntry, NatEntry},
 };
 
 // SAFETY: all of these are `#[repr(C)]`, `Copy`, made only of integers and byte arrays with
@@ -18,3 +18,5 @@ unsafe impl aya::Pod for FlowEntry {}
 unsafe impl aya::Pod for NatEntry {}
 unsafe impl aya::Pod for HostEntry {}
 unsafe impl aya::Pod for UplinkHealth {}
+unsafe impl aya::Pod for FragKey {}
+unsafe impl aya::Pod for FragEntry {}

@@ -11,7 +11,7 @@ use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
     config::{BondState, ConfigSlots, UplinkHealth},
     counters::{COUNTER_SLOTS, UplinkSignals},
-    nat::{Addr, Flow, FlowEntry, FlowKey, HostEntry, NatEntry},
+    nat::{Addr, Flow, FlowEntry, FlowKey, FragEntry, FragKey, HostEntry, NatEntry},
 };
 
 /// Double-buffered configuration: userspace writes the slot not in use, then flips
@@ -60,6 +60,10 @@ pub static NAT_TABLE: LruHashMap<FlowKey, NatEntry> = LruHashMap::with_max_entri
 /// multi-wan `sticky host`: destination address -> uplink.
 #[map]
 pub static NAT_HOSTS: LruHashMap<Addr, HostEntry> = LruHashMap::with_max_entries(64, 0);
+
+/// multi-wan: fragmented datagrams in flight (their later fragments carry no ports).
+#[map]
+pub static NAT_FRAGS: LruHashMap<FragKey, FragEntry> = LruHashMap::with_max_entries(4096, 0);
 
 /// multi-wan: the packet being translated, parsed (too big for the stack next to the rest).
 #[map]

@@ -21,15 +21,15 @@ use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS,
     config::{LinkState, NAT_STICKY_HOST, UPLINK_L3, Uplink},
     nat::{
-        self, Addr, FAMILY_V4, FLOW_CLOSING, Flow, FlowEntry, FlowKey, Fragment, HostEntry, Inner,
-        NatEntry, PORT_TRIES, ParseError, Transport, tcp,
+        self, Addr, FAMILY_V4, FLOW_CLOSING, Flow, FlowEntry, FlowKey, FragEntry, FragKey,
+        Fragment, HostEntry, Inner, NatEntry, PORT_TRIES, ParseError, Transport, tcp,
     },
     packet::{ETH_HLEN, ipproto},
     weights::{NO_BUCKET, bucket_of},
 };
 
 use crate::{
-    maps::{self, NAT_FLOWS, NAT_HOSTS, NAT_TABLE},
+    maps::{self, NAT_FLOWS, NAT_FRAGS, NAT_HOSTS, NAT_TABLE},
     skb::SkbView,
 };
 
@@ -68,7 +68,7 @@ pub fn egress(ctx: &TcContext) -> i32 {
         return drop(Counter::NatUntranslatable);
     }
     if flow.fragment == Fragment::Later {
-        return drop(Counter::NatFragmentUnknown);
+        return egress_fragment(ctx, cfg, flow);
     }
     // An ICMP error the inside sends about a packet it received: it belongs to that
     // packet's flow, translated like it (quoted packet included).
@@ -78,9 +78,52 @@ pub fn egress(ctx: &TcContext) -> i32 {
     let Some((slot, port)) = flow_for(cfg, flow, ctx.len()) else {
         return TC_ACT_SHOT;
     };
+    egress_translate(ctx, cfg, flow, slot, port)
+}
+
+/// Translates a packet of a pinned flow and sends it through its uplink. (Not inlined, like
+/// [`flow_for`]: each gets a stack frame of its own.)
+#[inline(never)]
+fn egress_translate(ctx: &TcContext, cfg: &BondConfig, flow: &Flow, slot: usize, port: u16) -> i32 {
     let uplink = &cfg.uplinks[slot & SLOT_MASK];
     let addr = uplink.addr(flow.key.family);
     if rewrite_source(ctx, flow, &addr, port).is_err() || set_macs_out(ctx, cfg, slot).is_err() {
+        return drop(Counter::DropRewriteFailed);
+    }
+    if flow.fragment == Fragment::First {
+        remember_fragments(flow, &addr, slot);
+    }
+    send(ctx, cfg, slot)
+}
+
+/// The first fragment of a datagram went through: its later fragments (no ports) follow it
+/// to the same address and uplink.
+#[inline(always)]
+fn remember_fragments(flow: &Flow, addr: &Addr, slot: usize) {
+    let entry = FragEntry {
+        addr: *addr,
+        slot: slot as u32,
+        pad: 0,
+    };
+    let _ = NAT_FRAGS.insert(FragKey::of(flow), entry, BPF_ANY as u64);
+}
+
+/// A later fragment from the inside: translated like its first fragment was, or dropped
+/// (counted) if that was never seen.
+#[inline(never)]
+fn egress_fragment(ctx: &TcContext, cfg: &BondConfig, flow: &Flow) -> i32 {
+    let Some(entry) = NAT_FRAGS.get_ptr(FragKey::of(flow)) else {
+        return drop(Counter::NatFragmentUnknown);
+    };
+    // SAFETY: a map value pointer from a successful lookup.
+    let (addr, slot) = unsafe { ((*entry).addr, (*entry).slot as usize & SLOT_MASK) };
+    if !usable(cfg, slot, flow.key.family) {
+        return drop(Counter::NatNoUplink);
+    }
+    let at = flow.l3_off + src_off(flow);
+    if rewrite_addr(ctx, flow, at, &flow.key.src, &addr).is_err()
+        || set_macs_out(ctx, cfg, slot).is_err()
+    {
         return drop(Counter::DropRewriteFailed);
     }
     send(ctx, cfg, slot)
@@ -552,7 +595,7 @@ pub fn ingress(ctx: &TcContext) -> i32 {
     }
     let flow: &Flow = flow;
     if flow.fragment == Fragment::Later {
-        return pass();
+        return ingress_fragment(ctx, cfg, flow, slot);
     }
     let reply = match flow.inner.as_ref() {
         Some(inner) if flow.transport == Transport::IcmpError => inner.key.reversed(),
@@ -588,6 +631,10 @@ pub fn ingress(ctx: &TcContext) -> i32 {
     if !ok {
         return drop(Counter::DropRewriteFailed);
     }
+    if flow.fragment == Fragment::First {
+        // Later fragments carry the address as it arrived (the uplink's).
+        remember_fragments(flow, &inside, slot);
+    }
     if flow.key.proto == ipproto::TCP
         && flow.tcp_flags & (tcp::SYN | tcp::ACK) == tcp::SYN | tcp::ACK
     {
@@ -597,6 +644,28 @@ pub fn ingress(ctx: &TcContext) -> i32 {
         close_flow(flow, &inside, inside_port);
     }
     if deliver_to_bond(ctx, cfg, l3, ether).is_err() {
+        return drop(Counter::DropRewriteFailed);
+    }
+    maps::count_rx(slot as u32, ctx.len());
+    // SAFETY: plain helper call.
+    unsafe { bpf_redirect(cfg.bond_ifindex, BPF_F_INGRESS as u64) as i32 }
+}
+
+/// A later fragment on an uplink: back to the inside like its first fragment, or left to
+/// the host (it may be for the uplink's own sockets).
+#[inline(never)]
+fn ingress_fragment(ctx: &TcContext, cfg: &BondConfig, flow: &Flow, slot: usize) -> i32 {
+    let l3 = cfg.uplinks[slot & SLOT_MASK].flags & UPLINK_L3 != 0;
+    let ether = ethertype(ctx);
+    let Some(entry) = NAT_FRAGS.get_ptr(FragKey::of(flow)) else {
+        return pass();
+    };
+    // SAFETY: a map value pointer from a successful lookup.
+    let inside = unsafe { (*entry).addr };
+    let at = flow.l3_off + dst_off(flow);
+    if rewrite_addr(ctx, flow, at, &flow.key.dst, &inside).is_err()
+        || deliver_to_bond(ctx, cfg, l3, ether).is_err()
+    {
         return drop(Counter::DropRewriteFailed);
     }
     maps::count_rx(slot as u32, ctx.len());

@@ -63,7 +63,11 @@ fn pump(mut from: File, mut to: File, delay: Duration) {
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 65536];
         while let Ok(n) = from.read(&mut buf) {
-            if n == 0 || tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+            if n == 0
+                || tx
+                    .send((Instant::now() + delay, buf[..n].to_vec()))
+                    .is_err()
+            {
                 break;
             }
         }
@@ -116,7 +120,14 @@ pub struct Relay {
 impl Relay {
     /// Starts `bin` (the `bondxdp-tun-relay` executable) between `a`:`dev_a` and
     /// `b`:`dev_b` and waits until both devices exist.
-    pub fn start(bin: &str, a: &Netns, dev_a: &str, b: &Netns, dev_b: &str, delay_ms: u64) -> Relay {
+    pub fn start(
+        bin: &str,
+        a: &Netns,
+        dev_a: &str,
+        b: &Netns,
+        dev_b: &str,
+        delay_ms: u64,
+    ) -> Relay {
         let mut child = Command::new(bin)
             .args([a.name(), dev_a, b.name(), dev_b, &delay_ms.to_string()])
             .stdout(Stdio::piped())

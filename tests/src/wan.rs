@@ -171,16 +171,30 @@ impl Wan {
         let relay = crate::tun::Relay::start(relay_bin, &self.home, &u, &isp, "up0", delay_ms);
         let net = 10 * (i + 1);
         let (home_ip, isp_ip) = (format!("198.18.{net}.2"), format!("198.18.{net}.1"));
-        self.home.ip(&["addr", "add", &home_ip, "peer", &isp_ip, "dev", &u]);
+        self.home
+            .ip(&["addr", "add", &home_ip, "peer", &isp_ip, "dev", &u]);
         self.home.ip(&["link", "set", &u, "up"]);
         let metric = (100 * (i + 1)).to_string();
-        self.home.ip(&["route", "add", "default", "dev", &u, "metric", &metric]);
+        self.home
+            .ip(&["route", "add", "default", "dev", &u, "metric", &metric]);
         isp.ip(&["addr", "add", &isp_ip, "peer", &home_ip, "dev", "up0"]);
         isp.ip(&["link", "set", "up0", "up"]);
         veth(&isp, "wan0", &self.inet, &format!("w{i}"));
-        isp.ip(&["addr", "add", &format!("198.19.{}.1/24", i + 1), "dev", "wan0"]);
+        isp.ip(&[
+            "addr",
+            "add",
+            &format!("198.19.{}.1/24", i + 1),
+            "dev",
+            "wan0",
+        ]);
         isp.ip(&["link", "set", "wan0", "up"]);
-        isp.ip(&["route", "add", "default", "via", &format!("198.19.{}.2", i + 1)]);
+        isp.ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            &format!("198.19.{}.2", i + 1),
+        ]);
         isp.exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
         isp.exec_ok(&["nft", "add table ip nat"]);
         isp.exec_ok(&[
@@ -189,7 +203,8 @@ impl Wan {
         ]);
         isp.exec_ok(&["nft", "add rule ip nat post oifname wan0 masquerade"]);
         let w = format!("w{i}");
-        self.inet.ip(&["addr", "add", &format!("198.19.{}.2/24", i + 1), "dev", &w]);
+        self.inet
+            .ip(&["addr", "add", &format!("198.19.{}.2/24", i + 1), "dev", &w]);
         self.inet.ip(&["link", "set", &w, "up"]);
         self.isps.push(isp);
         self.modem = Some(relay);

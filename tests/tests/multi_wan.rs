@@ -310,7 +310,8 @@ fn a_raw_ip_modem_uplink_carries_traffic_both_ways() {
     for _ in 0..16 {
         assert!(send(&wan.home, None, sock(SERVER4, 5007), 20_000));
     }
-    wan.home.exec_ok(&["ping", "-c", "3", "-i", "0.2", "-W", "2", SERVER4]);
+    wan.home
+        .exec_ok(&["ping", "-c", "3", "-i", "0.2", "-W", "2", SERVER4]);
     std::thread::sleep(Duration::from_millis(200));
     let publics: BTreeSet<IpAddr> = seen.lock().unwrap().iter().map(|s| s.peer.ip()).collect();
     assert!(
@@ -330,10 +331,20 @@ fn multi_wan_bad_input_is_refused_and_changes_nothing() {
         let out = wan.home.bondxdp(args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} succeeded");
-        assert!(err.contains(needle), "{args:?}: expected {needle:?} in {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected {needle:?} in {err}"
+        );
         assert_eq!(wan.home.links(), before, "{args:?} changed the links");
-        assert_eq!(wan.home.ip(&["route"]), routes_before, "{args:?} changed the routes");
-        assert!(!wan.home.pin_dir().join("mw9").exists(), "{args:?} left pins");
+        assert_eq!(
+            wan.home.ip(&["route"]),
+            routes_before,
+            "{args:?} changed the routes"
+        );
+        assert!(
+            !wan.home.pin_dir().join("mw9").exists(),
+            "{args:?} left pins"
+        );
     };
     let up = |extra: &[&'static str]| {
         let mut a = vec!["up", "mw9", "--mode", "multi-wan", "-m", "u0", "-m", "u1"];
@@ -341,7 +352,10 @@ fn multi_wan_bad_input_is_refused_and_changes_nothing() {
         a
     };
     refuses(&up(&["--address", "198.18.10.77/32"]), "overlaps u0");
-    refuses(&up(&["--gateway", "eth7=198.18.10.1"]), "eth7 is not one of the members");
+    refuses(
+        &up(&["--gateway", "eth7=198.18.10.1"]),
+        "eth7 is not one of the members",
+    );
     refuses(&up(&["--weight", "u0=0"]), "out of range 1-65535");
     refuses(&up(&["--nat-ports", "2000-1000"]), "is not a range");
     refuses(&up(&["--probe", "224.0.0.1"]), "cannot be probed");
@@ -355,17 +369,28 @@ fn multi_wan_bad_input_is_refused_and_changes_nothing() {
     let routes_before = wan.home.ip(&["route"]);
     let out = wan.home.bondxdp(&up(&[]));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("--gateway u1=IP"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("--gateway u1=IP"),
+        "{err}"
+    );
     assert_eq!(wan.home.ip(&["route"]), routes_before);
     // ... which --gateway fixes.
     wan.home
         .bondxdp_ok(&up(&["--gateway", "u1=198.18.20.1", "--max-flows", "4096"]));
     // Link aggregation over two separate networks is refused with the reason.
-    let out = wan.home.bondxdp(&["up", "bx0", "--mode", "balance-rr", "-m", "u0", "-m", "u1"]);
+    let out = wan
+        .home
+        .bondxdp(&["up", "bx0", "--mode", "balance-rr", "-m", "u0", "-m", "u1"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "balance-rr over two ISPs was accepted");
+    assert!(
+        !out.status.success(),
+        "balance-rr over two ISPs was accepted"
+    );
     // (u0/u1 are in mw9 now, so the "already in a bond" refusal comes first.)
-    assert!(err.contains("already") || err.contains("multi-wan"), "{err}");
+    assert!(
+        err.contains("already") || err.contains("multi-wan"),
+        "{err}"
+    );
     // Switching a running multi-wan bond to link aggregation is refused.
     let out = wan.home.bondxdp(&["set", "mw9", "mode=balance-xor"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("recreate it"));
@@ -379,5 +404,51 @@ fn per_packet_modes_over_separate_networks_are_refused_with_the_reason() {
         .bondxdp(&["up", "bx0", "--mode", "balance-rr", "-m", "u0", "-m", "u1"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("different networks") && err.contains("--mode multi-wan"), "{err}");
+    assert!(
+        err.contains("different networks") && err.contains("--mode multi-wan"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fragmented_datagrams_cross_the_bond_both_ways() {
+    let wan = Wan::new("mwfrag", 2);
+    wan.bond(&[]);
+    let server = wan
+        .inet
+        .enter(|| UdpSocket::bind(sock(SERVER4, 5008)).unwrap());
+    server
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let echo = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        let mut sizes = Vec::new();
+        for _ in 0..4 {
+            let Ok((n, from)) = server.recv_from(&mut buf) else {
+                break;
+            };
+            sizes.push(n);
+            server.send_to(&buf[..n], from).unwrap();
+        }
+        sizes
+    });
+    let got: Vec<usize> = wan.home.enter(|| {
+        let c = UdpSocket::bind("0.0.0.0:0").unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = vec![0u8; 65536];
+        (0..4)
+            .map(|i| {
+                let payload = vec![i as u8; 3000 + i * 700];
+                c.send_to(&payload, sock(SERVER4, 5008)).unwrap();
+                c.recv(&mut buf).unwrap_or(0)
+            })
+            .collect()
+    });
+    let sent: Vec<usize> = (0..4).map(|i| 3000 + i * 700).collect();
+    assert_eq!(
+        echo.join().unwrap(),
+        sent,
+        "the server got every datagram whole"
+    );
+    assert_eq!(got, sent, "and its fragmented answers came back whole");
 }

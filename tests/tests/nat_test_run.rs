@@ -426,3 +426,71 @@ fn exhausted_ports_refuse_new_flows_and_keep_old_ones() {
         assert_eq!(flows[0].family, FAMILY_V4);
     });
 }
+
+/// Fragment `offset..offset+len` of the L4 payload of the IPv4 datagram in Ethernet frame
+/// `whole`, with the more-fragments flag as given (header checksum recomputed).
+fn fragment4(whole: &[u8], offset: usize, len: usize, more: bool) -> Vec<u8> {
+    let l4 = &whole[34..];
+    let mut f = whole[..34].to_vec();
+    f.extend_from_slice(&l4[offset..(offset + len).min(l4.len())]);
+    let total = (f.len() - 14) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    let field = (offset / 8) as u16 | if more { 0x2000 } else { 0 };
+    f[20..22].copy_from_slice(&field.to_be_bytes());
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = csum::finish(csum::sum(&f[14..34]));
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+fn ip_header_ok(f: &[u8]) -> bool {
+    csum::finish(csum::sum(&f[14..34])) == 0
+}
+
+#[test]
+fn fragments_follow_their_first_fragment_both_ways() {
+    mwan([1, 1], |h| {
+        // A 1,200-byte UDP datagram in two fragments, out.
+        let whole = ip::udp(true, &INSIDE, &REMOTE, 5300, 53, &[9u8; 1192], false);
+        let o = h.egress(&fragment4(&whole, 0, 600, true));
+        assert_eq!(o.verdict, TC_ACT_REDIRECT, "{o:?}");
+        let slot = o.tx_slot().unwrap();
+        let first = o.data;
+        assert_eq!(&first[26..30], &UPLINK[slot]);
+        assert!(ip_header_ok(&first));
+        let o = h.egress(&fragment4(&whole, 600, 600, false));
+        assert_eq!(o.verdict, TC_ACT_REDIRECT, "{o:?}");
+        assert_eq!(
+            o.tx_slot(),
+            Some(slot),
+            "the later fragment follows the first"
+        );
+        assert_eq!(&o.data[26..30], &UPLINK[slot], "translated like the first");
+        assert!(ip_header_ok(&o.data));
+        // Reassembled, the datagram's UDP checksum is right.
+        let mut joined = first.clone();
+        joined.extend_from_slice(&o.data[34..]);
+        let total = (joined.len() - 14) as u16;
+        joined[16..18].copy_from_slice(&total.to_be_bytes());
+        joined[20..22].copy_from_slice(&[0, 0]);
+        joined[24..26].copy_from_slice(&[0, 0]);
+        let c = csum::finish(csum::sum(&joined[14..34]));
+        joined[24..26].copy_from_slice(&c.to_be_bytes());
+        csum::verify(&joined, 14).expect("the reassembled datagram's checksums");
+        // A reply in fragments, back: the later one finds the inside host too.
+        let reply = ip::udp(true, &REMOTE, &UPLINK[slot], 53, 5300, &[7u8; 1192], false);
+        let r1 = h.ingress(h.members[slot], &fragment4(&reply, 0, 600, true));
+        assert_eq!(r1.verdict, TC_ACT_REDIRECT);
+        assert_eq!(&r1.data[30..34], &INSIDE);
+        let r2 = h.ingress(h.members[slot], &fragment4(&reply, 600, 600, false));
+        assert_eq!(r2.verdict, TC_ACT_REDIRECT, "{r2:?}");
+        assert_eq!(&r2.data[30..34], &INSIDE);
+        assert!(ip_header_ok(&r2.data));
+        // A later fragment of a datagram nobody started is the host's, untouched.
+        let mut other = ip::udp(true, &REMOTE, &UPLINK[slot], 53, 9999, &[1u8; 1192], false);
+        other[18..20].copy_from_slice(&[0x43, 0x21]); // another datagram: another IP id
+        let stray = fragment4(&other, 600, 600, false);
+        let o = h.ingress(h.members[slot], &stray);
+        assert_eq!((o.verdict, o.data), (TC_ACT_OK, stray));
+    });
+}
