@@ -53,9 +53,24 @@ fn sink(ns: &Netns, addr: SocketAddr) -> Arc<Mutex<Vec<Seen>>> {
 }
 
 /// Connects from `ns` (optionally from `local`), sends `bytes` and waits for the server's
-/// "done"; returns whether it all arrived in time.
+/// "done"; returns whether it all arrived in time (and says what failed if not).
 fn send(ns: &Netns, local: Option<SocketAddr>, to: SocketAddr, bytes: usize) -> bool {
-    let stream = ns.enter(|| -> std::io::Result<TcpStream> {
+    match try_send(ns, local, to, bytes) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("send to {to} failed: {e}");
+            false
+        }
+    }
+}
+
+fn try_send(
+    ns: &Netns,
+    local: Option<SocketAddr>,
+    to: SocketAddr,
+    bytes: usize,
+) -> std::io::Result<()> {
+    let mut stream = ns.enter(|| -> std::io::Result<TcpStream> {
         match local {
             None => TcpStream::connect_timeout(&to, Duration::from_secs(5)),
             Some(local) => {
@@ -70,28 +85,24 @@ fn send(ns: &Netns, local: Option<SocketAddr>, to: SocketAddr, bytes: usize) -> 
                 Ok(sock.into())
             }
         }
-    });
-    let Ok(mut stream) = stream else {
-        return false;
-    };
-    stream
-        .set_write_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    })?;
+    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let chunk = vec![0x42u8; 16 * 1024];
     let mut left = bytes;
     while left > 0 {
         let n = left.min(chunk.len());
-        if stream.write_all(&chunk[..n]).is_err() {
-            return false;
-        }
+        stream.write_all(&chunk[..n])?;
         left -= n;
     }
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let mut done = [0u8; 4];
-    stream.read_exact(&mut done).is_ok() && &done == b"done"
+    stream.read_exact(&mut done)?;
+    if &done == b"done" {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("wrong answer"))
+    }
 }
 
 fn sock(ip: &str, port: u16) -> SocketAddr {
