@@ -223,7 +223,7 @@ pub struct UpArgs {
     /// multi-wan: reset the host's TCP connections through an uplink that fails.
     #[arg(long)]
     pub reset_on_failover: bool,
-    /// multi-wan: flow table size (default 524288; about 115 MB).
+    /// multi-wan: flow table size (default 524288, about 160 MB of kernel memory).
     #[arg(long, value_name = "N")]
     pub max_flows: Option<u32>,
     /// multi-wan: translated port range MIN-MAX (default 1024-65535).
