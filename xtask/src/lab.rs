@@ -44,6 +44,10 @@ const UDP_PPS: u64 = 2500;
 /// Options of `cargo xtask run`.
 #[derive(Debug, Args)]
 pub struct LabArgs {
+    /// Which lab: `bond` (two hosts, link aggregation) or `multi-wan` (a home with three
+    /// uplinks to ISPs, one a raw-IP modem).
+    #[arg(long, default_value = "bond")]
+    pub lab: String,
     /// Bonding mode for both bonds (balance-rr, active-backup, balance-xor, broadcast).
     #[arg(long, default_value = "balance-xor")]
     pub mode: String,
@@ -53,7 +57,8 @@ pub struct LabArgs {
     /// Number of links between the hosts.
     #[arg(long, default_value_t = 3)]
     pub members: usize,
-    /// Rate of each link (tbf), e.g. 1gbit; the last link gets a third of it.
+    /// Rate of each link (tbf), e.g. 1gbit; the last link gets a third of it (multi-wan: the
+    /// first uplink's; the second gets a third, the modem a sixth).
     #[arg(long, default_value = "1gbit")]
     pub rate: String,
     /// How long to drive traffic, in seconds.
@@ -79,6 +84,7 @@ pub struct LabArgs {
 impl Default for LabArgs {
     fn default() -> Self {
         LabArgs {
+            lab: "bond".into(),
             mode: "balance-xor".into(),
             xmit_hash_policy: "layer3+4".into(),
             members: 3,
@@ -95,6 +101,8 @@ impl Default for LabArgs {
 
 /// Removes every lab namespace: bonds down, processes killed, namespace deleted.
 pub fn teardown_all() {
+    // The modem relay first: its TUN devices must not outlive their namespaces.
+    crate::lab_wan::stop_relay();
     let Ok(list) = output(&mut cmd("ip", ["netns", "list"])) else {
         return;
     };
@@ -108,19 +116,21 @@ pub fn teardown_all() {
                 let _ = succeeds(&mut cmd("kill", ["-9", pid]));
             }
         }
-        let _ = succeeds(&mut cmd("ip", ["netns", "exec", ns, &bin, "down", "bond0"]));
+        for bond in ["bond0", "mw0"] {
+            let _ = succeeds(&mut cmd("ip", ["netns", "exec", ns, &bin, "down", bond]));
+        }
         let _ = succeeds(&mut cmd("ip", ["netns", "del", ns]));
     }
 }
 
-fn bondxdp_bin() -> String {
+pub(crate) fn bondxdp_bin() -> String {
     workspace_root()
         .join("target/debug/bondxdp")
         .to_string_lossy()
         .into_owned()
 }
 
-fn in_ns(ns: &str, args: &[&str]) -> Command {
+pub(crate) fn in_ns(ns: &str, args: &[&str]) -> Command {
     let mut c = cmd("ip", ["netns", "exec", ns]);
     c.args(args);
     c
@@ -156,23 +166,28 @@ struct MemberSample {
 
 /// What the view shows for one member.
 #[derive(Clone, Debug, Default)]
-struct MemberView {
-    name: String,
-    link: String,
-    gbps: f64,
-    history: VecDeque<u64>,
-    total_bytes: u64,
+pub(crate) struct MemberView {
+    pub(crate) name: String,
+    pub(crate) link: String,
+    pub(crate) gbps: f64,
+    pub(crate) history: VecDeque<u64>,
+    pub(crate) total_bytes: u64,
+    /// More to say about it (multi-wan: flows, round trip).
+    pub(crate) extra: String,
 }
 
 /// The view's state.
-struct View {
-    mode: String,
-    members: Vec<MemberView>,
-    drops: u64,
-    events: Vec<String>,
-    elapsed: f64,
-    duration: f64,
-    link_gbps: Vec<f64>,
+pub(crate) struct View {
+    pub(crate) title: String,
+    pub(crate) mode: String,
+    pub(crate) members: Vec<MemberView>,
+    pub(crate) drops: u64,
+    pub(crate) events: Vec<String>,
+    pub(crate) elapsed: f64,
+    pub(crate) duration: f64,
+    pub(crate) link_gbps: Vec<f64>,
+    /// Mean aggregate rate (Gb/s) before the failure, after the first second.
+    pub(crate) before_failure: (f64, u32),
 }
 
 fn sample(ns: &str) -> Result<(Vec<MemberSample>, u64)> {
@@ -201,7 +216,7 @@ fn sample(ns: &str) -> Result<(Vec<MemberSample>, u64)> {
 }
 
 /// Parses a tc rate ("1gbit", "300mbit") into Gbit/s.
-fn rate_gbps(rate: &str) -> Option<f64> {
+pub(crate) fn rate_gbps(rate: &str) -> Option<f64> {
     let r = rate.to_ascii_lowercase();
     let (num, mult) = if let Some(n) = r.strip_suffix("gbit") {
         (n, 1.0)
@@ -220,6 +235,11 @@ pub fn run_lab(args: &LabArgs) -> Result<()> {
     if args.teardown {
         teardown_all();
         return Ok(());
+    }
+    match args.lab.as_str() {
+        "bond" => {}
+        "multi-wan" => return crate::lab_wan::run_lab(args),
+        other => bail!("--lab {other:?}: expected bond or multi-wan"),
     }
     if args.members < 1 || args.members > 16 {
         bail!("--members must be between 1 and 16");
@@ -343,6 +363,7 @@ pub fn run_lab(args: &LabArgs) -> Result<()> {
     let fail_at = duration * 0.4;
     let repair_at = duration * 0.7;
     let mut view = View {
+        title: format!(" bond0 on {NS_A} -> {NS_B} "),
         mode: args.mode.clone(),
         members: Vec::new(),
         drops: 0,
@@ -350,6 +371,7 @@ pub fn run_lab(args: &LabArgs) -> Result<()> {
         elapsed: 0.0,
         duration,
         link_gbps: rates.iter().map(|r| rate_gbps(r).unwrap_or(0.0)).collect(),
+        before_failure: (0.0, 0),
     };
     let tty = std::io::stdout().is_terminal();
     let mut terminal = if tty { Some(ratatui::init()) } else { None };
@@ -529,7 +551,7 @@ fn drive(
 }
 
 /// Whether the user pressed q or Ctrl-C in the live view.
-fn quit_requested() -> Result<bool> {
+pub(crate) fn quit_requested() -> Result<bool> {
     if !std::io::stdout().is_terminal() {
         return Ok(false);
     }
@@ -545,7 +567,7 @@ fn quit_requested() -> Result<bool> {
     Ok(false)
 }
 
-fn draw(f: &mut ratatui::Frame, view: &View) {
+pub(crate) fn draw(f: &mut ratatui::Frame, view: &View) {
     let rows = view.members.len();
     let mut constraints = vec![Constraint::Length(3)];
     constraints.extend(std::iter::repeat_n(Constraint::Length(4), rows));
@@ -559,7 +581,7 @@ fn draw(f: &mut ratatui::Frame, view: &View) {
         ))
         .bold(),
     ])
-    .block(Block::bordered().title(" bond0 on bxlab-a -> bxlab-b "));
+    .block(Block::bordered().title(view.title.as_str()));
     f.render_widget(header, areas[0]);
     for (i, m) in view.members.iter().enumerate() {
         let cap = view.link_gbps.get(i).copied().unwrap_or(1.0).max(1e-6);
@@ -571,9 +593,10 @@ fn draw(f: &mut ratatui::Frame, view: &View) {
         let cols = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
             .split(areas[1 + i]);
         let gauge = Gauge::default()
-            .block(
-                Block::bordered().title(format!(" {} [{}] link {:.2} Gb/s ", m.name, m.link, cap)),
-            )
+            .block(Block::bordered().title(format!(
+                " {} [{}] link {:.2} Gb/s {}",
+                m.name, m.link, cap, m.extra
+            )))
             .gauge_style(Style::default().fg(color))
             .ratio((m.gbps / cap).clamp(0.0, 1.0))
             .label(format!("{:.3} Gb/s", m.gbps));

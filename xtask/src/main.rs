@@ -1,6 +1,7 @@
 //! bondxdp's task runner: `cargo xtask setup | run | test`.
 
 mod lab;
+mod lab_wan;
 mod setup;
 mod util;
 
