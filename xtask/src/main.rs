@@ -96,6 +96,16 @@ fn main() -> Result<()> {
                     prebuilt: true,
                     ..lab::LabArgs::default()
                 })?;
+                step(
+                    "multi-wan lab smoke test (cargo xtask run --lab multi-wan --duration 8 --check)",
+                );
+                lab::run_lab(&lab::LabArgs {
+                    lab: "multi-wan".into(),
+                    duration: 8,
+                    check: true,
+                    prebuilt: true,
+                    ..lab::LabArgs::default()
+                })?;
             }
             Ok(())
         }
