@@ -647,6 +647,20 @@ const fn mix(mut h: u32) -> u32 {
     h
 }
 
+/// RFC 1624 (eqn. 3): a 16-bit one's-complement checksum field after the 32-bit word
+/// `from` in the data it covers becomes `to`. All three are taken as they sit in the packet
+/// (read with a little-endian load): one's-complement sums commute with byte swapping, so no
+/// conversion is needed.
+#[inline(always)]
+pub const fn csum_replace4(check: u16, from: u32, to: u32) -> u16 {
+    let mut sum = (!check) as u32;
+    sum += (!(from as u16)) as u32 + (!((from >> 16) as u16)) as u32;
+    sum += (to as u16) as u32 + ((to >> 16) as u16) as u32;
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    !(sum as u16)
+}
+
 /// Candidate translated ports tried for a new flow, in order, before giving up.
 pub const PORT_TRIES: u32 = 64;
 

@@ -30,7 +30,7 @@ use bondxdp_common::{
 
 use crate::{
     maps::{self, NAT_FLOWS, NAT_FRAGS, NAT_HOSTS, NAT_TABLE},
-    skb::SkbView,
+    skb::{SkbView, write},
 };
 
 /// Masks a member slot into range: slots are checked before use, and the mask lets the
@@ -395,8 +395,10 @@ fn rewrite_addr(
                 BPF_F_PSEUDO_HDR as u64 | 4 | l4_flags(flow),
             )?;
         }
-        ctx.l3_csum_replace(flow.l3_off + 10, from as u64, to as u64, 4)?;
-        ctx.store(at, &to, 0)?;
+        // The IPv4 header checksum is never offloaded: updated here, no helper needed.
+        let check = write::read_u16(ctx, flow.l3_off + 10)?;
+        write::u16(ctx, flow.l3_off + 10, nat::csum_replace4(check, from, to))?;
+        write::u32(ctx, at, to)?;
     } else {
         if pseudo {
             let diff = csum_diff16(old, new);
@@ -407,7 +409,7 @@ fn rewrite_addr(
                 BPF_F_PSEUDO_HDR as u64 | l4_flags(flow),
             )?;
         }
-        ctx.store(at, new, 0)?;
+        write::words4(ctx, at, new)?;
     }
     Ok(())
 }
@@ -432,7 +434,7 @@ fn rewrite_port(ctx: &TcContext, flow: &Flow, at: usize, old: u16, new: u16) -> 
     if flow.l4_csum_off != 0 {
         ctx.l4_csum_replace(flow.l4_csum_off, from as u64, to as u64, 2 | l4_flags(flow))?;
     }
-    ctx.store(at, &to, 0)
+    write::u16(ctx, at, to)
 }
 
 /// Egress: source address and port (or identifier) to the uplink's.
@@ -494,14 +496,14 @@ fn rewrite_inner(
         }
         quoted_csum_replace(ctx, icmp, inner.l3_off + 10, from, to, 4)?;
         ctx.l4_csum_replace(icmp, from, to, 4)?;
-        ctx.store(inner.l3_off + addr_off, &(to as u32), 0)?;
+        write::u32(ctx, inner.l3_off + addr_off, to as u32)?;
     } else {
         let diff = csum_diff16(&old_addr, addr) as u64;
         if quoted_pseudo {
             quoted_csum_replace(ctx, icmp, inner.l4_csum_off, 0, diff, 0)?;
         }
         ctx.l4_csum_replace(icmp, 0, diff, 0)?;
-        ctx.store(inner.l3_off + addr_off, addr, 0)?;
+        write::words4(ctx, inner.l3_off + addr_off, addr)?;
     }
     // The quoted port, or the quoted echo's identifier.
     let port_off = match inner.key.proto {
@@ -515,7 +517,7 @@ fn rewrite_inner(
             quoted_csum_replace(ctx, icmp, inner.l4_csum_off, from, to, 2)?;
         }
         ctx.l4_csum_replace(icmp, from, to, 2)?;
-        ctx.store(port_off, &port.to_be(), 0)?;
+        write::u16(ctx, port_off, port.to_be())?;
     }
     Ok(())
 }
@@ -559,11 +561,7 @@ fn set_macs_out(ctx: &TcContext, cfg: &BondConfig, slot: usize) -> Result<(), i6
     } else {
         uplink.gw_mac6
     };
-    let src = cfg.members[slot & SLOT_MASK].mac;
-    let macs = [
-        gw[0], gw[1], gw[2], gw[3], gw[4], gw[5], src[0], src[1], src[2], src[3], src[4], src[5],
-    ];
-    ctx.store(0, &macs, 0)
+    write::macs(ctx, 0, &gw, &cfg.members[slot & SLOT_MASK].mac)
 }
 
 /// Entry point: every packet an uplink receives.
@@ -720,12 +718,11 @@ fn deliver_to_bond(ctx: &TcContext, cfg: &BondConfig, l3: bool, ether: u16) -> R
         if r != 0 {
             return Err(r);
         }
-        let e = ether.to_be_bytes();
-        let hdr = [
-            m[0], m[1], m[2], m[3], m[4], m[5], m[0], m[1], m[2], m[3], m[4], m[5], e[0], e[1],
-        ];
-        ctx.store(0, &hdr, 0)
+        write::macs(ctx, 0, &m, &m)?;
+        write::u16(ctx, 12, u16::from_ne_bytes(ether.to_be_bytes()))
     } else {
-        ctx.store(0, &m, 0)
+        // The source MAC stays what it was: only the destination (first six bytes) changes.
+        write::u32(ctx, 0, u32::from_ne_bytes([m[0], m[1], m[2], m[3]]))?;
+        write::u16(ctx, 4, u16::from_ne_bytes([m[4], m[5]]))
     }
 }

@@ -134,3 +134,108 @@ impl TxEnv for Env {
         maps::count(counter);
     }
 }
+
+/// Direct writes into the skb's linear data: one store instruction each, where
+/// `bpf_skb_store_bytes` is a helper call. (The verifier unclones the skb before a program
+/// that writes packet data runs.) Values are as they sit in the packet (native-endian
+/// representations of the bytes). Every write checks its bounds against the current
+/// `data_end`: helpers that change the packet (`l4_csum_replace`...) invalidate old pointers.
+pub mod write {
+    use core::arch::asm;
+
+    use aya_ebpf::programs::TcContext;
+
+    use super::MAX_OFFSET;
+
+    /// The address of `len` writable bytes at `off`, if the linear data holds them.
+    #[inline(always)]
+    fn at(ctx: &TcContext, off: usize, len: usize) -> Result<usize, i64> {
+        if off > MAX_OFFSET {
+            return Err(-1);
+        }
+        let p = ctx.data() + off;
+        if p + len > ctx.data_end() {
+            return Err(-1);
+        }
+        Ok(p)
+    }
+
+    /// Two bytes.
+    #[inline(always)]
+    pub fn u16(ctx: &TcContext, off: usize, v: u16) -> Result<(), i64> {
+        let p = at(ctx, off, 2)?;
+        // SAFETY: p..p+2 lies inside the packet (checked above).
+        unsafe {
+            asm!("*(u16 *)({p} + 0) = {v}", p = in(reg) p, v = in(reg) v as u64, options(nostack))
+        };
+        Ok(())
+    }
+
+    /// Four bytes.
+    #[inline(always)]
+    pub fn u32(ctx: &TcContext, off: usize, v: u32) -> Result<(), i64> {
+        let p = at(ctx, off, 4)?;
+        // SAFETY: as in `u16`.
+        unsafe {
+            asm!("*(u32 *)({p} + 0) = {v}", p = in(reg) p, v = in(reg) v as u64, options(nostack))
+        };
+        Ok(())
+    }
+
+    /// Sixteen bytes given as four words.
+    #[inline(always)]
+    pub fn words4(ctx: &TcContext, off: usize, w: &[u32; 4]) -> Result<(), i64> {
+        let p = at(ctx, off, 16)?;
+        // SAFETY: as in `u16`, for 16 bytes.
+        unsafe {
+            asm!(
+                "*(u32 *)({p} + 0) = {a}",
+                "*(u32 *)({p} + 4) = {b}",
+                "*(u32 *)({p} + 8) = {c}",
+                "*(u32 *)({p} + 12) = {d}",
+                p = in(reg) p,
+                a = in(reg) w[0] as u64,
+                b = in(reg) w[1] as u64,
+                c = in(reg) w[2] as u64,
+                d = in(reg) w[3] as u64,
+                options(nostack)
+            )
+        };
+        Ok(())
+    }
+
+    /// Two MAC addresses (destination, source): the start of an Ethernet header.
+    #[inline(always)]
+    pub fn macs(ctx: &TcContext, off: usize, dst: &[u8; 6], src: &[u8; 6]) -> Result<(), i64> {
+        let p = at(ctx, off, 12)?;
+        let w0 = u32::from_ne_bytes([dst[0], dst[1], dst[2], dst[3]]);
+        let w1 = u32::from_ne_bytes([dst[4], dst[5], src[0], src[1]]);
+        let w2 = u32::from_ne_bytes([src[2], src[3], src[4], src[5]]);
+        // SAFETY: as in `u16`, for 12 bytes.
+        unsafe {
+            asm!(
+                "*(u32 *)({p} + 0) = {a}",
+                "*(u32 *)({p} + 4) = {b}",
+                "*(u32 *)({p} + 8) = {c}",
+                p = in(reg) p,
+                a = in(reg) w0 as u64,
+                b = in(reg) w1 as u64,
+                c = in(reg) w2 as u64,
+                options(nostack)
+            )
+        };
+        Ok(())
+    }
+
+    /// Reads two bytes (for a checksum field about to be updated).
+    #[inline(always)]
+    pub fn read_u16(ctx: &TcContext, off: usize) -> Result<u16, i64> {
+        let p = at(ctx, off, 2)?;
+        let v: u64;
+        // SAFETY: as in `u16`.
+        unsafe {
+            asm!("{v} = *(u16 *)({p} + 0)", v = lateout(reg) v, p = in(reg) p, options(readonly, nostack))
+        };
+        Ok(v as u16)
+    }
+}

@@ -148,6 +148,24 @@ pub fn log_time(line: &str) -> Option<std::time::SystemTime> {
 }
 
 impl Controller {
+    /// The time of the first log line at or after `since` containing every one of `needles`,
+    /// waiting up to `timeout` for it.
+    pub fn when_logged_after(
+        &self,
+        needles: &[&str],
+        since: std::time::SystemTime,
+        timeout: Duration,
+    ) -> std::time::SystemTime {
+        let find = |log: &str| {
+            log.lines()
+                .filter(|l| needles.iter().all(|n| l.contains(n)))
+                .filter_map(log_time)
+                .find(|t| *t >= since)
+        };
+        self.wait_for_log(|log| find(log).is_some(), timeout);
+        find(&self.log()).expect("matched")
+    }
+
     /// The time of the first log line containing every one of `needles`, waiting up to
     /// `timeout` for it.
     pub fn when_logged(&self, needles: &[&str], timeout: Duration) -> std::time::SystemTime {

@@ -381,3 +381,23 @@ fn what_is_never_translated() {
     k6.dst[0] = u32::from_le_bytes([32, 1, 13, 184]);
     assert_ne!(host_key(&k4), host_key(&k6));
 }
+
+#[test]
+fn incremental_header_checksums_match_a_full_recomputation() {
+    let mut rng = Rng(0xc0ffee);
+    for _ in 0..10_000 {
+        let r = rng.next();
+        let src = [(r >> 8) as u8, r as u8, (r >> 16) as u8, (r >> 24) as u8];
+        let dst = [(r >> 32) as u8, (r >> 40) as u8, 1, 2];
+        let new = [(r >> 48) as u8, (r >> 56) as u8, (r >> 20) as u8, 7];
+        let mut f = ip::udp(true, &src, &dst, 1, 2, b"x", false);
+        let check = u16::from_le_bytes([f[24], f[25]]);
+        let from = u32::from_le_bytes(src);
+        let to = u32::from_le_bytes(new);
+        let updated = csum_replace4(check, from, to);
+        f[24..26].copy_from_slice(&updated.to_le_bytes());
+        f[26..30].copy_from_slice(&new);
+        let sum = crate::testing::csum::finish(crate::testing::csum::sum(&f[14..34]));
+        assert_eq!(sum, 0, "header {:02x?}", &f[14..34]);
+    }
+}

@@ -9,6 +9,7 @@ pub mod aggregation;
 pub mod capacity;
 pub mod failover;
 pub mod iperf;
+pub mod multiwan;
 pub mod plots;
 pub mod prog_cost;
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use bondxdp_tests::bench::{self, Machine, Report};
 
 /// The sections, in the order they run.
-const SECTIONS: [&str; 4] = ["prog", "capacity", "aggregation", "failover"];
+const SECTIONS: [&str; 5] = ["prog", "capacity", "aggregation", "failover", "multiwan"];
 
 fn main() {
     let mut quick = false;
@@ -30,7 +30,7 @@ fn main() {
             }
             "-h" | "--help" => {
                 println!(
-                    "bench [--quick] [--out DIR] [--only prog|capacity|aggregation|failover]..."
+                    "bench [--quick] [--out DIR] [--only prog|capacity|aggregation|failover|multiwan]..."
                 );
                 return;
             }
@@ -65,6 +65,17 @@ fn main() {
         let (section, timeline) = bench::failover::run(trials);
         report.sections.push(section);
         series.push(timeline);
+    }
+    if want("multiwan") {
+        eprintln!("== multi-wan");
+        let (trials, secs, detections, repeat) = if quick {
+            (1, 3, 2, 100_000)
+        } else {
+            (3, 6, 5, 1_000_000)
+        };
+        report
+            .sections
+            .push(bench::multiwan::run(trials, secs, detections, repeat));
     }
     std::fs::create_dir_all(&out).expect("output directory");
     let md = bench::render_markdown(&report);
