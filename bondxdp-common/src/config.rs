@@ -775,6 +775,8 @@ pub struct UplinkHealth {
     pub probes_sent: u64,
     /// Replies received in time.
     pub replies: u64,
+    /// Flows of this uplink the controller removed (expired, or the uplink failed).
+    pub swept: u64,
     /// CLOCK_MONOTONIC time of this record, ns.
     pub updated_ns: u64,
     /// The IPv4 gateway in use.

@@ -1436,3 +1436,70 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod multi_wan_tests {
+    use super::*;
+
+    #[test]
+    fn multi_wan_options_come_from_the_config_file_and_survive_pinning() {
+        let text = r#"
+            [[bond]]
+            name = "wan0"
+            members = ["eth0", "wlan0", "wwan0"]
+            mode = "multi-wan"
+            probe = ["198.18.1.1", "tcp:198.18.1.2:443", "tcp:[2001:db8::53]:53"]
+            weight = ["eth0=3", "wlan0=1"]
+            gateway = ["eth0=198.18.10.1", "eth0=2001:db8:10::1"]
+            sticky = "host"
+            reset_on_failover = true
+            address = ["192.0.0.8/32", "2001:db8:1::1/128"]
+            probe_interval = 200
+            nat_ports = "2000-60000"
+            max_flows = 4096
+        "#;
+        let f = parse_config(text).unwrap();
+        let spec = &f.bonds[0].spec;
+        let w = &spec.options.multi_wan;
+        assert_eq!(spec.options.mode, Mode::MultiWan);
+        assert_eq!(w.probes.len(), 3);
+        assert_eq!(w.probes[1].tcp_port, Some(443));
+        assert_eq!(w.probes[2].to_string(), "tcp:[2001:db8::53]:53");
+        assert_eq!(w.weights, vec![("eth0".into(), 3), ("wlan0".into(), 1)]);
+        assert_eq!(
+            (w.sticky, w.reset_on_failover, w.nat_ports),
+            (Sticky::Host, true, (2000, 60000))
+        );
+        // Pinned by slot and back, unchanged.
+        let slots: Vec<Option<String>> = spec.members.iter().cloned().map(Some).collect();
+        let back = MultiWanOptions::from_pinned(&w.to_pinned(&slots), &slots);
+        assert_eq!(&back, w);
+        // `set weight.IF=N` adds or replaces one weight.
+        let mut opts = spec.options.clone();
+        set_option(&mut opts, "weight.wwan0", "2").unwrap();
+        set_option(&mut opts, "weight.eth0", "5").unwrap();
+        assert!(opts.multi_wan.weights.contains(&("wwan0".into(), 2)));
+        assert!(opts.multi_wan.weights.contains(&("eth0".into(), 5)));
+        assert!(!opts.multi_wan.weights.contains(&("eth0".into(), 3)));
+        // Bad ones, with the line to fix.
+        for (bad, needle) in [
+            (
+                "gateway = [\"eth9=198.18.10.1\"]",
+                "eth9 is not one of the members",
+            ),
+            ("gateway = [\"eth0\"]", "MEMBER=VALUE"),
+            ("probe = [\"nowhere\"]", "tcp:ADDRESS:PORT"),
+            ("nat_ports = \"60000-2000\"", "not a range"),
+            (
+                "address = [\"192.0.0.8/32\", \"192.0.0.9/32\"]",
+                "one address per family",
+            ),
+        ] {
+            let t = format!(
+                "[[bond]]\nname = \"w\"\nmembers = [\"eth0\"]\nmode = \"multi-wan\"\n{bad}\n"
+            );
+            let e = parse_config(&t).unwrap_err().to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+    }
+}

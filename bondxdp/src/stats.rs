@@ -69,6 +69,24 @@ pub struct BondStatus {
     pub drops: BTreeMap<String, u64>,
     /// Non-drop events by name.
     pub events: BTreeMap<String, u64>,
+    /// multi-wan: the flow table.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub flow_table: Option<FlowTableStatus>,
+}
+
+/// The multi-wan flow table as `status` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowTableStatus {
+    /// Flows in it now.
+    pub live: u64,
+    /// Its capacity (`max_flows`).
+    pub capacity: u64,
+    /// Flows created since the bond came up.
+    pub created: u64,
+    /// Flows the controller removed (expired, or their uplink failed).
+    pub swept: u64,
+    /// Flows the kernel evicted to make room (the rest: created - swept - live).
+    pub evicted: u64,
 }
 
 /// Link monitoring options as `status` reports them.
@@ -247,18 +265,31 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
             uplink: None,
         });
     }
+    let mut flow_table = None;
     if mode.is_multi_uplink() {
         let mut per_slot = [0usize; MAX_MEMBERS];
+        let mut live = 0u64;
         for (_, e) in maps.nat.flows.iter().filter_map(|r| r.ok()) {
+            live += 1;
             let slot = e.slot as usize;
             if slot < MAX_MEMBERS && cfg.uplinks[slot].epoch == e.epoch {
                 per_slot[slot] += 1;
             }
         }
+        let mut swept = 0;
         for m in members.iter_mut() {
             let health = maps.nat.health(m.slot).unwrap_or_default();
+            swept += health.swept;
             m.uplink = Some(uplink_status(&cfg, m.slot, &health, per_slot[m.slot]));
         }
+        let created = maps.counter(bondxdp_common::Counter::NatNewFlow)?;
+        flow_table = Some(FlowTableStatus {
+            live,
+            capacity: state.mwan.max_flows as u64,
+            created,
+            swept,
+            evicted: created.saturating_sub(swept + live),
+        });
     }
     let slot_name = |slot: u32| {
         members
@@ -320,6 +351,7 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
         members,
         drops,
         events,
+        flow_table,
     })
 }
 
@@ -573,6 +605,13 @@ pub fn render(s: &BondStatus) -> String {
     let _ = writeln!(o, "Drops: {total}");
     for (reason, n) in s.drops.iter().filter(|(_, n)| **n > 0) {
         let _ = writeln!(o, "  {reason}: {n}");
+    }
+    if let Some(t) = &s.flow_table {
+        let _ = writeln!(
+            o,
+            "Flow table: {} of {} in use; {} created, {} expired or moved, {} evicted",
+            t.live, t.capacity, t.created, t.swept, t.evicted
+        );
     }
     let events: Vec<_> = s.events.iter().filter(|(_, n)| **n > 0).collect();
     if !events.is_empty() {

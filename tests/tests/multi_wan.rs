@@ -463,3 +463,36 @@ fn fragmented_datagrams_cross_the_bond_both_ways() {
     );
     assert_eq!(got, sent, "and its fragmented answers came back whole");
 }
+
+#[test]
+fn a_full_flow_table_evicts_and_says_so() {
+    let wan = Wan::new("mwfull", 1);
+    wan.home.bondxdp_ok(&[
+        "up",
+        "mw0",
+        "--mode",
+        "multi-wan",
+        "-m",
+        "u0",
+        "--address",
+        "198.18.0.1/32",
+        "--max-flows",
+        "1024",
+    ]);
+    wan.home.enter(|| {
+        for port in 0..3000u16 {
+            let s = UdpSocket::bind(("198.18.0.1", 20000 + port)).unwrap();
+            let _ = s.send_to(b"x", sock(SERVER4, 9));
+        }
+    });
+    let t = wan.home.status("mw0")["flow_table"].clone();
+    let (live, cap, created, evicted) = (
+        t["live"].as_u64().unwrap(),
+        t["capacity"].as_u64().unwrap(),
+        t["created"].as_u64().unwrap(),
+        t["evicted"].as_u64().unwrap(),
+    );
+    assert_eq!((cap, created), (1024, 3000), "{t}");
+    assert!(live <= cap, "{t}");
+    assert!(evicted >= 3000 - cap, "evictions are counted: {t}");
+}

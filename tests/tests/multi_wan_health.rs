@@ -420,3 +420,35 @@ fn reset_on_failover_closes_the_hosts_connections_through_the_failed_uplink() {
     }
     drop(sink);
 }
+
+#[test]
+fn tcp_connect_probes_work_too() {
+    let wan = Wan::new("mwtcp", 2);
+    let listener = wan
+        .inet
+        .enter(|| TcpListener::bind(sock(SERVER4, 6100)).unwrap());
+    std::thread::spawn(move || for _ in listener.incoming() {});
+    wan.bond(&["--probe", &format!("tcp:{SERVER4}:6100")]);
+    let ctl = Controller::start(&wan.home, &[], 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = wan.home.status("mw0");
+    for m in status["members"].as_array().unwrap() {
+        let answered = m["uplink"]["probes"][1].as_u64().unwrap();
+        assert!(
+            answered >= 3,
+            "TCP probes answered through {}: {m}",
+            m["name"]
+        );
+    }
+    let t0 = SystemTime::now();
+    wan.kill_upstream(1);
+    let down = ctl.when_logged(
+        &["link down (probes unanswered)", "member=u1"],
+        Duration::from_secs(5),
+    );
+    eprintln!(
+        "silent failure found by TCP probes after {:?}",
+        since(t0, down)
+    );
+    assert!(since(t0, down) < Duration::from_millis(1500));
+}

@@ -464,7 +464,7 @@ impl BondTask {
                     )
                 })
                 .collect();
-            mwan.sync(&self.nl, &list).await;
+            mwan.sync(&self.nl, &self.maps, &list).await;
         }
         Ok(())
     }

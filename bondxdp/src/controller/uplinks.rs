@@ -86,6 +86,8 @@ struct Watched {
     /// Probes in flight: sequence number -> (round, sent).
     outstanding: HashMap<u16, (u64, Instant)>,
     signals: UplinkSignals,
+    /// Flows of this uplink removed by sweeps so far.
+    swept: u64,
 }
 
 impl Drop for Watched {
@@ -170,7 +172,12 @@ impl Uplinks {
 
     /// Matches the watched uplinks to the bond's members: (slot, ifindex, name, whether the
     /// data plane has it up now).
-    pub async fn sync(&mut self, nl: &Netlink, members: &[(usize, u32, String, bool)]) {
+    pub async fn sync(
+        &mut self,
+        nl: &Netlink,
+        maps: &BondMaps,
+        members: &[(usize, u32, String, bool)],
+    ) {
         self.watched
             .retain(|slot, w| members.iter().any(|m| m.0 == *slot && m.1 == w.ifindex));
         for (slot, ifindex, name, up) in members {
@@ -226,6 +233,8 @@ impl Uplinks {
                     seq: 0,
                     outstanding: HashMap::new(),
                     signals: UplinkSignals::default(),
+                    // A restarted controller carries on counting.
+                    swept: maps.nat.health(*slot).map_or(0, |h| h.swept),
                 },
             );
         }
@@ -413,6 +422,7 @@ impl Uplinks {
                 problems,
                 probes_sent: w.prober.sent,
                 replies: w.prober.replies,
+                swept: w.swept,
                 updated_ns: monotonic_ns(),
                 gw4: d.gw4.map_or([0; 4], |g| g.octets()),
                 gw6: d.gw6.map_or([0; 16], |g| g.octets()),
@@ -448,7 +458,7 @@ impl Uplinks {
         };
         let mut reset = Vec::new();
         let resetting = self.record.flags & MWAN_RESET_ON_FAILOVER != 0 && !failed.is_empty();
-        let flows: Vec<(FlowKey, bool)> = maps
+        let flows: Vec<(FlowKey, u8, bool)> = maps
             .nat
             .flows
             .iter()
@@ -463,7 +473,7 @@ impl Uplinks {
                 }
                 let gone = stale(e.slot, e.epoch)
                     || expired(k.proto, e.flags & FLOW_CLOSING != 0, e.last_ns);
-                (k, gone)
+                (k, e.slot, gone)
             })
             .collect();
         if !reset.is_empty() {
@@ -477,16 +487,19 @@ impl Uplinks {
             }
         }
         let mut removed = 0;
-        for (k, gone) in &flows {
+        for (k, slot, gone) in &flows {
             if *gone && maps.nat.flows.remove(k).is_ok() {
                 removed += 1;
+                if let Some(w) = self.watched.get_mut(&(*slot as usize)) {
+                    w.swept += 1;
+                }
             }
         }
         // NAT entries whose flow is gone (or stale) go too: their ports become free.
         let live: std::collections::HashSet<FlowKey> = flows
             .iter()
-            .filter(|(_, gone)| !gone)
-            .map(|(k, _)| *k)
+            .filter(|(_, _, gone)| !gone)
+            .map(|(k, _, _)| *k)
             .collect();
         let nat: Vec<FlowKey> = maps
             .nat
