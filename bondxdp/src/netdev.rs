@@ -234,23 +234,11 @@ impl Netlink {
 impl Netlink {
     /// Addresses of interface `index` with their prefix lengths.
     pub async fn addresses(&self, index: u32) -> Result<Vec<IpCidr>> {
-        let stream = self
-            .handle
-            .clone()
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute();
-        let msgs: Vec<AddressMessage> = stream.try_collect().await?;
-        Ok(msgs
+        Ok(self
+            .address_info(index)
+            .await?
             .into_iter()
-            .filter_map(|m| {
-                let prefix = m.header.prefix_len;
-                m.attributes.into_iter().find_map(|a| match a {
-                    AddressAttribute::Address(addr) => Some(IpCidr { addr, prefix }),
-                    _ => None,
-                })
-            })
+            .map(|a| a.cidr)
             .collect())
     }
 

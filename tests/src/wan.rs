@@ -54,109 +54,27 @@ impl Wan {
         inet.ip(&["addr", "add", &format!("{SERVER6}/128"), "dev", "lo"]);
         for (i, isp) in wan.isps.iter().enumerate() {
             veth(&wan.home, &format!("u{i}"), isp, "up0");
-            veth(isp, "wan0", inet, &format!("w{i}"));
             let net = 10 * (i + 1);
-            let (v6home, v6wan) = (
-                format!("2001:db8:{}0", i + 1),
-                format!("2001:db8:ff0{}", i + 1),
-            );
-            let h = &wan.home;
-            let u = format!("u{i}");
-            h.ip(&["addr", "add", &format!("198.18.{net}.2/24"), "dev", &u]);
-            h.ip(&[
-                "addr",
-                "add",
-                &format!("{v6home}::2/64"),
-                "dev",
-                &u,
-                "nodad",
-            ]);
-            h.ip(&["link", "set", &u, "up"]);
+            let v6home = format!("2001:db8:{}0", i + 1);
+            let (h, u) = (&wan.home, format!("u{i}"));
             let metric = (100 * (i + 1)).to_string();
+            let home4 = format!("198.18.{net}.2/24");
+            let home6 = format!("{v6home}::2/64");
+            h.ip(&["addr", "add", &home4, "dev", &u]);
+            h.ip(&["addr", "add", &home6, "dev", &u, "nodad"]);
+            h.ip(&["link", "set", &u, "up"]);
+            let gw4 = format!("198.18.{net}.1");
+            let gw6 = format!("{v6home}::1");
             h.ip(&[
-                "route",
-                "add",
-                "default",
-                "via",
-                &format!("198.18.{net}.1"),
-                "dev",
-                &u,
-                "metric",
-                &metric,
+                "route", "add", "default", "via", &gw4, "dev", &u, "metric", &metric,
             ]);
             h.ip(&[
-                "-6",
-                "route",
-                "add",
-                "default",
-                "via",
-                &format!("{v6home}::1"),
-                "dev",
-                &u,
-                "metric",
-                &metric,
+                "-6", "route", "add", "default", "via", &gw6, "dev", &u, "metric", &metric,
             ]);
-            isp.ip(&["addr", "add", &format!("198.18.{net}.1/24"), "dev", "up0"]);
-            isp.ip(&[
-                "addr",
-                "add",
-                &format!("{v6home}::1/64"),
-                "dev",
-                "up0",
-                "nodad",
-            ]);
-            isp.ip(&[
-                "addr",
-                "add",
-                &format!("198.19.{}.1/24", i + 1),
-                "dev",
-                "wan0",
-            ]);
-            isp.ip(&[
-                "addr",
-                "add",
-                &format!("{v6wan}::1/64"),
-                "dev",
-                "wan0",
-                "nodad",
-            ]);
+            isp.ip(&["addr", "add", &format!("{gw4}/24"), "dev", "up0"]);
+            isp.ip(&["addr", "add", &format!("{gw6}/64"), "dev", "up0", "nodad"]);
             isp.ip(&["link", "set", "up0", "up"]);
-            isp.ip(&["link", "set", "wan0", "up"]);
-            isp.ip(&[
-                "route",
-                "add",
-                "default",
-                "via",
-                &format!("198.19.{}.2", i + 1),
-            ]);
-            isp.ip(&[
-                "-6",
-                "route",
-                "add",
-                "default",
-                "via",
-                &format!("{v6wan}::2"),
-            ]);
-            isp.exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-            isp.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
-            isp.exec_ok(&["nft", "add table ip nat"]);
-            isp.exec_ok(&[
-                "nft",
-                "add chain ip nat post { type nat hook postrouting priority 100 ; }",
-            ]);
-            isp.exec_ok(&["nft", "add rule ip nat post oifname wan0 masquerade"]);
-            let w = format!("w{i}");
-            inet.ip(&["addr", "add", &format!("198.19.{}.2/24", i + 1), "dev", &w]);
-            inet.ip(&["addr", "add", &format!("{v6wan}::2/64"), "dev", &w, "nodad"]);
-            inet.ip(&["link", "set", &w, "up"]);
-            inet.ip(&[
-                "-6",
-                "route",
-                "add",
-                &format!("{v6home}::/64"),
-                "via",
-                &format!("{v6wan}::1"),
-            ]);
+            upstream(isp, inet, i, true);
         }
         wan
     }
@@ -179,33 +97,7 @@ impl Wan {
             .ip(&["route", "add", "default", "dev", &u, "metric", &metric]);
         isp.ip(&["addr", "add", &isp_ip, "peer", &home_ip, "dev", "up0"]);
         isp.ip(&["link", "set", "up0", "up"]);
-        veth(&isp, "wan0", &self.inet, &format!("w{i}"));
-        isp.ip(&[
-            "addr",
-            "add",
-            &format!("198.19.{}.1/24", i + 1),
-            "dev",
-            "wan0",
-        ]);
-        isp.ip(&["link", "set", "wan0", "up"]);
-        isp.ip(&[
-            "route",
-            "add",
-            "default",
-            "via",
-            &format!("198.19.{}.2", i + 1),
-        ]);
-        isp.exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-        isp.exec_ok(&["nft", "add table ip nat"]);
-        isp.exec_ok(&[
-            "nft",
-            "add chain ip nat post { type nat hook postrouting priority 100 ; }",
-        ]);
-        isp.exec_ok(&["nft", "add rule ip nat post oifname wan0 masquerade"]);
-        let w = format!("w{i}");
-        self.inet
-            .ip(&["addr", "add", &format!("198.19.{}.2/24", i + 1), "dev", &w]);
-        self.inet.ip(&["link", "set", &w, "up"]);
+        upstream(&isp, &self.inet, i, false);
         self.isps.push(isp);
         self.modem = Some(relay);
     }
@@ -273,6 +165,41 @@ impl Wan {
     pub fn revive_upstream(&self, i: usize) {
         self.isps[i].exec_ok(&["nft", "delete table inet dead"]);
     }
+}
+
+/// ISP `i`'s side towards the internet: its `wan0` link (198.19.(i+1).0/24, and with `v6`
+/// 2001:db8:ff0(i+1)::/64), forwarding, masquerade of IPv4 like a home router, and the
+/// internet's route back to the ISP's home-facing IPv6 prefix.
+fn upstream(isp: &Netns, inet: &Netns, i: usize, v6: bool) {
+    let w = format!("w{i}");
+    veth(isp, "wan0", inet, &w);
+    let (isp4, inet4) = (format!("198.19.{}.1", i + 1), format!("198.19.{}.2", i + 1));
+    let (isp6, inet6) = (
+        format!("2001:db8:ff0{}::1", i + 1),
+        format!("2001:db8:ff0{}::2", i + 1),
+    );
+    isp.ip(&["addr", "add", &format!("{isp4}/24"), "dev", "wan0"]);
+    inet.ip(&["addr", "add", &format!("{inet4}/24"), "dev", &w]);
+    if v6 {
+        isp.ip(&["addr", "add", &format!("{isp6}/64"), "dev", "wan0", "nodad"]);
+        inet.ip(&["addr", "add", &format!("{inet6}/64"), "dev", &w, "nodad"]);
+    }
+    isp.ip(&["link", "set", "wan0", "up"]);
+    inet.ip(&["link", "set", &w, "up"]);
+    isp.ip(&["route", "add", "default", "via", &inet4]);
+    isp.exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    if v6 {
+        isp.ip(&["-6", "route", "add", "default", "via", &inet6]);
+        isp.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
+        let home6 = format!("2001:db8:{}0::/64", i + 1);
+        inet.ip(&["-6", "route", "add", &home6, "via", &isp6]);
+    }
+    isp.exec_ok(&["nft", "add table ip nat"]);
+    isp.exec_ok(&[
+        "nft",
+        "add chain ip nat post { type nat hook postrouting priority 100 ; }",
+    ]);
+    isp.exec_ok(&["nft", "add rule ip nat post oifname wan0 masquerade"]);
 }
 
 /// A veth pair between two namespaces.

@@ -35,9 +35,12 @@ struct Stream {
 
 /// A server that accepts connections and, per connection, records the peer, the bytes and
 /// the longest gap between arrivals.
-fn stream_sink(ns: &Netns, addr: SocketAddr) -> Arc<Mutex<Vec<Arc<Mutex<Stream>>>>> {
+/// What a [`stream_sink`] records: one entry per connection.
+type Sink = Arc<Mutex<Vec<Arc<Mutex<Stream>>>>>;
+
+fn stream_sink(ns: &Netns, addr: SocketAddr) -> Sink {
     let listener = ns.enter(|| TcpListener::bind(addr).expect("listen"));
-    let all: Arc<Mutex<Vec<Arc<Mutex<Stream>>>>> = Arc::default();
+    let all: Sink = Arc::default();
     let record = all.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
@@ -67,6 +70,15 @@ fn stream_sink(ns: &Netns, addr: SocketAddr) -> Arc<Mutex<Vec<Arc<Mutex<Stream>>
         }
     });
     all
+}
+
+/// The addresses connections to a sink came from.
+fn public_addresses(sink: &Sink) -> BTreeSet<IpAddr> {
+    sink.lock()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.lock().unwrap().peer.map(|p| p.ip()))
+        .collect()
 }
 
 /// Opens `n` connections from home that each send 100 bytes every 5 ms until `stop`.
@@ -141,12 +153,7 @@ fn a_silent_isp_failure_is_found_within_a_second_and_healthy_connections_never_n
             "a new connection after the failure"
         );
     }
-    let publics: BTreeSet<IpAddr> = sink
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s.lock().unwrap().peer.map(|p| p.ip()))
-        .collect();
+    let publics: BTreeSet<IpAddr> = public_addresses(&sink);
     assert_eq!(publics, BTreeSet::from([wan.public4(1).parse().unwrap()]));
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
@@ -195,12 +202,7 @@ fn carrier_loss_is_acted_on_within_100_ms() {
     for _ in 0..4 {
         assert!(connect_once(&wan.home, sock(SERVER4, 6003)));
     }
-    let peers: BTreeSet<IpAddr> = sink
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s.lock().unwrap().peer.map(|p| p.ip()))
-        .collect();
+    let peers: BTreeSet<IpAddr> = public_addresses(&sink);
     assert_eq!(peers, BTreeSet::from([wan.public4(0).parse().unwrap()]));
 }
 
@@ -287,12 +289,7 @@ fn an_uplink_address_change_is_followed_without_a_restart() {
             "connections work after the change"
         );
     }
-    let peers: BTreeSet<IpAddr> = sink
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s.lock().unwrap().peer.map(|p| p.ip()))
-        .collect();
+    let peers: BTreeSet<IpAddr> = public_addresses(&sink);
     assert_eq!(peers.len(), 2, "both ISPs carry new connections: {peers:?}");
     let status = wan.home.status("mw0");
     assert_eq!(status["members"][1]["uplink"]["address4"], "198.18.20.3");
@@ -332,12 +329,7 @@ fn a_gateway_that_resolves_late_joins_then_and_all_down_drops_until_one_returns(
     for _ in 0..12 {
         assert!(connect_once(&wan.home, sock(SERVER4, 6005)));
     }
-    let peers: BTreeSet<IpAddr> = sink
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s.lock().unwrap().peer.map(|p| p.ip()))
-        .collect();
+    let peers: BTreeSet<IpAddr> = public_addresses(&sink);
     assert_eq!(peers.len(), 2, "u1 took flows once resolved: {peers:?}");
     // Every uplink down: new flows are dropped and counted, nothing crashes.
     for isp in &wan.isps {

@@ -190,6 +190,51 @@ pub(crate) struct View {
     pub(crate) before_failure: (f64, u32),
 }
 
+impl View {
+    /// Takes one sample of member `i`: its link state and the bytes it sent in the last
+    /// `dt` seconds (`el` seconds into the run). A state change becomes an event.
+    pub(crate) fn sample(&mut self, i: usize, link: &str, bytes: u64, dt: f64, el: f64) {
+        let v = &mut self.members[i];
+        if v.link != link && !v.link.is_empty() {
+            self.events
+                .push(format!("{el:5.1}s  {} is {link} (controller)", v.name));
+        }
+        v.link = link.to_string();
+        v.gbps = bytes as f64 * 8.0 / dt.max(1e-3) / 1e9;
+        v.total_bytes += bytes;
+        v.history.push_back((v.gbps * 1000.0) as u64);
+        if v.history.len() > 120 {
+            v.history.pop_front();
+        }
+    }
+
+    /// Shows the view: redrawn in the terminal, or without one a plain line a second (the
+    /// next due at `next_line`, which is advanced).
+    pub(crate) fn show(
+        &self,
+        terminal: &mut Option<ratatui::DefaultTerminal>,
+        el: f64,
+        next_line: &mut f64,
+    ) -> Result<()> {
+        match terminal {
+            Some(t) => {
+                t.draw(|f| draw(f, self))?;
+            }
+            None if el >= *next_line => {
+                let members: Vec<String> = self
+                    .members
+                    .iter()
+                    .map(|m| format!("{} {:>4} {:6.3} Gb/s", m.name, m.link, m.gbps))
+                    .collect();
+                println!("t={el:5.1}s  {}  drops {}", members.join("  "), self.drops);
+                *next_line = el.floor() + 1.0;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
 fn sample(ns: &str) -> Result<(Vec<MemberSample>, u64)> {
     let json = output(&mut in_ns(
         ns,
@@ -512,39 +557,13 @@ fn drive(
         }
         for (i, m) in now.iter().enumerate() {
             let prev = last.get(i).map_or(m.tx_bytes, |p| p.tx_bytes);
-            let bytes = m.tx_bytes.saturating_sub(prev);
-            let v = &mut view.members[i];
-            if v.link != m.link && !v.link.is_empty() {
-                view.events
-                    .push(format!("{el:5.1}s  {} is {} (controller)", m.name, m.link));
-            }
-            v.link = m.link.clone();
-            v.gbps = bytes as f64 * 8.0 / dt / 1e9;
-            v.total_bytes += bytes;
-            v.history.push_back((v.gbps * 1000.0) as u64);
-            if v.history.len() > 120 {
-                v.history.pop_front();
-            }
+            view.sample(i, &m.link, m.tx_bytes.saturating_sub(prev), dt, el);
         }
         view.drops = drops;
         view.elapsed = el;
         last = now;
         last_t = Instant::now();
-        match terminal {
-            Some(t) => {
-                t.draw(|f| draw(f, view))?;
-            }
-            None if el >= next_line => {
-                let members: Vec<String> = view
-                    .members
-                    .iter()
-                    .map(|m| format!("{} {:>4} {:6.3} Gb/s", m.name, m.link, m.gbps))
-                    .collect();
-                println!("t={el:5.1}s  {}  drops {}", members.join("  "), view.drops);
-                next_line = el.floor() + 1.0;
-            }
-            None => {}
-        }
+        view.show(terminal, el, &mut next_line)?;
         thread::sleep(Duration::from_millis(500));
     }
     Ok(())

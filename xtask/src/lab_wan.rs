@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::{
-    lab::{LabArgs, MemberView, View, bondxdp_bin, draw, in_ns, quit_requested, rate_gbps},
+    lab::{LabArgs, MemberView, View, bondxdp_bin, in_ns, quit_requested, rate_gbps},
     util::{cargo, cmd, run, step, workspace_root},
 };
 
@@ -415,20 +415,10 @@ fn drive(
         for (i, m) in members.iter().enumerate() {
             let tx = m["tx_bytes"].as_u64().unwrap_or(0);
             let bytes = tx.saturating_sub(last.get(i).copied().unwrap_or(tx));
-            let link = m["link"].as_str().unwrap_or("?").to_string();
+            let link = m["link"].as_str().unwrap_or("?");
+            view.sample(i, link, bytes, dt, el);
             let u = &m["uplink"];
             let v = &mut view.members[i];
-            if v.link != link && !v.link.is_empty() {
-                view.events
-                    .push(format!("{el:5.1}s  {} is {} (controller)", v.name, link));
-            }
-            v.link = link;
-            v.gbps = bytes as f64 * 8.0 / dt / 1e9;
-            v.total_bytes += bytes;
-            v.history.push_back((v.gbps * 1000.0) as u64);
-            if v.history.len() > 120 {
-                v.history.pop_front();
-            }
             v.extra = format!(
                 "| {} flows | rtt {} | {} ",
                 u["flows"].as_u64().unwrap_or(0),
@@ -451,21 +441,7 @@ fn drive(
             view.before_failure.1 += 1;
         }
         last_t = Instant::now();
-        match terminal {
-            Some(t) => {
-                t.draw(|f| draw(f, view))?;
-            }
-            None if el >= next_line => {
-                let line: Vec<String> = view
-                    .members
-                    .iter()
-                    .map(|m| format!("{} {:>4} {:6.3} Gb/s", m.name, m.link, m.gbps))
-                    .collect();
-                println!("t={el:5.1}s  {}  drops {}", line.join("  "), view.drops);
-                next_line = el.floor() + 1.0;
-            }
-            None => {}
-        }
+        view.show(terminal, el, &mut next_line)?;
         thread::sleep(Duration::from_millis(500));
     }
     Ok(killed)
