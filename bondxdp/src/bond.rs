@@ -76,8 +76,13 @@ pub async fn down(name: &str) -> Result<()> {
     validate_ifname("bond name", name)?;
     preflight::check_privileges()?;
     let nl = Netlink::connect()?;
-    let _lock = NamespaceLock::acquire()?;
     let paths = BondPaths::current(name)?;
+    // Checked before locking too: the lock lives in the namespace's directory, which taking
+    // it would create (and leave behind) for a bond that does not exist.
+    if !paths.exists() {
+        return Err(Error::NotABond(name.to_string()));
+    }
+    let _lock = NamespaceLock::acquire()?;
     if !paths.exists() {
         return Err(Error::NotABond(name.to_string()));
     }

@@ -57,6 +57,9 @@ fn down_restores_members_and_leaves_nothing_attached_or_pinned() {
         "pins left in {}",
         p.a.pin_dir().display()
     );
+    // Taking down a bond that does not exist leaves nothing either.
+    assert!(!p.a.bondxdp(&["down", "bond0"]).status.success());
+    assert!(!p.a.pin_dir().exists(), "a failed down left a directory");
     // The other namespace's bond0 is untouched.
     assert!(p.b.pin_dir().join("bond0").is_dir());
     assert!(p.b.has_link("bond0"));
