@@ -37,11 +37,14 @@ pub enum Mode {
     /// 16 (bondxdp's own): uplinks to different networks (ISPs); every flow is pinned to one
     /// uplink and translated to its address.
     MultiWan = 16,
+    /// 17 (bondxdp's own): flows (and flowlets) go to members in proportion to their spare
+    /// capacity, measured by the controller.
+    LoadAware = 17,
 }
 
 impl Mode {
     /// Every mode, in kernel order.
-    pub const ALL: [Mode; 8] = [
+    pub const ALL: [Mode; 9] = [
         Mode::BalanceRr,
         Mode::ActiveBackup,
         Mode::BalanceXor,
@@ -50,6 +53,7 @@ impl Mode {
         Mode::BalanceTlb,
         Mode::BalanceAlb,
         Mode::MultiWan,
+        Mode::LoadAware,
     ];
 
     /// The mode with kernel number `n`.
@@ -63,6 +67,7 @@ impl Mode {
             5 => Mode::BalanceTlb,
             6 => Mode::BalanceAlb,
             16 => Mode::MultiWan,
+            17 => Mode::LoadAware,
             _ => return None,
         })
     }
@@ -78,6 +83,7 @@ impl Mode {
             Mode::BalanceTlb => "balance-tlb",
             Mode::BalanceAlb => "balance-alb",
             Mode::MultiWan => "multi-wan",
+            Mode::LoadAware => "load-aware",
         }
     }
 
@@ -92,6 +98,7 @@ impl Mode {
             Mode::BalanceTlb => "transmit load balancing",
             Mode::BalanceAlb => "adaptive load balancing",
             Mode::MultiWan => "multi-uplink (per-flow, translated to each uplink's address)",
+            Mode::LoadAware => "load-aware (flowlets to members by spare capacity)",
         }
     }
 
@@ -116,6 +123,11 @@ impl Mode {
     /// Whether one member is "active" and the others only stand by.
     pub const fn uses_active(self) -> bool {
         matches!(self, Mode::ActiveBackup)
+    }
+
+    /// Whether new flows go to members by weight (a bucket table).
+    pub const fn uses_weights(self) -> bool {
+        matches!(self, Mode::MultiWan | Mode::BalanceTlb | Mode::LoadAware)
     }
 
     /// Whether members are uplinks to different networks that keep their own addresses
@@ -262,8 +274,8 @@ pub struct Uplink {
     pub gw_mac4: [u8; 6],
     /// MAC of the IPv6 next hop (the router).
     pub gw_mac6: [u8; 6],
-    /// Share of new flows (relative; 0: none).
-    pub weight: u16,
+    /// Padding; zero.
+    pub pad2: u16,
     /// `UPLINK_*` flags.
     pub flags: u8,
     /// Padding; zero.
@@ -280,7 +292,7 @@ impl Uplink {
         addr6: [0; 4],
         gw_mac4: [0; 6],
         gw_mac6: [0; 6],
-        weight: 0,
+        pad2: 0,
         flags: 0,
         pad: 0,
         epoch: 0,
@@ -360,9 +372,14 @@ pub struct BondConfig {
     pub members: [MemberSlot; MAX_MEMBERS],
     /// multi-wan: translation settings of each member, indexed by slot.
     pub uplinks: [Uplink; MAX_MEMBERS],
-    /// Weighted choice of a member for new flows (derived): `[0]` for IPv4 (and every mode
-    /// that weighs members), `[1]` for IPv6.
+    /// Share of new flows per member (relative; weighted modes: multi-wan, balance-tlb,
+    /// load-aware), indexed by slot.
+    pub weights: [u16; MAX_MEMBERS],
+    /// Weighted choice of a member for new flows (derived from `weights`): `[0]` for IPv4
+    /// (and the link-aggregation modes), `[1]` for IPv6 (multi-wan).
     pub buckets: [[u8; BUCKETS]; 2],
+    /// balance-tlb / load-aware: a flow idle longer than this may move (a new flowlet), ns.
+    pub flowlet_ns: u64,
     /// multi-wan: lowest translated port.
     pub nat_port_min: u16,
     /// multi-wan: highest translated port.
@@ -406,7 +423,9 @@ impl Default for BondConfig {
             tx_slots: [0; MAX_MEMBERS],
             members: [MemberSlot::default(); MAX_MEMBERS],
             uplinks: [Uplink::ZERO; MAX_MEMBERS],
+            weights: [1; MAX_MEMBERS],
             buckets: [[NO_BUCKET; BUCKETS]; 2],
+            flowlet_ns: 20_000_000,
             nat_port_min: crate::nat::DEFAULT_PORT_MIN,
             nat_port_max: crate::nat::DEFAULT_PORT_MAX,
             nat_flags: 0,
@@ -439,7 +458,9 @@ impl BondConfig {
             flags: 0,
         }; MAX_MEMBERS],
         uplinks: [Uplink::ZERO; MAX_MEMBERS],
+        weights: [0; MAX_MEMBERS],
         buckets: [[0; BUCKETS]; 2],
+        flowlet_ns: 0,
         nat_port_min: 0,
         nat_port_max: 0,
         nat_flags: 0,
@@ -521,20 +542,20 @@ impl BondConfig {
         }
         self.tx_count_recip = Reciprocal::new(self.tx_count);
         self.packets_per_slave_recip = Reciprocal::new(self.packets_per_slave);
-        if mode.is_multi_uplink() {
-            self.rebuild_buckets();
+        if mode.uses_weights() {
+            self.rebuild_buckets(mode);
         }
     }
 
-    /// multi-wan: rebuilds the weighted tables of each address family from the members
-    /// that transmit and are ready for it, moving as few buckets as possible.
-    fn rebuild_buckets(&mut self) {
+    /// Rebuilds the weighted tables from the members that transmit (for multi-wan: per
+    /// address family, those ready for it), moving as few buckets as possible.
+    fn rebuild_buckets(&mut self, mode: Mode) {
         for (family, flag) in [(0, UPLINK_V4), (1, UPLINK_V6)] {
             let mut weights = [0u32; MAX_MEMBERS];
             for &slot in self.tx_slots() {
-                let uplink = &self.uplinks[slot as usize];
-                if uplink.flags & flag != 0 {
-                    weights[slot as usize] = uplink.weight as u32;
+                let slot = slot as usize;
+                if !mode.is_multi_uplink() || self.uplinks[slot].flags & flag != 0 {
+                    weights[slot] = self.weights[slot] as u32;
                 }
             }
             crate::weights::rebuild(&mut self.buckets[family], &weights);
@@ -708,8 +729,6 @@ pub struct MwanRecord {
     pub gateways4: [[u8; 4]; MAX_MEMBERS],
     /// Configured IPv6 gateway per member slot (zero: from the member's default route).
     pub gateways6: [[u8; 16]; MAX_MEMBERS],
-    /// Configured weight per member slot (0: from the link's speed, else 1).
-    pub weights: [u32; MAX_MEMBERS],
 }
 
 impl Default for MwanRecord {
@@ -735,7 +754,6 @@ impl Default for MwanRecord {
             address6: [0; 16],
             gateways4: [[0; 4]; MAX_MEMBERS],
             gateways6: [[0; 16]; MAX_MEMBERS],
-            weights: [0; MAX_MEMBERS],
         }
     }
 }
@@ -785,10 +803,36 @@ pub struct UplinkHealth {
     pub gw6: [u8; 16],
 }
 
+/// How new flows are weighed (multi-wan, balance-tlb, load-aware), as pinned in
+/// [`BondState`] (userspace only).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BalanceRecord {
+    /// How often the controller recomputes weights from spare capacity, ms (0: never).
+    pub rebalance_interval_ms: u32,
+    /// Padding; zero.
+    pub pad: u32,
+    /// Configured weight per member slot (0: none; the controller's, else 1).
+    pub weights: [u32; MAX_MEMBERS],
+    /// Configured capacity per member slot, Mbit/s (0: the link's speed).
+    pub speeds_mbps: [u32; MAX_MEMBERS],
+}
+
+impl Default for BalanceRecord {
+    fn default() -> Self {
+        BalanceRecord {
+            rebalance_interval_ms: 1000,
+            pad: 0,
+            weights: [0; MAX_MEMBERS],
+            speeds_mbps: [0; MAX_MEMBERS],
+        }
+    }
+}
+
 /// Magic value of a written [`BondState`].
 pub const BOND_STATE_MAGIC: u32 = 0x6278_6470; // "bxdp"
 /// Layout version of [`BondState`].
-pub const BOND_STATE_VERSION: u32 = 3;
+pub const BOND_STATE_VERSION: u32 = 4;
 
 /// Userspace's persistent record of a bond, pinned with its maps so that `down`, `status` and
 /// a restarted controller work without any process having stayed alive.
@@ -817,6 +861,8 @@ pub struct BondState {
     pub monitor: MonitorConfig,
     /// multi-wan options.
     pub mwan: MwanRecord,
+    /// Weighing of new flows.
+    pub balance: BalanceRecord,
 }
 
 impl Default for BondState {
@@ -833,6 +879,7 @@ impl Default for BondState {
             members: [MemberRestore::default(); MAX_MEMBERS],
             monitor: MonitorConfig::default(),
             mwan: MwanRecord::default(),
+            balance: BalanceRecord::default(),
         }
     }
 }
@@ -847,20 +894,31 @@ mod tests {
         assert_eq!(core::mem::size_of::<Uplink>(), 40);
         assert_eq!(
             core::mem::size_of::<BondConfig>(),
-            16 + 8 * 4 + 16 + 8 + 16 + 12 * MAX_MEMBERS + 40 * MAX_MEMBERS + 2 * BUCKETS + 8
+            16 + 8 * 4
+                + 16
+                + 8
+                + 16
+                + 12 * MAX_MEMBERS
+                + 40 * MAX_MEMBERS
+                + 2 * MAX_MEMBERS
+                + 2 * BUCKETS
+                + 8
+                + 8
         );
         assert_eq!(core::mem::size_of::<MemberRestore>(), 36);
         assert_eq!(core::mem::size_of::<MonitorConfig>(), 36 + 20 * MAX_TARGETS);
         assert_eq!(
             core::mem::size_of::<MwanRecord>(),
-            40 + 16 * MAX_TARGETS + 2 * MAX_TARGETS + 8 + 16 + 24 * MAX_MEMBERS
+            40 + 16 * MAX_TARGETS + 2 * MAX_TARGETS + 8 + 16 + 20 * MAX_MEMBERS
         );
+        assert_eq!(core::mem::size_of::<BalanceRecord>(), 8 + 8 * MAX_MEMBERS);
         assert_eq!(
             core::mem::size_of::<BondState>(),
             24 + 32
                 + 36 * MAX_MEMBERS
                 + core::mem::size_of::<MonitorConfig>()
                 + core::mem::size_of::<MwanRecord>()
+                + core::mem::size_of::<BalanceRecord>()
         );
     }
 

@@ -74,6 +74,11 @@ pub enum Counter {
     /// multi-wan: a packet on an uplink that belongs to no translated flow, left to the host's
     /// stack (DHCP, the uplink's own sockets, probes).
     NatRxPassed = 18,
+    /// load-aware: a flow idle past the flowlet timeout moved to another member.
+    FlowletMoved = 19,
+    /// custom mode: the selection program chose no valid member; the fallback member sent
+    /// the packet.
+    CustomBadChoice = 20,
 }
 
 /// Passive health signals per uplink (multi-wan), from the translation path: the controller
@@ -106,7 +111,7 @@ pub const COUNTER_SLOTS: u32 = 32;
 
 impl Counter {
     /// Every counter, in index order.
-    pub const ALL: [Counter; 19] = [
+    pub const ALL: [Counter; 21] = [
         Counter::DropNoConfig,
         Counter::DropNoMember,
         Counter::DropInactiveMember,
@@ -126,6 +131,8 @@ impl Counter {
         Counter::NatFlowRecreated,
         Counter::NatStaleFlow,
         Counter::NatRxPassed,
+        Counter::FlowletMoved,
+        Counter::CustomBadChoice,
     ];
 
     /// Stable snake_case name (status output, JSON, metrics labels).
@@ -150,6 +157,8 @@ impl Counter {
             Counter::NatFlowRecreated => "nat_flows_recreated",
             Counter::NatStaleFlow => "nat_stale_flows",
             Counter::NatRxPassed => "nat_rx_passed",
+            Counter::FlowletMoved => "flowlets_moved",
+            Counter::CustomBadChoice => "custom_bad_choice",
         }
     }
 

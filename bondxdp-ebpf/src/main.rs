@@ -23,7 +23,8 @@ mod skb;
 
 use aya_ebpf::{macros::classifier, programs::TcContext};
 use bondxdp_common::modes::{
-    active_backup::ActiveBackup, broadcast::Broadcast, round_robin::RoundRobin, xor::Xor,
+    active_backup::ActiveBackup, broadcast::Broadcast, load_aware::LoadAware,
+    round_robin::RoundRobin, xor::Xor,
 };
 
 /// One tcx egress program per selector; names must match `Selector::PROGRAM` (the loader
@@ -48,6 +49,7 @@ egress_programs! {
     egress_xor_e34 => Xor<4>,
     egress_xor_vsm => Xor<5>,
     egress_bcast => Broadcast,
+    egress_load => LoadAware,
 }
 
 /// tcx ingress on every member interface.

@@ -11,6 +11,7 @@ use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
     config::{BondState, ConfigSlots, UplinkHealth},
     counters::{COUNTER_SLOTS, UplinkSignals},
+    modes::load_aware::Flowlet,
     nat::{Addr, Flow, FlowEntry, FlowKey, FragEntry, FragKey, HostEntry, NatEntry},
 };
 
@@ -60,6 +61,10 @@ pub static NAT_TABLE: LruHashMap<FlowKey, NatEntry> = LruHashMap::with_max_entri
 /// multi-wan `sticky host`: destination address -> uplink.
 #[map]
 pub static NAT_HOSTS: LruHashMap<Addr, HostEntry> = LruHashMap::with_max_entries(64, 0);
+
+/// balance-tlb / load-aware: each flow's member and when it last sent, by flow id.
+#[map]
+pub static FLOWLETS: LruHashMap<u32, Flowlet> = LruHashMap::with_max_entries(65536, 0);
 
 /// multi-wan: fragmented datagrams in flight (their later fragments carry no ports).
 #[map]

@@ -9,7 +9,7 @@ use core::arch::asm;
 use aya_ebpf::{helpers::bpf_get_prandom_u32, programs::TcContext};
 use bondxdp_common::{
     Counter,
-    modes::TxEnv,
+    modes::{TxEnv, load_aware::Flowlet},
     packet::{Bytes, PacketView},
 };
 
@@ -132,6 +132,24 @@ impl TxEnv for Env {
     #[inline(always)]
     fn note(&mut self, counter: Counter) {
         maps::count(counter);
+    }
+
+    #[inline(always)]
+    fn now_ns(&mut self) -> u64 {
+        // SAFETY: helper without arguments.
+        unsafe { aya_ebpf::helpers::bpf_ktime_get_ns() }
+    }
+
+    #[inline(always)]
+    fn with_flowlet<R>(&mut self, id: u32, f: impl FnOnce(Option<&mut Flowlet>) -> R) -> R {
+        // SAFETY: a map value pointer from a successful lookup, used for this packet only;
+        // concurrent writers only race on the timestamp.
+        f(maps::FLOWLETS.get_ptr_mut(id).map(|p| unsafe { &mut *p }))
+    }
+
+    #[inline(always)]
+    fn insert_flowlet(&mut self, id: u32, flowlet: Flowlet) {
+        let _ = maps::FLOWLETS.insert(id, flowlet, 0);
     }
 }
 

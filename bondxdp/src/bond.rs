@@ -12,8 +12,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use bondxdp_common::{
     BondConfig, HashPolicy, MAX_MEMBERS, MemberSlot, Mode,
     config::{
-        BondState, CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS, LinkState, MWAN_STICKY_HOST,
-        MemberRestore, MwanRecord, NAT_STICKY_HOST, NO_SLOT, RESTORE_UNTOUCHED,
+        BondState, CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS, LinkState, MemberRestore,
+        MwanRecord, NAT_STICKY_HOST, NO_SLOT, RESTORE_UNTOUCHED,
     },
     modes::active_backup::choose_active,
 };
@@ -21,7 +21,8 @@ use tracing::{debug, info, warn};
 
 use crate::{
     config::{
-        BondOptions, BondSpec, IpCidr, MonitorOptions, MultiWanOptions, set_option, validate_ifname,
+        BalanceOptions, BondOptions, BondSpec, IpCidr, MonitorOptions, MultiWanOptions, Sticky,
+        set_option, validate_ifname,
     },
     error::{Error, Result},
     loader,
@@ -237,6 +238,8 @@ async fn build(nl: &Netlink, spec: &BondSpec, paths: &BondPaths, members: &[Link
         .map_or(NO_SLOT, |s| s as u32);
     state.primary_slot = primary;
     state.monitor = opts.monitor.to_pinned();
+    let slots: Vec<Option<String>> = spec.members.iter().cloned().map(Some).collect();
+    state.balance = opts.balance.to_pinned(&slots);
     let peer = peer_name(nl, &spec.name).await?;
     state.peer_name = name_bytes(&peer);
     maps.set_state(state)?;
@@ -280,7 +283,7 @@ async fn build(nl: &Netlink, spec: &BondSpec, paths: &BondPaths, members: &[Link
             flags: 0,
         };
     }
-    apply_options(&mut cfg, opts, primary);
+    apply_options(&mut cfg, opts, primary, &slots);
     maps.config.publish(cfg)?;
 
     // Members.
@@ -403,6 +406,7 @@ async fn build_multi_wan(
         state.members[slot] = untouched_record(m);
     }
     state.monitor = opts.monitor.to_pinned();
+    state.balance = opts.balance.to_pinned(&slots);
     let peer = peer_name(nl, &spec.name).await?;
     state.peer_name = name_bytes(&peer);
     maps.set_state(state)?;
@@ -437,10 +441,9 @@ async fn build_multi_wan(
             link: LinkState::Up as u8,
             flags: 0,
         };
-        cfg.uplinks[*slot] = d.to_uplink(&cfg.uplinks[*slot], 1);
+        cfg.uplinks[*slot] = d.to_uplink(&cfg.uplinks[*slot]);
     }
-    apply_multi_wan(&mut cfg, &state.mwan);
-    apply_options(&mut cfg, opts, NO_SLOT);
+    apply_options(&mut cfg, opts, NO_SLOT, &slots);
     maps.config.publish(cfg)?;
 
     let mut ingress = loader::pinned_program(paths, loader::programs::MULTI_WAN_INGRESS)?;
@@ -498,9 +501,37 @@ async fn enslave(nl: &Netlink, m: &Link, bond_mac: [u8; 6], keep_mac: bool) -> R
 }
 
 /// Writes the data-plane side of `opts` into `cfg`, chooses the active member and derives the
-/// transmit list. `primary` is the primary's slot or [`NO_SLOT`].
-pub(crate) fn apply_options(cfg: &mut BondConfig, opts: &BondOptions, primary: u32) {
+/// transmit list (and weighted tables). `primary` is the primary's slot or [`NO_SLOT`];
+/// `slots` names the member in each slot (for per-member options).
+pub(crate) fn apply_options(
+    cfg: &mut BondConfig,
+    opts: &BondOptions,
+    primary: u32,
+    slots: &[Option<String>],
+) {
     cfg.mode = opts.mode as u32;
+    cfg.flowlet_ns = opts.balance.flowlet_timeout as u64 * 1_000_000;
+    // A configured weight wins; the others keep what the controller last set (1 at first).
+    for slot in 0..MAX_MEMBERS {
+        let manual = slots
+            .get(slot)
+            .and_then(|n| n.as_ref())
+            .and_then(|n| opts.balance.weights.iter().find(|(m, _)| m == n))
+            .map(|(_, w)| (*w).clamp(1, u16::MAX as u32) as u16);
+        cfg.weights[slot] = match (cfg.members[slot].is_used(), manual) {
+            (false, _) => 0,
+            (true, Some(w)) => w,
+            (true, None) => cfg.weights[slot].max(1),
+        };
+    }
+    let w = &opts.multi_wan;
+    cfg.nat_port_min = w.nat_ports.0;
+    cfg.nat_port_max = w.nat_ports.1;
+    cfg.nat_flags = if w.sticky == Sticky::Host {
+        NAT_STICKY_HOST
+    } else {
+        0
+    };
     cfg.hash_policy = opts.xmit_hash_policy as u32;
     cfg.packets_per_slave = opts.packets_per_slave;
     cfg.min_links = opts.min_links;
@@ -547,6 +578,7 @@ pub fn pinned_options(cfg: &BondConfig, state: &BondState) -> BondOptions {
         min_links: cfg.min_links,
         monitor: MonitorOptions::from_pinned(&state.monitor),
         multi_wan: MultiWanOptions::from_pinned(&state.mwan, &slot_names(state)),
+        balance: BalanceOptions::from_pinned(&state.balance, &slot_names(state), cfg.flowlet_ns),
     }
 }
 
@@ -557,26 +589,6 @@ pub fn slot_names(state: &BondState) -> Vec<Option<String>> {
         .iter()
         .map(|m| (m.ifindex != 0).then(|| name_string(&m.name)))
         .collect()
-}
-
-/// Writes the data-plane side of the multi-wan options into `cfg`: translated ports,
-/// stickiness, each uplink's weight (configured, else 1). Call before [`apply_options`],
-/// whose recompute builds the weighted tables from them.
-pub(crate) fn apply_multi_wan(cfg: &mut BondConfig, record: &MwanRecord) {
-    cfg.nat_port_min = record.port_min;
-    cfg.nat_port_max = record.port_max;
-    cfg.nat_flags = if record.flags & MWAN_STICKY_HOST != 0 {
-        NAT_STICKY_HOST
-    } else {
-        0
-    };
-    for slot in 0..MAX_MEMBERS {
-        cfg.uplinks[slot].weight = if cfg.members[slot].is_used() {
-            record.weights[slot].clamp(1, u16::MAX as u32) as u16
-        } else {
-            0
-        };
-    }
 }
 
 /// Member names of a bond in slot order.
@@ -658,12 +670,11 @@ impl OpenBond {
         let primary = self.primary_slot(opts);
         self.state.primary_slot = primary;
         self.state.monitor = opts.monitor.to_pinned();
-        self.state.mwan = opts.multi_wan.to_pinned(&slot_names(&self.state));
+        let slots = slot_names(&self.state);
+        self.state.mwan = opts.multi_wan.to_pinned(&slots);
+        self.state.balance = opts.balance.to_pinned(&slots);
         self.maps.set_state(self.state)?;
-        if opts.mode.is_multi_uplink() {
-            apply_multi_wan(&mut self.cfg, &self.state.mwan);
-        }
-        apply_options(&mut self.cfg, opts, primary);
+        apply_options(&mut self.cfg, opts, primary, &slots);
         self.maps.config.publish(self.cfg)?;
         if before != Some(after) {
             loader::swap_egress(&self.paths, after)?;

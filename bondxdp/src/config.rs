@@ -11,8 +11,8 @@ use std::{
 use bondxdp_common::{
     HashPolicy, MAX_MEMBERS, Mode,
     config::{
-        MAX_TARGETS, MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER, MWAN_STICKY_HOST,
-        MonitorConfig, MwanRecord,
+        BalanceRecord, MAX_TARGETS, MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER,
+        MWAN_STICKY_HOST, MonitorConfig, MwanRecord,
     },
     modes::active_backup::PrimaryReselect,
 };
@@ -20,12 +20,14 @@ use bondxdp_common::{
 use crate::error::{Error, Result};
 
 /// Modes whose data plane exists in this version.
-pub const SUPPORTED_MODES: [Mode; 5] = [
+pub const SUPPORTED_MODES: [Mode; 7] = [
     Mode::BalanceRr,
     Mode::ActiveBackup,
     Mode::BalanceXor,
     Mode::Broadcast,
+    Mode::BalanceTlb,
     Mode::MultiWan,
+    Mode::LoadAware,
 ];
 
 /// Options of one bond (kernel names in parentheses).
@@ -51,6 +53,8 @@ pub struct BondOptions {
     pub monitor: MonitorOptions,
     /// multi-wan settings.
     pub multi_wan: MultiWanOptions,
+    /// Weighing of new flows (weighted modes).
+    pub balance: BalanceOptions,
 }
 
 /// Which flows of one host share an uplink (multi-wan `sticky`).
@@ -111,8 +115,6 @@ impl std::str::FromStr for ProbeTarget {
 pub struct MultiWanOptions {
     /// Gateways by member (`gateway=IF=IP`); others come from the member's default route.
     pub gateways: Vec<(String, IpAddr)>,
-    /// Static weights by member (`weight=IF=N`); others from the link speed, else 1.
-    pub weights: Vec<(String, u32)>,
     /// Health probe targets (`probe`).
     pub probes: Vec<ProbeTarget>,
     /// Probe interval while healthy (`probe_interval`, default 300).
@@ -221,9 +223,6 @@ impl MultiWanOptions {
                     }
                 }
             }
-            if let Some((_, w)) = self.weights.iter().find(|(m, _)| m == member) {
-                r.weights[slot] = *w;
-            }
         }
         r
     }
@@ -257,7 +256,6 @@ impl MultiWanOptions {
             });
         }
         let mut gateways = Vec::new();
-        let mut weights = Vec::new();
         for (slot, member) in slots.iter().enumerate().take(MAX_MEMBERS) {
             let Some(member) = member else { continue };
             if r.gateways4[slot] != [0; 4] {
@@ -266,13 +264,9 @@ impl MultiWanOptions {
             if r.gateways6[slot] != [0; 16] {
                 gateways.push((member.clone(), IpAddr::V6(r.gateways6[slot].into())));
             }
-            if r.weights[slot] != 0 {
-                weights.push((member.clone(), r.weights[slot]));
-            }
         }
         MultiWanOptions {
             gateways,
-            weights,
             probes,
             probe_interval: r.probe_interval_ms,
             probe_timeout: r.probe_timeout_ms,
@@ -292,6 +286,108 @@ impl MultiWanOptions {
             nat_ports: (r.port_min, r.port_max),
         }
     }
+}
+
+/// How new flows are weighed (multi-wan, balance-tlb, load-aware).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalanceOptions {
+    /// Static weights by member (`weight=IF=N`); the others the controller computes from
+    /// spare capacity (weighted modes), else 1.
+    pub weights: Vec<(String, u32)>,
+    /// Capacities by member, Mbit/s (`speed=IF=N`); the others the link's own speed.
+    pub speeds: Vec<(String, u32)>,
+    /// A flow idle longer than this may move to another member, ms (`flowlet_timeout`,
+    /// default 20: well above the one-way delay difference of LAN links).
+    pub flowlet_timeout: u32,
+    /// How often the controller recomputes weights, ms (`rebalance_interval`, default 1000;
+    /// 0 keeps them as configured).
+    pub rebalance_interval: u32,
+}
+
+impl Default for BalanceOptions {
+    fn default() -> Self {
+        BalanceOptions {
+            weights: Vec::new(),
+            speeds: Vec::new(),
+            flowlet_timeout: 20,
+            rebalance_interval: 1000,
+        }
+    }
+}
+
+impl BalanceOptions {
+    /// The pinned record (`slots` as for [`MultiWanOptions::to_pinned`]).
+    pub fn to_pinned(&self, slots: &[Option<String>]) -> BalanceRecord {
+        let mut r = BalanceRecord {
+            rebalance_interval_ms: self.rebalance_interval,
+            ..BalanceRecord::default()
+        };
+        for (slot, member) in slots.iter().enumerate().take(MAX_MEMBERS) {
+            let Some(member) = member else { continue };
+            if let Some((_, w)) = self.weights.iter().find(|(m, _)| m == member) {
+                r.weights[slot] = *w;
+            }
+            if let Some((_, s)) = self.speeds.iter().find(|(m, _)| m == member) {
+                r.speeds_mbps[slot] = *s;
+            }
+        }
+        r
+    }
+
+    /// The options from the pinned record and the flowlet timeout in the configuration.
+    pub fn from_pinned(r: &BalanceRecord, slots: &[Option<String>], flowlet_ns: u64) -> Self {
+        let mut o = BalanceOptions {
+            rebalance_interval: r.rebalance_interval_ms,
+            flowlet_timeout: (flowlet_ns / 1_000_000) as u32,
+            ..BalanceOptions::default()
+        };
+        for (slot, member) in slots.iter().enumerate().take(MAX_MEMBERS) {
+            let Some(member) = member else { continue };
+            if r.weights[slot] != 0 {
+                o.weights.push((member.clone(), r.weights[slot]));
+            }
+            if r.speeds_mbps[slot] != 0 {
+                o.speeds.push((member.clone(), r.speeds_mbps[slot]));
+            }
+        }
+        o
+    }
+}
+
+/// Checks weighing options against the bond's members.
+pub fn validate_balance(b: &BalanceOptions, members: &[String]) -> Result<()> {
+    for (key, list, max) in [
+        ("weight", &b.weights, 65535),
+        ("speed", &b.speeds, 10_000_000),
+    ] {
+        for (m, v) in list {
+            if !members.contains(m) {
+                return Err(Error::invalid(
+                    key,
+                    format!("{m} is not one of the members"),
+                ));
+            }
+            if *v == 0 || *v > max {
+                return Err(Error::invalid(
+                    key,
+                    format!("{m}: {v} is out of range 1-{max}"),
+                ));
+            }
+        }
+    }
+    if b.flowlet_timeout == 0 || b.flowlet_timeout > 60_000 {
+        return Err(Error::invalid(
+            "flowlet_timeout",
+            format!("{} is out of range 1-60000", b.flowlet_timeout),
+        ));
+    }
+    if b.rebalance_interval > 3_600_000 || (1..100).contains(&b.rebalance_interval) {
+        return Err(Error::invalid(
+            "rebalance_interval",
+            format!("{} is not 0 or 100-3600000", b.rebalance_interval),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks multi-wan options against the bond's members.
@@ -318,20 +414,6 @@ pub fn validate_multi_wan(w: &MultiWanOptions, members: &[String]) -> Result<()>
             return Err(Error::invalid(
                 "gateway",
                 format!("{m} has more than one gateway of one address family"),
-            ));
-        }
-    }
-    for (m, weight) in &w.weights {
-        if !members.contains(m) {
-            return Err(Error::invalid(
-                "weight",
-                format!("{m} is not one of the members"),
-            ));
-        }
-        if *weight == 0 || *weight > 65535 {
-            return Err(Error::invalid(
-                "weight",
-                format!("{m}: {weight} is out of range 1-65535"),
             ));
         }
     }
@@ -548,6 +630,7 @@ impl Default for BondOptions {
             min_links: 0,
             monitor: MonitorOptions::default(),
             multi_wan: MultiWanOptions::default(),
+            balance: BalanceOptions::default(),
         }
     }
 }
@@ -653,6 +736,7 @@ impl BondSpec {
             }
         }
         validate_monitor(&opts.monitor)?;
+        validate_balance(&opts.balance, &self.members)?;
         if opts.mode.is_multi_uplink() {
             validate_multi_wan(&opts.multi_wan, &self.members)?;
             if opts.keep_member_macs || opts.mac.is_some() || opts.min_links > 1 {
@@ -785,6 +869,9 @@ pub const OPTION_KEYS: &[&str] = &[
     "link_events",
     "gateway",
     "weight",
+    "speed",
+    "flowlet_timeout",
+    "rebalance_interval",
     "probe",
     "probe_interval",
     "probe_timeout",
@@ -845,20 +932,29 @@ pub fn set_option(opts: &mut BondOptions, key: &str, value: &str) -> Result<()> 
                 Ok((m, ip))
             })?
         }
-        "weight" => {
-            opts.multi_wan.weights = parse_list(value, |s| {
-                let (m, w) = parse_member_value("weight", s)?;
-                Ok((m, parse_u32("weight", &w)?))
-            })?
+        "weight" | "speed" => {
+            let list = parse_list(value, |s| {
+                let (m, v) = parse_member_value(key, s)?;
+                Ok((m, parse_u32(key, &v)?))
+            })?;
+            match key {
+                "weight" => opts.balance.weights = list,
+                _ => opts.balance.speeds = list,
+            }
         }
-        k if k.starts_with("weight.") => {
-            let member = &k["weight.".len()..];
-            validate_ifname("weight", member)?;
-            let w = parse_u32("weight", value)?;
-            let weights = &mut opts.multi_wan.weights;
-            weights.retain(|(m, _)| m != member);
-            weights.push((member.to_string(), w));
+        k if k.starts_with("weight.") || k.starts_with("speed.") => {
+            let (what, member) = k.split_once('.').expect("checked");
+            validate_ifname(what, member)?;
+            let v = parse_u32(what, value)?;
+            let list = match what {
+                "weight" => &mut opts.balance.weights,
+                _ => &mut opts.balance.speeds,
+            };
+            list.retain(|(m, _)| m != member);
+            list.push((member.to_string(), v));
         }
+        "flowlet_timeout" => opts.balance.flowlet_timeout = parse_u32(key, value)?,
+        "rebalance_interval" => opts.balance.rebalance_interval = parse_u32(key, value)?,
         "probe" => opts.multi_wan.probes = parse_list(value, str::parse)?,
         "probe_interval" => opts.multi_wan.probe_interval = parse_u32(key, value)?,
         "probe_timeout" => opts.multi_wan.probe_timeout = parse_u32(key, value)?,
@@ -1341,7 +1437,9 @@ mod tests {
             ("arp_validate", "some", "expected one of"),
             ("primary_reselect", "sometimes", "expected one of"),
             ("all_slaves_active", "maybe", "expected one of"),
-            ("speed", "1000", "unknown option"),
+            ("speed", "1000", "MEMBER=VALUE"),
+            ("speeed", "1000", "unknown option"),
+            ("weight.eth0", "heavy", "not a non-negative integer"),
         ] {
             let e = set_option(&mut o, k, v).unwrap_err().to_string();
             assert!(e.contains(needle), "{k}={v}: {e}");
@@ -1465,7 +1563,10 @@ mod multi_wan_tests {
         assert_eq!(w.probes.len(), 3);
         assert_eq!(w.probes[1].tcp_port, Some(443));
         assert_eq!(w.probes[2].to_string(), "tcp:[2001:db8::53]:53");
-        assert_eq!(w.weights, vec![("eth0".into(), 3), ("wlan0".into(), 1)]);
+        assert_eq!(
+            spec.options.balance.weights,
+            vec![("eth0".into(), 3), ("wlan0".into(), 1)]
+        );
         assert_eq!(
             (w.sticky, w.reset_on_failover, w.nat_ports),
             (Sticky::Host, true, (2000, 60000))
@@ -1478,9 +1579,9 @@ mod multi_wan_tests {
         let mut opts = spec.options.clone();
         set_option(&mut opts, "weight.wwan0", "2").unwrap();
         set_option(&mut opts, "weight.eth0", "5").unwrap();
-        assert!(opts.multi_wan.weights.contains(&("wwan0".into(), 2)));
-        assert!(opts.multi_wan.weights.contains(&("eth0".into(), 5)));
-        assert!(!opts.multi_wan.weights.contains(&("eth0".into(), 3)));
+        assert!(opts.balance.weights.contains(&("wwan0".into(), 2)));
+        assert!(opts.balance.weights.contains(&("eth0".into(), 5)));
+        assert!(!opts.balance.weights.contains(&("eth0".into(), 3)));
         // Bad ones, with the line to fix.
         for (bad, needle) in [
             (

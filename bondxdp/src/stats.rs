@@ -395,7 +395,7 @@ fn uplink_status(cfg: &BondConfig, slot: usize, h: &UplinkHealth, flows: usize) 
         loss_percent: h.loss_permille as f64 / 10.0,
         probes: (h.probes_sent, h.replies),
         problems,
-        weight: u.weight,
+        weight: cfg.weights[slot],
         flows,
     }
 }

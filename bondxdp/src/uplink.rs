@@ -92,7 +92,7 @@ impl Discovery {
 
     /// The data plane's entry for this uplink, keeping `prev`'s epoch unless the addresses
     /// changed (then flows through the old ones are stale).
-    pub fn to_uplink(&self, prev: &Uplink, weight: u16) -> Uplink {
+    pub fn to_uplink(&self, prev: &Uplink) -> Uplink {
         let addr4 = self.addr4.map_or(0, |c| match c.addr {
             IpAddr::V4(a) => u32::from_le_bytes(a.octets()),
             IpAddr::V6(_) => 0,
@@ -118,7 +118,7 @@ impl Discovery {
             addr6,
             gw_mac4: self.gw_mac4.unwrap_or_default(),
             gw_mac6: self.gw_mac6.unwrap_or_default(),
-            weight,
+            pad2: 0,
             flags,
             pad: 0,
             epoch: prev.epoch.wrapping_add(moved as u32).max(1),
@@ -263,7 +263,7 @@ mod tests {
             ..Default::default()
         };
         assert!(tun.ready4() && !tun.ready6());
-        let u = tun.to_uplink(&Uplink::ZERO, 1);
+        let u = tun.to_uplink(&Uplink::ZERO);
         assert_eq!(u.flags, UPLINK_L3 | UPLINK_V4);
         assert_eq!(u.addr4.to_le_bytes(), [198, 18, 30, 2]);
     }
@@ -275,11 +275,11 @@ mod tests {
             addr4: Some(cidr("198.18.30.2/32")),
             ..Default::default()
         };
-        let first = d.to_uplink(&Uplink::ZERO, 1);
+        let first = d.to_uplink(&Uplink::ZERO);
         assert_eq!(first.epoch, 1);
-        assert_eq!(d.to_uplink(&first, 1).epoch, 1, "same address, same epoch");
+        assert_eq!(d.to_uplink(&first).epoch, 1, "same address, same epoch");
         d.addr4 = Some(cidr("198.18.30.3/32"));
-        assert_eq!(d.to_uplink(&first, 1).epoch, 2);
+        assert_eq!(d.to_uplink(&first).epoch, 2);
     }
 
     #[test]

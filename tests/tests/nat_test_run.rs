@@ -38,11 +38,12 @@ fn configure(h: &mut Harness, weights: [u16; 2]) {
                 addr6: addr_from_bytes(&v6(0x10 * (slot as u8 + 1), 2)),
                 gw_mac4: GW_MAC[slot],
                 gw_mac6: GW_MAC[slot],
-                weight: weights[slot],
+                pad2: 0,
                 flags: UPLINK_V4 | UPLINK_V6,
                 pad: 0,
                 epoch: 1,
             };
+            c.weights[slot] = weights[slot];
         }
     });
 }

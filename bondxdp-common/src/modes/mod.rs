@@ -17,6 +17,7 @@
 
 pub mod active_backup;
 pub mod broadcast;
+pub mod load_aware;
 pub mod round_robin;
 pub mod xor;
 
@@ -47,6 +48,16 @@ pub trait TxEnv {
     fn random(&mut self) -> u32;
     /// Counts a non-drop event.
     fn note(&mut self, counter: Counter);
+    /// Now, ns (CLOCK_MONOTONIC).
+    fn now_ns(&mut self) -> u64;
+    /// Runs `f` on flow `id`'s entry in the flowlet table (`None`: it has none).
+    fn with_flowlet<R>(
+        &mut self,
+        id: u32,
+        f: impl FnOnce(Option<&mut load_aware::Flowlet>) -> R,
+    ) -> R;
+    /// Gives flow `id` an entry in the flowlet table.
+    fn insert_flowlet(&mut self, id: u32, flowlet: load_aware::Flowlet);
 }
 
 /// A transmit algorithm, compiled into an egress program of its own.
@@ -83,7 +94,7 @@ pub const fn ingress_program_for(mode: Mode) -> &'static str {
 }
 
 /// Every egress program, in the order of [`Mode`] and [`HashPolicy`] numbers.
-pub const EGRESS_PROGRAMS: [&str; 10] = [
+pub const EGRESS_PROGRAMS: [&str; 11] = [
     round_robin::RoundRobin::PROGRAM,
     active_backup::ActiveBackup::PROGRAM,
     xor::Xor::<{ HashPolicy::Layer2 as u32 }>::PROGRAM,
@@ -94,6 +105,7 @@ pub const EGRESS_PROGRAMS: [&str; 10] = [
     xor::Xor::<{ HashPolicy::VlanSrcMac as u32 }>::PROGRAM,
     broadcast::Broadcast::PROGRAM,
     MULTI_WAN_EGRESS,
+    load_aware::LoadAware::PROGRAM,
 ];
 
 /// The egress program for a mode (and, for hashing modes, a hash policy); `None` for modes
@@ -105,6 +117,7 @@ pub const fn program_for(mode: Mode, policy: HashPolicy) -> Option<&'static str>
         Mode::BalanceXor => xor::program(policy),
         Mode::Broadcast => broadcast::Broadcast::PROGRAM,
         Mode::MultiWan => MULTI_WAN_EGRESS,
+        Mode::BalanceTlb | Mode::LoadAware => load_aware::LoadAware::PROGRAM,
         _ => return None,
     })
 }
@@ -123,6 +136,9 @@ pub fn select<P: PacketView + ?Sized, E: TxEnv>(
         Some(Mode::ActiveBackup) => active_backup::ActiveBackup::select(cfg, pkt, meta, env),
         Some(Mode::BalanceXor) => xor::select(cfg, pkt, meta, env),
         Some(Mode::Broadcast) => broadcast::Broadcast::select(cfg, pkt, meta, env),
+        Some(Mode::BalanceTlb | Mode::LoadAware) => {
+            load_aware::LoadAware::select(cfg, pkt, meta, env)
+        }
         // Modes without a data plane yet transmit nothing rather than guess.
         _ => Selection::NoMember,
     }
@@ -174,6 +190,8 @@ pub(crate) mod testing {
         pub rr: u32,
         pub randoms: Vec<u32>,
         pub notes: Vec<Counter>,
+        pub now: u64,
+        pub flowlets: std::collections::HashMap<u32, load_aware::Flowlet>,
     }
 
     impl TxEnv for FakeEnv {
@@ -186,6 +204,19 @@ pub(crate) mod testing {
         }
         fn note(&mut self, counter: Counter) {
             self.notes.push(counter);
+        }
+        fn now_ns(&mut self) -> u64 {
+            self.now
+        }
+        fn with_flowlet<R>(
+            &mut self,
+            id: u32,
+            f: impl FnOnce(Option<&mut load_aware::Flowlet>) -> R,
+        ) -> R {
+            f(self.flowlets.get_mut(&id))
+        }
+        fn insert_flowlet(&mut self, id: u32, flowlet: load_aware::Flowlet) {
+            self.flowlets.insert(id, flowlet);
         }
     }
 
@@ -248,6 +279,7 @@ mod tests {
             Mode::ActiveBackup,
             Mode::Broadcast,
             Mode::MultiWan,
+            Mode::LoadAware,
         ] {
             let name = program_for(mode, HashPolicy::Layer2).unwrap();
             assert!(name.len() <= 15, "{name}");

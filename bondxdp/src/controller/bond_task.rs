@@ -31,7 +31,7 @@ use super::{
     uplinks::{Heard as UplinkHeard, Uplinks},
 };
 use crate::{
-    bond::{apply_multi_wan, apply_options, pinned_options},
+    bond::{apply_options, pinned_options, slot_names},
     config::{ArpAllTargets, ArpValidate, IpCidr, MonitorOptions},
     error::{Error, Result},
     maps::{BondMaps, name_string},
@@ -683,9 +683,13 @@ impl BondTask {
         let mut failed = Vec::new();
         if let Some(mwan) = &self.mwan {
             failed = mwan.apply(&mut cfg, &live);
-            apply_multi_wan(&mut cfg, &self.state.mwan);
         }
-        apply_options(&mut cfg, &opts, self.state.primary_slot);
+        apply_options(
+            &mut cfg,
+            &opts,
+            self.state.primary_slot,
+            &slot_names(&self.state),
+        );
         if let Some(mwan) = self.mwan.as_mut() {
             mwan.write_health(&mut self.maps, &cfg);
         }

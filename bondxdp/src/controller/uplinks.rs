@@ -371,9 +371,7 @@ impl Uplinks {
             if slot >= MAX_MEMBERS || !cfg.members[slot].is_used() {
                 continue;
             }
-            let mut u = w
-                .discovery
-                .to_uplink(&live.uplinks[slot], live.uplinks[slot].weight);
+            let mut u = w.discovery.to_uplink(&live.uplinks[slot]);
             let was_up = live.members[slot].link_state() == LinkState::Up;
             let is_up = cfg.members[slot].link_state() == LinkState::Up;
             if was_up && !is_up {

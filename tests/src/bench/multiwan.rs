@@ -191,7 +191,7 @@ fn cost(trials: usize, repeat: u32) -> Vec<Row> {
                     addr6: addr_from_bytes(&[0; 16]),
                     gw_mac4: [2, 0, 0, 0, 0x10, 1],
                     gw_mac6: [0; 6],
-                    weight: 1,
+                    pad2: 0,
                     flags: UPLINK_V4,
                     pad: 0,
                     epoch: 1,
