@@ -120,8 +120,9 @@ fn parse_assignment(s: &str) -> std::result::Result<(String, String), String> {
 pub struct UpArgs {
     /// Name of the bond interface to create.
     pub name: String,
-    /// Bonding mode: balance-rr (0), active-backup (1), balance-xor (2), broadcast (3), or
-    /// multi-wan (uplinks to different networks, per-flow with translation).
+    /// Bonding mode: balance-rr (0), active-backup (1), balance-xor (2), broadcast (3),
+    /// balance-tlb (5), load-aware (flowlets by spare capacity), or multi-wan (uplinks to
+    /// different networks, per flow, translated).
     #[arg(long)]
     pub mode: String,
     /// Member interface (repeat for each member; order sets the default active member).
@@ -187,9 +188,21 @@ pub struct UpArgs {
     /// multi-wan: the gateway of an uplink, IF=IP (default: from its default route).
     #[arg(long, value_name = "IF=IP")]
     pub gateway: Vec<String>,
-    /// multi-wan: an uplink's share of new flows, IF=N (default 1 each).
+    /// Weighted modes (load-aware, balance-tlb, multi-wan): a member's fixed share of new
+    /// flows, IF=N (others: computed from spare capacity by the controller, else 1).
     #[arg(long, value_name = "IF=N")]
     pub weight: Vec<String>,
+    /// Weighted modes: a member's capacity in Mbit/s, IF=MBIT (default: the link's speed).
+    #[arg(long, value_name = "IF=MBIT")]
+    pub speed: Vec<String>,
+    /// load-aware, balance-tlb: a flow idle this long may move to another member, ms
+    /// (default 20).
+    #[arg(long, value_name = "MS")]
+    pub flowlet_timeout: Option<u32>,
+    /// Weighted modes: how often the controller recomputes weights, ms (default 1000; 0:
+    /// never).
+    #[arg(long, value_name = "MS")]
+    pub rebalance_interval: Option<u32>,
     /// multi-wan: health probe target through every uplink: IP (ping) or tcp:IP:PORT.
     #[arg(long, value_name = "TARGET")]
     pub probe: Vec<String>,
@@ -271,6 +284,15 @@ impl UpArgs {
         set("link_events", Some((!self.no_link_events).to_string()))?;
         set("gateway", list(&self.gateway))?;
         set("weight", list(&self.weight))?;
+        set("speed", list(&self.speed))?;
+        set(
+            "flowlet_timeout",
+            self.flowlet_timeout.map(|v| v.to_string()),
+        )?;
+        set(
+            "rebalance_interval",
+            self.rebalance_interval.map(|v| v.to_string()),
+        )?;
         set("probe", list(&self.probe))?;
         set("probe_interval", self.probe_interval.map(|v| v.to_string()))?;
         set("probe_timeout", self.probe_timeout.map(|v| v.to_string()))?;

@@ -72,6 +72,9 @@ pub struct BondStatus {
     /// multi-wan: the flow table.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub flow_table: Option<FlowTableStatus>,
+    /// load-aware, balance-tlb: the flowlet timeout, ms.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub flowlet_timeout_ms: Option<u64>,
 }
 
 /// The multi-wan flow table as `status` reports it.
@@ -142,6 +145,9 @@ pub struct MemberStatus {
     /// multi-wan: the uplink's translation settings and health.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub uplink: Option<UplinkStatus>,
+    /// Weighted modes: its share of new flows (relative).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub weight: Option<u16>,
 }
 
 /// A multi-wan uplink as `status` reports it.
@@ -263,6 +269,7 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
             rx_packets: stats.rx_packets,
             rx_bytes: stats.rx_bytes,
             uplink: None,
+            weight: mode.uses_weights().then_some(cfg.weights[slot]),
         });
     }
     let mut flow_table = None;
@@ -352,6 +359,8 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
         drops,
         events,
         flow_table,
+        flowlet_timeout_ms: matches!(mode, Mode::LoadAware | Mode::BalanceTlb)
+            .then_some(cfg.flowlet_ns / 1_000_000),
     })
 }
 
@@ -515,6 +524,9 @@ pub fn render(s: &BondStatus) -> String {
     if let Some(p) = &s.xmit_hash_policy {
         let _ = writeln!(o, "Transmit Hash Policy: {p}");
     }
+    if let Some(t) = s.flowlet_timeout_ms {
+        let _ = writeln!(o, "Flowlet Timeout (ms): {t}");
+    }
     if let Some(n) = s.packets_per_slave {
         let _ = writeln!(o, "Packets Per Slave: {n}");
     }
@@ -570,6 +582,9 @@ pub fn render(s: &BondStatus) -> String {
         let _ = writeln!(o, "Current HW addr: {}", m.mac);
         let _ = writeln!(o, "TX: {} packets, {} bytes", m.tx_packets, m.tx_bytes);
         let _ = writeln!(o, "RX: {} packets, {} bytes", m.rx_packets, m.rx_bytes);
+        if let (Some(w), None) = (m.weight, &m.uplink) {
+            let _ = writeln!(o, "Weight: {w}");
+        }
         if let Some(u) = &m.uplink {
             let none = || "none".to_string();
             let _ = writeln!(

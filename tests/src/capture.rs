@@ -44,6 +44,18 @@ impl Capture {
                 )
             };
             assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+            // Room for tens of thousands of frames between reads (root may force it).
+            let size: libc::c_int = 64 << 20;
+            // SAFETY: an int option on a valid socket.
+            unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVBUFFORCE,
+                    (&size as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as u32,
+                )
+            };
             Capture { fd }
         })
     }

@@ -28,6 +28,7 @@ use super::{
     frames::{self, Arp, Nd},
     monitor::{Delays, LinkMonitor, ProbeState},
     packet_socket::PacketSocket,
+    rebalance::Rebalancer,
     uplinks::{Heard as UplinkHeard, Uplinks},
 };
 use crate::{
@@ -166,6 +167,10 @@ struct BondTask {
     /// multi-wan bonds: their uplinks, watched.
     mwan: Option<Uplinks>,
     mwan_rx: Option<mpsc::UnboundedReceiver<UplinkHeard>>,
+    /// Weighted modes: spare-capacity weights.
+    rebalancer: Rebalancer,
+    next_rebalance: Instant,
+    dynamic_weights: Option<[u16; MAX_MEMBERS]>,
 }
 
 impl BondTask {
@@ -212,6 +217,9 @@ impl BondTask {
             counts,
             mwan,
             mwan_rx,
+            rebalancer: Rebalancer::default(),
+            next_rebalance: now,
+            dynamic_weights: None,
         })
     }
 
@@ -288,6 +296,9 @@ impl BondTask {
         }
         if let Some(mwan) = &self.mwan {
             wake = wake.min(mwan.next_due());
+        }
+        if self.rebalancing() {
+            wake = wake.min(self.next_rebalance);
         }
         wake.max(now)
     }
@@ -388,7 +399,56 @@ impl BondTask {
             }
             mwan.tick(&self.maps, now);
         }
+        if self.rebalancing() && now >= self.next_rebalance {
+            self.rebalance(now);
+            let interval = self.state.balance.rebalance_interval_ms.max(100);
+            self.next_rebalance = now + Duration::from_millis(interval as u64);
+        }
         self.evaluate().await
+    }
+
+    /// Whether the controller computes this bond's weights: a weighted mode with a
+    /// rebalance interval (multi-wan only when capacities are configured: uplinks rarely
+    /// know their own).
+    fn rebalancing(&self) -> bool {
+        let Ok(Some(cfg)) = self.maps.config.current() else {
+            return false;
+        };
+        let Some(mode) = cfg.mode() else { return false };
+        let b = &self.state.balance;
+        mode.uses_weights()
+            && b.rebalance_interval_ms > 0
+            && (!mode.is_multi_uplink() || b.speeds_mbps.iter().any(|s| *s > 0))
+    }
+
+    /// Measures the members' transmit rates and, if their spare capacities changed enough,
+    /// has the next reconcile publish new weights.
+    fn rebalance(&mut self, now: Instant) {
+        let Ok(cfg) = self.config() else { return };
+        let Ok(stats) = self.maps.all_member_stats() else {
+            return;
+        };
+        let mut bytes = [None; MAX_MEMBERS];
+        let mut capacity = [0u32; MAX_MEMBERS];
+        let mut up = [false; MAX_MEMBERS];
+        for slot in 0..MAX_MEMBERS {
+            let m = cfg.members[slot];
+            if !m.is_used() {
+                continue;
+            }
+            bytes[slot] = Some(stats[slot].tx_bytes);
+            up[slot] = m.link_state() == LinkState::Up;
+            capacity[slot] = match self.state.balance.speeds_mbps[slot] {
+                0 => crate::netdev::link_speed_by_index(m.ifindex).unwrap_or(1000),
+                s => s,
+            };
+        }
+        self.rebalancer.observe(&bytes, now);
+        if let Some(w) = self.rebalancer.weights(&capacity, &up) {
+            debug!(bond = %self.name, weights = ?&w[..], "new weights");
+            self.dynamic_weights = Some(w);
+            self.next_reconcile = now;
+        }
     }
 
     /// Picks up options and member changes made by `bondxdp set`/`member`.
@@ -683,6 +743,10 @@ impl BondTask {
         let mut failed = Vec::new();
         if let Some(mwan) = &self.mwan {
             failed = mwan.apply(&mut cfg, &live);
+        }
+        if let Some(w) = self.dynamic_weights {
+            // Configured weights still win: apply_options puts them back.
+            cfg.weights = w;
         }
         apply_options(
             &mut cfg,

@@ -6,6 +6,7 @@
 //!   heard on each member;
 //! * [`prober`]: the multi-wan health verdict of one uplink from its probe rounds;
 //! * [`reset`]: closing the host's connections through a failed uplink (`SOCK_DESTROY`);
+//! * [`rebalance`]: weights from each member's spare capacity (weighted modes);
 //! * `bond_task`: one reconcile loop per bond (observe → decide → one atomic publish);
 //! * `apply`: creating and updating the bonds a config file describes.
 //!
@@ -20,6 +21,7 @@ pub mod frames;
 pub mod monitor;
 pub mod packet_socket;
 pub mod prober;
+pub mod rebalance;
 pub mod reset;
 mod uplinks;
 
