@@ -1,5 +1,6 @@
-//! Builds the eBPF programs (bondxdp-ebpf) for bpfel-unknown-none with aya-build, so that a
-//! plain `cargo build` produces a binary with the object embedded.
+//! Builds the eBPF programs (bondxdp-ebpf, and the custom mode's example selection programs)
+//! for bpfel-unknown-none with aya-build, so that a plain `cargo build` produces a binary with
+//! the objects embedded.
 
 use std::path::Path;
 
@@ -11,15 +12,27 @@ fn main() -> anyhow::Result<()> {
         "cargo:rerun-if-changed={}",
         common.canonicalize()?.display()
     );
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bondxdp-ebpf");
-    let root = root.canonicalize()?;
-    let root = root.to_str().expect("utf-8 path");
+    let dir = |rel: &str| -> anyhow::Result<String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(rel)
+            .canonicalize()?;
+        Ok(root.to_str().expect("utf-8 path").to_string())
+    };
+    let (programs, example) = (dir("../bondxdp-ebpf")?, dir("../examples/select-program")?);
     aya_build::build_ebpf(
-        [aya_build::Package {
-            name: "bondxdp-ebpf",
-            root_dir: root,
-            ..Default::default()
-        }],
+        [
+            aya_build::Package {
+                name: "bondxdp-ebpf",
+                root_dir: &programs,
+                ..Default::default()
+            },
+            // The custom mode's example selection programs (embedded for tests and the lab).
+            aya_build::Package {
+                name: "bondxdp-select-example",
+                root_dir: &example,
+                ..Default::default()
+            },
+        ],
         aya_build::Toolchain::default(),
     )
 }

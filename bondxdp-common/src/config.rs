@@ -40,11 +40,14 @@ pub enum Mode {
     /// 17 (bondxdp's own): flows (and flowlets) go to members in proportion to their spare
     /// capacity, measured by the controller.
     LoadAware = 17,
+    /// 18 (bondxdp's own): a user's eBPF program picks the member (`--select-program`),
+    /// called through a tail call with a documented context (see [`crate::modes::custom`]).
+    Custom = 18,
 }
 
 impl Mode {
     /// Every mode, in kernel order.
-    pub const ALL: [Mode; 9] = [
+    pub const ALL: [Mode; 10] = [
         Mode::BalanceRr,
         Mode::ActiveBackup,
         Mode::BalanceXor,
@@ -54,6 +57,7 @@ impl Mode {
         Mode::BalanceAlb,
         Mode::MultiWan,
         Mode::LoadAware,
+        Mode::Custom,
     ];
 
     /// The mode with kernel number `n`.
@@ -68,6 +72,7 @@ impl Mode {
             6 => Mode::BalanceAlb,
             16 => Mode::MultiWan,
             17 => Mode::LoadAware,
+            18 => Mode::Custom,
             _ => return None,
         })
     }
@@ -84,6 +89,7 @@ impl Mode {
             Mode::BalanceAlb => "balance-alb",
             Mode::MultiWan => "multi-wan",
             Mode::LoadAware => "load-aware",
+            Mode::Custom => "custom",
         }
     }
 
@@ -99,6 +105,7 @@ impl Mode {
             Mode::BalanceAlb => "adaptive load balancing",
             Mode::MultiWan => "multi-uplink (per-flow, translated to each uplink's address)",
             Mode::LoadAware => "load-aware (flowlets to members by spare capacity)",
+            Mode::Custom => "custom (a user's selection program)",
         }
     }
 
@@ -117,7 +124,10 @@ impl Mode {
 
     /// Whether the mode picks members by [`HashPolicy`].
     pub const fn uses_hash(self) -> bool {
-        matches!(self, Mode::BalanceXor | Mode::Ieee8023ad | Mode::BalanceTlb)
+        matches!(
+            self,
+            Mode::BalanceXor | Mode::Ieee8023ad | Mode::BalanceTlb | Mode::Custom
+        )
     }
 
     /// Whether one member is "active" and the others only stand by.
@@ -127,7 +137,10 @@ impl Mode {
 
     /// Whether new flows go to members by weight (a bucket table).
     pub const fn uses_weights(self) -> bool {
-        matches!(self, Mode::MultiWan | Mode::BalanceTlb | Mode::LoadAware)
+        matches!(
+            self,
+            Mode::MultiWan | Mode::BalanceTlb | Mode::LoadAware | Mode::Custom
+        )
     }
 
     /// Whether members are uplinks to different networks that keep their own addresses
@@ -829,10 +842,29 @@ impl Default for BalanceRecord {
     }
 }
 
+/// Longest `select_program` (`FILE.o[:PROGRAM]`) a [`CustomRecord`] holds, bytes.
+pub const SELECT_PROGRAM_MAX: usize = 256;
+
+/// The custom mode's selection program, as pinned in [`BondState`] (userspace only).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CustomRecord {
+    /// `FILE.o[:PROGRAM]` as loaded (absolute path), NUL-padded; empty: none loaded.
+    pub program: [u8; SELECT_PROGRAM_MAX],
+}
+
+impl Default for CustomRecord {
+    fn default() -> Self {
+        CustomRecord {
+            program: [0; SELECT_PROGRAM_MAX],
+        }
+    }
+}
+
 /// Magic value of a written [`BondState`].
 pub const BOND_STATE_MAGIC: u32 = 0x6278_6470; // "bxdp"
 /// Layout version of [`BondState`].
-pub const BOND_STATE_VERSION: u32 = 4;
+pub const BOND_STATE_VERSION: u32 = 5;
 
 /// Userspace's persistent record of a bond, pinned with its maps so that `down`, `status` and
 /// a restarted controller work without any process having stayed alive.
@@ -863,6 +895,8 @@ pub struct BondState {
     pub mwan: MwanRecord,
     /// Weighing of new flows.
     pub balance: BalanceRecord,
+    /// custom mode: the selection program.
+    pub custom: CustomRecord,
 }
 
 impl Default for BondState {
@@ -880,6 +914,7 @@ impl Default for BondState {
             monitor: MonitorConfig::default(),
             mwan: MwanRecord::default(),
             balance: BalanceRecord::default(),
+            custom: CustomRecord::default(),
         }
     }
 }
@@ -919,6 +954,7 @@ mod tests {
                 + core::mem::size_of::<MonitorConfig>()
                 + core::mem::size_of::<MwanRecord>()
                 + core::mem::size_of::<BalanceRecord>()
+                + core::mem::size_of::<CustomRecord>()
         );
     }
 

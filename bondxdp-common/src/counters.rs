@@ -79,6 +79,9 @@ pub enum Counter {
     /// custom mode: the selection program chose no valid member; the fallback member sent
     /// the packet.
     CustomBadChoice = 20,
+    /// custom mode: no selection program is loaded (or its tail call failed); the fallback
+    /// member sent the packet.
+    CustomNoProgram = 21,
 }
 
 /// Passive health signals per uplink (multi-wan), from the translation path: the controller
@@ -111,7 +114,7 @@ pub const COUNTER_SLOTS: u32 = 32;
 
 impl Counter {
     /// Every counter, in index order.
-    pub const ALL: [Counter; 21] = [
+    pub const ALL: [Counter; 22] = [
         Counter::DropNoConfig,
         Counter::DropNoMember,
         Counter::DropInactiveMember,
@@ -133,6 +136,7 @@ impl Counter {
         Counter::NatRxPassed,
         Counter::FlowletMoved,
         Counter::CustomBadChoice,
+        Counter::CustomNoProgram,
     ];
 
     /// Stable snake_case name (status output, JSON, metrics labels).
@@ -159,6 +163,7 @@ impl Counter {
             Counter::NatRxPassed => "nat_rx_passed",
             Counter::FlowletMoved => "flowlets_moved",
             Counter::CustomBadChoice => "custom_bad_choice",
+            Counter::CustomNoProgram => "custom_no_program",
         }
     }
 

@@ -45,7 +45,7 @@ pub fn bond_egress<S: Selector>(ctx: &TcContext) -> i32 {
 
 /// What the stack knows about the packet (read only when the hash policy needs it).
 #[inline(always)]
-fn packet_meta(ctx: &TcContext, policy: Option<HashPolicy>) -> PacketMeta {
+pub fn packet_meta(ctx: &TcContext, policy: Option<HashPolicy>) -> PacketMeta {
     // SAFETY: reads of __sk_buff fields the verifier allows for tc programs.
     let skb = unsafe { &*ctx.skb.skb };
     let mut meta = PacketMeta::ethernet(u16::from_be(skb.protocol as u16));
@@ -61,7 +61,7 @@ fn packet_meta(ctx: &TcContext, policy: Option<HashPolicy>) -> PacketMeta {
 
 /// Sends the packet through the member in `slot`.
 #[inline(always)]
-fn transmit(ctx: &TcContext, cfg: &BondConfig, slot: u32) -> i32 {
+pub fn transmit(ctx: &TcContext, cfg: &BondConfig, slot: u32) -> i32 {
     let Some(ifindex) = prepare(ctx, cfg, slot) else {
         return TC_ACT_SHOT;
     };

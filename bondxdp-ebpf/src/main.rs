@@ -5,6 +5,8 @@
 //!   packet pays for dispatching on the mode. The loader attaches the one configured.
 //! * `member_ingress` (tcx ingress on each member): delivers what the member receives to the
 //!   bond, as if it had arrived there.
+//! * `egress_custom`, `custom_finish`: the custom mode's two halves, around the user's
+//!   selection program (tail calls through `SELECT_PROGS`).
 //! * `egress_mwan`, `ingress_mwan`: the multi-uplink mode's pair (flows pinned to uplinks and
 //!   translated to their addresses; see `nat.rs`).
 //!
@@ -15,6 +17,7 @@
 // Single-instruction packet loads (see skb.rs); the eBPF crate is built with nightly anyway.
 #![feature(asm_experimental_arch)]
 
+mod custom;
 mod egress;
 mod ingress;
 mod maps;
@@ -68,6 +71,18 @@ pub fn egress_mwan(ctx: TcContext) -> i32 {
 #[classifier]
 pub fn ingress_mwan(ctx: TcContext) -> i32 {
     nat::ingress(&ctx)
+}
+
+/// custom mode: tcx egress on the bond (context, then the user's selection program).
+#[classifier]
+pub fn egress_custom(ctx: TcContext) -> i32 {
+    custom::dispatch(&ctx)
+}
+
+/// custom mode: tail-called by the user's selection program (its choice, validated, sent).
+#[classifier]
+pub fn custom_finish(ctx: TcContext) -> i32 {
+    custom::finish(&ctx)
 }
 
 /// Benchmark floor: the least a transmit program can do (redirect, nothing else). Never

@@ -5,13 +5,16 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, LruHashMap, PerCpuArray},
+    maps::{Array, LruHashMap, PerCpuArray, ProgramArray},
 };
 use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
     config::{BondState, ConfigSlots, UplinkHealth},
     counters::{COUNTER_SLOTS, UplinkSignals},
-    modes::load_aware::Flowlet,
+    modes::{
+        custom::{SELECT_PROGS_LEN, SelectContext},
+        load_aware::Flowlet,
+    },
     nat::{Addr, Flow, FlowEntry, FlowKey, FragEntry, FragKey, HostEntry, NatEntry},
 };
 
@@ -80,6 +83,23 @@ pub fn scratch_flow() -> Option<&'static mut Flow> {
     // SAFETY: per-CPU entry, used by one program run at a time on this CPU (tc programs do
     // not nest on one CPU).
     NAT_SCRATCH.get_ptr_mut(0).map(|f| unsafe { &mut *f })
+}
+
+/// custom mode: the context of the packet being sent, for the user's selection program
+/// (declared there under the same name; the loader hands it this map).
+#[map]
+pub static SELECT_CTX: PerCpuArray<SelectContext> = PerCpuArray::with_max_entries(1, 0);
+
+/// custom mode: the user's selection program and `custom_finish`, tail-called in turn.
+#[map]
+pub static SELECT_PROGS: ProgramArray = ProgramArray::with_max_entries(SELECT_PROGS_LEN, 0);
+
+/// This CPU's selection context.
+#[inline(always)]
+pub fn select_ctx() -> Option<&'static mut SelectContext> {
+    // SAFETY: per-CPU entry; the programs of one packet's tail-call chain run on this CPU
+    // one after another, and tc programs do not nest on one CPU.
+    SELECT_CTX.get_ptr_mut(0).map(|c| unsafe { &mut *c })
 }
 
 /// multi-wan: the controller's verdict on each uplink, for `status`. Never read here.

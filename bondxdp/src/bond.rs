@@ -29,7 +29,7 @@ use crate::{
     maps::{BondMaps, name_bytes, name_string, names},
     netdev::{self, Link, Netlink},
     pins::{self, BondLock, BondPaths, NamespaceLock},
-    preflight,
+    preflight, select_program,
     uplink::{self, Discovery},
 };
 
@@ -39,9 +39,13 @@ pub async fn up(spec: &BondSpec) -> Result<()> {
     for warning in spec.normalize() {
         warn!(bond = %spec.name, "{warning}");
     }
-    let spec = &spec;
     spec.validate()?;
     preflight::check_privileges()?;
+    // A selection program that does not load is refused before anything changes.
+    if let Some(program) = &spec.options.select_program {
+        spec.options.select_program = Some(select_program::check(program)?);
+    }
+    let spec = &spec;
     let nl = Netlink::connect()?;
     let _lock = NamespaceLock::acquire()?;
     let paths = BondPaths::current(&spec.name)?;
@@ -298,6 +302,11 @@ async fn build(nl: &Netlink, spec: &BondSpec, paths: &BondPaths, members: &[Link
         )?;
         nl.set_up(m.index, true).await?;
         debug!(member = %m.name, "enslaved");
+    }
+
+    if let Some(program) = &opts.select_program {
+        state.custom.program = name_bytes(&select_program::install(paths, program)?);
+        maps.set_state(state)?;
     }
 
     // Transmit path last: the bond starts sending once everything else is in place.
@@ -579,6 +588,7 @@ pub fn pinned_options(cfg: &BondConfig, state: &BondState) -> BondOptions {
         monitor: MonitorOptions::from_pinned(&state.monitor),
         multi_wan: MultiWanOptions::from_pinned(&state.mwan, &slot_names(state)),
         balance: BalanceOptions::from_pinned(&state.balance, &slot_names(state), cfg.flowlet_ns),
+        select_program: Some(name_string(&state.custom.program)).filter(|p| !p.is_empty()),
     }
 }
 
@@ -607,6 +617,9 @@ struct OpenBond {
     maps: BondMaps,
     state: BondState,
     cfg: BondConfig,
+    /// Load the selection program again even if its name did not change (the user named it
+    /// in `set`: the file was rebuilt).
+    reload_select_program: bool,
     _lock: BondLock,
 }
 
@@ -627,6 +640,7 @@ impl OpenBond {
             maps,
             state,
             cfg,
+            reload_select_program: false,
             _lock: lock,
         })
     }
@@ -673,12 +687,27 @@ impl OpenBond {
         let slots = slot_names(&self.state);
         self.state.mwan = opts.multi_wan.to_pinned(&slots);
         self.state.balance = opts.balance.to_pinned(&slots);
+        // A new selection program goes in before the custom mode can run without one.
+        let recorded = Some(name_string(&self.state.custom.program)).filter(|p| !p.is_empty());
+        if let Some(program) = &opts.select_program
+            && (recorded.as_ref() != Some(program) || self.reload_select_program)
+        {
+            self.state.custom.program = name_bytes(&select_program::install(&self.paths, program)?);
+            info!(bond = %self.paths.name(), program = %program, "selection program swapped in");
+        }
+        if opts.select_program.is_none() {
+            self.state.custom = Default::default();
+        }
         self.maps.set_state(self.state)?;
         apply_options(&mut self.cfg, opts, primary, &slots);
         self.maps.config.publish(self.cfg)?;
         if before != Some(after) {
             loader::swap_egress(&self.paths, after)?;
             debug!(bond = %self.paths.name(), program = after, "egress program swapped");
+        }
+        // ... and leaves only once the custom mode no longer runs.
+        if opts.select_program.is_none() && recorded.is_some() {
+            select_program::uninstall(&self.paths)?;
         }
         Ok(())
     }
@@ -700,6 +729,27 @@ pub async fn set(name: &str, assignments: &[(String, String)]) -> Result<Vec<Str
         set_option(&mut options, key, value)?;
     }
     let mut warnings = Vec::new();
+    if let Some((_, program)) = assignments
+        .iter()
+        .rfind(|(k, _)| k.replace('-', "_") == "select_program")
+        && !program.trim().is_empty()
+    {
+        // Checked (and its path made absolute) before anything changes.
+        options.select_program = Some(select_program::check(program.trim())?);
+        bond.reload_select_program = true;
+    }
+    let program_given = assignments
+        .iter()
+        .any(|(k, _)| k.replace('-', "_") == "select_program");
+    if options.mode != Mode::Custom
+        && !program_given
+        && let Some(program) = options.select_program.take()
+    {
+        warnings.push(format!(
+            "selection program {program} unloaded: {} does not use one",
+            options.mode.name()
+        ));
+    }
     // Leaving active-backup drops a primary the user did not set in the same breath, rather
     // than refusing the mode change because of an option the new mode ignores.
     let primary_given = assignments.iter().any(|(k, _)| k == "primary");

@@ -74,6 +74,12 @@ pub enum Command {
     /// The controller: monitor links, fail over, keep bonds as configured. Runs in the
     /// foreground; SIGHUP reloads the config, SIGTERM/Ctrl-C exits leaving bonds running.
     Run(RunArgs),
+    /// Write the example selection programs for `--mode custom` (examples/select-program:
+    /// weighted_hash, last_member, out_of_range) to FILE, ready for --select-program.
+    ExampleSelectProgram {
+        /// Where to write the eBPF object.
+        file: PathBuf,
+    },
 }
 
 /// `bondxdp member add|del`.
@@ -121,8 +127,8 @@ pub struct UpArgs {
     /// Name of the bond interface to create.
     pub name: String,
     /// Bonding mode: balance-rr (0), active-backup (1), balance-xor (2), broadcast (3),
-    /// balance-tlb (5), load-aware (flowlets by spare capacity), or multi-wan (uplinks to
-    /// different networks, per flow, translated).
+    /// balance-tlb (5), load-aware (flowlets by spare capacity), multi-wan (uplinks to
+    /// different networks, per flow, translated), or custom (--select-program).
     #[arg(long)]
     pub mode: String,
     /// Member interface (repeat for each member; order sets the default active member).
@@ -199,6 +205,10 @@ pub struct UpArgs {
     /// (default 20).
     #[arg(long, value_name = "MS")]
     pub flowlet_timeout: Option<u32>,
+    /// custom mode: the selection program, FILE.o[:PROGRAM] (an eBPF object built as in
+    /// docs/modes.md; PROGRAM may be left out when it holds one tc classifier).
+    #[arg(long, value_name = "FILE.o[:PROGRAM]")]
+    pub select_program: Option<String>,
     /// Weighted modes: how often the controller recomputes weights, ms (default 1000; 0:
     /// never).
     #[arg(long, value_name = "MS")]
@@ -289,6 +299,7 @@ impl UpArgs {
             "flowlet_timeout",
             self.flowlet_timeout.map(|v| v.to_string()),
         )?;
+        set("select_program", self.select_program.clone())?;
         set(
             "rebalance_interval",
             self.rebalance_interval.map(|v| v.to_string()),
@@ -342,6 +353,16 @@ pub async fn run(cli: Cli) -> Result<()> {
                 metrics: args.metrics,
             })
             .await
+        }
+        Command::ExampleSelectProgram { file } => {
+            std::fs::write(&file, crate::loader::EXAMPLE_SELECT_OBJECT)
+                .map_err(|e| Error::io(format!("writing {}", file.display()), e))?;
+            println!(
+                "wrote {}: use --select-program {}:weighted_hash",
+                file.display(),
+                file.display()
+            );
+            Ok(())
         }
         Command::Flows { name, json } => {
             let flows = stats::flows(&name).await?;

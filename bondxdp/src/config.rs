@@ -12,7 +12,7 @@ use bondxdp_common::{
     HashPolicy, MAX_MEMBERS, Mode,
     config::{
         BalanceRecord, MAX_TARGETS, MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER,
-        MWAN_STICKY_HOST, MonitorConfig, MwanRecord,
+        MWAN_STICKY_HOST, MonitorConfig, MwanRecord, SELECT_PROGRAM_MAX,
     },
     modes::active_backup::PrimaryReselect,
 };
@@ -20,7 +20,7 @@ use bondxdp_common::{
 use crate::error::{Error, Result};
 
 /// Modes whose data plane exists in this version.
-pub const SUPPORTED_MODES: [Mode; 7] = [
+pub const SUPPORTED_MODES: [Mode; 8] = [
     Mode::BalanceRr,
     Mode::ActiveBackup,
     Mode::BalanceXor,
@@ -28,6 +28,7 @@ pub const SUPPORTED_MODES: [Mode; 7] = [
     Mode::BalanceTlb,
     Mode::MultiWan,
     Mode::LoadAware,
+    Mode::Custom,
 ];
 
 /// Options of one bond (kernel names in parentheses).
@@ -55,6 +56,8 @@ pub struct BondOptions {
     pub multi_wan: MultiWanOptions,
     /// Weighing of new flows (weighted modes).
     pub balance: BalanceOptions,
+    /// custom mode: the selection program, `FILE.o[:PROGRAM]` (`select_program`).
+    pub select_program: Option<String>,
 }
 
 /// Which flows of one host share an uplink (multi-wan `sticky`).
@@ -631,6 +634,7 @@ impl Default for BondOptions {
             monitor: MonitorOptions::default(),
             multi_wan: MultiWanOptions::default(),
             balance: BalanceOptions::default(),
+            select_program: None,
         }
     }
 }
@@ -737,6 +741,22 @@ impl BondSpec {
         }
         validate_monitor(&opts.monitor)?;
         validate_balance(&opts.balance, &self.members)?;
+        match (opts.mode, &opts.select_program) {
+            (Mode::Custom, None) => {
+                return Err(Error::invalid(
+                    "select_program",
+                    "--mode custom needs --select-program FILE.o[:PROGRAM] (see docs/modes.md)",
+                ));
+            }
+            (Mode::Custom, Some(_)) => {}
+            (mode, Some(_)) => {
+                return Err(Error::invalid(
+                    "select_program",
+                    format!("only meaningful in custom mode, not {}", mode.name()),
+                ));
+            }
+            (_, None) => {}
+        }
         if opts.mode.is_multi_uplink() {
             validate_multi_wan(&opts.multi_wan, &self.members)?;
             if opts.keep_member_macs || opts.mac.is_some() || opts.min_links > 1 {
@@ -871,6 +891,7 @@ pub const OPTION_KEYS: &[&str] = &[
     "weight",
     "speed",
     "flowlet_timeout",
+    "select_program",
     "rebalance_interval",
     "probe",
     "probe_interval",
@@ -954,6 +975,18 @@ pub fn set_option(opts: &mut BondOptions, key: &str, value: &str) -> Result<()> 
             list.push((member.to_string(), v));
         }
         "flowlet_timeout" => opts.balance.flowlet_timeout = parse_u32(key, value)?,
+        "select_program" => {
+            opts.select_program = match value {
+                "" => None,
+                v if v.len() >= SELECT_PROGRAM_MAX => {
+                    return Err(Error::invalid(
+                        "select_program",
+                        format!("{v:?} is longer than {} bytes", SELECT_PROGRAM_MAX - 1),
+                    ));
+                }
+                v => Some(v.to_string()),
+            }
+        }
         "rebalance_interval" => opts.balance.rebalance_interval = parse_u32(key, value)?,
         "probe" => opts.multi_wan.probes = parse_list(value, str::parse)?,
         "probe_interval" => opts.multi_wan.probe_interval = parse_u32(key, value)?,

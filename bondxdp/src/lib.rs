@@ -13,6 +13,7 @@
 //! * [`stats`]: `status`, as /proc/net/bonding shows it;
 //! * [`metrics`]: Prometheus metrics served by the controller;
 //! * [`preflight`]: privilege and BPF checks;
+//! * [`select_program`]: custom mode's user-written selection programs, loaded and swapped;
 //! * [`cli`]: the command line.
 //!
 //! The pure decisions (hashes, member selection) live in `bondxdp-common`.
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod netdev;
 pub mod pins;
 pub mod preflight;
+pub mod select_program;
 pub mod stats;
 pub mod uplink;
 

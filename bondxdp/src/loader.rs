@@ -23,16 +23,23 @@ use crate::{
 pub static EBPF_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bondxdp-ebpf"));
 
+/// The custom mode's example selection programs (examples/select-program): `weighted_hash`,
+/// and the test fixtures `last_member` and `out_of_range`. `bondxdp example-select-program
+/// FILE` writes it out.
+pub static EXAMPLE_SELECT_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bondxdp-select-example"));
+
 /// Program names in the object.
 pub mod programs {
     pub use bondxdp_common::modes::{
-        EGRESS_PROGRAMS, MEMBER_INGRESS, MULTI_WAN_EGRESS as MULTI_WAN_EGRESS_PROGRAM,
-        MULTI_WAN_INGRESS, ingress_program_for, program_for,
+        CUSTOM_FINISH, EGRESS_PROGRAMS, MEMBER_INGRESS,
+        MULTI_WAN_EGRESS as MULTI_WAN_EGRESS_PROGRAM, MULTI_WAN_INGRESS, ingress_program_for,
+        program_for,
     };
 
     /// Every program a bond uses: the ingress programs and one egress program per selector.
     pub fn all() -> impl Iterator<Item = &'static str> {
-        [MEMBER_INGRESS, MULTI_WAN_INGRESS]
+        [MEMBER_INGRESS, MULTI_WAN_INGRESS, CUSTOM_FINISH]
             .into_iter()
             .chain(EGRESS_PROGRAMS)
     }
@@ -100,9 +107,11 @@ pub fn classifier<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut SchedCla
     Ok(program.try_into()?)
 }
 
-/// Pins the object's maps and programs into the bond's directory.
+/// Pins the object's maps and programs into the bond's directory (with `custom_finish` in
+/// its slot of the custom mode's program array, so a selection program can be added later).
 pub fn pin(ebpf: &mut Ebpf, paths: &BondPaths) -> Result<()> {
-    for name in names::ALL {
+    crate::select_program::install_finish(ebpf)?;
+    for name in names::ALL.into_iter().chain(names::CUSTOM) {
         ebpf.map(name)
             .ok_or_else(|| Error::Ebpf(format!("map {name} missing from the eBPF object")))?
             .pin(paths.map(name))?;

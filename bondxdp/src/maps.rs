@@ -48,7 +48,11 @@ pub mod names {
     pub const UPLINK_SIGNALS: &str = "UPLINK_SIGNALS";
     /// multi-wan: the controller's verdict per uplink.
     pub const UPLINK_HEALTH: &str = "UPLINK_HEALTH";
-    /// All of them (pinned).
+    /// custom mode: the selection context (shared with the user's program).
+    pub const SELECT_CTX: &str = bondxdp_common::modes::custom::SELECT_CTX;
+    /// custom mode: the user's program and `custom_finish` (shared likewise).
+    pub const SELECT_PROGS: &str = bondxdp_common::modes::custom::SELECT_PROGS;
+    /// The maps of [`super::BondMaps`].
     pub const ALL: [&str; 11] = [
         BOND_CONFIG,
         CONFIG_INDEX,
@@ -62,6 +66,8 @@ pub mod names {
         UPLINK_SIGNALS,
         UPLINK_HEALTH,
     ];
+    /// The custom mode's maps, shared with the user's selection program.
+    pub const CUSTOM: [&str; 2] = [SELECT_CTX, SELECT_PROGS];
 }
 
 /// How long a just-retired configuration slot stays untouched before it may be rewritten.
@@ -304,15 +310,15 @@ impl<T, const N: usize> TryIntoArray<T, N> for [Result<T>; N] {
 }
 
 /// Fixed-size NUL-padded interface name from a string (truncated to 15 bytes).
-pub fn name_bytes(name: &str) -> [u8; 16] {
-    let mut out = [0u8; 16];
-    let n = name.len().min(15);
+pub fn name_bytes<const N: usize>(name: &str) -> [u8; N] {
+    let mut out = [0u8; N];
+    let n = name.len().min(N - 1);
     out[..n].copy_from_slice(&name.as_bytes()[..n]);
     out
 }
 
 /// String from a NUL-padded interface name.
-pub fn name_string(bytes: &[u8; 16]) -> String {
+pub fn name_string<const N: usize>(bytes: &[u8; N]) -> String {
     let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
@@ -323,13 +329,13 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        assert_eq!(name_string(&name_bytes("bond0")), "bond0");
+        assert_eq!(name_string(&name_bytes::<16>("bond0")), "bond0");
         assert_eq!(
-            name_string(&name_bytes("exactly15chars!")),
+            name_string(&name_bytes::<16>("exactly15chars!")),
             "exactly15chars!"
         );
         assert_eq!(
-            name_string(&name_bytes("longer-than-fifteen")),
+            name_string(&name_bytes::<16>("longer-than-fifteen")),
             "longer-than-fif"
         );
     }

@@ -75,6 +75,9 @@ pub struct BondStatus {
     /// load-aware, balance-tlb: the flowlet timeout, ms.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub flowlet_timeout_ms: Option<u64>,
+    /// custom: the selection program (`FILE.o[:PROGRAM]`) as loaded.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub select_program: Option<String>,
 }
 
 /// The multi-wan flow table as `status` reports it.
@@ -361,6 +364,7 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
         flow_table,
         flowlet_timeout_ms: matches!(mode, Mode::LoadAware | Mode::BalanceTlb)
             .then_some(cfg.flowlet_ns / 1_000_000),
+        select_program: Some(name_string(&state.custom.program)).filter(|p| !p.is_empty()),
     })
 }
 
@@ -526,6 +530,9 @@ pub fn render(s: &BondStatus) -> String {
     }
     if let Some(t) = s.flowlet_timeout_ms {
         let _ = writeln!(o, "Flowlet Timeout (ms): {t}");
+    }
+    if let Some(p) = &s.select_program {
+        let _ = writeln!(o, "Selection Program: {p}");
     }
     if let Some(n) = s.packets_per_slave {
         let _ = writeln!(o, "Packets Per Slave: {n}");

@@ -160,6 +160,30 @@ fn xor_egress_picks_the_member_the_shared_hash_picks_for_every_frame_and_policy(
 }
 
 #[test]
+fn custom_mode_without_a_selection_program_sends_by_the_fallback_hash_and_counts() {
+    with_harness(3, Mode::Custom, |h| {
+        h.set(|c| c.hash_policy = HashPolicy::Layer34 as u32);
+        h.set_link(1, false);
+        for (name, frame, proto) in frames() {
+            let (hash, _) = xmit_hash_detailed(
+                HashPolicy::Layer34,
+                &frame[..],
+                &PacketMeta::ethernet(proto),
+            );
+            let out = h.egress(&frame);
+            assert_eq!(out.verdict, TC_ACT_REDIRECT, "{name}");
+            assert_eq!(
+                out.tx_slot(),
+                Some([0usize, 2][(hash % 2) as usize]),
+                "{name}"
+            );
+            assert_eq!(out.counter(Counter::CustomNoProgram), 1, "{name}");
+            assert_eq!(out.data, frame, "{name}: egress must not modify the frame");
+        }
+    });
+}
+
+#[test]
 fn xor_only_uses_members_that_are_up() {
     with_harness(3, Mode::BalanceXor, |h| {
         h.set(|c| c.hash_policy = HashPolicy::Layer34 as u32);
@@ -284,6 +308,7 @@ fn no_eligible_member_drops_and_counts() {
         Mode::BalanceXor,
         Mode::ActiveBackup,
         Mode::Broadcast,
+        Mode::Custom,
     ] {
         with_harness(2, mode, |h| {
             h.set_link(0, false);

@@ -48,7 +48,8 @@ pub struct LabArgs {
     /// uplinks to ISPs, one a raw-IP modem).
     #[arg(long, default_value = "bond")]
     pub lab: String,
-    /// Bonding mode for both bonds (balance-rr, active-backup, balance-xor, broadcast).
+    /// Bonding mode for both bonds (balance-rr, active-backup, balance-xor, broadcast,
+    /// balance-tlb, load-aware, custom: the example selection program).
     #[arg(long, default_value = "balance-xor")]
     pub mode: String,
     /// Transmit hash policy (balance-xor).
@@ -498,6 +499,15 @@ fn build_lab(args: &LabArgs, rates: &[String]) -> Result<()> {
         ];
         if args.mode == "active-backup" || args.mode == "1" {
             up.push("--all-slaves-active".into());
+        }
+        if args.mode == "custom" {
+            // The example selection program that ships with bondxdp (examples/select-program).
+            let object = std::env::temp_dir().join("bondxdp-lab-select.o");
+            run(in_ns(ns, &[&bondxdp_bin(), "example-select-program"])
+                .arg(&object)
+                .stdout(Stdio::null()))?;
+            up.push("--select-program".into());
+            up.push(format!("{}:weighted_hash", object.display()));
         }
         for i in 0..args.members {
             up.push("-m".into());

@@ -17,6 +17,7 @@
 
 pub mod active_backup;
 pub mod broadcast;
+pub mod custom;
 pub mod load_aware;
 pub mod round_robin;
 pub mod xor;
@@ -81,6 +82,11 @@ pub trait Selector {
 pub const MULTI_WAN_EGRESS: &str = "egress_mwan";
 /// The multi-uplink mode's ingress program (on each uplink).
 pub const MULTI_WAN_INGRESS: &str = "ingress_mwan";
+/// The custom mode's egress program: fills the selection context and tail-calls the user's
+/// program ([`custom`]).
+pub const CUSTOM_EGRESS: &str = "egress_custom";
+/// The custom mode's second half: validates the user's choice and sends the packet.
+pub const CUSTOM_FINISH: &str = "custom_finish";
 /// The ingress program of the link-aggregation modes (on each member).
 pub const MEMBER_INGRESS: &str = "member_ingress";
 
@@ -94,7 +100,7 @@ pub const fn ingress_program_for(mode: Mode) -> &'static str {
 }
 
 /// Every egress program, in the order of [`Mode`] and [`HashPolicy`] numbers.
-pub const EGRESS_PROGRAMS: [&str; 11] = [
+pub const EGRESS_PROGRAMS: [&str; 12] = [
     round_robin::RoundRobin::PROGRAM,
     active_backup::ActiveBackup::PROGRAM,
     xor::Xor::<{ HashPolicy::Layer2 as u32 }>::PROGRAM,
@@ -106,6 +112,7 @@ pub const EGRESS_PROGRAMS: [&str; 11] = [
     broadcast::Broadcast::PROGRAM,
     MULTI_WAN_EGRESS,
     load_aware::LoadAware::PROGRAM,
+    CUSTOM_EGRESS,
 ];
 
 /// The egress program for a mode (and, for hashing modes, a hash policy); `None` for modes
@@ -118,6 +125,7 @@ pub const fn program_for(mode: Mode, policy: HashPolicy) -> Option<&'static str>
         Mode::Broadcast => broadcast::Broadcast::PROGRAM,
         Mode::MultiWan => MULTI_WAN_EGRESS,
         Mode::BalanceTlb | Mode::LoadAware => load_aware::LoadAware::PROGRAM,
+        Mode::Custom => CUSTOM_EGRESS,
         _ => return None,
     })
 }
@@ -139,6 +147,8 @@ pub fn select<P: PacketView + ?Sized, E: TxEnv>(
         Some(Mode::BalanceTlb | Mode::LoadAware) => {
             load_aware::LoadAware::select(cfg, pkt, meta, env)
         }
+        // The user's program is not here: what the data plane does without one.
+        Some(Mode::Custom) => xor::select(cfg, pkt, meta, env),
         // Modes without a data plane yet transmit nothing rather than guess.
         _ => Selection::NoMember,
     }
@@ -280,6 +290,7 @@ mod tests {
             Mode::Broadcast,
             Mode::MultiWan,
             Mode::LoadAware,
+            Mode::Custom,
         ] {
             let name = program_for(mode, HashPolicy::Layer2).unwrap();
             assert!(name.len() <= 15, "{name}");
