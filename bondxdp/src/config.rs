@@ -1163,13 +1163,23 @@ pub struct ConfigFile {
 pub fn load_config_file(path: &Path) -> Result<ConfigFile> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    parse_config(&text).map_err(|e| match e {
+    let mut file = parse_config(&text).map_err(|e| match e {
         Error::InvalidOption { what, message } => Error::InvalidOption {
             what: format!("{} in {}", what, path.display()),
             message,
         },
         other => other,
-    })
+    })?;
+    // Selection programs named relative to the file, not to wherever the controller runs.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for bond in &mut file.bonds {
+        if let Some(program) = &mut bond.spec.options.select_program
+            && Path::new(program.as_str()).is_relative()
+        {
+            *program = dir.join(program.as_str()).to_string_lossy().into_owned();
+        }
+    }
+    Ok(file)
 }
 
 /// Parses a config file's text: `[[bond]]` tables with `name`, `members`, optional
@@ -1505,6 +1515,35 @@ mod tests {
         s.validate().unwrap();
         s.options.min_links = 3;
         assert!(err(s).contains("more than the bond's 2 members"));
+    }
+
+    #[test]
+    fn custom_mode_needs_its_program_and_only_it_takes_one() {
+        let mut s = spec(&["eth1", "eth2"]);
+        set_option(&mut s.options, "mode", "custom").unwrap();
+        assert!(err(s.clone()).contains("needs --select-program"));
+        set_option(&mut s.options, "select-program", "sel.o:weighted_hash").unwrap();
+        s.validate().unwrap();
+        set_option(&mut s.options, "mode", "balance-xor").unwrap();
+        assert!(err(s.clone()).contains("only meaningful in custom mode"));
+        let long = "x".repeat(SELECT_PROGRAM_MAX);
+        assert!(set_option(&mut s.options, "select_program", &long).is_err());
+        // Relative to the config file's directory.
+        let dir = std::env::temp_dir().join(format!("bondxdp-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("b.toml");
+        std::fs::write(
+            &file,
+            "[[bond]]\nname = \"bond0\"\nmembers = [\"eth1\"]\nmode = \"custom\"\n\
+             select_program = \"progs/sel.o:weighted_hash\"\n",
+        )
+        .unwrap();
+        let parsed = load_config_file(&file).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            parsed.bonds[0].spec.options.select_program.as_deref(),
+            Some(dir.join("progs/sel.o:weighted_hash").to_str().unwrap())
+        );
     }
 
     #[test]
