@@ -6,6 +6,7 @@
 //! unit-tested; the sections that drive namespaces and programs live next to it.
 
 pub mod aggregation;
+pub mod balance;
 pub mod capacity;
 pub mod failover;
 pub mod iperf;
@@ -156,6 +157,31 @@ impl Row {
         self.ratio = Some(median(&ratios));
         self.check();
         self
+    }
+
+    /// A row whose trial `i` is the sum of trial `i` of every one of `rows` (links measured
+    /// one after the other in the same trial: their total capacity in that trial).
+    pub fn sum_of(name: impl Into<String>, rows: &[&Row]) -> Row {
+        let first = rows.first().expect("at least one row");
+        let n = first.samples.len();
+        assert!(
+            rows.iter()
+                .all(|r| r.samples.len() == n && r.unit == first.unit),
+            "summed rows must have the same trials and unit"
+        );
+        let samples = (0..n)
+            .map(|i| rows.iter().map(|r| r.samples[i]).sum())
+            .collect();
+        Row::new(name, first.unit.clone(), samples)
+    }
+
+    /// A row with every sample of this one multiplied by `k` (twice a one-link reference).
+    pub fn scaled(&self, name: impl Into<String>, k: f64) -> Row {
+        Row::new(
+            name,
+            self.unit.clone(),
+            self.samples.iter().map(|v| v * k).collect(),
+        )
     }
 
     /// Holds the ratio (or the median, without a baseline) to `target`.
@@ -345,6 +371,29 @@ mod tests {
             "{:?}",
             skew.ratio
         );
+    }
+
+    #[test]
+    fn sums_and_scales_trial_by_trial() {
+        let r = Row::new("R", "Mbit/s", vec![95.0, 90.0, 96.0]);
+        let three = Row::new("3R", "Mbit/s", vec![285.0, 288.0, 270.0]);
+        let total = Row::sum_of("total", &[&r, &three]);
+        assert_eq!(total.samples, vec![380.0, 378.0, 366.0]);
+        assert_eq!((total.median, total.min, total.max), (378.0, 366.0, 380.0));
+        // A bond measured in the same trials, as a fraction of each trial's total.
+        let bond = Row::new("bond", "Mbit/s", vec![361.0, 378.0, 347.7])
+            .against_paired(&total)
+            .target(Target::AtLeast(0.95));
+        assert!(
+            (bond.ratio.unwrap() - 0.95).abs() < 1e-9,
+            "{:?}",
+            bond.ratio
+        );
+        assert_eq!(bond.met, Some(true));
+        let two = r.scaled("2R", 2.0);
+        assert_eq!(two.samples, vec![190.0, 180.0, 192.0]);
+        assert_eq!((two.median, two.min, two.max), (190.0, 180.0, 192.0));
+        assert_eq!(two.unit, "Mbit/s");
     }
 
     #[test]

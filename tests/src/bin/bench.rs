@@ -6,7 +6,14 @@ use std::path::PathBuf;
 use bondxdp_tests::bench::{self, Machine, Report};
 
 /// The sections, in the order they run.
-const SECTIONS: [&str; 5] = ["prog", "capacity", "aggregation", "failover", "multiwan"];
+const SECTIONS: [&str; 6] = [
+    "prog",
+    "capacity",
+    "aggregation",
+    "balance",
+    "failover",
+    "multiwan",
+];
 
 fn main() {
     let mut quick = false;
@@ -30,7 +37,7 @@ fn main() {
             }
             "-h" | "--help" => {
                 println!(
-                    "bench [--quick] [--out DIR] [--only prog|capacity|aggregation|failover|multiwan]..."
+                    "bench [--quick] [--out DIR] [--only prog|capacity|aggregation|balance|failover|multiwan]..."
                 );
                 return;
             }
@@ -58,6 +65,13 @@ fn main() {
         eprintln!("== aggregation on rate-limited links");
         let (trials, secs) = if quick { (1, 3) } else { (3, 8) };
         report.sections.push(bench::aggregation::run(trials, secs));
+    }
+    if want("balance") {
+        eprintln!("== balancing over unequal links");
+        let (trials, secs, warmup) = if quick { (1, 3, 2) } else { (3, 8, 3) };
+        report
+            .sections
+            .push(bench::balance::run(trials, secs, warmup));
     }
     if want("failover") {
         eprintln!("== failover");
