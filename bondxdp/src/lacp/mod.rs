@@ -32,9 +32,11 @@
 
 pub mod key;
 pub mod pdu;
+pub mod select;
 
 pub use key::port_key;
 pub use pdu::{Lacpdu, MarkerKind, MarkerPdu, PduError, PortInfo, PortState, SlowPdu};
+pub use select::{AdSelect, LagKey};
 
 /// Serializes a MAC address as `aa:bb:cc:dd:ee:ff`.
 mod mac_serde {
