@@ -30,12 +30,22 @@
 //! [`Actor::status`] is what `status` shows; [`Actor::snapshot`] is what to persist for a
 //! restart.
 
+pub mod actor;
 pub mod key;
 pub mod pdu;
+pub mod port;
 pub mod select;
 
+pub use actor::{
+    Actor, ActorConfig, ActorStatus, AggregatorStatus, PortSnapshot, PortStatus, Received,
+    Snapshot, Transmit,
+};
 pub use key::port_key;
 pub use pdu::{Lacpdu, MarkerKind, MarkerPdu, PduError, PortInfo, PortState, SlowPdu};
+pub use port::{
+    ChurnState, Link, MalformedCounters, MuxState, Port, PortConfig, PortCounters, RxState,
+    Selection,
+};
 pub use select::{AdSelect, LagKey};
 
 /// Serializes a MAC address as `aa:bb:cc:dd:ee:ff`.
