@@ -36,6 +36,9 @@ pub mod pdu;
 pub mod port;
 pub mod select;
 
+#[cfg(test)]
+mod tests;
+
 pub use actor::{
     Actor, ActorConfig, ActorStatus, AggregatorStatus, PortSnapshot, PortStatus, Received,
     Snapshot, Transmit,
