@@ -27,8 +27,24 @@
 //! }
 //! ```
 //!
+//! Frames out are complete Ethernet frames from the member's own MAC (its
+//! [`PortConfig::mac`]) to 01:80:c2:00:00:02: send them raw on the member itself (a packet
+//! socket), not through the bond. Frames in are whatever arrived on the member with ethertype
+//! 0x8809. A deadline at or before `now` means "tick now". Use one clock for every call;
+//! after a restart, [`Actor::restore`] takes the new clock's `now`.
+//!
 //! [`Actor::status`] is what `status` shows; [`Actor::snapshot`] is what to persist for a
-//! restart.
+//! restart (and [`Actor::restore`] what to resume from).
+//!
+//! [`pdu`]: crate::lacp::pdu
+//! [`key`]: crate::lacp::key
+//! [`port`]: crate::lacp::port
+//! [`select`]: crate::lacp::select
+//! [`Actor`]: crate::lacp::Actor
+//! [`Actor::status`]: crate::lacp::Actor::status
+//! [`Actor::snapshot`]: crate::lacp::Actor::snapshot
+//! [`Actor::restore`]: crate::lacp::Actor::restore
+//! [`PortConfig::mac`]: crate::lacp::PortConfig::mac
 
 pub mod actor;
 pub mod key;
