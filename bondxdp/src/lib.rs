@@ -7,6 +7,8 @@
 //! * [`controller`]: `bondxdp run`: link monitoring, failover, config files;
 //! * [`loader`]: the embedded eBPF object, loaded once per bond, pinned and attached via tcx;
 //! * [`maps`]: typed access to a bond's maps (atomic configuration swaps, per-CPU counters);
+//! * [`lacp`]: 802.3ad's LACP as pure state machines (PDUs, ports, aggregator selection),
+//!   driven by the controller with frames and time;
 //! * [`netdev`]: interfaces, addresses, routes and neighbours through rtnetlink;
 //! * [`uplink`]: multi-wan uplinks as the host has them (address, gateway, its MAC);
 //! * [`pins`]: the bpffs layout, keyed by network namespace;
@@ -23,6 +25,8 @@ pub mod cli;
 pub mod config;
 pub mod controller;
 pub mod error;
+/// LACP (802.3ad) without IO: PDU codec, per-port state machines, aggregator selection.
+pub mod lacp;
 pub mod loader;
 pub mod maps;
 pub mod metrics;
