@@ -861,10 +861,28 @@ impl Default for CustomRecord {
     }
 }
 
+/// Most `--forward-from` interfaces per bond.
+pub const MAX_FORWARD: usize = 8;
+
+/// The XDP fast path's LAN-side interfaces, as pinned in [`BondState`] (userspace only).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForwardRecord {
+    /// Interface indexes (0: free).
+    pub ifindex: [u32; MAX_FORWARD],
+    /// Their names, NUL-padded.
+    pub names: [[u8; 16]; MAX_FORWARD],
+    /// Bit `i`: interface `i` runs its program in generic (skb) mode; bit 16 + slot: member
+    /// `slot` does.
+    pub generic: u32,
+    /// Padding; zero.
+    pub pad: u32,
+}
+
 /// Magic value of a written [`BondState`].
 pub const BOND_STATE_MAGIC: u32 = 0x6278_6470; // "bxdp"
 /// Layout version of [`BondState`].
-pub const BOND_STATE_VERSION: u32 = 5;
+pub const BOND_STATE_VERSION: u32 = 6;
 
 /// Userspace's persistent record of a bond, pinned with its maps so that `down`, `status` and
 /// a restarted controller work without any process having stayed alive.
@@ -897,6 +915,8 @@ pub struct BondState {
     pub balance: BalanceRecord,
     /// custom mode: the selection program.
     pub custom: CustomRecord,
+    /// The XDP fast path's interfaces.
+    pub forward: ForwardRecord,
 }
 
 impl Default for BondState {
@@ -915,6 +935,7 @@ impl Default for BondState {
             mwan: MwanRecord::default(),
             balance: BalanceRecord::default(),
             custom: CustomRecord::default(),
+            forward: ForwardRecord::default(),
         }
     }
 }
@@ -955,6 +976,7 @@ mod tests {
                 + core::mem::size_of::<MwanRecord>()
                 + core::mem::size_of::<BalanceRecord>()
                 + core::mem::size_of::<CustomRecord>()
+                + core::mem::size_of::<ForwardRecord>()
         );
     }
 

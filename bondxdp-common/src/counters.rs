@@ -82,6 +82,36 @@ pub enum Counter {
     /// custom mode: no selection program is loaded (or its tail call failed); the fallback
     /// member sent the packet.
     CustomNoProgram = 21,
+    /// XDP fast path: a packet forwarded entirely in XDP.
+    XdpForwarded = 22,
+    /// XDP fast path, to the kernel: not plain IPv4/IPv6 (VLAN-tagged, other EtherTypes).
+    XdpPassNotIp = 23,
+    /// XDP fast path, to the kernel: not for forwarding (the host's own addresses,
+    /// broadcast, multicast, or no route at all: the FIB says "not forwarded").
+    XdpPassLocal = 24,
+    /// XDP fast path, to the kernel: TTL / hop limit would expire.
+    XdpPassTtl = 25,
+    /// XDP fast path, to the kernel: IPv4 options or IPv6 hop-by-hop/routing/destination
+    /// options.
+    XdpPassOptions = 26,
+    /// XDP fast path, to the kernel: a fragment, with a mode that hashes ports.
+    XdpPassFragment = 27,
+    /// XDP fast path, to the kernel: IPv6 neighbour discovery or router messages.
+    XdpPassNeighbor = 28,
+    /// XDP fast path, to the kernel: the next hop's MAC is not resolved yet (the kernel
+    /// resolves it; later packets take the fast path).
+    XdpPassNoNeigh = 29,
+    /// XDP fast path, to the kernel: the route does not leave through the bond (or, on a
+    /// member, through a `--forward-from` interface).
+    XdpPassOtherRoute = 30,
+    /// XDP fast path, to the kernel: the FIB lookup failed otherwise (unreachable,
+    /// blackhole or prohibited routes, forwarding disabled, packet bigger than the route's
+    /// MTU).
+    XdpPassFib = 31,
+    /// XDP fast path, to the kernel: a header cut short or impossible.
+    XdpPassMalformed = 32,
+    /// XDP fast path, to the kernel: the bond's mode has no XDP path (custom).
+    XdpPassMode = 33,
 }
 
 /// Passive health signals per uplink (multi-wan), from the translation path: the controller
@@ -110,11 +140,11 @@ impl UplinkSignals {
 }
 
 /// Entries in the counter map (room for counters added later).
-pub const COUNTER_SLOTS: u32 = 32;
+pub const COUNTER_SLOTS: u32 = 64;
 
 impl Counter {
     /// Every counter, in index order.
-    pub const ALL: [Counter; 22] = [
+    pub const ALL: [Counter; 34] = [
         Counter::DropNoConfig,
         Counter::DropNoMember,
         Counter::DropInactiveMember,
@@ -137,6 +167,18 @@ impl Counter {
         Counter::FlowletMoved,
         Counter::CustomBadChoice,
         Counter::CustomNoProgram,
+        Counter::XdpForwarded,
+        Counter::XdpPassNotIp,
+        Counter::XdpPassLocal,
+        Counter::XdpPassTtl,
+        Counter::XdpPassOptions,
+        Counter::XdpPassFragment,
+        Counter::XdpPassNeighbor,
+        Counter::XdpPassNoNeigh,
+        Counter::XdpPassOtherRoute,
+        Counter::XdpPassFib,
+        Counter::XdpPassMalformed,
+        Counter::XdpPassMode,
     ];
 
     /// Stable snake_case name (status output, JSON, metrics labels).
@@ -164,6 +206,18 @@ impl Counter {
             Counter::FlowletMoved => "flowlets_moved",
             Counter::CustomBadChoice => "custom_bad_choice",
             Counter::CustomNoProgram => "custom_no_program",
+            Counter::XdpForwarded => "xdp_forwarded",
+            Counter::XdpPassNotIp => "xdp_pass_not_ip",
+            Counter::XdpPassLocal => "xdp_pass_local",
+            Counter::XdpPassTtl => "xdp_pass_ttl",
+            Counter::XdpPassOptions => "xdp_pass_options",
+            Counter::XdpPassFragment => "xdp_pass_fragment",
+            Counter::XdpPassNeighbor => "xdp_pass_neighbor",
+            Counter::XdpPassNoNeigh => "xdp_pass_no_neigh",
+            Counter::XdpPassOtherRoute => "xdp_pass_other_route",
+            Counter::XdpPassFib => "xdp_pass_fib",
+            Counter::XdpPassMalformed => "xdp_pass_malformed",
+            Counter::XdpPassMode => "xdp_pass_mode",
         }
     }
 

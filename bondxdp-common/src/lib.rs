@@ -6,6 +6,7 @@
 //! * [`packet`]: a tiny read-only view of a frame, implemented by byte slices on the host and by
 //!   the skb in the eBPF programs, so the same parsing code runs in both places.
 //! * [`hash`]: the kernel bonding driver's transmit hash (`bond_xmit_hash`), bit-exact.
+//! * [`forward`]: the XDP fast path's decisions for routed traffic (`--forward-from`).
 //! * [`modes`]: one file per bonding mode: which member sends a packet, and which members are
 //!   eligible at all.
 //! * [`nat`]: the multi-uplink mode's flow tables and packet parser (translation to each
@@ -18,6 +19,7 @@
 
 pub mod config;
 pub mod counters;
+pub mod forward;
 pub mod hash;
 pub mod modes;
 pub mod nat;

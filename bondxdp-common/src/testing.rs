@@ -89,6 +89,32 @@ impl Frame {
         self
     }
 
+    /// Fills in the IP header's length (IPv4 total length and header checksum, IPv6 payload
+    /// length) for the bytes appended so far; Ethernet header untagged.
+    pub fn lengths(mut self) -> Frame {
+        let f = &mut self.0;
+        match (f.get(12..14), f.len()) {
+            (Some([0x08, 0x00]), n) if n >= 34 => {
+                let ihl = (f[14] & 0x0f) as usize * 4;
+                f[16..18].copy_from_slice(&((n - 14) as u16).to_be_bytes());
+                f[24..26].copy_from_slice(&[0, 0]);
+                let mut sum = 0u32;
+                for w in f[14..14 + ihl].chunks(2) {
+                    sum += u16::from_be_bytes([w[0], w[1]]) as u32;
+                }
+                while sum > 0xffff {
+                    sum = (sum & 0xffff) + (sum >> 16);
+                }
+                f[24..26].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+            }
+            (Some([0x86, 0xdd]), n) if n >= 54 => {
+                f[18..20].copy_from_slice(&((n - 54) as u16).to_be_bytes());
+            }
+            _ => {}
+        }
+        self
+    }
+
     /// The frame's bytes.
     pub fn build(self) -> Vec<u8> {
         self.0

@@ -7,6 +7,7 @@
 //!   bond, as if it had arrived there.
 //! * `egress_custom`, `custom_finish`: the custom mode's two halves, around the user's
 //!   selection program (tail calls through `SELECT_PROGS`).
+//! * `xdp_lan`, `xdp_member`: the XDP fast path for routed traffic (`--forward-from`).
 //! * `egress_mwan`, `ingress_mwan`: the multi-uplink mode's pair (flows pinned to uplinks and
 //!   translated to their addresses; see `nat.rs`).
 //!
@@ -23,8 +24,12 @@ mod ingress;
 mod maps;
 mod nat;
 mod skb;
+mod xdp;
 
-use aya_ebpf::{macros::classifier, programs::TcContext};
+use aya_ebpf::{
+    macros::{classifier, xdp},
+    programs::{TcContext, XdpContext},
+};
 use bondxdp_common::modes::{
     active_backup::ActiveBackup, broadcast::Broadcast, load_aware::LoadAware,
     round_robin::RoundRobin, xor::Xor,
@@ -83,6 +88,20 @@ pub fn egress_custom(ctx: TcContext) -> i32 {
 #[classifier]
 pub fn custom_finish(ctx: TcContext) -> i32 {
     custom::finish(&ctx)
+}
+
+/// XDP fast path on each `--forward-from` interface: routes through the bond leave through a
+/// member.
+#[xdp]
+pub fn xdp_lan(ctx: XdpContext) -> u32 {
+    xdp::forward(&ctx, xdp::Side::Lan)
+}
+
+/// XDP fast path on each member (with `--forward-from`): routes out of a LAN-side interface
+/// leave through it; the rest goes on to `member_ingress`.
+#[xdp]
+pub fn xdp_member(ctx: XdpContext) -> u32 {
+    xdp::forward(&ctx, xdp::Side::Member)
 }
 
 /// Benchmark floor: the least a transmit program can do (redirect, nothing else). Never

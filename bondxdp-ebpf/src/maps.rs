@@ -5,7 +5,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, LruHashMap, PerCpuArray, ProgramArray},
+    maps::{Array, DevMapHash, LruHashMap, PerCpuArray, ProgramArray},
 };
 use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
@@ -101,6 +101,15 @@ pub fn select_ctx() -> Option<&'static mut SelectContext> {
     // one after another, and tc programs do not nest on one CPU.
     SELECT_CTX.get_ptr_mut(0).map(|c| unsafe { &mut *c })
 }
+
+/// XDP fast path: where forwarded frames may go, by ifindex (the members and the
+/// `--forward-from` interfaces).
+#[map]
+pub static FWD_PORTS: DevMapHash = DevMapHash::with_max_entries(64, 0);
+
+/// XDP fast path, broadcast mode: every member (one copy each).
+#[map]
+pub static FWD_BCAST: DevMapHash = DevMapHash::with_max_entries(16, 0);
 
 /// multi-wan: the controller's verdict on each uplink, for `status`. Never read here.
 #[map]

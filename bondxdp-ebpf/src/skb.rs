@@ -49,6 +49,12 @@ impl SkbView {
         }
     }
 
+    /// A view of the bytes between `data` and `data_end` (an XDP frame).
+    #[inline(always)]
+    pub fn from_range(data: usize, data_end: usize) -> SkbView {
+        SkbView { data, data_end }
+    }
+
     /// A header struct (e.g. `network_types::eth::EthHdr`) read at `offset`, if present.
     #[inline(always)]
     pub fn header<T: Copy>(&self, offset: usize) -> Option<T> {

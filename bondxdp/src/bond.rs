@@ -12,8 +12,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use bondxdp_common::{
     BondConfig, HashPolicy, MAX_MEMBERS, MemberSlot, Mode,
     config::{
-        BondState, CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS, LinkState, MemberRestore,
-        MwanRecord, NAT_STICKY_HOST, NO_SLOT, RESTORE_UNTOUCHED,
+        BondState, CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS, ForwardRecord, LinkState,
+        MAX_FORWARD, MemberRestore, MwanRecord, NAT_STICKY_HOST, NO_SLOT, RESTORE_UNTOUCHED,
     },
     modes::active_backup::choose_active,
 };
@@ -25,7 +25,7 @@ use crate::{
         set_option, validate_ifname,
     },
     error::{Error, Result},
-    loader,
+    fastpath, loader,
     maps::{BondMaps, name_bytes, name_string, names},
     netdev::{self, Link, Netlink},
     pins::{self, BondLock, BondPaths, NamespaceLock},
@@ -60,8 +60,9 @@ pub async fn up(spec: &BondSpec) -> Result<()> {
         }
     }
     let members = resolve_members(&nl, spec).await?;
+    let lans = resolve_forward(&nl, &spec.options.forward_from).await?;
     paths.create()?;
-    match build(&nl, spec, &paths, &members).await {
+    match build(&nl, spec, &paths, &members, &lans).await {
         Ok(()) => {
             info!(bond = %spec.name, mode = spec.options.mode.name(), "bond is up");
             Ok(())
@@ -120,6 +121,7 @@ async fn resolve_members(nl: &Netlink, spec: &BondSpec) -> Result<Vec<Link>> {
                     bond: bond.clone(),
                 },
                 Role::Bond => unsuitable("it is a bondxdp bond itself"),
+                Role::Forward => unsuitable(&format!("it is a --forward-from interface of {bond}")),
             });
         }
         if let Some(master) = link.master {
@@ -182,6 +184,7 @@ async fn refuse_separate_networks(nl: &Netlink, spec: &BondSpec, members: &[Link
 enum Role {
     Member,
     Bond,
+    Forward,
 }
 
 /// Every interface of this namespace that bondxdp already uses: (ifindex, bond, role).
@@ -196,6 +199,9 @@ async fn member_owners() -> Result<Vec<(u32, String, Role)>> {
         owners.push((state.peer_ifindex, bond.clone(), Role::Bond));
         for m in state.members.iter().filter(|m| m.ifindex != 0) {
             owners.push((m.ifindex, bond.clone(), Role::Member));
+        }
+        for &ifindex in state.forward.ifindex.iter().filter(|&&i| i != 0) {
+            owners.push((ifindex, bond.clone(), Role::Forward));
         }
     }
     Ok(owners)
@@ -218,7 +224,13 @@ async fn peer_name(nl: &Netlink, bond: &str) -> Result<String> {
 }
 
 /// The steps of `up` after validation; any error is undone by the caller.
-async fn build(nl: &Netlink, spec: &BondSpec, paths: &BondPaths, members: &[Link]) -> Result<()> {
+async fn build(
+    nl: &Netlink,
+    spec: &BondSpec,
+    paths: &BondPaths,
+    members: &[Link],
+    lans: &[Link],
+) -> Result<()> {
     if spec.options.mode.is_multi_uplink() {
         return build_multi_wan(nl, spec, paths, members).await;
     }
@@ -308,6 +320,23 @@ async fn build(nl: &Netlink, spec: &BondSpec, paths: &BondPaths, members: &[Link
         state.custom.program = name_bytes(&select_program::install(paths, program)?);
         maps.set_state(state)?;
     }
+    if !lans.is_empty() {
+        for (slot, m) in members.iter().enumerate() {
+            attach_member_fast_path(paths, &mut state.forward, slot, m.index, &m.name)?;
+        }
+        for l in lans {
+            attach_lan_fast_path(paths, &mut state.forward, l)?;
+            maps.set_state(state)?;
+        }
+        maps.set_state(state)?;
+        if !fastpath::ip_forwarding() {
+            warn!(
+                bond = %spec.name,
+                "net.ipv4.ip_forward is 0: the XDP fast path forwards only what the kernel \
+                 would, so nothing yet"
+            );
+        }
+    }
 
     // Transmit path last: the bond starts sending once everything else is in place.
     let program = loader::egress_program(opts.mode, opts.xmit_hash_policy)?;
@@ -321,6 +350,104 @@ async fn build(nl: &Netlink, spec: &BondSpec, paths: &BondPaths, members: &[Link
     nl.set_up(peer_link.index, true).await?;
     nl.set_up(bond.index, true).await?;
     Ok(())
+}
+
+/// Looks up the `--forward-from` interfaces and refuses unusable ones.
+async fn resolve_forward(nl: &Netlink, names: &[String]) -> Result<Vec<Link>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let owners = member_owners().await?;
+    let mut lans = Vec::new();
+    for name in names {
+        let link = nl.require(name).await?;
+        let bad = |reason: String| Error::invalid("forward_from", format!("{name}: {reason}"));
+        if link.loopback || !link.ethernet {
+            return Err(bad("not an Ethernet interface".into()));
+        }
+        if let Some((_, bond, role)) = owners.iter().find(|o| o.0 == link.index) {
+            return Err(bad(match role {
+                Role::Member => format!("a member of bond {bond}"),
+                Role::Bond => format!("bondxdp bond {bond} itself"),
+                Role::Forward => format!("already a --forward-from interface of {bond}"),
+            }));
+        }
+        lans.push(link);
+    }
+    Ok(lans)
+}
+
+/// Puts member `m` (in `slot`) on the XDP fast path: a devmap port and `xdp_member`.
+fn attach_member_fast_path(
+    paths: &BondPaths,
+    record: &mut ForwardRecord,
+    slot: usize,
+    ifindex: u32,
+    name: &str,
+) -> Result<()> {
+    fastpath::add_port(paths, ifindex, true)?;
+    let mut program = fastpath::pinned(paths, fastpath::XDP_MEMBER)?;
+    let generic = fastpath::attach(&mut program, name, ifindex, &paths.xdp_link(ifindex))?;
+    let bit = 1 << (16 + slot);
+    record.generic = if generic {
+        record.generic | bit
+    } else {
+        record.generic & !bit
+    };
+    Ok(())
+}
+
+/// Takes member `ifindex` (in `slot`) off the fast path.
+fn detach_member_fast_path(
+    paths: &BondPaths,
+    record: &mut ForwardRecord,
+    slot: usize,
+    ifindex: u32,
+) -> Result<()> {
+    loader::unpin_link(&paths.xdp_link(ifindex))?;
+    fastpath::remove_port(paths, ifindex)?;
+    record.generic &= !(1 << (16 + slot));
+    Ok(())
+}
+
+/// Attaches `xdp_lan` to LAN-side interface `l` and records it.
+fn attach_lan_fast_path(paths: &BondPaths, record: &mut ForwardRecord, l: &Link) -> Result<()> {
+    let i = record
+        .ifindex
+        .iter()
+        .position(|&x| x == 0)
+        .ok_or_else(|| Error::invalid("forward_from", format!("at most {MAX_FORWARD}")))?;
+    fastpath::add_port(paths, l.index, false)?;
+    let mut program = fastpath::pinned(paths, fastpath::XDP_LAN)?;
+    let generic = fastpath::attach(&mut program, &l.name, l.index, &paths.xdp_link(l.index))?;
+    record.ifindex[i] = l.index;
+    record.names[i] = name_bytes(&l.name);
+    if generic {
+        record.generic |= 1 << i;
+    }
+    Ok(())
+}
+
+/// Takes LAN-side interface `i` of the record off the fast path.
+fn detach_lan_fast_path(paths: &BondPaths, record: &mut ForwardRecord, i: usize) -> Result<()> {
+    let ifindex = record.ifindex[i];
+    loader::unpin_link(&paths.xdp_link(ifindex))?;
+    fastpath::remove_port(paths, ifindex)?;
+    record.ifindex[i] = 0;
+    record.names[i] = [0; 16];
+    record.generic &= !(1 << i);
+    Ok(())
+}
+
+/// The `--forward-from` interfaces a bond records.
+pub fn forward_names(record: &ForwardRecord) -> Vec<String> {
+    record
+        .ifindex
+        .iter()
+        .zip(&record.names)
+        .filter(|(i, _)| **i != 0)
+        .map(|(_, n)| name_string(n))
+        .collect()
 }
 
 /// Placeholder next hop of the routes through a multi-wan bond (ARP is off on it, so no
@@ -589,6 +716,7 @@ pub fn pinned_options(cfg: &BondConfig, state: &BondState) -> BondOptions {
         multi_wan: MultiWanOptions::from_pinned(&state.mwan, &slot_names(state)),
         balance: BalanceOptions::from_pinned(&state.balance, &slot_names(state), cfg.flowlet_ns),
         select_program: Some(name_string(&state.custom.program)).filter(|p| !p.is_empty()),
+        forward_from: forward_names(&state.forward),
     }
 }
 
@@ -620,6 +748,8 @@ struct OpenBond {
     /// Load the selection program again even if its name did not change (the user named it
     /// in `set`: the file was rebuilt).
     reload_select_program: bool,
+    /// `--forward-from` interfaces to add in the next commit, resolved and checked.
+    new_lans: Vec<Link>,
     _lock: BondLock,
 }
 
@@ -641,6 +771,7 @@ impl OpenBond {
             state,
             cfg,
             reload_select_program: false,
+            new_lans: Vec::new(),
             _lock: lock,
         })
     }
@@ -709,6 +840,44 @@ impl OpenBond {
         if opts.select_program.is_none() && recorded.is_some() {
             select_program::uninstall(&self.paths)?;
         }
+        self.sync_fast_path(&opts.forward_from)?;
+        Ok(())
+    }
+
+    /// Brings the XDP fast path to `wanted` LAN-side interfaces: members get `xdp_member`
+    /// while there is at least one; removed interfaces are detached, [`Self::new_lans`]
+    /// attached.
+    fn sync_fast_path(&mut self, wanted: &[String]) -> Result<()> {
+        let had = forward_names(&self.state.forward);
+        let record = &mut self.state.forward;
+        for i in 0..MAX_FORWARD {
+            if record.ifindex[i] != 0 && !wanted.contains(&name_string(&record.names[i])) {
+                detach_lan_fast_path(&self.paths, record, i)?;
+            }
+        }
+        let members: Vec<(usize, u32, String)> = self
+            .state
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.ifindex != 0)
+            .map(|(slot, m)| (slot, m.ifindex, name_string(&m.name)))
+            .collect();
+        let record = &mut self.state.forward;
+        if had.is_empty() && !wanted.is_empty() {
+            for (slot, ifindex, name) in &members {
+                attach_member_fast_path(&self.paths, record, *slot, *ifindex, name)?;
+            }
+        }
+        for l in std::mem::take(&mut self.new_lans) {
+            attach_lan_fast_path(&self.paths, record, &l)?;
+        }
+        if !had.is_empty() && wanted.is_empty() {
+            for (slot, ifindex, _) in &members {
+                detach_member_fast_path(&self.paths, record, *slot, *ifindex)?;
+            }
+        }
+        self.maps.set_state(self.state)?;
         Ok(())
     }
 
@@ -762,13 +931,24 @@ pub async fn set(name: &str, assignments: &[(String, String)]) -> Result<Vec<Str
             options.mode.name()
         ));
     }
-    warnings.extend(change_options(&mut bond, options)?);
+    warnings.extend(change_options(&mut bond, options).await?);
     info!(bond = %name, "options changed");
     Ok(warnings)
 }
 
 /// Validates and commits new options for an open bond.
-fn change_options(bond: &mut OpenBond, options: BondOptions) -> Result<Vec<String>> {
+async fn change_options(bond: &mut OpenBond, options: BondOptions) -> Result<Vec<String>> {
+    let current = forward_names(&bond.state.forward);
+    let added: Vec<String> = options
+        .forward_from
+        .iter()
+        .filter(|f| !current.contains(f))
+        .cloned()
+        .collect();
+    if !added.is_empty() {
+        let nl = Netlink::connect()?;
+        bond.new_lans = resolve_forward(&nl, &added).await?;
+    }
     let mut spec = bond.spec();
     let before = &spec.options;
     if options.keep_member_macs != before.keep_member_macs
@@ -801,7 +981,7 @@ pub async fn reconfigure(spec: &BondSpec) -> Result<()> {
         member_del(&spec.name, member).await?;
     }
     let mut bond = OpenBond::open(&spec.name)?;
-    for warning in change_options(&mut bond, spec.options.clone())? {
+    for warning in change_options(&mut bond, spec.options.clone()).await? {
         warn!(bond = %spec.name, "{warning}");
     }
     Ok(())
@@ -851,6 +1031,16 @@ pub async fn member_add(name: &str, iface: &str) -> Result<()> {
             &bond.paths.ingress_link(link.index),
         )?;
         bond.maps.reset_member_stats(slot)?;
+        if !spec.options.forward_from.is_empty() {
+            attach_member_fast_path(
+                &bond.paths,
+                &mut bond.state.forward,
+                slot,
+                link.index,
+                &link.name,
+            )?;
+            bond.maps.set_state(bond.state)?;
+        }
         nl.set_up(link.index, true).await?;
         bond.cfg.members[slot] = MemberSlot {
             ifindex: link.index,
@@ -869,6 +1059,7 @@ pub async fn member_add(name: &str, iface: &str) -> Result<()> {
         bond.cfg.members[slot] = MemberSlot::default();
         let _ = bond.maps.config.publish(bond.cfg);
         let _ = loader::unpin_link(&bond.paths.ingress_link(link.index));
+        let _ = detach_member_fast_path(&bond.paths, &mut bond.state.forward, slot, link.index);
         let _ = restore_member(&nl, &bond.state.members[slot]).await;
         bond.state.members[slot] = MemberRestore::default();
         let _ = bond.maps.set_state(bond.state);
@@ -907,6 +1098,8 @@ pub async fn member_del(name: &str, iface: &str) -> Result<()> {
     bond.state.members[slot] = MemberRestore::default();
     bond.commit(&spec.options)?;
     loader::unpin_link(&bond.paths.ingress_link(saved.ifindex))?;
+    detach_member_fast_path(&bond.paths, &mut bond.state.forward, slot, saved.ifindex)?;
+    bond.maps.set_state(bond.state)?;
     restore_member(&nl, &saved).await?;
     info!(bond = %name, member = %iface, "member removed");
     Ok(())

@@ -205,6 +205,10 @@ pub struct UpArgs {
     /// (default 20).
     #[arg(long, value_name = "MS")]
     pub flowlet_timeout: Option<u32>,
+    /// XDP fast path: a LAN-side interface whose routed traffic through the bond (and the
+    /// replies) is forwarded in XDP (repeat for each; needs ip_forward).
+    #[arg(long, value_name = "IF")]
+    pub forward_from: Vec<String>,
     /// custom mode: the selection program, FILE.o[:PROGRAM] (an eBPF object built as in
     /// docs/modes.md; PROGRAM may be left out when it holds one tc classifier).
     #[arg(long, value_name = "FILE.o[:PROGRAM]")]
@@ -300,6 +304,7 @@ impl UpArgs {
             self.flowlet_timeout.map(|v| v.to_string()),
         )?;
         set("select_program", self.select_program.clone())?;
+        set("forward_from", list(&self.forward_from))?;
         set(
             "rebalance_interval",
             self.rebalance_interval.map(|v| v.to_string()),

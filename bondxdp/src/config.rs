@@ -11,7 +11,7 @@ use std::{
 use bondxdp_common::{
     HashPolicy, MAX_MEMBERS, Mode,
     config::{
-        BalanceRecord, MAX_TARGETS, MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER,
+        BalanceRecord, MAX_FORWARD, MAX_TARGETS, MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER,
         MWAN_STICKY_HOST, MonitorConfig, MwanRecord, SELECT_PROGRAM_MAX,
     },
     modes::active_backup::PrimaryReselect,
@@ -58,6 +58,9 @@ pub struct BondOptions {
     pub balance: BalanceOptions,
     /// custom mode: the selection program, `FILE.o[:PROGRAM]` (`select_program`).
     pub select_program: Option<String>,
+    /// LAN-side interfaces whose routed traffic through the bond takes the XDP fast path
+    /// (`forward_from`), and whose replies take it back.
+    pub forward_from: Vec<String>,
 }
 
 /// Which flows of one host share an uplink (multi-wan `sticky`).
@@ -635,6 +638,7 @@ impl Default for BondOptions {
             multi_wan: MultiWanOptions::default(),
             balance: BalanceOptions::default(),
             select_program: None,
+            forward_from: Vec::new(),
         }
     }
 }
@@ -741,6 +745,7 @@ impl BondSpec {
         }
         validate_monitor(&opts.monitor)?;
         validate_balance(&opts.balance, &self.members)?;
+        validate_forward(self)?;
         match (opts.mode, &opts.select_program) {
             (Mode::Custom, None) => {
                 return Err(Error::invalid(
@@ -787,6 +792,49 @@ impl BondSpec {
         }
         Ok(())
     }
+}
+
+/// Checks `forward_from` against the bond (interfaces that exist are checked by `up`).
+pub fn validate_forward(spec: &BondSpec) -> Result<()> {
+    let f = &spec.options.forward_from;
+    if f.is_empty() {
+        return Ok(());
+    }
+    if !bondxdp_common::forward::accelerates(spec.options.mode) {
+        return Err(Error::invalid(
+            "forward_from",
+            format!(
+                "{} has no XDP fast path (the link-aggregation modes and balance-tlb/load-aware \
+                 do; multi-wan forwards for a LAN through its tc path already)",
+                spec.options.mode.name()
+            ),
+        ));
+    }
+    if f.len() > MAX_FORWARD {
+        return Err(Error::invalid(
+            "forward_from",
+            format!("at most {MAX_FORWARD} interfaces, got {}", f.len()),
+        ));
+    }
+    for (i, iface) in f.iter().enumerate() {
+        if f[..i].contains(iface) {
+            return Err(Error::invalid(
+                "forward_from",
+                format!("{iface} is given twice"),
+            ));
+        }
+        if spec.members.contains(iface) || *iface == spec.name {
+            return Err(Error::invalid(
+                "forward_from",
+                format!(
+                    "{iface} is part of {} itself; name the LAN-side interfaces whose routed \
+                     traffic goes out through the bond",
+                    spec.name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks an interface name the way the kernel does (`dev_valid_name`).
@@ -892,6 +940,7 @@ pub const OPTION_KEYS: &[&str] = &[
     "speed",
     "flowlet_timeout",
     "select_program",
+    "forward_from",
     "rebalance_interval",
     "probe",
     "probe_interval",
@@ -975,6 +1024,12 @@ pub fn set_option(opts: &mut BondOptions, key: &str, value: &str) -> Result<()> 
             list.push((member.to_string(), v));
         }
         "flowlet_timeout" => opts.balance.flowlet_timeout = parse_u32(key, value)?,
+        "forward_from" => {
+            opts.forward_from = parse_list(value, |s| {
+                validate_ifname("forward_from", s)?;
+                Ok(s.to_string())
+            })?
+        }
         "select_program" => {
             opts.select_program = match value {
                 "" => None,

@@ -5,6 +5,7 @@
 //! * [`bond`]: `up`/`down`/`set`/`member`, building, changing and dismantling a bond without
 //!   ever leaving it half-done;
 //! * [`controller`]: `bondxdp run`: link monitoring, failover, config files;
+//! * [`fastpath`]: the XDP fast path for routed traffic (`--forward-from`);
 //! * [`loader`]: the embedded eBPF object, loaded once per bond, pinned and attached via tcx;
 //! * [`maps`]: typed access to a bond's maps (atomic configuration swaps, per-CPU counters);
 //! * [`lacp`]: 802.3ad's LACP as pure state machines (PDUs, ports, aggregator selection),
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod controller;
 pub mod error;
+pub mod fastpath;
 /// LACP (802.3ad) without IO: PDU codec, per-port state machines, aggregator selection.
 pub mod lacp;
 pub mod loader;

@@ -65,6 +65,7 @@ pub fn load_sized(max_flows: u32) -> Result<Ebpf> {
     for name in programs::all() {
         classifier(&mut ebpf, name)?.load()?;
     }
+    crate::fastpath::load(&mut ebpf)?;
     Ok(ebpf)
 }
 
@@ -111,13 +112,20 @@ pub fn classifier<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut SchedCla
 /// its slot of the custom mode's program array, so a selection program can be added later).
 pub fn pin(ebpf: &mut Ebpf, paths: &BondPaths) -> Result<()> {
     crate::select_program::install_finish(ebpf)?;
-    for name in names::ALL.into_iter().chain(names::CUSTOM) {
+    for name in names::ALL
+        .into_iter()
+        .chain(names::CUSTOM)
+        .chain(crate::fastpath::MAPS)
+    {
         ebpf.map(name)
             .ok_or_else(|| Error::Ebpf(format!("map {name} missing from the eBPF object")))?
             .pin(paths.map(name))?;
     }
     for name in programs::all() {
         classifier(ebpf, name)?.pin(paths.program(name))?;
+    }
+    for name in crate::fastpath::PROGRAMS {
+        crate::fastpath::xdp(ebpf, name)?.pin(paths.program(name))?;
     }
     Ok(())
 }

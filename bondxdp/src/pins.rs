@@ -172,6 +172,11 @@ impl BondPaths {
         self.dir.join(format!("{INGRESS_LINK_PREFIX}{ifindex}"))
     }
 
+    /// Pin of the XDP link on `ifindex` (a member or a `--forward-from` interface).
+    pub fn xdp_link(&self, ifindex: u32) -> PathBuf {
+        self.dir.join(format!("link_xdp_{ifindex}"))
+    }
+
     /// Every link pinned for this bond.
     pub fn links(&self) -> Vec<PathBuf> {
         self.entries()

@@ -9,9 +9,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use bondxdp_common::{
     BondConfig, MAX_MEMBERS, Mode,
     config::{
-        HEALTH_CONFIRMING, HEALTH_DOWN, HEALTH_UP, LinkState, MEMBER_RX_ACCEPT,
-        PROBLEM_GATEWAY_UNRESOLVED, PROBLEM_NO_ADDRESS, PROBLEM_NO_GATEWAY, UPLINK_L3,
-        UplinkHealth,
+        ForwardRecord, HEALTH_CONFIRMING, HEALTH_DOWN, HEALTH_UP, LinkState, MAX_FORWARD,
+        MEMBER_RX_ACCEPT, PROBLEM_GATEWAY_UNRESOLVED, PROBLEM_NO_ADDRESS, PROBLEM_NO_GATEWAY,
+        UPLINK_L3, UplinkHealth,
     },
     nat::{Addr, FAMILY_V4, addr_bytes},
 };
@@ -78,6 +78,30 @@ pub struct BondStatus {
     /// custom: the selection program (`FILE.o[:PROGRAM]`) as loaded.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub select_program: Option<String>,
+    /// XDP fast path: the `--forward-from` interfaces and their XDP mode.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub forward_from: Vec<ForwardStatus>,
+}
+
+/// A `--forward-from` interface as `status` reports it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ForwardStatus {
+    /// Interface name.
+    pub name: String,
+    /// `native` or `generic` XDP.
+    pub xdp: String,
+}
+
+/// The XDP mode of member `slot` on the fast path, if it is on it.
+fn fast_path_on(record: &ForwardRecord, slot: usize) -> Option<String> {
+    if record.ifindex.iter().all(|&i| i == 0) {
+        return None;
+    }
+    Some(xdp_mode(record.generic & (1 << (16 + slot)) != 0))
+}
+
+fn xdp_mode(generic: bool) -> String {
+    if generic { "generic" } else { "native" }.to_string()
 }
 
 /// The multi-wan flow table as `status` reports it.
@@ -151,6 +175,9 @@ pub struct MemberStatus {
     /// Weighted modes: its share of new flows (relative).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub weight: Option<u16>,
+    /// XDP fast path on this member: `native` or `generic` (absent: none).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub xdp: Option<String>,
 }
 
 /// A multi-wan uplink as `status` reports it.
@@ -273,6 +300,7 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
             rx_bytes: stats.rx_bytes,
             uplink: None,
             weight: mode.uses_weights().then_some(cfg.weights[slot]),
+            xdp: fast_path_on(&state.forward, slot),
         });
     }
     let mut flow_table = None;
@@ -365,6 +393,13 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
         flowlet_timeout_ms: matches!(mode, Mode::LoadAware | Mode::BalanceTlb)
             .then_some(cfg.flowlet_ns / 1_000_000),
         select_program: Some(name_string(&state.custom.program)).filter(|p| !p.is_empty()),
+        forward_from: (0..MAX_FORWARD)
+            .filter(|&i| state.forward.ifindex[i] != 0)
+            .map(|i| ForwardStatus {
+                name: name_string(&state.forward.names[i]),
+                xdp: xdp_mode(state.forward.generic & (1 << i) != 0),
+            })
+            .collect(),
     })
 }
 
@@ -534,6 +569,14 @@ pub fn render(s: &BondStatus) -> String {
     if let Some(p) = &s.select_program {
         let _ = writeln!(o, "Selection Program: {p}");
     }
+    if !s.forward_from.is_empty() {
+        let list: Vec<String> = s
+            .forward_from
+            .iter()
+            .map(|f| format!("{} ({})", f.name, f.xdp))
+            .collect();
+        let _ = writeln!(o, "XDP Fast Path From: {}", list.join(", "));
+    }
     if let Some(n) = s.packets_per_slave {
         let _ = writeln!(o, "Packets Per Slave: {n}");
     }
@@ -591,6 +634,9 @@ pub fn render(s: &BondStatus) -> String {
         let _ = writeln!(o, "RX: {} packets, {} bytes", m.rx_packets, m.rx_bytes);
         if let (Some(w), None) = (m.weight, &m.uplink) {
             let _ = writeln!(o, "Weight: {w}");
+        }
+        if let Some(x) = &m.xdp {
+            let _ = writeln!(o, "XDP Fast Path: {x}");
         }
         if let Some(u) = &m.uplink {
             let none = || "none".to_string();

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod capture;
 pub mod controller;
 pub mod netns;
+pub mod router;
 pub mod testrun;
 pub mod traffic;
 pub mod tun;

@@ -6,7 +6,7 @@
 
 use aya::{
     Ebpf,
-    programs::{SchedClassifier, TestRun, TestRunOptions},
+    programs::{SchedClassifier, TestRun, TestRunOptions, Xdp},
 };
 use bondxdp::{loader, maps::BondMaps};
 use bondxdp_common::{
@@ -200,20 +200,65 @@ impl Harness {
 
     /// Runs program `program` on `frame` with `__sk_buff.ifindex` set to `ifindex`.
     pub fn run(&self, program: &str, frame: &[u8], ifindex: u32) -> Outcome {
-        let (stats0, counters0) = self.snapshot();
         let mut ctx = [0u8; SKB_CTX_LEN];
         ctx[SKB_CTX_IFINDEX..SKB_CTX_IFINDEX + 4].copy_from_slice(&ifindex.to_ne_bytes());
-        let mut out = vec![0u8; frame.len() + 256];
-        let result = self
+        self.measure(|| {
+            let mut out = vec![0u8; frame.len() + 256];
+            let result = self
+                .program(program)
+                .test_run(TestRunOptions {
+                    data_in: Some(frame),
+                    data_out: Some(&mut out),
+                    ctx_in: Some(&ctx),
+                    ..Default::default()
+                })
+                .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN of {program} on {frame:02x?}: {e}"));
+            out.truncate(result.data_size_out as usize);
+            (result.return_value as i32, out)
+        })
+    }
+
+    /// Runs XDP program `program` on `frame` as received on interface `ingress_ifindex`.
+    pub fn run_xdp(&self, program: &str, frame: &[u8], ingress_ifindex: u32) -> Outcome {
+        // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+        // egress_ifindex.
+        let mut ctx = [0u8; 24];
+        ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+        ctx[12..16].copy_from_slice(&ingress_ifindex.to_ne_bytes());
+        let xdp: &Xdp = self
+            .ebpf
             .program(program)
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                data_out: Some(&mut out),
-                ctx_in: Some(&ctx),
-                ..Default::default()
-            })
-            .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN of {program} on {frame:02x?}: {e}"));
-        out.truncate(result.data_size_out as usize);
+            .expect("program")
+            .try_into()
+            .expect("xdp");
+        self.measure(|| {
+            let mut out = vec![0u8; frame.len() + 256];
+            let result = xdp
+                .test_run(TestRunOptions {
+                    data_in: Some(frame),
+                    data_out: Some(&mut out),
+                    ctx_in: Some(&ctx),
+                    ..Default::default()
+                })
+                .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN of {program} on {frame:02x?}: {e}"));
+            out.truncate(result.data_size_out as usize);
+            (result.return_value as i32, out)
+        })
+    }
+
+    /// Lets the XDP fast path redirect to `ifindex` (an entry in its devmap).
+    pub fn add_fast_path_port(&mut self, ifindex: u32) {
+        let map = self.ebpf.map_mut("FWD_PORTS").expect("FWD_PORTS");
+        let mut ports = aya::maps::xdp::DevMapHash::try_from(map).expect("devmap");
+        ports
+            .insert(ifindex, ifindex, None, 0)
+            .expect("devmap insert");
+    }
+
+    /// Runs `f` (one program run: its verdict and output frame) and says what it changed.
+    fn measure(&self, f: impl FnOnce() -> (i32, Vec<u8>)) -> Outcome {
+        let (stats0, counters0) = self.snapshot();
+        let (verdict, data) = f();
         let (stats1, counters1) = self.snapshot();
         let delta = |f: fn(&bondxdp_common::MemberStats) -> u64| {
             (0..MAX_MEMBERS)
@@ -224,7 +269,7 @@ impl Harness {
                 .collect()
         };
         Outcome {
-            verdict: result.return_value as i32,
+            verdict,
             tx: delta(|s| s.tx_packets),
             rx: delta(|s| s.rx_packets),
             counters: counters1
@@ -233,7 +278,7 @@ impl Harness {
                 .filter(|(a, b)| a.1 > b.1)
                 .map(|(a, b)| (a.0, a.1 - b.1))
                 .collect(),
-            data: out,
+            data,
         }
     }
 

@@ -1,0 +1,364 @@
+//! The XDP fast path's decisions (`--forward-from`): which frames a router may forward in XDP
+//! and what the FIB lookup needs from them; the rest goes to the kernel unchanged, counted by
+//! reason. The programs add the lookup itself (`bpf_fib_lookup`), the member choice (the
+//! same [`crate::modes::select`] as the tc path) and the rewrite.
+
+use crate::{
+    config::{HashPolicy, Mode},
+    counters::Counter,
+    packet::{Bytes, PacketView},
+};
+
+/// Ethernet header length.
+pub const ETH_HLEN: usize = 14;
+/// Offset of the IPv4 TTL / IPv6 hop limit from the start of the frame.
+pub const TTL_OFFSET_V4: usize = ETH_HLEN + 8;
+/// Offset of the IPv4 header checksum.
+pub const CHECK_OFFSET_V4: usize = ETH_HLEN + 10;
+/// Offset of the IPv6 hop limit.
+pub const HOP_LIMIT_OFFSET_V6: usize = ETH_HLEN + 7;
+
+/// What the FIB lookup needs to know about a forwardable packet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Route {
+    /// IPv6 (else IPv4).
+    pub ipv6: bool,
+    /// Transport protocol (IPv6: the first next header).
+    pub proto: u8,
+    /// IPv4 TOS.
+    pub tos: u8,
+    /// IPv6 flow information (the first header word without the version), as in memory.
+    pub flowinfo: u32,
+    /// Length of the IP packet (IPv4 total length; IPv6 payload length + 40).
+    pub tot_len: u16,
+    /// Source address words as they sit in memory (IPv4: the first word).
+    pub src: [u32; 4],
+    /// Destination address words likewise.
+    pub dst: [u32; 4],
+}
+
+/// Whether `mode` with `policy` looks at transport ports, so that the later fragments of a
+/// datagram (which carry none) would take another member than its first.
+pub const fn uses_ports(mode: Mode, policy: HashPolicy) -> bool {
+    match mode {
+        Mode::BalanceXor | Mode::Ieee8023ad | Mode::Custom => {
+            matches!(policy, HashPolicy::Layer34 | HashPolicy::Encap34)
+        }
+        Mode::BalanceTlb | Mode::LoadAware => true,
+        _ => false,
+    }
+}
+
+/// Whether the XDP path forwards for `mode` (the others hand every packet to the kernel).
+pub const fn accelerates(mode: Mode) -> bool {
+    matches!(
+        mode,
+        Mode::BalanceRr
+            | Mode::ActiveBackup
+            | Mode::BalanceXor
+            | Mode::Broadcast
+            | Mode::BalanceTlb
+            | Mode::LoadAware
+    )
+}
+
+/// Decides whether a frame may take the fast path (`Ok`: what the FIB lookup needs) or goes
+/// to the kernel (`Err`: the counter saying why). `split_fragments`: the mode hashes ports,
+/// so fragments must stay on the kernel's path.
+#[inline(always)]
+pub fn classify<P: PacketView + ?Sized>(pkt: &P, split_fragments: bool) -> Result<Route, Counter> {
+    let Some(eth) = pkt.window(0, ETH_HLEN) else {
+        return Err(Counter::XdpPassMalformed);
+    };
+    if eth.u8::<0>() & 1 != 0 {
+        // Broadcast and multicast: for the host (ARP, ND, IGMP, mDNS...), never forwarded here.
+        return Err(Counter::XdpPassLocal);
+    }
+    match eth.be16::<12>() {
+        0x0800 => ipv4(pkt, split_fragments),
+        0x86dd => ipv6(pkt, split_fragments),
+        _ => Err(Counter::XdpPassNotIp),
+    }
+}
+
+#[inline(always)]
+fn ipv4<P: PacketView + ?Sized>(pkt: &P, split_fragments: bool) -> Result<Route, Counter> {
+    let Some(ip) = pkt.window(ETH_HLEN, 20) else {
+        return Err(Counter::XdpPassMalformed);
+    };
+    let vihl = ip.u8::<0>();
+    if vihl >> 4 != 4 || vihl & 0x0f < 5 {
+        return Err(Counter::XdpPassMalformed);
+    }
+    if vihl & 0x0f != 5 {
+        return Err(Counter::XdpPassOptions);
+    }
+    let tot_len = ip.be16::<2>();
+    if tot_len < 20 || pkt.window(ETH_HLEN, tot_len as usize).is_none() {
+        return Err(Counter::XdpPassMalformed);
+    }
+    if ip.u8::<8>() <= 1 {
+        return Err(Counter::XdpPassTtl);
+    }
+    if split_fragments && ip.be16::<6>() & 0x3fff != 0 {
+        return Err(Counter::XdpPassFragment);
+    }
+    Ok(Route {
+        ipv6: false,
+        proto: ip.u8::<9>(),
+        tos: ip.u8::<1>(),
+        flowinfo: 0,
+        tot_len,
+        src: [ip.le32::<12>(), 0, 0, 0],
+        dst: [ip.le32::<16>(), 0, 0, 0],
+    })
+}
+
+/// IPv6 next headers the fast path leaves to the kernel: hop-by-hop options (must be
+/// processed by every router), routing, destination options.
+const fn is_option_header(nh: u8) -> bool {
+    matches!(nh, 0 | 43 | 60)
+}
+
+#[inline(always)]
+fn ipv6<P: PacketView + ?Sized>(pkt: &P, split_fragments: bool) -> Result<Route, Counter> {
+    let Some(ip) = pkt.window(ETH_HLEN, 40) else {
+        return Err(Counter::XdpPassMalformed);
+    };
+    if ip.u8::<0>() >> 4 != 6 {
+        return Err(Counter::XdpPassMalformed);
+    }
+    let payload = ip.be16::<4>();
+    if pkt.window(ETH_HLEN, 40 + payload as usize).is_none() {
+        return Err(Counter::XdpPassMalformed);
+    }
+    let nh = ip.u8::<6>();
+    if is_option_header(nh) {
+        return Err(Counter::XdpPassOptions);
+    }
+    if ip.u8::<7>() <= 1 {
+        return Err(Counter::XdpPassTtl);
+    }
+    if nh == 44 && split_fragments {
+        return Err(Counter::XdpPassFragment);
+    }
+    if nh == 58 {
+        // Neighbour discovery and router messages (133-137) are the host's.
+        let Some(icmp) = pkt.window(ETH_HLEN + 40, 1) else {
+            return Err(Counter::XdpPassMalformed);
+        };
+        if (133..=137).contains(&icmp.u8::<0>()) {
+            return Err(Counter::XdpPassNeighbor);
+        }
+    }
+    Ok(Route {
+        ipv6: true,
+        proto: nh,
+        tos: 0,
+        flowinfo: ip.le32::<0>() & u32::from_be(0x0fff_ffff),
+        tot_len: payload.saturating_add(40),
+        src: [
+            ip.le32::<8>(),
+            ip.le32::<12>(),
+            ip.le32::<16>(),
+            ip.le32::<20>(),
+        ],
+        dst: [
+            ip.le32::<24>(),
+            ip.le32::<28>(),
+            ip.le32::<32>(),
+            ip.le32::<36>(),
+        ],
+    })
+}
+
+/// The IPv4 header checksum after the TTL drops by one (RFC 1624 incremental update, as the
+/// kernel's `ip_decrease_ttl`): `check` and the result are the field's big-endian value.
+pub const fn checksum_after_ttl_decrement(check: u16) -> u16 {
+    // TTL is the high byte of its 16-bit word: the word drops by 0x0100, so the one's
+    // complement sum of the header does too, and its complement (the checksum) rises.
+    let c = check as u32 + 0x0100;
+    (c + (c >= 0xffff) as u32) as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Frame;
+
+    const A: [u8; 4] = [198, 18, 10, 2];
+    const B: [u8; 4] = [198, 18, 20, 2];
+
+    fn ipv4_checksum(h: &[u8]) -> u16 {
+        let mut sum = 0u32;
+        for (i, w) in h.chunks(2).enumerate() {
+            if i != 5 {
+                sum += u16::from_be_bytes([w[0], w[1]]) as u32;
+            }
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+
+    #[test]
+    fn ttl_decrement_keeps_the_checksum_exact() {
+        let mut rng = 0x1234_5678u32;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 17;
+            rng ^= rng << 5;
+            rng
+        };
+        for _ in 0..20_000 {
+            let mut h = [0u8; 20];
+            for b in &mut h {
+                *b = next() as u8;
+            }
+            h[0] = 0x45;
+            h[8] = 2 + (next() % 254) as u8;
+            let check = ipv4_checksum(&h);
+            h[8] -= 1;
+            assert_eq!(
+                checksum_after_ttl_decrement(check),
+                ipv4_checksum(&h),
+                "{h:02x?}"
+            );
+        }
+        // The carry edge cases, as the kernel's ip_decrease_ttl computes them.
+        assert_eq!(checksum_after_ttl_decrement(0xfeff), 0x0000);
+        assert_eq!(checksum_after_ttl_decrement(0xff00), 0x0001);
+    }
+
+    #[test]
+    fn table_of_pass_reasons_and_routes() {
+        let udp = Frame::eth(0x0800)
+            .ipv4(A, B, 17, 0, 0)
+            .ports(1, 2)
+            .lengths()
+            .build();
+        let mut ttl1 = udp.clone();
+        ttl1[TTL_OFFSET_V4] = 1;
+        let mut bcast = udp.clone();
+        bcast[0] = 0xff;
+        let frag = Frame::eth(0x0800)
+            .ipv4(A, B, 17, 0x2000, 0)
+            .ports(1, 2)
+            .lengths()
+            .build();
+        let later = Frame::eth(0x0800)
+            .ipv4(A, B, 17, 0x0010, 0)
+            .pad_to(60)
+            .lengths()
+            .build();
+        let options = Frame::eth(0x0800)
+            .ipv4(A, B, 6, 0, 8)
+            .ports(1, 2)
+            .lengths()
+            .build();
+        let v6 = |nh: u8, rest: &[u8]| {
+            Frame::eth(0x86dd)
+                .ipv6(1, 2, nh)
+                .bytes(rest)
+                .lengths()
+                .build()
+        };
+        let mut truncated = udp.clone();
+        truncated.truncate(30);
+        // (what, frame, the mode hashes ports, expected)
+        type Row = (&'static str, Vec<u8>, bool, Result<(), Counter>);
+        let rows: Vec<Row> = vec![
+            ("ipv4 udp", udp.clone(), true, Ok(())),
+            (
+                "arp",
+                crate::testing::arp_request(A, B),
+                true,
+                Err(Counter::XdpPassLocal),
+            ),
+            ("broadcast", bcast, false, Err(Counter::XdpPassLocal)),
+            (
+                "vlan",
+                Frame::eth(0x8100).pad_to(60).build(),
+                false,
+                Err(Counter::XdpPassNotIp),
+            ),
+            ("ttl 1", ttl1, false, Err(Counter::XdpPassTtl)),
+            ("options", options, false, Err(Counter::XdpPassOptions)),
+            (
+                "first fragment, ports hashed",
+                frag.clone(),
+                true,
+                Err(Counter::XdpPassFragment),
+            ),
+            ("first fragment, no ports", frag, false, Ok(())),
+            (
+                "later fragment, ports hashed",
+                later,
+                true,
+                Err(Counter::XdpPassFragment),
+            ),
+            (
+                "truncated",
+                truncated,
+                false,
+                Err(Counter::XdpPassMalformed),
+            ),
+            ("ipv6 udp", v6(17, &[0, 1, 0, 2, 0, 8, 0, 0]), true, Ok(())),
+            (
+                "ipv6 hop-by-hop",
+                v6(0, &[17, 0, 0, 0, 0, 0, 0, 0]),
+                false,
+                Err(Counter::XdpPassOptions),
+            ),
+            (
+                "ipv6 fragment",
+                v6(44, &[17, 0, 0, 1, 0, 0, 0, 1]),
+                true,
+                Err(Counter::XdpPassFragment),
+            ),
+            (
+                "ipv6 neighbour solicitation",
+                v6(58, &[135, 0, 0, 0, 0, 0, 0, 0]),
+                false,
+                Err(Counter::XdpPassNeighbor),
+            ),
+            (
+                "ipv6 echo",
+                v6(58, &[128, 0, 0, 0, 0, 0, 0, 0]),
+                false,
+                Ok(()),
+            ),
+        ];
+        for (name, frame, ports, want) in rows {
+            let got = classify(&frame[..], ports).map(|_| ());
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn routes_carry_what_the_fib_lookup_needs() {
+        let udp = Frame::eth(0x0800)
+            .ipv4(A, B, 17, 0, 0)
+            .ports(1, 2)
+            .lengths()
+            .build();
+        let r = classify(&udp[..], false).unwrap();
+        assert!(!r.ipv6);
+        assert_eq!(r.proto, 17);
+        assert_eq!(r.src[0].to_ne_bytes(), A);
+        assert_eq!(r.dst[0].to_ne_bytes(), B);
+        assert_eq!(r.tot_len as usize, udp.len() - ETH_HLEN);
+    }
+
+    #[test]
+    fn port_hashing_modes_keep_fragments_off_the_fast_path() {
+        assert!(uses_ports(Mode::BalanceXor, HashPolicy::Layer34));
+        assert!(!uses_ports(Mode::BalanceXor, HashPolicy::Layer23));
+        assert!(uses_ports(Mode::LoadAware, HashPolicy::Layer2));
+        assert!(!uses_ports(Mode::BalanceRr, HashPolicy::Layer34));
+        assert!(accelerates(Mode::BalanceXor));
+        assert!(!accelerates(Mode::MultiWan));
+        assert!(!accelerates(Mode::Custom));
+    }
+}

@@ -1,0 +1,232 @@
+//! The XDP fast path for routed traffic (`--forward-from`): frames a LAN-side interface
+//! receives for a route through the bond leave through a member chosen by the bond's mode;
+//! frames a member receives for a route out of a LAN-side interface leave through it. Both
+//! without the kernel's forwarding path: FIB lookup, MAC rewrite, TTL decrement, devmap
+//! redirect. Everything else goes to the kernel unchanged, counted by reason
+//! (`bondxdp_common::forward`).
+
+use aya_ebpf::{
+    EbpfContext,
+    bindings::{
+        BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS, BPF_FIB_LKUP_RET_NO_NEIGH,
+        BPF_FIB_LKUP_RET_NOT_FWDED, BPF_FIB_LKUP_RET_SUCCESS, bpf_fib_lookup,
+        xdp_action::{XDP_DROP, XDP_PASS},
+    },
+    helpers::bpf_fib_lookup as fib_lookup,
+    programs::XdpContext,
+};
+use bondxdp_common::{
+    BondConfig, Counter,
+    config::{CFG_KEEP_MEMBER_MACS, MEMBER_RX_ACCEPT},
+    forward::{self, CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, Route, TTL_OFFSET_V4},
+    hash::PacketMeta,
+    modes::{self, Selection},
+};
+
+use crate::{
+    maps,
+    skb::{Env, SkbView},
+};
+
+const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+
+/// Which side of the router a frame arrived on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// A `--forward-from` interface: routes through the bond leave through a member.
+    Lan,
+    /// A member: routes out of a `--forward-from` interface leave through it.
+    Member,
+}
+
+/// Entry point of both XDP programs.
+#[inline(always)]
+pub fn forward(ctx: &XdpContext, side: Side) -> u32 {
+    match try_forward(ctx, side) {
+        Ok(action) => action,
+        Err(reason) => {
+            maps::count(reason);
+            XDP_PASS
+        }
+    }
+}
+
+#[inline(always)]
+fn try_forward(ctx: &XdpContext, side: Side) -> Result<u32, Counter> {
+    let cfg = maps::config().ok_or(Counter::XdpPassMode)?;
+    let mode = cfg.mode().ok_or(Counter::XdpPassMode)?;
+    let policy = cfg
+        .hash_policy()
+        .unwrap_or(bondxdp_common::HashPolicy::Layer2);
+    if !forward::accelerates(mode) {
+        return Err(Counter::XdpPassMode);
+    }
+    let ingress = ctx.ingress_ifindex() as u32;
+    let rx_slot = match side {
+        Side::Lan => None,
+        Side::Member => {
+            // Frames of members that may not receive (or of an interface that left the
+            // bond) are the tc path's to drop and count.
+            let Some(slot) = cfg.slot_of(ingress) else {
+                return Ok(XDP_PASS);
+            };
+            if cfg.members[slot].flags & MEMBER_RX_ACCEPT == 0 {
+                return Ok(XDP_PASS);
+            }
+            Some(slot)
+        }
+    };
+    let pkt = SkbView::from_range(ctx.data(), ctx.data_end());
+    let route = forward::classify(&pkt, forward::uses_ports(mode, policy))?;
+    // A member's frames arrive, for the kernel, on the bond.
+    let from = match side {
+        Side::Lan => ingress,
+        Side::Member => cfg.bond_ifindex,
+    };
+    let fib = lookup(ctx, &route, from)?;
+    match side {
+        Side::Lan => {
+            if fib.ifindex != cfg.bond_ifindex {
+                return Err(Counter::XdpPassOtherRoute);
+            }
+            let meta = PacketMeta::ethernet(if route.ipv6 { 0x86dd } else { 0x0800 });
+            let selection = modes::select(cfg, &pkt, &meta, &mut Env);
+            to_members(ctx, cfg, &route, &fib, selection)
+        }
+        Side::Member => {
+            // Only the --forward-from interfaces are in the devmap next to the members.
+            if maps::FWD_PORTS.get_ifindex(fib.ifindex).is_none()
+                || cfg.slot_of(fib.ifindex).is_some()
+            {
+                return Err(Counter::XdpPassOtherRoute);
+            }
+            rewrite(ctx, &route, &fib.dmac, &fib.smac)?;
+            if let Some(slot) = rx_slot {
+                maps::count_rx(slot as u32, len(ctx));
+            }
+            maps::count(Counter::XdpForwarded);
+            Ok(redirect_port(fib.ifindex))
+        }
+    }
+}
+
+/// Sends a frame routed through the bond out of the selected member(s).
+#[inline(always)]
+fn to_members(
+    ctx: &XdpContext,
+    cfg: &BondConfig,
+    route: &Route,
+    fib: &bpf_fib_lookup,
+    selection: Selection,
+) -> Result<u32, Counter> {
+    match selection {
+        Selection::Member(slot) => {
+            let member = cfg
+                .members
+                .get(slot as usize)
+                .ok_or(Counter::DropNoMember)?;
+            let src = if cfg.has_flag(CFG_KEEP_MEMBER_MACS) {
+                &member.mac
+            } else {
+                &cfg.bond_mac
+            };
+            rewrite(ctx, route, &fib.dmac, src)?;
+            maps::count_tx(slot, len(ctx));
+            maps::count(Counter::XdpForwarded);
+            Ok(redirect_port(member.ifindex))
+        }
+        Selection::AllMembers => {
+            rewrite(ctx, route, &fib.dmac, &cfg.bond_mac)?;
+            maps::count(Counter::XdpForwarded);
+            let flags = (BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS) as u64;
+            Ok(match maps::FWD_BCAST.redirect(0, flags) {
+                Ok(action) | Err(action) => action,
+            })
+        }
+        Selection::NoMember => {
+            maps::count(Counter::DropNoMember);
+            Ok(XDP_DROP)
+        }
+    }
+}
+
+/// Redirects to `ifindex` through the devmap (to the kernel if it is not there).
+#[inline(always)]
+fn redirect_port(ifindex: u32) -> u32 {
+    match maps::FWD_PORTS.redirect(ifindex, XDP_PASS as u64) {
+        Ok(action) | Err(action) => action,
+    }
+}
+
+#[inline(always)]
+fn len(ctx: &XdpContext) -> u32 {
+    (ctx.data_end() - ctx.data()) as u32
+}
+
+/// The kernel's route for `route` arriving on `ifindex`, with resolved MACs.
+#[inline(always)]
+fn lookup(ctx: &XdpContext, route: &Route, ifindex: u32) -> Result<bpf_fib_lookup, Counter> {
+    // SAFETY: a plain C struct; all zeroes is a valid value.
+    let mut p: bpf_fib_lookup = unsafe { core::mem::zeroed() };
+    p.family = if route.ipv6 { AF_INET6 } else { AF_INET };
+    p.l4_protocol = route.proto;
+    p.ifindex = ifindex;
+    p.__bindgen_anon_1.tot_len = route.tot_len;
+    if route.ipv6 {
+        p.__bindgen_anon_2.flowinfo = route.flowinfo;
+        p.__bindgen_anon_3.ipv6_src = route.src;
+        p.__bindgen_anon_4.ipv6_dst = route.dst;
+    } else {
+        p.__bindgen_anon_2.tos = route.tos;
+        p.__bindgen_anon_3.ipv4_src = route.src[0];
+        p.__bindgen_anon_4.ipv4_dst = route.dst[0];
+    }
+    // SAFETY: helper call with a valid context and a parameter struct of the size given.
+    let rc = unsafe {
+        fib_lookup(
+            ctx.as_ptr(),
+            &mut p,
+            core::mem::size_of::<bpf_fib_lookup>() as i32,
+            0,
+        )
+    };
+    match rc as u32 {
+        BPF_FIB_LKUP_RET_SUCCESS => Ok(p),
+        BPF_FIB_LKUP_RET_NOT_FWDED => Err(Counter::XdpPassLocal),
+        BPF_FIB_LKUP_RET_NO_NEIGH => Err(Counter::XdpPassNoNeigh),
+        _ => Err(Counter::XdpPassFib),
+    }
+}
+
+/// Rewrites the MACs and decrements the TTL / hop limit (IPv4 checksum updated).
+#[inline(always)]
+fn rewrite(ctx: &XdpContext, route: &Route, dst: &[u8; 6], src: &[u8; 6]) -> Result<(), Counter> {
+    let start = ctx.data();
+    if start + forward::ETH_HLEN + 40 > ctx.data_end() {
+        // classify() saw at least a full IPv4 header; IPv6 frames are at least this long.
+        if route.ipv6 || start + forward::ETH_HLEN + 20 > ctx.data_end() {
+            return Err(Counter::XdpPassMalformed);
+        }
+    }
+    let p = start as *mut u8;
+    // SAFETY: the first 34 bytes (IPv4) or 54 bytes (IPv6) lie inside the frame, checked
+    // above against data_end.
+    unsafe {
+        for i in 0..6 {
+            *p.add(i) = dst[i];
+            *p.add(6 + i) = src[i];
+        }
+        if route.ipv6 {
+            *p.add(HOP_LIMIT_OFFSET_V6) -= 1;
+        } else {
+            *p.add(TTL_OFFSET_V4) -= 1;
+            let c = p.add(CHECK_OFFSET_V4);
+            let check = u16::from_be_bytes([*c, *c.add(1)]);
+            let [hi, lo] = forward::checksum_after_ttl_decrement(check).to_be_bytes();
+            *c = hi;
+            *c.add(1) = lo;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! The XDP fast path (`--forward-from`): `xdp_lan` on each LAN-side interface, `xdp_member`
+//! on each member, and the devmaps they redirect through (`FWD_PORTS`: members and LAN-side
+//! interfaces by ifindex; `FWD_BCAST`: the members, for broadcast mode). Links are pinned in
+//! the bond's directory like the tcx ones, so `down` (which removes the directory) detaches
+//! them, and they outlive the process that attached them.
+
+use std::path::Path;
+
+use aya::{
+    Ebpf,
+    maps::{Map, MapData, xdp::DevMapHash},
+    programs::{Xdp, links::FdLink, xdp::XdpMode},
+};
+use aya_obj::programs::XdpAttachType;
+use tracing::warn;
+
+use crate::{
+    error::{Error, Result},
+    pins::BondPaths,
+};
+
+/// Program on LAN-side interfaces.
+pub const XDP_LAN: &str = "xdp_lan";
+/// Program on members.
+pub const XDP_MEMBER: &str = "xdp_member";
+/// Both, for loading and pinning.
+pub const PROGRAMS: [&str; 2] = [XDP_LAN, XDP_MEMBER];
+/// Devmap of every port a forwarded frame may leave through, by ifindex.
+pub const FWD_PORTS: &str = "FWD_PORTS";
+/// Devmap of the members, for broadcast mode.
+pub const FWD_BCAST: &str = "FWD_BCAST";
+/// The fast path's maps (pinned with the bond's).
+pub const MAPS: [&str; 2] = [FWD_PORTS, FWD_BCAST];
+
+/// Loads both XDP programs of a freshly loaded object.
+pub fn load(ebpf: &mut Ebpf) -> Result<()> {
+    for name in PROGRAMS {
+        xdp(ebpf, name)?.load()?;
+    }
+    Ok(())
+}
+
+/// The XDP program `name` of a loaded object.
+pub fn xdp<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp> {
+    let program = ebpf
+        .program_mut(name)
+        .ok_or_else(|| Error::Ebpf(format!("program {name} missing from the eBPF object")))?;
+    Ok(program.try_into()?)
+}
+
+/// A bond's pinned XDP program.
+pub fn pinned(paths: &BondPaths, name: &str) -> Result<Xdp> {
+    Ok(Xdp::from_pin(
+        paths.program(name),
+        XdpAttachType::Interface,
+    )?)
+}
+
+/// Attaches `program` to `ifindex` (native mode, else generic with a warning) and pins the
+/// link at `pin`. Returns whether it runs in generic mode.
+pub fn attach(program: &mut Xdp, iface: &str, ifindex: u32, pin: &Path) -> Result<bool> {
+    let (id, generic) = match program.attach_to_if_index(ifindex, XdpMode::Driver) {
+        Ok(id) => (id, false),
+        Err(native) => match program.attach_to_if_index(ifindex, XdpMode::Skb) {
+            Ok(id) => {
+                warn!(
+                    iface,
+                    "no native XDP ({native}); the fast path runs in generic (skb) mode, \
+                     which saves less"
+                );
+                (id, true)
+            }
+            Err(e) => {
+                return Err(Error::invalid(
+                    "forward_from",
+                    format!(
+                        "cannot attach XDP to {iface}: {e} (another XDP program on it? \
+                         `ip link show {iface}` says)"
+                    ),
+                ));
+            }
+        },
+    };
+    let link: FdLink = program.take_link(id)?.try_into()?;
+    link.pin(pin)?;
+    Ok(generic)
+}
+
+/// The pinned devmap `name` of a bond.
+fn devmap(paths: &BondPaths, name: &str) -> Result<DevMapHash<MapData>> {
+    let data = MapData::from_pin(paths.map(name))?;
+    Ok(DevMapHash::try_from(Map::DevMapHash(data))?)
+}
+
+/// Lets forwarded frames leave through `ifindex` (`member`: also as a broadcast copy).
+pub fn add_port(paths: &BondPaths, ifindex: u32, member: bool) -> Result<()> {
+    let bad = |e: aya::maps::xdp::XdpMapError| Error::Ebpf(format!("devmap: {e}"));
+    devmap(paths, FWD_PORTS)?
+        .insert(ifindex, ifindex, None, 0)
+        .map_err(bad)?;
+    if member {
+        devmap(paths, FWD_BCAST)?
+            .insert(ifindex, ifindex, None, 0)
+            .map_err(bad)?;
+    }
+    Ok(())
+}
+
+/// The opposite of [`add_port`]; missing entries are fine.
+pub fn remove_port(paths: &BondPaths, ifindex: u32) -> Result<()> {
+    for name in MAPS {
+        let _ = devmap(paths, name)?.remove(ifindex);
+    }
+    Ok(())
+}
+
+/// Whether the kernel forwards IPv4 at all in this namespace (the fast path forwards only
+/// what the kernel would).
+pub fn ip_forwarding() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1")
+}

@@ -1,0 +1,176 @@
+//! The XDP fast path end to end: client -- router (bondxdp, `--forward-from lan0`) == links ==
+//! upstream. TCP and UDP, IPv4 and IPv6, both directions; the router's own forwarding
+//! counters prove the kernel did not carry the traffic; bad input and live changes.
+
+use std::{net::SocketAddr, time::Duration};
+
+use bondxdp_tests::{
+    router::{CLIENT, Routed, UPSTREAM, UPSTREAM6},
+    traffic::{tcp_echo, udp_burst, udp_stream},
+};
+
+fn events(r: &Routed, name: &str) -> u64 {
+    r.router.status("bond0")["events"][name]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+fn member_tx(r: &Routed) -> Vec<u64> {
+    r.router.status("bond0")["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["tx_packets"].as_u64().unwrap())
+        .collect()
+}
+
+const XOR: [&str; 4] = ["--mode", "balance-xor", "--xmit-hash-policy", "layer3+4"];
+
+#[test]
+fn routed_traffic_takes_the_xdp_path_both_ways_over_every_member() {
+    let r = Routed::new("fpx", 2);
+    let mut router = XOR.to_vec();
+    router.extend_from_slice(&["--forward-from", "lan0"]);
+    r.bond(&router, &XOR);
+    let status = r.router.status("bond0");
+    assert_eq!(status["forward_from"][0]["name"], "lan0", "{status}");
+    assert!(r.router.has_xdp("lan0") && r.router.has_xdp("a0") && r.router.has_xdp("a1"));
+    // The first packets resolve neighbours through the kernel.
+    r.client
+        .exec_ok(&["ping", "-c", "2", "-i", "0.2", "-W", "2", UPSTREAM]);
+    r.client
+        .exec_ok(&["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", UPSTREAM6]);
+
+    let kernel_before = r.kernel_forwarded();
+    let fast_before = events(&r, "xdp_forwarded");
+    let tx_before = member_tx(&r);
+    // TCP both ways (echoed), over IPv4 on several ports and over IPv6.
+    for port in 7001..7007u16 {
+        let addr: SocketAddr = format!("{UPSTREAM}:{port}").parse().unwrap();
+        assert_eq!(
+            tcp_echo(&r.client, &r.upstream, addr, 400_000),
+            400_000,
+            "{addr}"
+        );
+    }
+    let addr: SocketAddr = format!("[{UPSTREAM6}]:7010").parse().unwrap();
+    assert_eq!(tcp_echo(&r.client, &r.upstream, addr, 400_000), 400_000);
+    // UDP: a sequenced stream, nothing lost.
+    let (report, ()) = udp_stream(
+        &r.client,
+        &r.upstream,
+        format!("{CLIENT}:7100").parse().unwrap(),
+        format!("{UPSTREAM}:7101").parse().unwrap(),
+        2000,
+        Duration::from_millis(500),
+        || {},
+    );
+    assert_eq!(report.lost, 0, "{report:?}");
+
+    let fast = events(&r, "xdp_forwarded") - fast_before;
+    let kernel = r.kernel_forwarded() - kernel_before;
+    let sent: Vec<u64> = member_tx(&r)
+        .iter()
+        .zip(&tx_before)
+        .map(|(a, b)| a - b)
+        .collect();
+    eprintln!("fast path {fast} packets, kernel forwarding {kernel}, per member {sent:?}");
+    assert!(fast > 2_000, "the fast path carried {fast} packets");
+    assert!(
+        kernel * 50 < fast,
+        "the kernel forwarded {kernel} packets next to {fast} in XDP"
+    );
+    assert!(
+        sent.iter().all(|&s| s > 100),
+        "flows spread over every member: {sent:?}"
+    );
+
+    // Broadcast mode: the devmap broadcast sends a copy through every member.
+    r.router.bondxdp_ok(&["set", "bond0", "mode=broadcast"]);
+    let rx_before: Vec<u64> = (0..2)
+        .map(|i| r.upstream.rx_packets(&format!("b{i}")))
+        .collect();
+    udp_burst(
+        &r.client,
+        format!("{CLIENT}:7200").parse().unwrap(),
+        format!("{UPSTREAM}:7201").parse().unwrap(),
+        200,
+        64,
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    for (i, before) in rx_before.iter().enumerate() {
+        let got = r.upstream.rx_packets(&format!("b{i}")) - before;
+        assert!(got >= 200, "b{i} received {got} of 200 copies");
+    }
+}
+
+#[test]
+fn bad_forward_from_is_refused_and_the_fast_path_changes_live() {
+    let r = Routed::new("fpb", 2);
+    let up = |extra: &[&str]| {
+        let mut args = vec!["up", "bond0", "--mode", "balance-rr"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["-m", "a0", "-m", "a1"]);
+        let out = r.router.bondxdp(&args);
+        assert!(!out.status.success(), "{extra:?} was accepted");
+        assert!(!r.router.has_link("bond0"));
+        assert!(!r.router.has_xdp("lan0") && !r.router.has_xdp("a0"));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let links = r.router.links();
+    for (extra, expect) in [
+        (vec!["--forward-from", "nope0"], "does not exist"),
+        (vec!["--forward-from", "a1"], "part of bond0 itself"),
+        (
+            vec!["--forward-from", "lan0", "--forward-from", "lan0"],
+            "given twice",
+        ),
+        (vec!["--forward-from", "lo"], "not an Ethernet interface"),
+    ] {
+        let err = up(&extra);
+        assert!(err.contains(expect), "{extra:?}: {err}");
+    }
+    assert_eq!(r.router.links(), links, "nothing changed");
+
+    // Up without the fast path: the kernel forwards.
+    r.bond(&XOR, &XOR);
+    let ping = |r: &Routed| {
+        r.client
+            .exec_ok(&["ping", "-c", "3", "-i", "0.1", "-W", "2", UPSTREAM]);
+    };
+    let kernel_before = r.kernel_forwarded();
+    ping(&r);
+    assert!(
+        r.kernel_forwarded() - kernel_before >= 6,
+        "kernel path in use"
+    );
+    // On, live.
+    r.router.bondxdp_ok(&["set", "bond0", "forward_from=lan0"]);
+    assert!(r.router.has_xdp("lan0") && r.router.has_xdp("a0") && r.router.has_xdp("a1"));
+    ping(&r);
+    let kernel_before = r.kernel_forwarded();
+    let fast_before = events(&r, "xdp_forwarded");
+    ping(&r);
+    assert_eq!(
+        r.kernel_forwarded(),
+        kernel_before,
+        "fast path on: kernel idle"
+    );
+    assert!(events(&r, "xdp_forwarded") - fast_before >= 6);
+    // Another bond cannot take the LAN interface.
+    let out = r
+        .router
+        .bondxdp(&["up", "bond1", "--mode", "balance-rr", "-m", "lan0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--forward-from interface of bond0"));
+    // Off, live: the XDP programs go, forwarding goes on through the kernel.
+    r.router.bondxdp_ok(&["set", "bond0", "forward_from="]);
+    assert!(!r.router.has_xdp("lan0") && !r.router.has_xdp("a0") && !r.router.has_xdp("a1"));
+    let kernel_before = r.kernel_forwarded();
+    ping(&r);
+    assert!(r.kernel_forwarded() - kernel_before >= 6);
+    // And `down` leaves nothing behind.
+    r.router.bondxdp_ok(&["set", "bond0", "forward_from=lan0"]);
+    r.router.bondxdp_ok(&["down", "bond0"]);
+    assert!(!r.router.has_xdp("lan0") && !r.router.has_xdp("a0"));
+}
