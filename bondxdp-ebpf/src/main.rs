@@ -112,6 +112,55 @@ pub fn bench_floor(_ctx: TcContext) -> i32 {
     unsafe { aya_ebpf::helpers::bpf_redirect(1, 0) as i32 }
 }
 
+/// Benchmark only: where `bench_xdp_floor` redirects (set at load time).
+#[unsafe(no_mangle)]
+static BENCH_XDP_TARGET: u32 = 0;
+
+/// Benchmark floor of the XDP fast path: what any forwarder must do at least (the next
+/// hop's MAC in the frame) and a devmap redirect, nothing else. Never attached.
+#[xdp]
+pub fn bench_xdp_floor(ctx: XdpContext) -> u32 {
+    // SAFETY: a global the loader may set; read once.
+    let target = unsafe { core::ptr::read_volatile(&raw const BENCH_XDP_TARGET) };
+    let p = ctx.data();
+    if p + 6 <= ctx.data_end() {
+        // SAFETY: six bytes inside the frame (checked).
+        unsafe { *(p as *mut [u8; 6]) = [2, 0, 0, 0, 0x20, 2] };
+    }
+    match maps::FWD_PORTS.redirect(target, 0) {
+        Ok(action) | Err(action) => action,
+    }
+}
+
+/// Benchmark only: the headers `bench_xdp_pass` restores (set at load time).
+#[unsafe(no_mangle)]
+static BENCH_XDP_HEADERS: [u8; 34] = [0; 34];
+
+/// Benchmark only: hands every frame to the kernel (the forwarding path without XDP). Live
+/// frames recycle their pages with whatever the kernel wrote into them (next hop's MAC, TTL),
+/// so it first puts the original Ethernet and IPv4 headers back.
+#[xdp]
+pub fn bench_xdp_pass(ctx: XdpContext) -> u32 {
+    let p = ctx.data();
+    if p + 34 <= ctx.data_end() {
+        for i in 0..34 {
+            // SAFETY: i < 34 and the frame holds 34 bytes (checked); the global is 34 bytes.
+            unsafe {
+                *((p + i) as *mut u8) =
+                    core::ptr::read_volatile((&raw const BENCH_XDP_HEADERS as *const u8).add(i));
+            }
+        }
+    }
+    aya_ebpf::bindings::xdp_action::XDP_PASS
+}
+
+/// Benchmark only: counts and drops what arrives (the far end of a forwarding benchmark).
+#[xdp]
+pub fn bench_xdp_sink(_ctx: XdpContext) -> u32 {
+    maps::count_sink();
+    aya_ebpf::bindings::xdp_action::XDP_DROP
+}
+
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {

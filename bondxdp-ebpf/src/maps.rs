@@ -42,6 +42,19 @@ static MEMBER_STATS: PerCpuArray<MemberStats> =
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
 
+/// Benchmark only: frames `bench_xdp_sink` dropped.
+#[map]
+static BENCH_SINK: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Counts one frame at the benchmark sink.
+#[inline(always)]
+pub fn count_sink() {
+    if let Some(n) = BENCH_SINK.get_ptr_mut(0) {
+        // SAFETY: per-CPU entry.
+        unsafe { *n += 1 };
+    }
+}
+
 /// balance-rr's per-CPU packet counter.
 #[map]
 static RR_COUNTER: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);

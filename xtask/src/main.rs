@@ -28,8 +28,8 @@ enum Task {
         /// Reduced run (fewer, shorter trials) for CI smoke.
         #[arg(long)]
         quick: bool,
-        /// Only these sections (prog, capacity, aggregation, balance, failover, multiwan); default
-        /// all.
+        /// Only these sections (prog, capacity, aggregation, balance, failover, multiwan,
+        /// forwarding); default all.
         #[arg(long)]
         only: Vec<String>,
         /// Output directory.

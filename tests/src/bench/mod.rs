@@ -9,6 +9,7 @@ pub mod aggregation;
 pub mod balance;
 pub mod capacity;
 pub mod failover;
+pub mod forwarding;
 pub mod iperf;
 pub mod multiwan;
 pub mod plots;

@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use bondxdp_tests::bench::{self, Machine, Report};
 
 /// The sections, in the order they run.
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "prog",
     "capacity",
     "aggregation",
     "balance",
     "failover",
     "multiwan",
+    "forwarding",
 ];
 
 fn main() {
@@ -37,7 +38,7 @@ fn main() {
             }
             "-h" | "--help" => {
                 println!(
-                    "bench [--quick] [--out DIR] [--only prog|capacity|aggregation|balance|failover|multiwan]..."
+                    "bench [--quick] [--out DIR] [--only prog|capacity|aggregation|balance|failover|multiwan|forwarding]..."
                 );
                 return;
             }
@@ -72,6 +73,11 @@ fn main() {
         report
             .sections
             .push(bench::balance::run(trials, secs, warmup));
+    }
+    if want("forwarding") {
+        eprintln!("== forwarding with the XDP fast path");
+        let trials = if quick { 1 } else { 5 };
+        report.sections.push(bench::forwarding::run(trials, quick));
     }
     if want("failover") {
         eprintln!("== failover");

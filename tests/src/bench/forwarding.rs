@@ -1,0 +1,213 @@
+//! Forwarding: packets per second a router delivers out of the bond's members for frames
+//! arriving on its LAN side, driven by XDP live frames (BPF_PROG_TEST_RUN with
+//! BPF_F_TEST_XDP_LIVE_FRAMES, as xdp-trafficgen does) injected as if received on `lan0`:
+//!
+//! * bondxdp's fast path (`xdp_lan`: FIB lookup, member choice, rewrite, devmap redirect);
+//! * the floor: a program that only redirects through a devmap to one member;
+//! * the kernel: a program that passes every frame to the stack, which forwards it through
+//!   the bond (its tc path) the usual way.
+//!
+//! The far end counts arrivals in XDP and drops them, so its own stack does not limit the
+//! figures. Trials interleaved; same frames for all three.
+
+use std::time::Instant;
+
+use aya::{
+    EbpfLoader,
+    maps::PerCpuArray,
+    programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp},
+};
+use bondxdp::{fastpath, loader, pins::BondPaths};
+use bondxdp_common::testing::Frame;
+
+use super::{Row, Section, Target};
+use crate::{router::Routed, testrun::ifindex};
+
+/// Fast path against the floor.
+pub const FLOOR_TARGET: f64 = 0.90;
+/// Fast path against the kernel's forwarding.
+pub const KERNEL_TARGET: f64 = 3.0;
+
+/// Frames per trial and variant.
+fn frames(quick: bool) -> u32 {
+    if quick { 200_000 } else { 2_000_000 }
+}
+
+/// Frames per BPF_PROG_TEST_RUN call. Live frames come from a page pool (one page per frame
+/// of a batch) whose pages are recycled without rewriting their data, so the TTL the fast
+/// path decrements would run out after about 250 reuses of a page with TTL 255: each call
+/// starts a fresh pool. (The kernel path's program restores the headers itself.)
+const CHUNK: u32 = 64 * 240;
+
+/// Runs `program` on `frame` `count` times as live frames arriving on `ingress`; returns
+/// the seconds it took.
+fn inject(program: &Xdp, frame: &[u8], ingress: u32, count: u32) -> f64 {
+    let mut ctx = [0u8; 24];
+    ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+    ctx[12..16].copy_from_slice(&ingress.to_ne_bytes());
+    let start = Instant::now();
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(CHUNK);
+        program
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                ctx_in: Some(&ctx),
+                repeat: n,
+                attrs: TestRunAttrs::new().xdp_live_frames(64),
+                ..Default::default()
+            })
+            .expect("BPF_PROG_TEST_RUN with live frames");
+        left -= n;
+    }
+    start.elapsed().as_secs_f64()
+}
+
+/// Runs the section.
+pub fn run(trials: usize, quick: bool) -> Section {
+    // One link: the floor and the fast path then deliver to the same receiver, whose cost
+    // (the veth peer's NAPI, on the injecting CPU) is part of every figure alike.
+    let r = Routed::new("bfw", 1);
+    // The far end: every member's peer counts and drops in XDP (no bond there).
+    let mut sink = r.upstream.enter(|| {
+        let mut ebpf = loader::load().expect("load");
+        let prog: &mut Xdp = ebpf
+            .program_mut("bench_xdp_sink")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        prog.load().expect("load sink");
+        for i in 0..r.n {
+            let b = format!("b{i}");
+            r.upstream.ip(&["link", "set", &b, "up"]);
+            prog.attach(&b, aya::programs::xdp::XdpMode::Driver)
+                .expect("attach sink");
+        }
+        ebpf
+    });
+    // The router: a bond with the fast path on lan0, and a static neighbour for the far end.
+    let members: Vec<String> = (0..r.n).map(|i| format!("a{i}")).collect();
+    let mut up = vec![
+        "up",
+        "bond0",
+        "--mode",
+        "balance-rr",
+        "--forward-from",
+        "lan0",
+    ];
+    for m in &members {
+        up.extend_from_slice(&["-m", m]);
+    }
+    r.router.bondxdp_ok(&up);
+    r.router
+        .ip(&["addr", "add", "198.18.20.1/24", "dev", "bond0"]);
+    r.router.ip(&[
+        "neigh",
+        "add",
+        "198.18.20.2",
+        "lladdr",
+        "02:00:00:00:20:02",
+        "nud",
+        "permanent",
+        "dev",
+        "bond0",
+    ]);
+    let lan_mac = r.router.link("lan0").mac;
+    let dst: Vec<u8> = lan_mac
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16).unwrap())
+        .collect();
+    let mut frame = Frame::eth_between(dst.try_into().unwrap(), [2, 0, 0, 0, 0x10, 2], 0x0800)
+        .ipv4([198, 18, 10, 2], [198, 18, 20, 2], 17, 0, 0)
+        .ports(9000, 9)
+        .pad_to(60)
+        .build();
+    frame[22] = 255; // TTL: see CHUNK
+    let frame = Frame(frame).lengths().build();
+
+    let count = frames(quick);
+    let (mut fast, mut floor, mut kernel) = (Vec::new(), Vec::new(), Vec::new());
+    r.router.enter(|| {
+        let lan = ifindex("lan0");
+        let a0 = ifindex("a0");
+        let paths = BondPaths::current("bond0").expect("paths");
+        let xdp_lan = fastpath::pinned(&paths, fastpath::XDP_LAN).expect("pinned xdp_lan");
+        let headers: [u8; 34] = frame[..34].try_into().unwrap();
+        let ports_pin = paths.map("FWD_PORTS");
+        let mut bench = EbpfLoader::new()
+            .map_pin_path("FWD_PORTS", ports_pin.as_path())
+            .override_global("BENCH_XDP_TARGET", &a0, true)
+            .override_global("BENCH_XDP_HEADERS", &headers, true)
+            .load(loader::EBPF_OBJECT)
+            .expect("load the bench copy");
+        // Each program is also attached to an idle interface of its own: a BPF_PROG_TEST_RUN
+        // of an XDP program that is attached nowhere first installs it in the kernel's XDP
+        // dispatcher and removes it afterwards (an RCU grace period per call), which would
+        // be charged to the floor and the kernel rows only.
+        for (i, name) in ["bench_xdp_floor", "bench_xdp_pass"]
+            .into_iter()
+            .enumerate()
+        {
+            let (a, b) = (format!("idle{i}"), format!("idle{i}p"));
+            r.router
+                .ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
+            r.router.ip(&["link", "set", &a, "up"]);
+            let p: &mut Xdp = bench.program_mut(name).unwrap().try_into().unwrap();
+            p.load().expect("load");
+            p.attach(&a, aya::programs::xdp::XdpMode::Driver)
+                .expect("attach to an idle interface");
+        }
+        let delivered = || -> u64 {
+            let map = PerCpuArray::<_, u64>::try_from(sink.map("BENCH_SINK").unwrap()).unwrap();
+            map.get(&0, 0).unwrap().iter().sum()
+        };
+        let program = |name: &str| -> &Xdp { bench.program(name).unwrap().try_into().unwrap() };
+        // Warm-up: the first frames of the kernel path resolve nothing (static neighbour),
+        // but caches and the page pool settle.
+        inject(&xdp_lan, &frame, lan, count / 10);
+        for _ in 0..trials {
+            for (samples, prog) in [
+                (&mut floor, program("bench_xdp_floor")),
+                (&mut fast, &xdp_lan),
+                (&mut kernel, program("bench_xdp_pass")),
+            ] {
+                let before = delivered();
+                let secs = inject(prog, &frame, lan, count);
+                // Frames redirected into a veth are delivered by its peer's NAPI soon after.
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                samples.push((delivered() - before) as f64 / secs / 1e6);
+            }
+        }
+    });
+    drop(sink.take_map("BENCH_SINK"));
+    let floor = Row::new("floor: MAC rewrite and devmap redirect only", "Mpps", floor);
+    let kernel = Row::new(
+        "kernel forwarding (XDP_PASS, then the stack and the bond's tc path)",
+        "Mpps",
+        kernel,
+    );
+    let fast_vs_floor = Row::new(
+        "bondxdp fast path (xdp_lan), vs floor",
+        "Mpps",
+        fast.clone(),
+    )
+    .against(&floor)
+    .target(Target::AtLeast(FLOOR_TARGET));
+    let fast_vs_kernel = Row::new("bondxdp fast path (xdp_lan), vs kernel", "Mpps", fast)
+        .against(&kernel)
+        .target(Target::AtLeast(KERNEL_TARGET));
+    Section {
+        title: "Forwarding with the XDP fast path".into(),
+        method: format!(
+            "XDP live frames (BPF_PROG_TEST_RUN, BPF_F_TEST_XDP_LIVE_FRAMES, batch 64): {count} \
+             64-byte UDP frames per trial injected as received on the router's LAN interface, \
+             routed to a host behind a balance-rr bond (one veth link, so that every row \
+             delivers to the same receiver); packets counted where \
+             they arrive (an XDP counter on each link's far end, which drops them). The kernel \
+             row's program puts the original headers back before XDP_PASS (live frames \
+             recycle pages with the kernel's rewrites in them). {trials} trials interleaved; \
+             Mpps = delivered / time of the run."
+        ),
+        rows: vec![floor, kernel, fast_vs_floor, fast_vs_kernel],
+    }
+}
