@@ -21,8 +21,8 @@ use tracing::{debug, info, warn};
 
 use crate::{
     config::{
-        BalanceOptions, BondOptions, BondSpec, IpCidr, MonitorOptions, MultiWanOptions, Sticky,
-        set_option, validate_ifname,
+        BalanceOptions, BondOptions, BondSpec, IpCidr, LacpOptions, MonitorOptions,
+        MultiWanOptions, Sticky, set_option, validate_ifname,
     },
     error::{Error, Result},
     loader,
@@ -244,6 +244,7 @@ async fn build(nl: &Netlink, spec: &BondSpec, paths: &BondPaths, members: &[Link
     state.monitor = opts.monitor.to_pinned();
     let slots: Vec<Option<String>> = spec.members.iter().cloned().map(Some).collect();
     state.balance = opts.balance.to_pinned(&slots);
+    opts.lacp.write_pinned(&mut state.lacp);
     let peer = peer_name(nl, &spec.name).await?;
     state.peer_name = name_bytes(&peer);
     maps.set_state(state)?;
@@ -589,6 +590,7 @@ pub fn pinned_options(cfg: &BondConfig, state: &BondState) -> BondOptions {
         multi_wan: MultiWanOptions::from_pinned(&state.mwan, &slot_names(state)),
         balance: BalanceOptions::from_pinned(&state.balance, &slot_names(state), cfg.flowlet_ns),
         select_program: Some(name_string(&state.custom.program)).filter(|p| !p.is_empty()),
+        lacp: LacpOptions::from_pinned(&state.lacp),
     }
 }
 
@@ -687,6 +689,7 @@ impl OpenBond {
         let slots = slot_names(&self.state);
         self.state.mwan = opts.multi_wan.to_pinned(&slots);
         self.state.balance = opts.balance.to_pinned(&slots);
+        opts.lacp.write_pinned(&mut self.state.lacp);
         // A new selection program goes in before the custom mode can run without one.
         let recorded = Some(name_string(&self.state.custom.program)).filter(|p| !p.is_empty());
         if let Some(program) = &opts.select_program
