@@ -178,7 +178,18 @@ fn bondxdp_pair_negotiates_spreads_traffic_and_drops_a_silent_or_dark_member() {
     );
     p.ping_ok();
 
-    // Both sides show the same aggregate, each naming the other as partner.
+    // Both sides show the same aggregate, each naming the other as partner (once the PDUs
+    // announcing "distributing" went out: at most three per second per port).
+    let settled = |ns: &Netns| {
+        members(ns)
+            .iter()
+            .all(|m| m["lacp"]["partner"]["state"].as_u64() == Some(0x3f))
+    };
+    assert!(
+        eventually(3000, || settled(&p.a) && settled(&p.b)),
+        "{:#?}",
+        members(&p.a)
+    );
     let (sa, sb) = (p.a.status("bond0"), p.b.status("bond0"));
     for (me, peer) in [(&sa, &sb), (&sb, &sa)] {
         let lacp = &me["lacp"];

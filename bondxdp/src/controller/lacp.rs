@@ -255,6 +255,8 @@ impl LacpDriver {
         let mut snapshot = self.actor.snapshot();
         snapshot.config = config;
         self.actor = Actor::restore(&snapshot, now);
+        // As after a resume: the ports wait for their partners' answers with the carrier on.
+        self.restored_until = Some(now + SHORT_TIMEOUT_MS);
         self.dirty = true;
         info!(bond = %self.bond, "lacp: options changed");
     }
@@ -314,13 +316,25 @@ impl LacpDriver {
             return;
         }
         let link = if usable {
-            // Unknown speed (ethtool says nothing) keys the port with speed code 0; full
-            // duplex is assumed, as the kernel does for such devices.
-            let settings = crate::netdev::link_settings(&port.member.name);
-            Link {
-                up: true,
-                speed_mbps: settings.map_or(0, |s| s.speed_mbps),
-                full_duplex: settings.is_none_or(|s| s.full_duplex),
+            // By index: the member may have been renamed since.
+            let settings = crate::netdev::ifname(port.member.ifindex)
+                .and_then(|n| crate::netdev::link_settings(&n));
+            match (settings, port.link) {
+                (Some(s), _) => Link {
+                    up: true,
+                    speed_mbps: s.speed_mbps,
+                    full_duplex: s.full_duplex,
+                },
+                // ethtool failed this time: keep what it said before rather than change
+                // the port's key (which would restart the port).
+                (None, Some(before)) if before.speed_mbps != 0 => Link { up: true, ..before },
+                // The driver never says: speed code 0, full duplex assumed (as the kernel
+                // does for such devices).
+                (None, _) => Link {
+                    up: true,
+                    speed_mbps: 0,
+                    full_duplex: true,
+                },
             }
         } else {
             Link {
