@@ -241,6 +241,15 @@ impl LinkState {
 
 /// [`MemberSlot::flags`]: frames received on this member are delivered to the bond.
 pub const MEMBER_RX_ACCEPT: u8 = 1 << 0;
+/// [`MemberSlot::flags`], 802.3ad: the controller's LACP actor has the member collecting
+/// (what it receives may be delivered). Set by the controller, kept by
+/// [`BondConfig::recompute`], cleared outside 802.3ad.
+pub const MEMBER_LACP_COLLECTING: u8 = 1 << 1;
+/// [`MemberSlot::flags`], 802.3ad: the controller's LACP actor has the member distributing
+/// (it may transmit). Set by the controller like [`MEMBER_LACP_COLLECTING`].
+pub const MEMBER_LACP_DISTRIBUTING: u8 = 1 << 2;
+/// The flags the controller sets rather than [`BondConfig::recompute`] derives.
+pub const MEMBER_LACP_MASK: u8 = MEMBER_LACP_COLLECTING | MEMBER_LACP_DISTRIBUTING;
 
 /// One member as the data plane sees it.
 #[repr(C)]
@@ -252,7 +261,8 @@ pub struct MemberSlot {
     pub mac: [u8; 6],
     /// [`LinkState`] as a byte.
     pub link: u8,
-    /// Derived `MEMBER_*` flags ([`BondConfig::recompute`]).
+    /// `MEMBER_*` flags: `MEMBER_RX_ACCEPT` derived by [`BondConfig::recompute`], the
+    /// `MEMBER_LACP_*` ones set by the controller (802.3ad).
     pub flags: u8,
 }
 
@@ -526,24 +536,33 @@ impl BondConfig {
         &self.tx_slots[..n]
     }
 
-    /// Derives what the data plane acts on from the members' link states and the mode: the
-    /// transmit list and each member's receive flag. `active_slot` must already be chosen
-    /// (see [`crate::modes::active_backup::choose_active`]).
+    /// Derives what the data plane acts on from the members' link states, the mode and (in
+    /// 802.3ad) the controller's `MEMBER_LACP_*` flags: the transmit list and each member's
+    /// receive flag. `active_slot` must already be chosen (see
+    /// [`crate::modes::active_backup::choose_active`]). Outside 802.3ad the LACP flags are
+    /// cleared, so a bond switched to 802.3ad starts with no member collecting or
+    /// distributing.
     pub fn recompute(&mut self) {
         let mode = self.mode().unwrap_or(Mode::BalanceRr);
         let mut count = 0usize;
         for slot in 0..MAX_MEMBERS {
             let member = self.members[slot];
+            let lacp = if mode == Mode::Ieee8023ad && member.is_used() {
+                member.flags & MEMBER_LACP_MASK
+            } else {
+                0
+            };
             let up = member.is_used() && member.link_state() == LinkState::Up;
-            let transmits = up && crate::modes::transmits(mode, slot as u32, self.active_slot);
+            let transmits =
+                up && crate::modes::transmits(mode, slot as u32, self.active_slot, lacp);
             if transmits {
                 self.tx_slots[count] = slot as u8;
                 count += 1;
             }
             let receives = member.is_used()
                 && (self.has_flag(CFG_ALL_SLAVES_ACTIVE)
-                    || crate::modes::receives(mode, slot as u32, self.active_slot));
-            self.members[slot].flags = if receives { MEMBER_RX_ACCEPT } else { 0 };
+                    || crate::modes::receives(mode, slot as u32, self.active_slot, lacp));
+            self.members[slot].flags = lacp | if receives { MEMBER_RX_ACCEPT } else { 0 };
         }
         for rest in &mut self.tx_slots[count..] {
             *rest = 0;
@@ -583,9 +602,26 @@ impl BondConfig {
             .count()
     }
 
-    /// Whether the bond has carrier: at least `min_links` (and at least one) members up.
+    /// Members that count for the bond's carrier: those up, and in 802.3ad only those also
+    /// distributing (the kernel counts the active aggregator's ports).
+    pub fn carrier_members(&self) -> usize {
+        if self.mode() != Some(Mode::Ieee8023ad) {
+            return self.members_up();
+        }
+        self.members
+            .iter()
+            .filter(|m| {
+                m.is_used()
+                    && m.link_state() == LinkState::Up
+                    && m.flags & MEMBER_LACP_DISTRIBUTING != 0
+            })
+            .count()
+    }
+
+    /// Whether the bond has carrier: at least `min_links` (and at least one) members up (in
+    /// 802.3ad: distributing).
     pub fn has_carrier(&self) -> bool {
-        self.members_up() >= (self.min_links as usize).max(1)
+        self.carrier_members() >= (self.min_links as usize).max(1)
     }
 
     /// Whether two configurations would make the data plane act the same (ignores the
@@ -879,10 +915,176 @@ pub struct ForwardRecord {
     pub pad: u32,
 }
 
+/// [`LacpRecord::flags`]: `lacp_rate fast` (ask the partner for a LACPDU every second).
+pub const LACP_RATE_FAST: u8 = 1 << 0;
+/// [`LacpRecord::flags`]: `lacp_active off` (passive: only answer a partner that speaks).
+pub const LACP_PASSIVE: u8 = 1 << 1;
+
+/// [`LacpPortRecord::flags`]: carrier up (as last reported to the actor).
+pub const LACP_PORT_LINK_UP: u8 = 1 << 0;
+/// [`LacpPortRecord::flags`]: the link is full duplex.
+pub const LACP_PORT_FULL_DUPLEX: u8 = 1 << 1;
+/// [`LacpPortRecord::flags`]: `partner` was heard (not the administrative default).
+pub const LACP_PORT_PARTNER_KNOWN: u8 = 1 << 2;
+/// [`LacpPortRecord::flags`]: collecting.
+pub const LACP_PORT_COLLECTING: u8 = 1 << 3;
+/// [`LacpPortRecord::flags`]: distributing.
+pub const LACP_PORT_DISTRIBUTING: u8 = 1 << 4;
+
+/// The far end of a port as a LACPDU describes it (IEEE 802.1AX actor/partner information).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LacpInfoRecord {
+    /// System priority.
+    pub system_priority: u16,
+    /// System identifier (a MAC address).
+    pub system: [u8; 6],
+    /// Operational key.
+    pub key: u16,
+    /// Port priority.
+    pub port_priority: u16,
+    /// Port number.
+    pub port: u16,
+    /// The eight LACP state bits.
+    pub state: u8,
+    /// Padding; zero.
+    pub pad: u8,
+}
+
+/// What one LACP port counted (userspace record; the fields of `lacp::PortCounters`, the
+/// decoder's rejections by reason flattened in, plus the driver's own send failures).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LacpCountersRecord {
+    /// LACPDUs received.
+    pub lacpdu_rx: u64,
+    /// LACPDUs sent.
+    pub lacpdu_tx: u64,
+    /// Marker Information PDUs received.
+    pub marker_rx: u64,
+    /// Marker Responses received.
+    pub marker_response_rx: u64,
+    /// Marker Responses sent.
+    pub marker_response_tx: u64,
+    /// Marker Information PDUs left unanswered.
+    pub marker_dropped: u64,
+    /// Rejected: shorter than a PDU.
+    pub truncated: u64,
+    /// Rejected: longer than 128 bytes.
+    pub oversized: u64,
+    /// Rejected: not ethertype 0x8809.
+    pub not_slow_protocols: u64,
+    /// Rejected: not to 01:80:c2:00:00:02.
+    pub wrong_destination: u64,
+    /// Rejected: a Slow Protocol other than LACP and Marker.
+    pub unknown_subtype: u64,
+    /// Rejected: version 0.
+    pub wrong_version: u64,
+    /// Rejected: a TLV with the wrong type or length.
+    pub bad_tlv: u64,
+    /// Our own LACPDUs heard back (a loop).
+    pub loops: u64,
+    /// LACPDUs naming another partner than the current one.
+    pub partner_changes: u64,
+    /// Partner information timed out.
+    pub expiries: u64,
+    /// Fell back to the default partner.
+    pub defaulted: u64,
+    /// Actor churn found.
+    pub actor_churns: u64,
+    /// Partner churn found.
+    pub partner_churns: u64,
+    /// Frames the controller failed to send on the member.
+    pub tx_errors: u64,
+}
+
+/// One 802.3ad member port as the controller's LACP actor last had it (userspace record):
+/// enough to show it (`status`) and to resume it after a controller restart.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LacpPortRecord {
+    /// Interface index of the member this record describes; 0: none.
+    pub ifindex: u32,
+    /// Link speed as last reported, Mbit/s.
+    pub speed_mbps: u32,
+    /// `LACP_PORT_*` flags.
+    pub flags: u8,
+    /// Mux machine state (`lacp::MuxState` as numbered in `bondxdp::lacp::record`).
+    pub mux: u8,
+    /// Receive machine state (likewise).
+    pub rx: u8,
+    /// Selection (likewise).
+    pub selection: u8,
+    /// Actor churn machine state (likewise).
+    pub actor_churn: u8,
+    /// Partner churn machine state (likewise).
+    pub partner_churn: u8,
+    /// Padding; zero.
+    pub pad: [u8; 2],
+    /// The aggregator the port is in; 0: none.
+    pub aggregator: u16,
+    /// Port number in our LACPDUs.
+    pub port_number: u16,
+    /// Port priority in our LACPDUs.
+    pub port_priority: u16,
+    /// The member's own MAC (the source of its LACPDUs).
+    pub mac: [u8; 6],
+    /// Padding; zero.
+    pub pad2: [u8; 4],
+    /// What the port tells its partner (our system, key, port and state bits).
+    pub actor: LacpInfoRecord,
+    /// The partner as the port knows it.
+    pub partner: LacpInfoRecord,
+    /// Counters.
+    pub counters: LacpCountersRecord,
+}
+
+/// 802.3ad: the LACP options and the controller's record of its actor (userspace record in
+/// [`BondState`]). `up`/`set` write the options; the controller writes the rest (without
+/// bumping [`BondState::generation`]) whenever its actor changes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LacpRecord {
+    /// `LACP_RATE_FAST`, `LACP_PASSIVE`.
+    pub flags: u8,
+    /// `ad_select`: 0 stable, 1 bandwidth, 2 count.
+    pub ad_select: u8,
+    /// `ad_actor_sys_prio` (1-65535).
+    pub system_priority: u16,
+    /// `ad_user_port_key` (0-1023).
+    pub user_port_key: u16,
+    /// `ad_actor_system`; all zeros: the bond's MAC.
+    pub actor_system: [u8; 6],
+    /// The active aggregator's identifier; 0: none.
+    pub active_aggregator: u16,
+    /// Padding; zero.
+    pub pad: [u8; 2],
+    /// CLOCK_MONOTONIC time the controller last wrote the ports, ns (0: never).
+    pub updated_ns: u64,
+    /// The member ports, indexed like [`BondConfig::members`].
+    pub ports: [LacpPortRecord; MAX_MEMBERS],
+}
+
+impl Default for LacpRecord {
+    fn default() -> Self {
+        LacpRecord {
+            flags: 0,
+            ad_select: 0,
+            system_priority: 0xffff,
+            user_port_key: 0,
+            actor_system: [0; 6],
+            active_aggregator: 0,
+            pad: [0; 2],
+            updated_ns: 0,
+            ports: [LacpPortRecord::default(); MAX_MEMBERS],
+        }
+    }
+}
+
 /// Magic value of a written [`BondState`].
 pub const BOND_STATE_MAGIC: u32 = 0x6278_6470; // "bxdp"
 /// Layout version of [`BondState`].
-pub const BOND_STATE_VERSION: u32 = 6;
+pub const BOND_STATE_VERSION: u32 = 7;
 
 /// Userspace's persistent record of a bond, pinned with its maps so that `down`, `status` and
 /// a restarted controller work without any process having stayed alive.
@@ -917,6 +1119,10 @@ pub struct BondState {
     pub custom: CustomRecord,
     /// The XDP fast path's interfaces.
     pub forward: ForwardRecord,
+    /// Padding; zero.
+    pub pad: u32,
+    /// 802.3ad: LACP options and the controller's record of its actor.
+    pub lacp: LacpRecord,
 }
 
 impl Default for BondState {
@@ -936,6 +1142,8 @@ impl Default for BondState {
             balance: BalanceRecord::default(),
             custom: CustomRecord::default(),
             forward: ForwardRecord::default(),
+            pad: 0,
+            lacp: LacpRecord::default(),
         }
     }
 }
@@ -977,6 +1185,15 @@ mod tests {
                 + core::mem::size_of::<BalanceRecord>()
                 + core::mem::size_of::<CustomRecord>()
                 + core::mem::size_of::<ForwardRecord>()
+                + 4
+                + core::mem::size_of::<LacpRecord>()
+        );
+        assert_eq!(core::mem::size_of::<LacpInfoRecord>(), 16);
+        assert_eq!(core::mem::size_of::<LacpCountersRecord>(), 8 * 20);
+        assert_eq!(core::mem::size_of::<LacpPortRecord>(), 32 + 16 + 16 + 160);
+        assert_eq!(
+            core::mem::size_of::<LacpRecord>(),
+            24 + core::mem::size_of::<LacpPortRecord>() * MAX_MEMBERS
         );
     }
 
@@ -1056,6 +1273,60 @@ mod tests {
         assert_eq!(cfg.members[0].flags, MEMBER_RX_ACCEPT);
         // An active member that went down transmits nothing until a new one is chosen.
         cfg.members[1].link = Down as u8;
+        cfg.recompute();
+        assert_eq!(cfg.tx_slots(), &[] as &[u8]);
+    }
+
+    #[test]
+    fn recompute_8023ad_follows_the_controllers_lacp_flags() {
+        use LinkState::*;
+        let mut cfg = bond(Mode::Ieee8023ad, &[Up, Up, Down, Up]);
+        // Members start neither collecting nor distributing: nothing moves.
+        cfg.recompute();
+        assert_eq!(cfg.tx_slots(), &[] as &[u8]);
+        assert!(cfg.members[..4].iter().all(|m| m.flags == 0));
+        assert!(!cfg.has_carrier());
+        // Distributing on 0 and 2 (2 is down: not sent through), collecting on 0, 1 and 2.
+        cfg.members[0].flags = MEMBER_LACP_COLLECTING | MEMBER_LACP_DISTRIBUTING;
+        cfg.members[1].flags = MEMBER_LACP_COLLECTING;
+        cfg.members[2].flags = MEMBER_LACP_COLLECTING | MEMBER_LACP_DISTRIBUTING;
+        cfg.recompute();
+        assert_eq!(cfg.tx_slots(), &[0]);
+        let rx: [bool; 4] = core::array::from_fn(|s| cfg.members[s].flags & MEMBER_RX_ACCEPT != 0);
+        assert_eq!(rx, [true, true, true, false]);
+        // The controller's flags survive a recompute.
+        assert_eq!(
+            cfg.members[1].flags & MEMBER_LACP_MASK,
+            MEMBER_LACP_COLLECTING
+        );
+        // Carrier and min_links count distributing members that are up.
+        assert_eq!(cfg.carrier_members(), 1);
+        assert!(cfg.has_carrier());
+        cfg.min_links = 2;
+        cfg.recompute();
+        assert!(!cfg.has_carrier());
+        assert_eq!(
+            cfg.tx_slots(),
+            &[] as &[u8],
+            "below min_links nothing transmits"
+        );
+        cfg.members[3].flags = MEMBER_LACP_COLLECTING | MEMBER_LACP_DISTRIBUTING;
+        cfg.recompute();
+        assert_eq!(cfg.tx_slots(), &[0, 3]);
+        // all_slaves_active delivers from every member, as in the other modes.
+        cfg.flags |= CFG_ALL_SLAVES_ACTIVE;
+        cfg.recompute();
+        assert!(
+            cfg.members[..4]
+                .iter()
+                .all(|m| m.flags & MEMBER_RX_ACCEPT != 0)
+        );
+        // Another mode drops the LACP flags: switching back starts from nothing.
+        cfg.mode = Mode::BalanceXor as u32;
+        cfg.recompute();
+        assert!(cfg.members.iter().all(|m| m.flags & MEMBER_LACP_MASK == 0));
+        assert_eq!(cfg.tx_slots(), &[0, 1, 3]);
+        cfg.mode = Mode::Ieee8023ad as u32;
         cfg.recompute();
         assert_eq!(cfg.tx_slots(), &[] as &[u8]);
     }

@@ -21,8 +21,8 @@ use tracing::{debug, info, warn};
 
 use crate::{
     config::{
-        BalanceOptions, BondOptions, BondSpec, IpCidr, MonitorOptions, MultiWanOptions, Sticky,
-        set_option, validate_ifname,
+        BalanceOptions, BondOptions, BondSpec, IpCidr, LacpOptions, MonitorOptions,
+        MultiWanOptions, Sticky, set_option, validate_ifname,
     },
     error::{Error, Result},
     fastpath, loader,
@@ -256,6 +256,7 @@ async fn build(
     state.monitor = opts.monitor.to_pinned();
     let slots: Vec<Option<String>> = spec.members.iter().cloned().map(Some).collect();
     state.balance = opts.balance.to_pinned(&slots);
+    opts.lacp.write_pinned(&mut state.lacp);
     let peer = peer_name(nl, &spec.name).await?;
     state.peer_name = name_bytes(&peer);
     maps.set_state(state)?;
@@ -717,6 +718,7 @@ pub fn pinned_options(cfg: &BondConfig, state: &BondState) -> BondOptions {
         balance: BalanceOptions::from_pinned(&state.balance, &slot_names(state), cfg.flowlet_ns),
         select_program: Some(name_string(&state.custom.program)).filter(|p| !p.is_empty()),
         forward_from: forward_names(&state.forward),
+        lacp: LacpOptions::from_pinned(&state.lacp),
     }
 }
 
@@ -818,6 +820,7 @@ impl OpenBond {
         let slots = slot_names(&self.state);
         self.state.mwan = opts.multi_wan.to_pinned(&slots);
         self.state.balance = opts.balance.to_pinned(&slots);
+        opts.lacp.write_pinned(&mut self.state.lacp);
         // A new selection program goes in before the custom mode can run without one.
         let recorded = Some(name_string(&self.state.custom.program)).filter(|p| !p.is_empty());
         if let Some(program) = &opts.select_program

@@ -61,7 +61,8 @@ pub enum Command {
         /// Bond name.
         name: String,
         /// KEY=VALUE pairs with kernel option names (mode, xmit_hash_policy, primary,
-        /// primary_reselect, miimon, updelay, downdelay, arp_interval, arp_ip_target, ...).
+        /// primary_reselect, miimon, updelay, downdelay, arp_interval, arp_ip_target,
+        /// lacp_rate, ad_select, ...).
         #[arg(required = true, value_parser = parse_assignment)]
         options: Vec<(String, String)>,
     },
@@ -127,14 +128,15 @@ pub struct UpArgs {
     /// Name of the bond interface to create.
     pub name: String,
     /// Bonding mode: balance-rr (0), active-backup (1), balance-xor (2), broadcast (3),
-    /// balance-tlb (5), load-aware (flowlets by spare capacity), multi-wan (uplinks to
+    /// 802.3ad (4, LACP; needs `bondxdp run`), balance-tlb (5), load-aware (flowlets by spare capacity), multi-wan (uplinks to
     /// different networks, per flow, translated), or custom (--select-program).
     #[arg(long)]
     pub mode: String,
     /// Member interface (repeat for each member; order sets the default active member).
     #[arg(short, long = "member", value_name = "IF", required = true)]
     pub members: Vec<String>,
-    /// Hash for balance-xor: layer2, layer2+3, layer3+4, encap2+3, encap3+4, vlan+srcmac.
+    /// Hash for balance-xor and 802.3ad: layer2, layer2+3, layer3+4, encap2+3, encap3+4,
+    /// vlan+srcmac.
     #[arg(long)]
     pub xmit_hash_policy: Option<String>,
     /// balance-rr: packets per member before moving on (0 = random member).
@@ -185,9 +187,28 @@ pub struct UpArgs {
     /// Gratuitous ARPs / unsolicited NAs sent through a new active member (default 1).
     #[arg(long)]
     pub num_grat_arp: Option<u32>,
-    /// Members that must be up for the bond to have carrier.
+    /// Members that must be up for the bond to have carrier (802.3ad: distributing).
     #[arg(long)]
     pub min_links: Option<u32>,
+    /// 802.3ad: how often the partner is asked to send LACPDUs: slow (every 30 s, the
+    /// default) or fast (every second; a silent partner is noticed within 3 s).
+    #[arg(long)]
+    pub lacp_rate: Option<String>,
+    /// 802.3ad: on (send LACPDUs unasked, the default) or off (only answer a partner).
+    #[arg(long)]
+    pub lacp_active: Option<String>,
+    /// 802.3ad: which aggregator carries traffic: stable (default), bandwidth, count.
+    #[arg(long)]
+    pub ad_select: Option<String>,
+    /// 802.3ad: system priority in our LACPDUs, 1-65535 (default 65535).
+    #[arg(long, value_name = "N")]
+    pub ad_actor_sys_prio: Option<u32>,
+    /// 802.3ad: the upper 10 bits of every port key, 0-1023 (default 0).
+    #[arg(long, value_name = "N")]
+    pub ad_user_port_key: Option<u32>,
+    /// 802.3ad: the system MAC in our LACPDUs (default: the bond's MAC).
+    #[arg(long, value_name = "MAC")]
+    pub ad_actor_system: Option<String>,
     /// Ignore netlink link events; notice carrier loss by polling only.
     #[arg(long)]
     pub no_link_events: bool,
@@ -295,6 +316,18 @@ impl UpArgs {
         set("arp_missed_max", self.arp_missed_max.map(|v| v.to_string()))?;
         set("num_grat_arp", self.num_grat_arp.map(|v| v.to_string()))?;
         set("min_links", self.min_links.map(|v| v.to_string()))?;
+        set("lacp_rate", self.lacp_rate.clone())?;
+        set("lacp_active", self.lacp_active.clone())?;
+        set("ad_select", self.ad_select.clone())?;
+        set(
+            "ad_actor_sys_prio",
+            self.ad_actor_sys_prio.map(|v| v.to_string()),
+        )?;
+        set(
+            "ad_user_port_key",
+            self.ad_user_port_key.map(|v| v.to_string()),
+        )?;
+        set("ad_actor_system", self.ad_actor_system.clone())?;
         set("link_events", Some((!self.no_link_events).to_string()))?;
         set("gateway", list(&self.gateway))?;
         set("weight", list(&self.weight))?;

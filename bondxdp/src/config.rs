@@ -11,20 +11,25 @@ use std::{
 use bondxdp_common::{
     HashPolicy, MAX_MEMBERS, Mode,
     config::{
-        BalanceRecord, MAX_FORWARD, MAX_TARGETS, MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER,
-        MWAN_STICKY_HOST, MonitorConfig, MwanRecord, SELECT_PROGRAM_MAX,
+        BalanceRecord, LACP_PASSIVE, LACP_RATE_FAST, LacpRecord, MAX_FORWARD, MAX_TARGETS,
+        MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER, MWAN_STICKY_HOST, MonitorConfig, MwanRecord,
+        SELECT_PROGRAM_MAX,
     },
     modes::active_backup::PrimaryReselect,
 };
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    lacp::{AdSelect, key::MAX_USER_KEY},
+};
 
 /// Modes whose data plane exists in this version.
-pub const SUPPORTED_MODES: [Mode; 8] = [
+pub const SUPPORTED_MODES: [Mode; 9] = [
     Mode::BalanceRr,
     Mode::ActiveBackup,
     Mode::BalanceXor,
     Mode::Broadcast,
+    Mode::Ieee8023ad,
     Mode::BalanceTlb,
     Mode::MultiWan,
     Mode::LoadAware,
@@ -61,6 +66,82 @@ pub struct BondOptions {
     /// LAN-side interfaces whose routed traffic through the bond takes the XDP fast path
     /// (`forward_from`), and whose replies take it back.
     pub forward_from: Vec<String>,
+    /// 802.3ad: LACP settings.
+    pub lacp: LacpOptions,
+}
+
+/// 802.3ad's LACP settings (kernel names in parentheses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LacpOptions {
+    /// Ask the partner for a LACPDU every second rather than every 30 (`lacp_rate fast`).
+    pub fast: bool,
+    /// Send LACPDUs unasked (`lacp_active on`, the default) or only answer (`off`).
+    pub active: bool,
+    /// How the active aggregator is chosen (`ad_select`).
+    pub ad_select: AdSelect,
+    /// System priority in our LACPDUs, 1-65535 (`ad_actor_sys_prio`, default 65535).
+    pub system_priority: u16,
+    /// The upper 10 bits of every port key, 0-1023 (`ad_user_port_key`).
+    pub user_port_key: u16,
+    /// The system identifier in our LACPDUs (`ad_actor_system`; default: the bond's MAC).
+    pub actor_system: Option<[u8; 6]>,
+}
+
+impl Default for LacpOptions {
+    fn default() -> Self {
+        LacpOptions::from_pinned(&LacpRecord::default())
+    }
+}
+
+impl LacpOptions {
+    /// Writes the options into `r`, leaving the controller's part of it as it is.
+    pub fn write_pinned(&self, r: &mut LacpRecord) {
+        r.flags = 0;
+        if self.fast {
+            r.flags |= LACP_RATE_FAST;
+        }
+        if !self.active {
+            r.flags |= LACP_PASSIVE;
+        }
+        r.ad_select = match self.ad_select {
+            AdSelect::Stable => 0,
+            AdSelect::Bandwidth => 1,
+            AdSelect::Count => 2,
+        };
+        r.system_priority = self.system_priority;
+        r.user_port_key = self.user_port_key;
+        r.actor_system = self.actor_system.unwrap_or([0; 6]);
+    }
+
+    /// The options from the pinned record.
+    pub fn from_pinned(r: &LacpRecord) -> LacpOptions {
+        LacpOptions {
+            fast: r.flags & LACP_RATE_FAST != 0,
+            active: r.flags & LACP_PASSIVE == 0,
+            ad_select: match r.ad_select {
+                1 => AdSelect::Bandwidth,
+                2 => AdSelect::Count,
+                _ => AdSelect::Stable,
+            },
+            system_priority: r.system_priority,
+            user_port_key: r.user_port_key,
+            actor_system: (r.actor_system != [0; 6]).then_some(r.actor_system),
+        }
+    }
+
+    /// `lacp_rate` as the kernel names it (`slow`, `fast`).
+    pub fn rate_name(&self) -> &'static str {
+        if self.fast { "fast" } else { "slow" }
+    }
+
+    /// `ad_select` as the kernel names it.
+    pub fn ad_select_name(&self) -> &'static str {
+        match self.ad_select {
+            AdSelect::Stable => "stable",
+            AdSelect::Bandwidth => "bandwidth",
+            AdSelect::Count => "count",
+        }
+    }
 }
 
 /// Which flows of one host share an uplink (multi-wan `sticky`).
@@ -639,6 +720,7 @@ impl Default for BondOptions {
             balance: BalanceOptions::default(),
             select_program: None,
             forward_from: Vec::new(),
+            lacp: LacpOptions::default(),
         }
     }
 }
@@ -656,10 +738,18 @@ pub struct BondSpec {
 
 impl BondSpec {
     /// Applies the kernel's silent corrections and returns a warning for each: delays that
-    /// are not multiples of `miimon` are rounded down to one (as the kernel does).
+    /// are not multiples of `miimon` are rounded down to one (as the kernel does). LACP
+    /// options outside 802.3ad are kept (the kernel keeps them too) with a warning that they
+    /// do nothing.
     pub fn normalize(&mut self) -> Vec<String> {
-        let m = &mut self.options.monitor;
         let mut warnings = Vec::new();
+        if self.options.mode != Mode::Ieee8023ad && self.options.lacp != LacpOptions::default() {
+            warnings.push(format!(
+                "the lacp_* and ad_* options only act in 802.3ad mode, not in {}",
+                self.options.mode.name()
+            ));
+        }
+        let m = &mut self.options.monitor;
         if m.miimon > 0 {
             for (name, delay) in [("updelay", &mut m.updelay), ("downdelay", &mut m.downdelay)] {
                 if *delay % m.miimon != 0 {
@@ -955,6 +1045,12 @@ pub const OPTION_KEYS: &[&str] = &[
     "reset_on_failover",
     "max_flows",
     "nat_ports",
+    "lacp_rate",
+    "lacp_active",
+    "ad_select",
+    "ad_actor_sys_prio",
+    "ad_user_port_key",
+    "ad_actor_system",
 ];
 
 /// Sets one option from its kernel name and a textual value (`miimon`, `"100"`). Lists are
@@ -1069,6 +1165,40 @@ pub fn set_option(opts: &mut BondOptions, key: &str, value: &str) -> Result<()> 
                 hi.trim().parse().map_err(|_| bad())?,
             );
         }
+        "lacp_rate" => {
+            opts.lacp.fast = match value {
+                "slow" | "0" => false,
+                "fast" | "1" => true,
+                _ => return Err(bad_choice(key, value, "slow, fast")),
+            }
+        }
+        "lacp_active" => opts.lacp.active = parse_bool(key, value)?,
+        "ad_select" => {
+            opts.lacp.ad_select = AdSelect::parse(value)
+                .ok_or_else(|| bad_choice(key, value, "stable, bandwidth, count"))?
+        }
+        "ad_actor_sys_prio" => {
+            opts.lacp.system_priority = parse_in_range(key, value, 1, 65535)? as u16
+        }
+        "ad_user_port_key" => {
+            opts.lacp.user_port_key = parse_in_range(key, value, 0, MAX_USER_KEY as u32)? as u16
+        }
+        "ad_actor_system" => {
+            let mac = parse_mac(value).map_err(|_| {
+                Error::invalid(
+                    key,
+                    format!("{value:?} is not of the form aa:bb:cc:dd:ee:ff"),
+                )
+            })?;
+            if mac[0] & 1 == 1 {
+                return Err(Error::invalid(
+                    key,
+                    format!("{value} is a multicast address"),
+                ));
+            }
+            // All zeros is the kernel's "use the bond's MAC".
+            opts.lacp.actor_system = (mac != [0; 6]).then_some(mac);
+        }
         "arp_ip_target" => {
             m.arp_ip_targets = parse_list(value, |s| {
                 s.parse::<Ipv4Addr>().map_err(|_| {
@@ -1126,6 +1256,18 @@ fn parse_u32(key: &str, value: &str) -> Result<u32> {
     value
         .parse()
         .map_err(|_| Error::invalid(key, format!("{value:?} is not a non-negative integer")))
+}
+
+/// Parses an integer and checks it is in `min..=max`.
+fn parse_in_range(key: &str, value: &str, min: u32, max: u32) -> Result<u32> {
+    let v = parse_u32(key, value)?;
+    if v < min || v > max {
+        return Err(Error::invalid(
+            key,
+            format!("{v} is out of range {min}-{max}"),
+        ));
+    }
+    Ok(v)
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool> {
@@ -1542,6 +1684,95 @@ mod tests {
             let e = set_option(&mut o, k, v).unwrap_err().to_string();
             assert!(e.contains(needle), "{k}={v}: {e}");
         }
+    }
+
+    #[test]
+    fn lacp_options_take_kernel_names_and_survive_pinning() {
+        let mut o = BondOptions::default();
+        assert_eq!(
+            o.lacp,
+            LacpOptions {
+                fast: false,
+                active: true,
+                ad_select: AdSelect::Stable,
+                system_priority: 65535,
+                user_port_key: 0,
+                actor_system: None,
+            },
+            "the kernel's defaults"
+        );
+        for (k, v) in [
+            ("mode", "4"),
+            ("lacp_rate", "fast"),
+            ("lacp-active", "off"),
+            ("ad_select", "count"),
+            ("ad_actor_sys_prio", "100"),
+            ("ad_user_port_key", "1023"),
+            ("ad_actor_system", "02:00:5e:00:00:09"),
+        ] {
+            set_option(&mut o, k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
+        }
+        assert_eq!(o.mode, Mode::Ieee8023ad);
+        let l = o.lacp;
+        assert!(l.fast && !l.active);
+        assert_eq!(l.ad_select, AdSelect::Count);
+        assert_eq!((l.system_priority, l.user_port_key), (100, 1023));
+        assert_eq!(l.actor_system, Some([2, 0, 0x5e, 0, 0, 9]));
+        // Pinned and read back unchanged, without touching the controller's part.
+        let mut r = LacpRecord {
+            active_aggregator: 3,
+            ..LacpRecord::default()
+        };
+        l.write_pinned(&mut r);
+        assert_eq!(LacpOptions::from_pinned(&r), l);
+        assert_eq!(r.active_aggregator, 3);
+        // Numbers as the kernel takes them; zeros mean "the bond's MAC".
+        set_option(&mut o, "lacp_rate", "0").unwrap();
+        set_option(&mut o, "ad_select", "1").unwrap();
+        set_option(&mut o, "ad_actor_system", "00:00:00:00:00:00").unwrap();
+        assert!(!o.lacp.fast);
+        assert_eq!(o.lacp.ad_select, AdSelect::Bandwidth);
+        assert_eq!(o.lacp.actor_system, None);
+        for (k, v, needle) in [
+            ("lacp_rate", "medium", "expected one of slow, fast"),
+            ("lacp_active", "sometimes", "expected one of"),
+            (
+                "ad_select",
+                "fastest",
+                "expected one of stable, bandwidth, count",
+            ),
+            ("ad_actor_sys_prio", "0", "out of range 1-65535"),
+            ("ad_actor_sys_prio", "65536", "out of range 1-65535"),
+            ("ad_user_port_key", "1024", "out of range 0-1023"),
+            ("ad_actor_system", "01:80:c2:00:00:02", "multicast"),
+            ("ad_actor_system", "02:00", "aa:bb:cc:dd:ee:ff"),
+        ] {
+            let e = set_option(&mut o, k, v).unwrap_err().to_string();
+            assert!(e.contains(needle), "{k}={v}: {e}");
+        }
+        // Outside 802.3ad they are kept, with a warning.
+        let mut s = spec(&["eth0", "eth1"]);
+        s.validate().unwrap();
+        assert!(s.normalize().is_empty());
+        set_option(&mut s.options, "lacp_rate", "fast").unwrap();
+        let w = s.normalize();
+        assert!(w[0].contains("only act in 802.3ad"), "{w:?}");
+        set_option(&mut s.options, "mode", "802.3ad").unwrap();
+        assert!(s.normalize().is_empty());
+        s.validate().unwrap();
+        // And from a config file.
+        let f = parse_config(
+            "[[bond]]\nname = \"b\"\nmembers = [\"e0\", \"e1\"]\nmode = \"802.3ad\"\n\
+             lacp_rate = \"fast\"\nad_select = \"bandwidth\"\nxmit_hash_policy = \"layer3+4\"\n\
+             min_links = 2\n",
+        )
+        .unwrap();
+        let o = &f.bonds[0].spec.options;
+        assert_eq!(o.mode, Mode::Ieee8023ad);
+        assert!(o.lacp.fast);
+        assert_eq!(o.lacp.ad_select, AdSelect::Bandwidth);
+        assert_eq!(o.xmit_hash_policy, HashPolicy::Layer34);
+        assert_eq!(o.min_links, 2);
     }
 
     #[test]

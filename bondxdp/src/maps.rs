@@ -14,7 +14,9 @@ use aya::{
 };
 use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
-    config::{BOND_STATE_MAGIC, BOND_STATE_VERSION, BondState, ConfigSlots, UplinkHealth},
+    config::{
+        BOND_STATE_MAGIC, BOND_STATE_VERSION, BondState, ConfigSlots, LacpRecord, UplinkHealth,
+    },
     counters::UplinkSignals,
     nat::{Addr, FlowEntry, FlowKey, HostEntry, NatEntry},
 };
@@ -281,6 +283,18 @@ impl BondMaps {
         state.magic = BOND_STATE_MAGIC;
         state.version = BOND_STATE_VERSION;
         state.generation = state.generation.wrapping_add(1);
+        self.state.set(0, state, 0)?;
+        Ok(())
+    }
+
+    /// Changes the LACP record in userspace's state in place, without bumping its
+    /// generation (the controller's own bookkeeping is no option change). The caller holds
+    /// the bond's [`crate::pins::BondLock`], so no `set` interleaves.
+    pub fn update_lacp(&mut self, f: impl FnOnce(&mut LacpRecord)) -> Result<()> {
+        let Some(mut state) = self.state()? else {
+            return Ok(());
+        };
+        f(&mut state.lacp);
         self.state.set(0, state, 0)?;
         Ok(())
     }

@@ -18,8 +18,9 @@ use bondxdp_common::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    config::{MonitorOptions, format_mac, validate_ifname},
+    config::{LacpOptions, MonitorOptions, format_mac, validate_ifname},
     error::{Error, Result},
+    lacp::{AggregatorStatus, PortStatus, record::read_record},
     maps::{BondMaps, name_string},
     netdev::Netlink,
     pins::{self, BondPaths},
@@ -81,6 +82,43 @@ pub struct BondStatus {
     /// XDP fast path: the `--forward-from` interfaces and their XDP mode.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub forward_from: Vec<ForwardStatus>,
+    /// 802.3ad: LACP settings and aggregators.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub lacp: Option<LacpStatus>,
+}
+
+/// 802.3ad as `status` reports it (what /proc/net/bonding calls "802.3ad info").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LacpStatus {
+    /// `lacp_active`: on or off.
+    pub lacp_active: String,
+    /// `lacp_rate`: slow or fast.
+    pub lacp_rate: String,
+    /// `ad_select`.
+    pub ad_select: String,
+    /// `ad_actor_sys_prio`.
+    pub system_priority: u16,
+    /// The actor system (`ad_actor_system`, else the bond's MAC).
+    pub system: String,
+    /// `ad_user_port_key`.
+    pub user_port_key: u16,
+    /// The active aggregator's identifier.
+    pub active_aggregator: Option<u16>,
+    /// Aggregators in use.
+    pub aggregators: Vec<AggregatorStatus>,
+    /// Seconds since the controller last recorded its actor's state (`None`: no controller
+    /// ran LACP for this bond yet; nothing is sent until one does).
+    pub record_age_s: Option<f64>,
+}
+
+/// One 802.3ad member port as `status` reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LacpMemberStatus {
+    /// Its machines, actor and partner information, churn and counters.
+    #[serde(flatten)]
+    pub port: PortStatus,
+    /// LACPDUs the controller failed to send on it.
+    pub tx_errors: u64,
 }
 
 /// A `--forward-from` interface as `status` reports it.
@@ -178,6 +216,9 @@ pub struct MemberStatus {
     /// XDP fast path on this member: `native` or `generic` (absent: none).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub xdp: Option<String>,
+    /// 802.3ad: the member's LACP port.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub lacp: Option<LacpMemberStatus>,
 }
 
 /// A multi-wan uplink as `status` reports it.
@@ -301,6 +342,36 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
             uplink: None,
             weight: mode.uses_weights().then_some(cfg.weights[slot]),
             xdp: fast_path_on(&state.forward, slot),
+            lacp: None,
+        });
+    }
+    let mut lacp = None;
+    if mode == Mode::Ieee8023ad {
+        let opts = LacpOptions::from_pinned(&state.lacp);
+        let recorded = read_record(&state.lacp);
+        for p in recorded.ports {
+            if let Some(m) = members
+                .iter_mut()
+                .find(|m| m.slot == p.slot && m.ifindex == p.ifindex)
+            {
+                m.lacp = Some(LacpMemberStatus {
+                    port: p.status,
+                    tx_errors: p.tx_errors,
+                });
+            }
+        }
+        lacp = Some(LacpStatus {
+            lacp_active: if opts.active { "on" } else { "off" }.into(),
+            lacp_rate: opts.rate_name().into(),
+            ad_select: opts.ad_select_name().into(),
+            system_priority: opts.system_priority,
+            system: format_mac(&opts.actor_system.unwrap_or(cfg.bond_mac)),
+            user_port_key: opts.user_port_key,
+            active_aggregator: recorded.active_aggregator,
+            aggregators: recorded.aggregators,
+            record_age_s: (recorded.updated_ns != 0).then(|| {
+                crate::maps::monotonic_ns().saturating_sub(recorded.updated_ns) as f64 / 1e9
+            }),
         });
     }
     let mut flow_table = None;
@@ -400,6 +471,7 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
                 xdp: xdp_mode(state.forward.generic & (1 << i) != 0),
             })
             .collect(),
+        lacp,
     })
 }
 
@@ -610,6 +682,9 @@ pub fn render(s: &BondStatus) -> String {
     if s.keep_member_macs {
         let _ = writeln!(o, "Members keep their MACs: yes");
     }
+    if let Some(l) = &s.lacp {
+        render_lacp(&mut o, l, s.min_links);
+    }
     if s.all_slaves_active {
         let _ = writeln!(o, "All slaves active: yes");
     }
@@ -637,6 +712,9 @@ pub fn render(s: &BondStatus) -> String {
         }
         if let Some(x) = &m.xdp {
             let _ = writeln!(o, "XDP Fast Path: {x}");
+        }
+        if let Some(l) = &m.lacp {
+            render_lacp_port(&mut o, l);
         }
         if let Some(u) = &m.uplink {
             let none = || "none".to_string();
@@ -689,6 +767,141 @@ pub fn render(s: &BondStatus) -> String {
         }
     }
     o
+}
+
+/// The bond's "802.3ad info", as /proc/net/bonding prints it.
+fn render_lacp(o: &mut String, l: &LacpStatus, min_links: u32) {
+    let _ = writeln!(o);
+    let _ = writeln!(o, "802.3ad info");
+    let _ = writeln!(o, "LACP active: {}", l.lacp_active);
+    let _ = writeln!(o, "LACP rate: {}", l.lacp_rate);
+    let _ = writeln!(o, "Min links: {min_links}");
+    let _ = writeln!(
+        o,
+        "Aggregator selection policy (ad_select): {}",
+        l.ad_select
+    );
+    let _ = writeln!(o, "System priority: {}", l.system_priority);
+    let _ = writeln!(o, "System MAC address: {}", l.system);
+    if l.user_port_key != 0 {
+        let _ = writeln!(o, "User port key: {}", l.user_port_key);
+    }
+    match l.record_age_s {
+        Some(age) => {
+            let _ = writeln!(o, "LACP state recorded: {age:.1} s ago");
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "LACP state recorded: never (start `bondxdp run`: 802.3ad needs the controller)"
+            );
+        }
+    }
+    match l.aggregators.iter().find(|a| a.active) {
+        Some(a) => {
+            let _ = writeln!(o, "Active Aggregator Info:");
+            render_aggregator(o, a);
+        }
+        None => {
+            let _ = writeln!(o, "Active Aggregator Info: none");
+        }
+    }
+    for a in l.aggregators.iter().filter(|a| !a.active) {
+        let _ = writeln!(o, "Standby Aggregator Info:");
+        render_aggregator(o, a);
+    }
+}
+
+fn render_aggregator(o: &mut String, a: &AggregatorStatus) {
+    let _ = writeln!(o, "\tAggregator ID: {}", a.id);
+    let _ = writeln!(o, "\tNumber of ports: {}", a.ports.len());
+    let _ = writeln!(o, "\tActor Key: {}", a.actor_key);
+    let _ = writeln!(o, "\tPartner Key: {}", a.partner_key);
+    let _ = writeln!(
+        o,
+        "\tPartner Mac Address: {}",
+        format_mac(&a.partner_system)
+    );
+    let _ = writeln!(
+        o,
+        "\tPartner System Priority: {}",
+        a.partner_system_priority
+    );
+    if a.individual {
+        let _ = writeln!(o, "\tIndividual: yes");
+    }
+}
+
+/// A member's 802.3ad details, as /proc/net/bonding prints them, and bondxdp's counters.
+fn render_lacp_port(o: &mut String, l: &LacpMemberStatus) {
+    let p = &l.port;
+    let churn = |c: crate::lacp::ChurnState| match c {
+        crate::lacp::ChurnState::Monitoring => "monitoring",
+        crate::lacp::ChurnState::None => "none",
+        crate::lacp::ChurnState::Churned => "churned",
+    };
+    let _ = writeln!(
+        o,
+        "Aggregator ID: {}",
+        p.aggregator.map_or("N/A".to_string(), |a| a.to_string())
+    );
+    let _ = writeln!(
+        o,
+        "LACP: {:?}, rx {:?}, mux {:?}; collecting {}, distributing {}",
+        p.selection,
+        p.rx_state,
+        p.mux_state,
+        if p.collecting { "yes" } else { "no" },
+        if p.distributing { "yes" } else { "no" }
+    );
+    let _ = writeln!(o, "Actor Churn State: {}", churn(p.actor_churn));
+    let _ = writeln!(o, "Partner Churn State: {}", churn(p.partner_churn));
+    let _ = writeln!(o, "Actor Churned Count: {}", p.counters.actor_churns);
+    let _ = writeln!(o, "Partner Churned Count: {}", p.counters.partner_churns);
+    for (who, key_name, i) in [
+        ("actor", "port key", &p.actor),
+        ("partner", "oper key", &p.partner),
+    ] {
+        let _ = writeln!(o, "details {who} lacp pdu:");
+        let _ = writeln!(o, "    system priority: {}", i.system_priority);
+        let _ = writeln!(o, "    system mac address: {}", format_mac(&i.system));
+        let _ = writeln!(o, "    {key_name}: {}", i.key);
+        let _ = writeln!(o, "    port priority: {}", i.port_priority);
+        let _ = writeln!(o, "    port number: {}", i.port);
+        let _ = writeln!(
+            o,
+            "    port state: {} ({})",
+            i.state.bits(),
+            i.state.names().join(" ")
+        );
+    }
+    let c = &p.counters;
+    let _ = writeln!(
+        o,
+        "LACPDUs: {} received, {} sent, {} send errors; markers: {} received, {} answered, \
+         {} unanswered",
+        c.lacpdu_rx, c.lacpdu_tx, l.tx_errors, c.marker_rx, c.marker_response_tx, c.marker_dropped
+    );
+    let bad = c.malformed;
+    if bad.total() + c.loops + c.partner_changes + c.expiries + c.defaulted > 0 {
+        let _ = writeln!(
+            o,
+            "LACP faults: {} malformed (truncated {}, oversized {}, wrong destination {}, \
+             unknown subtype {}, wrong version {}, bad TLV {}), {} loops, {} partner changes, \
+             {} expiries, {} defaulted",
+            bad.total(),
+            bad.truncated,
+            bad.oversized,
+            bad.wrong_destination,
+            bad.unknown_subtype,
+            bad.wrong_version,
+            bad.bad_tlv,
+            c.loops,
+            c.partner_changes,
+            c.expiries,
+            c.defaulted
+        );
+    }
 }
 
 /// `status --watch`: per-member rates of one bond (or all), refreshed every `interval`

@@ -1,4 +1,5 @@
-//! Packet capture on one interface of a namespace (AF_PACKET), to check what is on the wire.
+//! Packet capture on one interface of a namespace (AF_PACKET), to check what is on the wire
+//! (and to put frames on it that no well-behaved stack would send).
 
 use std::{
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
@@ -58,6 +59,19 @@ impl Capture {
             };
             Capture { fd }
         })
+    }
+
+    /// Sends one whole Ethernet frame out of the interface, as a peer's faulty (or hostile)
+    /// software would.
+    pub fn send(&self, frame: &[u8]) {
+        // SAFETY: frame is valid for its length; the socket is bound to the interface.
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        assert_eq!(
+            n,
+            frame.len() as isize,
+            "send: {}",
+            std::io::Error::last_os_error()
+        );
     }
 
     /// Frames received within `timeout` (stops early once `max` frames arrived).

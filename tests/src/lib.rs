@@ -3,12 +3,15 @@
 //! Every test builds its own world: network namespaces with unique names ([`Netns`]), veth
 //! links between them, bonds made by the real `bondxdp` binary, real packets. Everything is
 //! removed on drop, also when the test panics. Assertions read what arrived where from the
-//! peer side's own interface counters or captures, not only from bondxdp.
+//! peer side's own interface counters or captures, not only from bondxdp. Where another
+//! implementation is the peer (Open vSwitch, for LACP), it runs in a namespace of the test's
+//! too ([`ovs`]).
 
 pub mod bench;
 pub mod capture;
 pub mod controller;
 pub mod netns;
+pub mod ovs;
 pub mod router;
 pub mod testrun;
 pub mod traffic;

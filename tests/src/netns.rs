@@ -211,6 +211,30 @@ impl Netns {
         self.link_json(name).get("xdp").is_some()
     }
 
+    /// Drops every frame of `ethertype` that `dev` sends (`hook` "egress") or receives
+    /// ("ingress"), with an nftables netdev rule: a silent failure of one protocol on one
+    /// link. Returns the rule's table, for [`Netns::allow`].
+    pub fn drop_ethertype(&self, dev: &str, hook: &str, ethertype: u16) -> String {
+        let table = format!("drop_{hook}_{dev}_{ethertype:04x}");
+        self.exec_ok(&["nft", "add", "table", "netdev", &table]);
+        self.exec_ok(&[
+            "nft",
+            &format!(
+                "add chain netdev {table} c {{ type filter hook {hook} device {dev} priority 0; }}"
+            ),
+        ]);
+        self.exec_ok(&[
+            "nft",
+            &format!("add rule netdev {table} c ether type {ethertype:#06x} drop"),
+        ]);
+        table
+    }
+
+    /// Removes a rule of [`Netns::drop_ethertype`].
+    pub fn allow(&self, table: &str) {
+        self.exec_ok(&["nft", "delete", "table", "netdev", table]);
+    }
+
     /// Sets `net.ipv6.conf.IF.disable_ipv6`.
     pub fn disable_ipv6(&self, ifname: &str) {
         self.exec_ok(&[

@@ -7,7 +7,9 @@ use anyhow::{Context, Result, bail};
 
 use crate::util::{cmd, output, run, step};
 
-/// Debian packages: LLVM 22 for bpf-linker, and the tools the lab, tests and benchmarks use.
+/// Debian packages: LLVM 22 for bpf-linker, and the tools the lab, tests and benchmarks use
+/// (Open vSwitch is the 802.3ad tests' other LACP implementation; they run its daemons in a
+/// namespace of their own, on the userspace datapath).
 const APT_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
@@ -20,6 +22,7 @@ const APT_PACKAGES: &[&str] = &[
     "ethtool",
     "util-linux",
     "fonts-dejavu-core",
+    "openvswitch-switch",
 ];
 
 /// bpf-linker version known to work with the pinned aya crates and Debian's LLVM 22.

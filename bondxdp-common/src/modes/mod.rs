@@ -23,7 +23,7 @@ pub mod round_robin;
 pub mod xor;
 
 use crate::{
-    config::{BondConfig, HashPolicy, Mode},
+    config::{BondConfig, HashPolicy, MEMBER_LACP_COLLECTING, MEMBER_LACP_DISTRIBUTING, Mode},
     counters::Counter,
     hash::PacketMeta,
     packet::PacketView,
@@ -121,7 +121,8 @@ pub const fn program_for(mode: Mode, policy: HashPolicy) -> Option<&'static str>
     Some(match mode {
         Mode::BalanceRr => round_robin::RoundRobin::PROGRAM,
         Mode::ActiveBackup => active_backup::ActiveBackup::PROGRAM,
-        Mode::BalanceXor => xor::program(policy),
+        // 802.3ad transmits like balance-xor, over the members LACP has distributing.
+        Mode::BalanceXor | Mode::Ieee8023ad => xor::program(policy),
         Mode::Broadcast => broadcast::Broadcast::PROGRAM,
         Mode::MultiWan => MULTI_WAN_EGRESS,
         Mode::BalanceTlb | Mode::LoadAware => load_aware::LoadAware::PROGRAM,
@@ -142,7 +143,7 @@ pub fn select<P: PacketView + ?Sized, E: TxEnv>(
     match cfg.mode() {
         Some(Mode::BalanceRr) => round_robin::RoundRobin::select(cfg, pkt, meta, env),
         Some(Mode::ActiveBackup) => active_backup::ActiveBackup::select(cfg, pkt, meta, env),
-        Some(Mode::BalanceXor) => xor::select(cfg, pkt, meta, env),
+        Some(Mode::BalanceXor | Mode::Ieee8023ad) => xor::select(cfg, pkt, meta, env),
         Some(Mode::Broadcast) => broadcast::Broadcast::select(cfg, pkt, meta, env),
         Some(Mode::BalanceTlb | Mode::LoadAware) => {
             load_aware::LoadAware::select(cfg, pkt, meta, env)
@@ -154,18 +155,22 @@ pub fn select<P: PacketView + ?Sized, E: TxEnv>(
     }
 }
 
-/// Whether the member in `slot` may transmit (given it is up).
-pub fn transmits(mode: Mode, slot: u32, active_slot: u32) -> bool {
+/// Whether the member in `slot` may transmit (given it is up). `lacp` holds its
+/// `MEMBER_LACP_*` flags: in 802.3ad only members the LACP actor has distributing transmit.
+pub fn transmits(mode: Mode, slot: u32, active_slot: u32, lacp: u8) -> bool {
     match mode {
         Mode::ActiveBackup => slot == active_slot,
+        Mode::Ieee8023ad => lacp & MEMBER_LACP_DISTRIBUTING != 0,
         _ => true,
     }
 }
 
-/// Whether frames received on the member in `slot` reach the bond.
-pub fn receives(mode: Mode, slot: u32, active_slot: u32) -> bool {
+/// Whether frames received on the member in `slot` reach the bond. `lacp` as for
+/// [`transmits`]: in 802.3ad only members the LACP actor has collecting deliver.
+pub fn receives(mode: Mode, slot: u32, active_slot: u32, lacp: u8) -> bool {
     match mode {
         Mode::ActiveBackup => slot == active_slot,
+        Mode::Ieee8023ad => lacp & MEMBER_LACP_COLLECTING != 0,
         _ => true,
     }
 }
@@ -297,6 +302,13 @@ mod tests {
             seen.insert(name);
         }
         assert_eq!(seen.len(), EGRESS_PROGRAMS.len());
+        // 802.3ad transmits with balance-xor's programs.
+        for policy in HashPolicy::ALL {
+            assert_eq!(
+                program_for(Mode::Ieee8023ad, policy),
+                program_for(Mode::BalanceXor, policy)
+            );
+        }
         assert_eq!(program_for(Mode::BalanceAlb, HashPolicy::Layer2), None);
     }
 

@@ -1,10 +1,13 @@
-//! One bond's reconcile loop: observe (netlink events, carrier polls, ARP/NS probes) →
-//! decide (per-member [`LinkMonitor`], active member, min_links) → act (one atomic
-//! configuration publish, the bond's carrier, gratuitous ARPs after a failover).
+//! One bond's reconcile loop: observe (netlink events, carrier polls, ARP/NS probes, LACPDUs)
+//! → decide (per-member [`LinkMonitor`], active member, min_links, the LACP actor) → act (one
+//! atomic configuration publish, the bond's carrier, gratuitous ARPs after a failover,
+//! LACPDUs).
 //!
 //! The loop keeps no state the data plane does not also have: member link states live in the
 //! pinned configuration, options in the pinned [`BondState`]. A restarted controller adopts a
-//! bond by reading both, and publishes nothing until something actually changes.
+//! bond by reading both, and publishes nothing until something actually changes. 802.3ad is
+//! the exception that proves it: its actor's state goes to the pinned record
+//! ([`LacpDriver::record_due`]) and a restarted controller resumes from there.
 
 use std::{
     collections::HashMap,
@@ -15,7 +18,7 @@ use std::{
 
 use bondxdp_common::{
     BondConfig, MAX_MEMBERS, Mode,
-    config::{BondState, LinkState},
+    config::{BondState, LacpRecord, LinkState, MEMBER_LACP_MASK},
 };
 use tokio::{
     sync::{broadcast, mpsc, watch},
@@ -26,6 +29,7 @@ use tracing::{debug, info, warn};
 use super::{
     events::LinkEvent,
     frames::{self, Arp, Nd},
+    lacp::{LacpDriver, LacpFrame, MemberInfo, actor_config},
     monitor::{Delays, LinkMonitor, ProbeState},
     packet_socket::PacketSocket,
     rebalance::Rebalancer,
@@ -33,7 +37,7 @@ use super::{
 };
 use crate::{
     bond::{apply_options, pinned_options, slot_names},
-    config::{ArpAllTargets, ArpValidate, IpCidr, MonitorOptions},
+    config::{ArpAllTargets, ArpValidate, IpCidr, LacpOptions, MonitorOptions},
     error::{Error, Result},
     maps::{BondMaps, name_string},
     metrics::SharedCounts,
@@ -52,6 +56,8 @@ const CARRIER_WATCH: Duration = Duration::from_millis(1);
 const PROBE_GRACE: Duration = Duration::from_secs(1);
 /// How often the bond's addresses (probe sources, gratuitous ARP) are re-read.
 const ADDRESS_REFRESH: Duration = Duration::from_secs(1);
+/// 802.3ad: how often the members' speed and duplex (their LACP keys) are re-read while up.
+const LACP_SPEED_REFRESH: Duration = Duration::from_secs(1);
 
 /// A probe-relevant frame heard on a member.
 #[derive(Clone, Copy, Debug)]
@@ -171,6 +177,11 @@ struct BondTask {
     rebalancer: Rebalancer,
     next_rebalance: Instant,
     dynamic_weights: Option<[u16; MAX_MEMBERS]>,
+    /// 802.3ad bonds: the LACP driver.
+    lacp: Option<LacpDriver>,
+    lacp_tx: mpsc::UnboundedSender<LacpFrame>,
+    lacp_rx: mpsc::UnboundedReceiver<LacpFrame>,
+    next_speed_refresh: Instant,
 }
 
 impl BondTask {
@@ -184,6 +195,7 @@ impl BondTask {
         let bad = || Error::BadPinnedState(paths.dir().to_path_buf());
         let state = maps.state()?.ok_or_else(bad)?;
         let (heard_tx, heard_rx) = mpsc::unbounded_channel();
+        let (lacp_tx, lacp_rx) = mpsc::unbounded_channel();
         let now = Instant::now();
         let multi = maps
             .config
@@ -220,6 +232,10 @@ impl BondTask {
             rebalancer: Rebalancer::default(),
             next_rebalance: now,
             dynamic_weights: None,
+            lacp: None,
+            lacp_tx,
+            lacp_rx,
+            next_speed_refresh: now,
         })
     }
 
@@ -228,6 +244,7 @@ impl BondTask {
         self.sync_members().await?;
         self.poll_carriers().await;
         self.evaluate().await?;
+        self.lacp_step().await?;
         loop {
             let wake = self.next_wakeup();
             tokio::select! {
@@ -239,6 +256,11 @@ impl BondTask {
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 Some((slot, heard)) = self.heard_rx.recv() => self.on_heard(slot, heard),
+                Some(frame) = self.lacp_rx.recv() => {
+                    if let Some(lacp) = self.lacp.as_mut() {
+                        lacp.on_frame(frame);
+                    }
+                }
                 Some(heard) = async {
                     match self.mwan_rx.as_mut() {
                         Some(rx) => rx.recv().await,
@@ -251,6 +273,7 @@ impl BondTask {
                 }
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => self.on_tick().await?,
             }
+            self.lacp_step().await?;
             if !self.paths.exists() {
                 info!(bond = %self.name, "bond removed; no longer managing it");
                 break;
@@ -299,6 +322,9 @@ impl BondTask {
         }
         if self.rebalancing() {
             wake = wake.min(self.next_rebalance);
+        }
+        if let Some(deadline) = self.lacp.as_ref().and_then(LacpDriver::deadline) {
+            wake = wake.min(deadline);
         }
         wake.max(now)
     }
@@ -381,6 +407,9 @@ impl BondTask {
         let now = Instant::now();
         if now >= self.next_reconcile {
             self.reload_state().await?;
+        }
+        if let Some(lacp) = self.lacp.as_mut() {
+            lacp.tick();
         }
         if let Some(interval) = self.poll_interval()
             && now >= self.next_poll
@@ -525,6 +554,79 @@ impl BondTask {
                 })
                 .collect();
             mwan.sync(&self.nl, &self.maps, &list).await;
+        }
+        self.sync_lacp(&cfg);
+        Ok(())
+    }
+
+    /// 802.3ad: starts, updates or stops the LACP driver to match the mode, the members and
+    /// the options. A driver started here resumes from the pinned record when it describes
+    /// these members (a controller restart).
+    fn sync_lacp(&mut self, cfg: &BondConfig) {
+        if cfg.mode() != Some(Mode::Ieee8023ad) {
+            if let Some(lacp) = self.lacp.take() {
+                lacp.stop();
+            }
+            return;
+        }
+        let mut members: Vec<MemberInfo> = self
+            .members
+            .iter()
+            .map(|(slot, m)| MemberInfo {
+                slot: *slot,
+                ifindex: m.ifindex,
+                name: m.name.clone(),
+                mac: self.state.members[*slot].mac,
+            })
+            .collect();
+        members.sort_by_key(|m| m.slot);
+        let config = actor_config(&LacpOptions::from_pinned(&self.state.lacp), cfg.bond_mac);
+        match self.lacp.as_mut() {
+            Some(lacp) => {
+                lacp.set_config(config);
+                lacp.sync(&members);
+            }
+            None => {
+                // The record as pinned now: the last controller may have written it after
+                // this task read the state.
+                let rec = match self.maps.state() {
+                    Ok(Some(state)) => state.lacp,
+                    _ => LacpRecord::default(),
+                };
+                self.lacp = Some(LacpDriver::start(
+                    &self.name,
+                    config,
+                    &members,
+                    &rec,
+                    self.lacp_tx.clone(),
+                ));
+            }
+        }
+    }
+
+    /// 802.3ad, after every event: publishes the actor's decisions if they changed, then sends
+    /// what it has to say (so a member stops distributing before its partner hears it), and
+    /// writes the record when it is due.
+    async fn lacp_step(&mut self) -> Result<()> {
+        if self.lacp.as_ref().is_some_and(LacpDriver::needs_publish) {
+            self.reconcile(true).await?;
+        }
+        let Some(lacp) = self.lacp.as_mut() else {
+            return Ok(());
+        };
+        lacp.flush();
+        lacp.log_changes();
+        if let Some(rec) = lacp.record_due() {
+            let written = BondLock::acquire(&self.paths).and_then(|_lock| {
+                self.maps.update_lacp(|r| {
+                    r.active_aggregator = rec.active_aggregator;
+                    r.updated_ns = rec.updated_ns;
+                    r.ports = rec.ports;
+                })
+            });
+            if let Err(e) = written {
+                warn!(bond = %self.name, "cannot record the LACP state: {e}");
+            }
         }
         Ok(())
     }
@@ -710,6 +812,17 @@ impl BondTask {
                 );
             }
         }
+        if let Some(lacp) = self.lacp.as_mut() {
+            // LACP runs on the links the monitor judges usable (after updelay/downdelay).
+            let refresh = now >= self.next_speed_refresh;
+            if refresh {
+                self.next_speed_refresh = now + LACP_SPEED_REFRESH;
+            }
+            for (slot, m) in &self.members {
+                lacp.on_link(*slot, m.monitor.phase().usable(), refresh);
+            }
+            changed |= lacp.needs_publish();
+        }
         self.reconcile(changed).await
     }
 
@@ -739,6 +852,17 @@ impl BondTask {
                 LinkState::Down
             } as u8;
         }
+        if let Some(lacp) = self.lacp.as_mut() {
+            // Who collects and distributes is the actor's to say.
+            let flags = lacp.flags();
+            for (slot, member) in cfg.members.iter_mut().enumerate() {
+                member.flags &= !MEMBER_LACP_MASK;
+                if member.is_used() {
+                    member.flags |= flags[slot];
+                }
+            }
+            lacp.published(flags);
+        }
         let opts = pinned_options(&cfg, &self.state);
         let mut failed = Vec::new();
         if let Some(mwan) = &self.mwan {
@@ -757,10 +881,13 @@ impl BondTask {
         if let Some(mwan) = self.mwan.as_mut() {
             mwan.write_health(&mut self.maps, &cfg);
         }
+        // Just after a resume, the bond keeps its carrier while the LACP partners confirm.
+        let carrier =
+            cfg.has_carrier() || self.lacp.as_ref().is_some_and(LacpDriver::holds_carrier);
         if !cfg.same_effect(&live) {
             self.maps.config.publish(cfg)?;
             debug!(bond = %self.name, tx = ?cfg.tx_slots(), "configuration published");
-        } else if !links_changed && self.carrier_on.is_some() {
+        } else if !links_changed && self.carrier_on == Some(carrier) {
             if let Some(mwan) = self.mwan.as_mut() {
                 mwan.sweep(&mut self.maps, &cfg, &[], now);
             }
@@ -774,7 +901,7 @@ impl BondTask {
             }
         }
         drop(_lock);
-        self.set_carrier(cfg.has_carrier()).await;
+        self.set_carrier(carrier).await;
         let failover = cfg.mode() == Some(Mode::ActiveBackup)
             && cfg.active_slot != live.active_slot
             && cfg.tx_count > 0;

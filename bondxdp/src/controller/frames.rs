@@ -1,6 +1,8 @@
 //! Frames the controller sends and recognises: ARP probes and gratuitous ARPs, IPv6
 //! neighbour solicitations and unsolicited advertisements, and the multi-wan health probes
-//! (ICMP echo through one uplink, from its own address). Pure byte building and parsing.
+//! (ICMP echo through one uplink, from its own address). Pure byte building and parsing, and
+//! the socket filters that keep everything else in the kernel (LACPDUs are built by
+//! [`crate::lacp`]; only their filter is here).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -354,6 +356,33 @@ pub fn probe_socket_filter() -> Vec<libc::sock_filter> {
         jump(JEQ_K, ND_ADVERT as u32, 0, 1),  // 7: NA -> accept, else drop
         stmt(RET_K, 0xffff),                  // 8: accept
         stmt(RET_K, 0),                       // 9: drop
+    ]
+}
+
+/// Classic BPF program for a member's LACP socket: accept Slow Protocols frames (LACPDUs and
+/// Marker PDUs, ethertype 0x8809; the decoder judges them), drop everything else in the
+/// kernel.
+pub fn slow_protocols_filter() -> Vec<libc::sock_filter> {
+    let stmt = |code: u16, k: u32| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |code: u16, k: u32, jt: u8, jf: u8| libc::sock_filter { code, jt, jf, k };
+    const LDH_ABS: u16 = 0x28;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    vec![
+        stmt(LDH_ABS, 12), // 0: ethertype
+        jump(
+            JEQ_K,
+            crate::lacp::pdu::SLOW_PROTOCOLS_ETHERTYPE as u32,
+            0,
+            1,
+        ), // 1: Slow Protocols -> accept, else drop
+        stmt(RET_K, 0xffff), // 2: accept
+        stmt(RET_K, 0),    // 3: drop
     ]
 }
 

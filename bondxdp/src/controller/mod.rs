@@ -7,6 +7,8 @@
 //! * [`prober`]: the multi-wan health verdict of one uplink from its probe rounds;
 //! * [`reset`]: closing the host's connections through a failed uplink (`SOCK_DESTROY`);
 //! * [`rebalance`]: weights from each member's spare capacity (weighted modes);
+//! * [`lacp`]: 802.3ad's LACP driver (LACPDUs on each member, the actor's timers and
+//!   decisions, its pinned record);
 //! * `bond_task`: one reconcile loop per bond (observe → decide → one atomic publish);
 //! * `apply`: creating and updating the bonds a config file describes.
 //!
@@ -18,6 +20,7 @@ mod apply;
 mod bond_task;
 pub mod events;
 pub mod frames;
+pub mod lacp;
 pub mod monitor;
 pub mod packet_socket;
 pub mod prober;

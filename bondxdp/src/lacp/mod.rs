@@ -6,7 +6,8 @@
 //! * [`key`]: port keys from link speed and duplex, as the Linux bonding driver lays them out;
 //! * [`port`]: one port's receive, periodic, mux, transmit and churn machines;
 //! * [`select`]: which aggregator a port joins and which aggregator is active (`ad_select`);
-//! * [`Actor`]: a bond's ports and selection together, its status and snapshots.
+//! * [`Actor`]: a bond's ports and selection together, its status and snapshots;
+//! * [`record`]: the actor's state in the bond's pinned record and back (status, restarts).
 //!
 //! Time is a monotonic count of milliseconds chosen by the caller (`now`); nothing here reads
 //! a clock, so the tests drive two actors back to back through simulated seconds.
@@ -40,6 +41,7 @@
 //! [`key`]: crate::lacp::key
 //! [`port`]: crate::lacp::port
 //! [`select`]: crate::lacp::select
+//! [`record`]: crate::lacp::record
 //! [`Actor`]: crate::lacp::Actor
 //! [`Actor::status`]: crate::lacp::Actor::status
 //! [`Actor::snapshot`]: crate::lacp::Actor::snapshot
@@ -50,6 +52,7 @@ pub mod actor;
 pub mod key;
 pub mod pdu;
 pub mod port;
+pub mod record;
 pub mod select;
 
 #[cfg(test)]

@@ -1,0 +1,702 @@
+//! 802.3ad end to end: bondxdp against bondxdp and against Open vSwitch, with the
+//! controller (`bondxdp run`) speaking LACP on every member. Negotiation, traffic spread over
+//! every distributing member both ways, a partner gone silent on one link (nftables drops its
+//! LACPDUs) or losing carrier, members leaving and joining on the partner's side, a member
+//! of another aggregation key kept out, and a controller crash and restart that never sends
+//! through a member its partner has not confirmed.
+//!
+//! Times are measured from the controller's log (each change of a member's distributing state
+//! is logged right after the configuration that makes it is published) and printed.
+
+use std::{
+    net::{SocketAddr, UdpSocket},
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant, SystemTime},
+};
+
+use bondxdp::lacp::{Lacpdu, PortInfo, PortState};
+use bondxdp_tests::{
+    Netns, Pair,
+    capture::Capture,
+    controller::Controller,
+    netns::{ADDR_A, ADDR_B},
+    ovs::Ovs,
+    traffic::{udp_burst, udp_stream},
+};
+use serde_json::Value;
+
+/// Options both bondxdp sides use.
+const LACP_FAST: &[&str] = &[
+    "--mode",
+    "802.3ad",
+    "--lacp-rate",
+    "fast",
+    "--xmit-hash-policy",
+    "layer3+4",
+];
+
+/// Slow Protocols, LACP's ethertype.
+const SLOW_PROTOCOLS: u16 = 0x8809;
+
+fn sock(addr: &str, port: u16) -> SocketAddr {
+    format!("{addr}:{port}").parse().unwrap()
+}
+
+fn sleep_ms(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+fn ms_since(t: SystemTime, since: SystemTime) -> u128 {
+    t.duration_since(since).unwrap_or_default().as_millis()
+}
+
+/// `status bond0 --json` members, by name.
+fn members(ns: &Netns) -> Vec<Value> {
+    ns.status("bond0")["members"].as_array().unwrap().clone()
+}
+
+/// Per member: (name, data plane transmits through it, LACP has it distributing).
+fn distributing(ns: &Netns) -> Vec<(String, bool, bool)> {
+    members(ns)
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_string(),
+                m["transmitting"].as_bool().unwrap(),
+                m["lacp"]["distributing"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect()
+}
+
+/// Packets sent through each member so far (bondxdp's per-member counters).
+fn tx(ns: &Netns) -> Vec<u64> {
+    members(ns)
+        .iter()
+        .map(|m| m["tx_packets"].as_u64().unwrap())
+        .collect()
+}
+
+/// Packets received on each member and delivered to the bond so far.
+fn rx(ns: &Netns) -> Vec<u64> {
+    members(ns)
+        .iter()
+        .map(|m| m["rx_packets"].as_u64().unwrap())
+        .collect()
+}
+
+fn delta(after: &[u64], before: &[u64]) -> Vec<u64> {
+    after.iter().zip(before).map(|(a, b)| a - b).collect()
+}
+
+/// Sends `flows` UDP flows (one source port each) of `count` datagrams from `from` to `to`.
+fn flows(from: &Netns, src: &str, to: &str, base: u16, flows: u16, count: usize) {
+    for i in 0..flows {
+        udp_burst(
+            from,
+            sock(src, base + i),
+            sock(to, 9000 + (i % 7)),
+            count,
+            200,
+        );
+    }
+}
+
+/// Sends `flows` UDP flows of 1000-byte datagrams from `from` to `to` for `duration`, at
+/// about `pps` datagrams per second in all (long enough for OVS to rebalance its hashes).
+fn flows_for(
+    from: &Netns,
+    src: &str,
+    to: &str,
+    base: u16,
+    flows: u16,
+    duration: Duration,
+    pps: u32,
+) {
+    from.enter(|| {
+        let socks: Vec<UdpSocket> = (0..flows)
+            .map(|i| UdpSocket::bind(sock(src, base + i)).expect("bind"))
+            .collect();
+        let round = Duration::from_secs_f64(flows as f64 / pps as f64);
+        let end = Instant::now() + duration;
+        let payload = [0x5au8; 1000];
+        while Instant::now() < end {
+            for (i, s) in socks.iter().enumerate() {
+                let _ = s.send_to(&payload, sock(to, 9000 + (i as u16 % 7)));
+            }
+            std::thread::sleep(round);
+        }
+    })
+}
+
+/// Waits until the controller logged "lacp: distributing" for every one of `names` after
+/// `since`; returns the latest of those times.
+fn all_distributing(ctl: &Controller, names: &[&str], since: SystemTime) -> SystemTime {
+    names
+        .iter()
+        .map(|n| {
+            ctl.when_logged_after(
+                &["lacp: distributing", &format!("member={n} ")],
+                since,
+                Duration::from_secs(10),
+            )
+        })
+        .max()
+        .unwrap()
+}
+
+/// Polls `pred` every 20 ms for up to `ms`; whether it became true.
+fn eventually(ms: u64, mut pred: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_millis(ms);
+    while Instant::now() < deadline {
+        if pred() {
+            return true;
+        }
+        sleep_ms(20);
+    }
+    pred()
+}
+
+#[test]
+fn bondxdp_pair_negotiates_spreads_traffic_and_drops_a_silent_or_dark_member() {
+    let p = Pair::new("lp", 3);
+    p.bond_side("a", LACP_FAST);
+    p.bond_side("b", LACP_FAST);
+    let start = SystemTime::now();
+    let ctl_a = Controller::start(&p.a, &[], 1);
+    let ctl_b = Controller::start(&p.b, &[], 1);
+    let ready = all_distributing(&ctl_a, &["a0", "a1", "a2"], start);
+    all_distributing(&ctl_b, &["b0", "b1", "b2"], start);
+    eprintln!(
+        "bondxdp pair: every member distributing {} ms after the controllers started",
+        ms_since(ready, start)
+    );
+    assert!(
+        eventually(1000, || distributing(&p.a).iter().all(|m| m.1 && m.2)),
+        "{:?}",
+        distributing(&p.a)
+    );
+    p.ping_ok();
+
+    // Both sides show the same aggregate, each naming the other as partner (once the PDUs
+    // announcing "distributing" went out: at most three per second per port).
+    let settled = |ns: &Netns| {
+        members(ns)
+            .iter()
+            .all(|m| m["lacp"]["partner"]["state"].as_u64() == Some(0x3f))
+    };
+    assert!(
+        eventually(3000, || settled(&p.a) && settled(&p.b)),
+        "{:#?}",
+        members(&p.a)
+    );
+    let (sa, sb) = (p.a.status("bond0"), p.b.status("bond0"));
+    for (me, peer) in [(&sa, &sb), (&sb, &sa)] {
+        let lacp = &me["lacp"];
+        assert_eq!(lacp["lacp_rate"], "fast");
+        let active = lacp["active_aggregator"]
+            .as_u64()
+            .expect("an active aggregator");
+        let agg = lacp["aggregators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"].as_u64() == Some(active))
+            .unwrap();
+        assert_eq!(agg["partner_system"], peer["mac"], "{lacp}");
+        // veth: 10 Gbit/s, full duplex: key 0x0f on both ends.
+        assert_eq!(
+            (agg["actor_key"].as_u64(), agg["partner_key"].as_u64()),
+            (Some(15), Some(15))
+        );
+        assert_eq!(agg["ports"].as_array().unwrap().len(), 3);
+        for (i, m) in me["members"].as_array().unwrap().iter().enumerate() {
+            let l = &m["lacp"];
+            assert_eq!(l["aggregator"].as_u64(), Some(active));
+            assert_eq!(l["mux_state"], "collecting_distributing");
+            assert_eq!(l["rx_state"], "current");
+            assert_eq!(l["config"]["port_number"].as_u64(), Some(i as u64 + 1));
+            // activity, short timeout, aggregation, in sync, collecting, distributing.
+            assert_eq!(l["actor"]["state"].as_u64(), Some(0x3f));
+            assert_eq!(l["partner"]["state"].as_u64(), Some(0x3f));
+            assert_eq!(l["partner"]["system"], peer["mac"]);
+        }
+    }
+    let text = p.a.bondxdp_ok(&["status", "bond0"]);
+    for needle in [
+        "802.3ad info",
+        "LACP rate: fast",
+        "Active Aggregator Info:",
+        "details partner lacp pdu:",
+        "port state: 63",
+    ] {
+        assert!(text.contains(needle), "{needle}:\n{text}");
+    }
+
+    // Traffic both ways over every member.
+    let (ta, rb) = (tx(&p.a), rx(&p.b));
+    flows(&p.a, ADDR_A, ADDR_B, 20000, 32, 20);
+    let (ta2, rb2) = (tx(&p.a), rx(&p.b));
+    let (tb, ra) = (tx(&p.b), rx(&p.a));
+    flows(&p.b, ADDR_B, ADDR_A, 21000, 32, 20);
+    let (tb2, ra2) = (tx(&p.b), rx(&p.a));
+    eprintln!(
+        "A->B by member: sent {:?}, delivered {:?}; B->A: sent {:?}, delivered {:?}",
+        delta(&ta2, &ta),
+        delta(&rb2, &rb),
+        delta(&tb2, &tb),
+        delta(&ra2, &ra)
+    );
+    for d in [
+        delta(&ta2, &ta),
+        delta(&rb2, &rb),
+        delta(&tb2, &tb),
+        delta(&ra2, &ra),
+    ] {
+        assert!(
+            d.iter().all(|n| *n > 0),
+            "every member carries some flows: {d:?}"
+        );
+    }
+
+    // Bad frames on link 0 are counted by reason and change nothing: a truncated LACPDU, a
+    // Slow Protocol of another subtype, and a LACPDU claiming to come from A itself (a loop).
+    let a_mac = bondxdp::config::parse_mac(sa["mac"].as_str().unwrap()).unwrap();
+    let good = Lacpdu {
+        actor: PortInfo {
+            system_priority: 0xffff,
+            system: a_mac,
+            key: 15,
+            port_priority: 255,
+            port: 9,
+            state: PortState::ACTIVITY | PortState::AGGREGATION,
+        },
+        ..Lacpdu::default()
+    }
+    .encode([2, 0, 0x5e, 0, 0, 0x99]);
+    let mut other_subtype = good;
+    other_subtype[14] = 10;
+    let cap = Capture::start(&p.b, "b0");
+    cap.send(&good[..30]);
+    cap.send(&other_subtype);
+    cap.send(&good);
+    let counted = || {
+        let c = &members(&p.a)[0]["lacp"]["counters"];
+        c["malformed"]["truncated"].as_u64() >= Some(1)
+            && c["malformed"]["unknown_subtype"].as_u64() >= Some(1)
+            && c["loops"].as_u64() >= Some(1)
+    };
+    assert!(eventually(3000, counted), "{:#}", members(&p.a)[0]["lacp"]);
+    assert!(distributing(&p.a).iter().all(|m| m.1 && m.2));
+    let text = p.a.bondxdp_ok(&["status", "bond0"]);
+    assert!(
+        text.contains("LACP faults: 2 malformed (truncated 1"),
+        "{text}"
+    );
+    assert!(text.contains(", 1 loops"), "{text}");
+
+    // B's LACPDUs on link 1 stop (its carrier stays up): A takes a1 out within the short
+    // timeout (3 s after the last PDU it heard), B follows once A's port defaults.
+    let silenced = SystemTime::now();
+    let rule = p.b.drop_ethertype("b1", "egress", SLOW_PROTOCOLS);
+    let out_a = ctl_a.when_logged_after(
+        &["lacp: not distributing", "member=a1 "],
+        silenced,
+        Duration::from_secs(5),
+    );
+    let out_b = ctl_b.when_logged_after(
+        &["lacp: not distributing", "member=b1 "],
+        silenced,
+        Duration::from_secs(8),
+    );
+    let removal = ms_since(out_a, silenced);
+    eprintln!(
+        "partner silent on link 1: A stopped using a1 after {removal} ms, B stopped using b1 \
+         after {} ms",
+        ms_since(out_b, silenced)
+    );
+    assert!(removal <= 3_200, "a1 removed after {removal} ms");
+    let now = distributing(&p.a);
+    assert!(!now[1].1 && !now[1].2, "{now:?}");
+    assert!(now[0].1 && now[2].1, "{now:?}");
+    // Nothing more leaves through a1; the other two carry every flow.
+    let before = tx(&p.a);
+    flows(&p.a, ADDR_A, ADDR_B, 22000, 32, 10);
+    let d = delta(&tx(&p.a), &before);
+    assert_eq!(d[1], 0, "{d:?}");
+    assert!(d[0] > 0 && d[2] > 0, "{d:?}");
+    p.ping_ok();
+
+    // The PDUs come back: a1 rejoins (aggregate wait included).
+    let healed = SystemTime::now();
+    p.b.allow(&rule);
+    let back = ctl_a.when_logged_after(
+        &["lacp: distributing", "member=a1 "],
+        healed,
+        Duration::from_secs(8),
+    );
+    eprintln!(
+        "LACPDUs back on link 1: a1 distributing again after {} ms",
+        ms_since(back, healed)
+    );
+    assert!(eventually(2000, || distributing(&p.a).iter().all(|m| m.1)));
+
+    // Carrier loss on link 2 (B's end goes down): out at once, no timeout to wait for.
+    let dark = SystemTime::now();
+    p.b.ip(&["link", "set", "b2", "down"]);
+    let out = ctl_a.when_logged_after(
+        &["lacp: not distributing", "member=a2 "],
+        dark,
+        Duration::from_secs(3),
+    );
+    let carrier_ms = ms_since(out, dark);
+    eprintln!("carrier lost on link 2: a2 out after {carrier_ms} ms");
+    assert!(carrier_ms < 500, "a2 removed after {carrier_ms} ms");
+    assert!(!distributing(&p.a)[2].1);
+    let lit = SystemTime::now();
+    p.b.ip(&["link", "set", "b2", "up"]);
+    let back = ctl_a.when_logged_after(
+        &["lacp: distributing", "member=a2 "],
+        lit,
+        Duration::from_secs(8),
+    );
+    eprintln!(
+        "carrier back on link 2: a2 distributing after {} ms",
+        ms_since(back, lit)
+    );
+    p.ping_ok();
+
+    // An option changed on a running bond reaches the partner at once; nothing stops.
+    p.a.bondxdp_ok(&["set", "bond0", "ad_actor_sys_prio=100"]);
+    let seen = || {
+        members(&p.b)
+            .iter()
+            .all(|m| m["lacp"]["partner"]["system_priority"].as_u64() == Some(100))
+            && distributing(&p.a).iter().all(|m| m.1)
+            && distributing(&p.b).iter().all(|m| m.1)
+    };
+    assert!(eventually(3000, seen), "{:#?}", members(&p.b));
+    p.ping_ok();
+}
+
+#[test]
+fn restarted_controller_resumes_and_never_sends_through_an_unconfirmed_member() {
+    let p = Pair::new("lr", 3);
+    p.bond_side("a", LACP_FAST);
+    p.bond_side("b", LACP_FAST);
+    let start = SystemTime::now();
+    let mut ctl_a = Controller::start(&p.a, &[], 1);
+    let _ctl_b = Controller::start(&p.b, &[], 1);
+    all_distributing(&ctl_a, &["a0", "a1", "a2"], start);
+    assert!(eventually(1000, || distributing(&p.a).iter().all(|m| m.1)));
+
+    // Which member carries the measured stream (port 7000 -> 7001)? Silence another one.
+    let before = tx(&p.a);
+    udp_burst(&p.a, sock(ADDR_A, 7000), sock(ADDR_B, 7001), 100, 64);
+    let d = delta(&tx(&p.a), &before);
+    let stream_member = (0..3).max_by_key(|i| d[*i]).unwrap();
+    let silent = (stream_member + 1) % 3;
+    let silent_name = format!("a{silent}");
+
+    let background = AtomicBool::new(true);
+    let mut log_after = String::new();
+    let (report, (t_dead, t1, t2)) = std::thread::scope(|s| {
+        // 64 flows in the background, so every distributing member carries some.
+        s.spawn(|| {
+            p.a.enter(|| {
+                let socks: Vec<UdpSocket> = (0..64)
+                    .map(|i| UdpSocket::bind(sock(ADDR_A, 30000 + i)).expect("bind"))
+                    .collect();
+                while background.load(Ordering::Relaxed) {
+                    for s in &socks {
+                        let _ = s.send_to(&[0u8; 64], sock(ADDR_B, 9100));
+                    }
+                    sleep_ms(20);
+                }
+            })
+        });
+        let result = udp_stream(
+            &p.a,
+            &p.b,
+            sock(ADDR_A, 7000),
+            sock(ADDR_B, 7001),
+            2000,
+            Duration::from_secs(5),
+            || {
+                sleep_ms(1000);
+                ctl_a.kill9();
+                // While A's controller is down, B stops answering on the silent link.
+                sleep_ms(200);
+                p.b.drop_ethertype(&format!("b{silent}"), "egress", SLOW_PROTOCOLS);
+                let t_dead = tx(&p.a)[silent];
+                let restarted = SystemTime::now();
+                let ctl = Controller::start(&p.a, &[], 1);
+                ctl.when_logged_after(
+                    &["lacp: resumed from the pinned record"],
+                    restarted,
+                    Duration::from_secs(5),
+                );
+                for i in (0..3).filter(|i| *i != silent) {
+                    let t = ctl.when_logged_after(
+                        &["lacp: distributing", &format!("member=a{i} ")],
+                        restarted,
+                        Duration::from_secs(5),
+                    );
+                    eprintln!(
+                        "after the restart a{i} distributes again at +{} ms",
+                        ms_since(t, restarted)
+                    );
+                }
+                sleep_ms(1000);
+                let t1 = tx(&p.a)[silent];
+                sleep_ms(1500);
+                let t2 = tx(&p.a)[silent];
+                log_after = ctl.log();
+                (t_dead, t1, t2)
+            },
+        );
+        background.store(false, Ordering::Relaxed);
+        result
+    });
+    eprintln!(
+        "restart under a 2000 pps stream: {report:?}; {silent_name} sent {t_dead} before the \
+         restart, {t1} one second after, {t2} 2.5 s after"
+    );
+    assert!(
+        report.longest_gap_ms < 50.0,
+        "stream gap {:.1} ms: {report:?}\n{log_after}",
+        report.longest_gap_ms
+    );
+    assert_eq!(
+        t1, t2,
+        "{silent_name} kept sending after the restart\n{log_after}"
+    );
+    assert!(
+        !log_after.contains(&format!(
+            "lacp: distributing bond=bond0 member={silent_name} "
+        )),
+        "{log_after}"
+    );
+    let now = distributing(&p.a);
+    assert!(!now[silent].1, "{now:?}");
+    assert!(
+        now.iter().enumerate().all(|(i, m)| i == silent || m.1),
+        "{now:?}"
+    );
+}
+
+/// A bondxdp host (`p.a`, members a0..) and an Open vSwitch host (`p.b`) whose bond `bond0`
+/// holds `b0..b{n-1}`, both fast; returns OVS and A's controller once A distributes on every
+/// member, with the time that took.
+fn with_ovs(p: &Pair, bond_members: usize) -> (Ovs, Controller, u128) {
+    let ovs = Ovs::start(&p.b);
+    let names: Vec<String> = (0..bond_members).map(|i| format!("b{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    ovs.lacp_bridge(&p.b, "bond0", &refs, &format!("{ADDR_B}/24"));
+    p.bond_side("a", LACP_FAST);
+    let start = SystemTime::now();
+    let ctl = Controller::start(&p.a, &[], 1);
+    let a_names: Vec<String> = (0..bond_members).map(|i| format!("a{i}")).collect();
+    let a_refs: Vec<&str> = a_names.iter().map(String::as_str).collect();
+    let ready = all_distributing(&ctl, &a_refs, start);
+    (ovs, ctl, ms_since(ready, start))
+}
+
+#[test]
+fn open_vswitch_negotiates_carries_traffic_and_follows_its_members() {
+    let p = Pair::new("lo", 3);
+    let (ovs, ctl, ready_ms) = with_ovs(&p, 3);
+    eprintln!(
+        "bondxdp with OVS: every member distributing {ready_ms} ms after the controller started"
+    );
+    let a_mac = p.a.status("bond0")["mac"].as_str().unwrap().to_string();
+    let negotiated = || {
+        let l = ovs.lacp("bond0");
+        l.negotiated
+            && l.members.len() == 3
+            && l.members.iter().all(|m| {
+                m.status == "current"
+                    && m.attached
+                    && m.partner_system == a_mac
+                    && m.partner_state.contains("distributing")
+            })
+    };
+    assert!(eventually(3000, negotiated), "{:?}", ovs.lacp("bond0"));
+    let l = ovs.lacp("bond0");
+    // bondxdp names OVS's system as its partner, with OVS's key.
+    let s = p.a.status("bond0");
+    let active = s["lacp"]["active_aggregator"].as_u64().unwrap();
+    let agg = s["lacp"]["aggregators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"].as_u64() == Some(active))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        agg["partner_system"].as_str(),
+        Some(l.system.as_str()),
+        "{agg}"
+    );
+    assert_eq!(
+        agg["partner_key"].as_u64(),
+        Some(l.members[0].actor_key as u64)
+    );
+    assert_eq!(l.members[0].partner_key, 15);
+    p.ping_ok();
+
+    // Traffic both ways, spread: bondxdp hashes layer3+4; OVS balance-tcp starts every
+    // flow on its active member and moves hash buckets away from a loaded member when it
+    // rebalances (every second here).
+    let (ta, ra) = (tx(&p.a), rx(&p.a));
+    flows(&p.a, ADDR_A, ADDR_B, 20000, 32, 20);
+    flows_for(
+        &p.b,
+        ADDR_B,
+        ADDR_A,
+        21000,
+        32,
+        Duration::from_millis(3500),
+        2000,
+    );
+    let (dt, dr) = (delta(&tx(&p.a), &ta), delta(&rx(&p.a), &ra));
+    eprintln!("with OVS, by member: sent {dt:?}, received {dr:?}");
+    assert!(
+        dt.iter().all(|n| *n > 0),
+        "bondxdp sends on every member: {dt:?}"
+    );
+    assert!(
+        dr.iter().filter(|n| **n > 0).count() >= 2,
+        "OVS spreads its flows: {dr:?}"
+    );
+
+    // OVS takes b2 out of its bond (it stops sending LACPDUs there): a2 leaves.
+    let removed = SystemTime::now();
+    ovs.vsctl(&["del-bond-iface", "bond0", "b2"]);
+    let out = ctl.when_logged_after(
+        &["lacp: not distributing", "member=a2 "],
+        removed,
+        Duration::from_secs(5),
+    );
+    let out_ms = ms_since(out, removed);
+    eprintln!("OVS removed b2: a2 out of distribution after {out_ms} ms");
+    assert!(out_ms <= 3_200, "a2 removed after {out_ms} ms");
+    let before = tx(&p.a);
+    flows(&p.a, ADDR_A, ADDR_B, 22000, 32, 10);
+    let d = delta(&tx(&p.a), &before);
+    assert!(d[2] == 0 && d[0] > 0 && d[1] > 0, "{d:?}");
+    p.ping_ok();
+
+    // And puts it back.
+    let added = SystemTime::now();
+    ovs.vsctl(&["add-bond-iface", "bond0", "b2"]);
+    let back = ctl.when_logged_after(
+        &["lacp: distributing", "member=a2 "],
+        added,
+        Duration::from_secs(8),
+    );
+    eprintln!(
+        "OVS added b2 back: a2 distributing after {} ms",
+        ms_since(back, added)
+    );
+    assert!(eventually(3000, negotiated), "{:?}", ovs.lacp("bond0"));
+    p.ping_ok();
+}
+
+#[test]
+fn open_vswitch_port_with_another_aggregation_key_stays_out_of_the_aggregate() {
+    // b0..b2 in OVS's bond0; b3, b4 in bond1 with its own aggregation key (same system).
+    let p = Pair::new("lk", 5);
+    let ovs = Ovs::start(&p.b);
+    ovs.lacp_bridge(&p.b, "bond0", &["b0", "b1", "b2"], &format!("{ADDR_B}/24"));
+    for m in ["b3", "b4"] {
+        p.b.ip(&["link", "set", m, "up"]);
+    }
+    ovs.vsctl(&[
+        "add-bond",
+        "br0",
+        "bond1",
+        "b3",
+        "b4",
+        "lacp=active",
+        "bond_mode=balance-tcp",
+        "--",
+        "set",
+        "port",
+        "bond1",
+        "other_config:lacp-time=fast",
+        "--",
+        "set",
+        "interface",
+        "b3",
+        "other_config:lacp-aggregation-key=77",
+        "--",
+        "set",
+        "interface",
+        "b4",
+        "other_config:lacp-aggregation-key=77",
+    ]);
+    p.bond_side("a", LACP_FAST);
+    let start = SystemTime::now();
+    let ctl = Controller::start(&p.a, &[], 1);
+    all_distributing(&ctl, &["a0", "a1", "a2"], start);
+    // Let a3 and a4 settle too (they hear bond1's key-77 PDUs).
+    let settled = || {
+        let m = members(&p.a);
+        m[3]["lacp"]["rx_state"] == "current" && m[4]["lacp"]["rx_state"] == "current"
+    };
+    assert!(eventually(5000, settled), "{:#?}", members(&p.a));
+    sleep_ms(2500);
+    let s = p.a.status("bond0");
+    let lacp = &s["lacp"];
+    let active = lacp["active_aggregator"].as_u64().unwrap();
+    let aggs = lacp["aggregators"].as_array().unwrap();
+    assert_eq!(aggs.len(), 2, "{lacp:#}");
+    let ours = aggs
+        .iter()
+        .find(|a| a["id"].as_u64() == Some(active))
+        .unwrap();
+    let other = aggs
+        .iter()
+        .find(|a| a["id"].as_u64() != Some(active))
+        .unwrap();
+    assert_eq!(ours["ports"].as_array().unwrap().len(), 3, "{lacp:#}");
+    assert_eq!(other["partner_key"].as_u64(), Some(77), "{lacp:#}");
+    assert_eq!(
+        other["partner_system"], ours["partner_system"],
+        "same OVS system"
+    );
+    let m = members(&p.a);
+    for (i, member) in m.iter().enumerate() {
+        let l = &member["lacp"];
+        let in_ours = i < 3;
+        assert_eq!(
+            l["aggregator"].as_u64() == Some(active),
+            in_ours,
+            "{member:#}"
+        );
+        assert_eq!(
+            member["transmitting"].as_bool(),
+            Some(in_ours),
+            "{member:#}"
+        );
+        assert_eq!(member["receiving"].as_bool(), Some(in_ours), "{member:#}");
+        if !in_ours {
+            assert_eq!(l["selection"], "standby", "{member:#}");
+        }
+    }
+    let text = p.a.bondxdp_ok(&["status", "bond0"]);
+    assert!(text.contains("Standby Aggregator Info:"), "{text}");
+    // OVS does not enable bond1's members either: we never tell it they are in sync.
+    let l1 = ovs.lacp("bond1");
+    for m in &l1.members {
+        assert!(!m.partner_state.contains("synchronized"), "{l1:?}");
+    }
+    let before = tx(&p.a);
+    flows(&p.a, ADDR_A, ADDR_B, 20000, 32, 10);
+    let d = delta(&tx(&p.a), &before);
+    eprintln!("key 77 kept out: sent by member {d:?}");
+    assert!(d[3] == 0 && d[4] == 0, "{d:?}");
+    assert!(d[..3].iter().all(|n| *n > 0), "{d:?}");
+    p.ping_ok();
+}
