@@ -1,9 +1,38 @@
-//! Weights from spare capacity (load-aware, balance-tlb; multi-wan when capacities are
-//! configured): each member's capacity (its configured `speed`, else the link's own) minus
-//! its measured transmit rate (an exponentially weighted moving average of its byte
-//! counter), with a floor of 5 % of its capacity so a saturated member still gets its share:
-//! when every member is full, weights end up proportional to capacity; when one has room,
-//! new flows go there. Pure and clock-free: callers pass the counters and the time.
+//! Weights for new flows and flowlets (load-aware, balance-tlb; multi-wan when capacities
+//! are configured) from each member's capacity `c` (its configured `speed`, else the link's
+//! own) and its measured transmit rate `r` (an exponentially weighted moving average of its
+//! byte counter):
+//!
+//! ```text
+//! weight = max(c - r, FLOOR * c)        FLOOR = 0.15; down members: none
+//! ```
+//!
+//! scaled so the largest is 1000, and published only when one moves by more than 10 %.
+//!
+//! Spare capacity `c - r` says where new flows fit only while it is clearly above zero. Near
+//! saturation it is noise: the average lags a change of load by an interval or two, flows
+//! ramp up and drain unevenly, a shaper's burst lets a member exceed its rate for a moment,
+//! so a member that is full can show 10-12 % of apparent room for a second or two. With a
+//! small floor that noise decided the weights: with 5 %, a full R member against a 3R member
+//! showing 12 % of room right after both had been full weighed 134:1000 instead of 333:1000,
+//! and the next burst of flows went mostly to the 3R member. So room under `FLOOR * c` counts
+//! as none, and a full member is weighed by `FLOOR * c`: what a full member's flows would
+//! take if they could is unknown (elastic flows take whatever there is), and the split of new
+//! flows that keeps each member's number of flows in proportion to its capacity, which is
+//! what flows sharing a full member fairly need, is by capacity. Hence:
+//!
+//! * every member idle: weights proportional to capacity (`c` each);
+//! * every member at least 85 % busy: proportional to capacity again (`0.15 c` each), however
+//!   the noise falls;
+//! * in between, members with real room get new flows in proportion to that room, and a full
+//!   one still gets some: against an idle member of the same capacity, 0.15 : 1.
+//!
+//! Why 0.15 and not more: it must stay under the room a real imbalance leaves, or the floor of
+//! a large full member drowns the real room of a small one. Sixteen flows over links of R and
+//! 3R are a quarter of R each: one flow too few on R leaves it 25 % idle (above the floor, so
+//! new flows and flowlets are steered there: 25 against the 3R member's 45 instead of 100
+//! against 300), while with a floor of 1/4 the full 3R member would weigh 75 against R's 25
+//! and nothing would move. Pure and clock-free: callers pass the counters and the time.
 
 use std::time::Instant;
 
@@ -11,8 +40,9 @@ use bondxdp_common::MAX_MEMBERS;
 
 /// Weight of the newest sample in the average.
 const ALPHA: f64 = 0.5;
-/// The least share of its capacity a member is weighed by.
-const FLOOR: f64 = 0.05;
+/// The least share of its capacity a member is weighed by: room under this share of its
+/// capacity is not told apart from none (see the module documentation).
+const FLOOR: f64 = 0.15;
 /// A new weight within this fraction of the old one is not worth a change (and the flows it
 /// would move).
 const HYSTERESIS: f64 = 0.10;
@@ -112,18 +142,53 @@ mod tests {
         out
     }
 
+    /// Byte counters and a clock that go on across calls.
+    struct Traffic {
+        now: Instant,
+        bytes: [u64; MAX_MEMBERS],
+        started: bool,
+    }
+
+    impl Traffic {
+        fn new() -> Traffic {
+            Traffic {
+                now: Instant::now(),
+                bytes: [0; MAX_MEMBERS],
+                started: false,
+            }
+        }
+
+        /// `mbps` per member for `secs` more one-second samples.
+        fn send(&mut self, r: &mut Rebalancer, mbps: &[f64], secs: u32) {
+            let sample = |bytes: &[u64; MAX_MEMBERS]| {
+                let mut s = [None; MAX_MEMBERS];
+                for (i, b) in bytes.iter().enumerate().take(mbps.len()) {
+                    s[i] = Some(*b);
+                }
+                s
+            };
+            if !self.started {
+                r.observe(&sample(&self.bytes), self.now);
+                self.started = true;
+            }
+            for _ in 0..secs {
+                for (b, m) in self.bytes.iter_mut().zip(mbps) {
+                    *b += (m * 1e6 / 8.0) as u64;
+                }
+                self.now += Duration::from_secs(1);
+                r.observe(&sample(&self.bytes), self.now);
+            }
+        }
+    }
+
     /// Feeds `mbps` per member for `secs` one-second samples.
     fn run(r: &mut Rebalancer, mbps: &[f64], secs: u32) {
-        let t0 = Instant::now();
-        let mut bytes = [0u64; MAX_MEMBERS];
-        for s in 0..=secs {
-            let mut sample = [None; MAX_MEMBERS];
-            for (i, m) in mbps.iter().enumerate() {
-                sample[i] = Some(bytes[i]);
-                bytes[i] += (m * 1e6 / 8.0) as u64;
-            }
-            r.observe(&sample, t0 + Duration::from_secs(s as u64));
-        }
+        Traffic::new().send(r, mbps, secs);
+    }
+
+    /// Weight of member 1 over member 0.
+    fn ratio(w: &[u16; MAX_MEMBERS]) -> f64 {
+        w[1] as f64 / w[0] as f64
     }
 
     #[test]
@@ -131,6 +196,10 @@ mod tests {
         let mut r = Rebalancer::default();
         let w = r.weights(&caps(&[100, 300]), &up(2)).unwrap();
         assert_eq!(&w[..2], &[333, 1000]);
+        let mut r = Rebalancer::default();
+        run(&mut r, &[0.0, 0.0, 0.0], 5);
+        let w = r.weights(&caps(&[100, 300, 1000]), &up(3)).unwrap();
+        assert_eq!(&w[..3], &[100, 300, 1000]);
     }
 
     #[test]
@@ -138,16 +207,75 @@ mod tests {
         let mut r = Rebalancer::default();
         run(&mut r, &[100.0, 300.0], 10);
         let w = r.weights(&caps(&[100, 300]), &up(2)).unwrap();
-        assert!((w[1] as f64 / w[0] as f64 - 3.0).abs() < 0.1, "{w:?}");
+        assert!((ratio(&w) - 3.0).abs() < 0.1, "{w:?}");
+    }
+
+    #[test]
+    fn nearly_saturated_members_are_weighed_by_capacity_whichever_looks_fuller() {
+        // Both members full as far as can be told: one shows a little room (the average
+        // lagging, flows draining unevenly) or a little more than its rate (a shaper's burst).
+        // Room that small says nothing about where new flows should go.
+        for mbps in [
+            [100.0, 264.0],
+            [104.0, 270.0],
+            [88.0, 300.0],
+            [96.0, 288.0],
+            [90.0, 261.0],
+        ] {
+            let mut r = Rebalancer::default();
+            run(&mut r, &mbps, 10);
+            let w = r.weights(&caps(&[100, 300]), &up(2)).unwrap();
+            assert!(
+                (ratio(&w) / 3.0 - 1.0).abs() < 0.15,
+                "{mbps:?} Mbit/s over 100 + 300: {w:?}, want 1:3 +- 15 %"
+            );
+        }
+    }
+
+    #[test]
+    fn right_after_both_were_full_a_new_burst_is_split_by_capacity() {
+        // Both members full for a while; then the 3R member's flows finish first while the
+        // R member's still drain: the first samples after that (the case that gave 134:1000
+        // with a 5 % floor) still weigh the members by capacity.
+        let mut r = Rebalancer::default();
+        let mut t = Traffic::new();
+        t.send(&mut r, &[96.0, 288.0], 10);
+        r.weights(&caps(&[100, 300]), &up(2));
+        t.send(&mut r, &[96.0, 230.0], 1);
+        let w = r.weights(&caps(&[100, 300]), &up(2)).unwrap_or(r.weights);
+        assert!(
+            (ratio(&w) / 3.0 - 1.0).abs() < 0.15,
+            "{w:?}, want 1:3 +- 15 %"
+        );
     }
 
     #[test]
     fn new_flows_go_where_there_is_room() {
         let mut r = Rebalancer::default();
-        // Member 0 is full, member 1 (same capacity) is idle.
+        // Member 0 is full, member 1 (same capacity) is idle: 0.15 : 1.
         run(&mut r, &[100.0, 0.0], 10);
         let w = r.weights(&caps(&[100, 100]), &up(2)).unwrap();
-        assert!(w[1] > w[0] * 10, "{w:?}");
+        assert!(w[1] > w[0] * 6, "{w:?}");
+        // Unequal: the idle member gets more than its capacity alone would give it, the full
+        // one less, whichever is which.
+        let mut r = Rebalancer::default();
+        run(&mut r, &[0.0, 300.0], 10);
+        let w = r.weights(&caps(&[100, 300]), &up(2)).unwrap();
+        assert!(w[0] > w[1], "idle R, full 3R: {w:?}");
+        let mut r = Rebalancer::default();
+        run(&mut r, &[100.0, 0.0], 10);
+        let w = r.weights(&caps(&[100, 300]), &up(2)).unwrap();
+        assert!(ratio(&w) > 6.0, "full R, idle 3R: {w:?}");
+    }
+
+    #[test]
+    fn a_quarter_of_a_member_idle_is_room_that_counts() {
+        // Sixteen flows of a quarter of R each, one too few on R: 3R is full, R a quarter
+        // idle. Flowlets are steered to R (25 against 45) rather than by capacity (1 to 3).
+        let mut r = Rebalancer::default();
+        run(&mut r, &[75.0, 300.0], 10);
+        let w = r.weights(&caps(&[100, 300]), &up(2)).unwrap();
+        assert!(ratio(&w) < 2.0, "{w:?}");
     }
 
     #[test]

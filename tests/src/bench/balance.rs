@@ -3,6 +3,16 @@
 //! ECMP multipath route over plain links with the same limits; and balance-rr with one flow
 //! over R + R. Everything as a fraction of what the links carry alone, measured in the same
 //! trial.
+//!
+//! Unpaced, every link that gets at least one of the 16 flows is filled, so any placement
+//! that leaves no link empty scores 1.00. The paced rows tell placements apart: each flow is
+//! held to a sixteenth of the links' measured total, so the flows fill both links exactly when
+//! R carries 4 of them and 3R 12, and every flow placed elsewhere is lost capacity (one flow
+//! off: 0.94; hashing 8:8 as balance-xor does: 0.75). A burst of flows placed by a weighted
+//! hash (ECMP; load-aware, whose weights start from idle, 1:3) puts a binomial number of
+//! them on R: exactly 4 with probability 0.23, 3 or 5 with 0.39; a flow moves afterwards
+//! only in a pause longer than the flowlet timeout, which paced flows seldom make. So these
+//! rows vary from trial to trial much more than the unpaced ones.
 
 use std::time::Duration;
 
@@ -13,7 +23,7 @@ use crate::{Pair, controller::Controller, netns::ADDR_B};
 pub const RATE_MBIT: u32 = 100;
 /// Parallel TCP flows on the R + 3R links.
 pub const FLOWS: u32 = 16;
-/// load-aware must reach this fraction of the links' total.
+/// load-aware must reach this fraction of the links' total, unpaced and paced.
 pub const LOAD_AWARE_TARGET: f64 = 0.95;
 /// The address the ECMP route leads to (on the receiver's loopback).
 const ECMP_DST: &str = "198.19.9.9";
@@ -117,6 +127,7 @@ pub fn run(trials: usize, secs: u32, warmup: u32) -> Section {
         Vec::new(),
         Vec::new(),
     );
+    let (mut pace, mut lp, mut xp, mut ep) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..trials {
         one.push(mbit(iperf::tcp(
             &ec.a,
@@ -139,6 +150,20 @@ pub fn run(trials: usize, secs: u32, warmup: u32) -> Section {
         r.push(mbit(iperf::tcp(&rr.a, &rr.b, ADDR_B, 5705, FLOWS, secs)));
         e.push(mbit(iperf::tcp(&ec.a, &ec.b, ECMP_DST, 5706, FLOWS, secs)));
         r2.push(mbit(iperf::tcp(&rr2.a, &rr2.b, ADDR_B, 5707, 1, secs)));
+        // Paced: a sixteenth of this trial's total per flow. The load-aware bond last carried
+        // traffic four runs ago, so its weights start from idle, as for a burst of new flows.
+        let per_flow = (one[one.len() - 1] + three[three.len() - 1]) / FLOWS as f64;
+        pace.push(per_flow);
+        let bps = (per_flow * 1e6) as u64;
+        lp.push(mbit(iperf::tcp_paced(
+            &la.a, &la.b, ADDR_B, 5708, FLOWS, secs, bps,
+        )));
+        xp.push(mbit(iperf::tcp_paced(
+            &xor.a, &xor.b, ADDR_B, 5709, FLOWS, secs, bps,
+        )));
+        ep.push(mbit(iperf::tcp_paced(
+            &ec.a, &ec.b, ECMP_DST, 5711, FLOWS, secs, bps,
+        )));
     }
     let unit = "Mbit/s";
     let one = Row::new(format!("R link alone, {FLOWS} flows"), unit, one);
@@ -154,6 +179,17 @@ pub fn run(trials: usize, secs: u32, warmup: u32) -> Section {
         format!("kernel ECMP (nexthop weights 1:3, L4 hash), R+3R, {FLOWS} flows"),
         e,
     );
+    let pace = Row::new(format!("pace per flow (total / {FLOWS})"), unit, pace);
+    let lp = of_total(format!("load-aware, R+3R, {FLOWS} paced flows"), lp)
+        .target(Target::AtLeast(LOAD_AWARE_TARGET));
+    let xp = of_total(
+        format!("balance-xor layer3+4, R+3R, {FLOWS} paced flows"),
+        xp,
+    );
+    let ep = of_total(
+        format!("kernel ECMP (nexthop weights 1:3, L4 hash), R+3R, {FLOWS} paced flows"),
+        ep,
+    );
     let two_r = one.scaled("R+R total (twice the R link)", 2.0);
     let r2 = Row::new("balance-rr, R+R, 1 flow", unit, r2).against_paired(&two_r);
     Section {
@@ -168,9 +204,14 @@ pub fn run(trials: usize, secs: u32, warmup: u32) -> Section {
              fib_multipath_hash_policy=1) over two plain veth links with the same tbf, to an \
              address on the receiver's loopback. The links' total is measured in each trial: \
              {FLOWS} flows over the ECMP pair's R link alone plus its 3R link alone; each ratio \
-             is the median of the per-trial fractions of that total. R+R: balance-rr with one \
-             flow against twice the R link alone."
+             is the median of the per-trial fractions of that total. Paced: the same \
+             {FLOWS} flows each held to a sixteenth of that trial's total (iperf3 -b per \
+             stream), so only a placement of 4 flows on R and 12 on 3R fills both links; \
+             load-aware, balance-xor layer3+4 and ECMP; load-aware's paced run comes four \
+             runs after its unpaced one, so its weights start from idle, as for any burst of \
+             new flows. R+R: balance-rr with one flow against \
+             twice the R link alone."
         ),
-        rows: vec![one, three, total, l, x, r, e, two_r, r2],
+        rows: vec![one, three, total, l, x, r, e, pace, lp, xp, ep, two_r, r2],
     }
 }
