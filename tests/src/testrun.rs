@@ -202,20 +202,7 @@ impl Harness {
     pub fn run(&self, program: &str, frame: &[u8], ifindex: u32) -> Outcome {
         let mut ctx = [0u8; SKB_CTX_LEN];
         ctx[SKB_CTX_IFINDEX..SKB_CTX_IFINDEX + 4].copy_from_slice(&ifindex.to_ne_bytes());
-        self.measure(|| {
-            let mut out = vec![0u8; frame.len() + 256];
-            let result = self
-                .program(program)
-                .test_run(TestRunOptions {
-                    data_in: Some(frame),
-                    data_out: Some(&mut out),
-                    ctx_in: Some(&ctx),
-                    ..Default::default()
-                })
-                .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN of {program} on {frame:02x?}: {e}"));
-            out.truncate(result.data_size_out as usize);
-            (result.return_value as i32, out)
-        })
+        self.measure(|| run_once_with(self.program(program), program, frame, &ctx))
     }
 
     /// Runs XDP program `program` on `frame` as received on interface `ingress_ifindex`.
@@ -231,19 +218,7 @@ impl Harness {
             .expect("program")
             .try_into()
             .expect("xdp");
-        self.measure(|| {
-            let mut out = vec![0u8; frame.len() + 256];
-            let result = xdp
-                .test_run(TestRunOptions {
-                    data_in: Some(frame),
-                    data_out: Some(&mut out),
-                    ctx_in: Some(&ctx),
-                    ..Default::default()
-                })
-                .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN of {program} on {frame:02x?}: {e}"));
-            out.truncate(result.data_size_out as usize);
-            (result.return_value as i32, out)
-        })
+        self.measure(|| run_once_with(xdp, program, frame, &ctx))
     }
 
     /// Lets the XDP fast path redirect to `ifindex` (an entry in its devmap).
@@ -321,6 +296,25 @@ impl Harness {
             c.active_slot = NO_SLOT;
         });
     }
+}
+
+/// One BPF_PROG_TEST_RUN of `prog` (named `name`) on `frame` with context `ctx`: its
+/// return value and the frame as it left the program.
+fn run_once_with<P>(prog: &P, name: &str, frame: &[u8], ctx: &[u8]) -> (i32, Vec<u8>)
+where
+    P: for<'a> TestRun<Opts<'a> = TestRunOptions<'a>, Result = aya::TestRunResult>,
+{
+    let mut out = vec![0u8; frame.len() + 256];
+    let result = prog
+        .test_run(TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ctx_in: Some(ctx),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN of {name} on {frame:02x?}: {e}"));
+    out.truncate(result.data_size_out as usize);
+    (result.return_value as i32, out)
 }
 
 /// Loads the object without publishing any configuration (the state just after load).

@@ -300,20 +300,31 @@ pub fn parse_echo_reply(frame: &[u8], l3: usize) -> Option<EchoReply> {
     }
 }
 
-/// Classic BPF program for a multi-wan probe socket: accept echo replies (IPv4 ICMP type 0
-/// with a 20-byte header, ICMPv6 type 129 right after the IPv6 header), drop everything
-/// else in the kernel. `l3` is where the IP header starts (14, or 0 on raw-IP uplinks).
-pub fn echo_reply_filter(l3: u32) -> Vec<libc::sock_filter> {
-    let stmt = |code: u16, k: u32| libc::sock_filter {
+// Classic BPF opcodes for the socket filters below.
+const LDH_ABS: u16 = 0x28;
+const LDB_ABS: u16 = 0x30;
+const JEQ_K: u16 = 0x15;
+const RET_K: u16 = 0x06;
+
+/// A classic BPF statement.
+fn stmt(code: u16, k: u32) -> libc::sock_filter {
+    libc::sock_filter {
         code,
         jt: 0,
         jf: 0,
         k,
-    };
-    let jump = |code: u16, k: u32, jt: u8, jf: u8| libc::sock_filter { code, jt, jf, k };
-    const LDB_ABS: u16 = 0x30;
-    const JEQ_K: u16 = 0x15;
-    const RET_K: u16 = 0x06;
+    }
+}
+
+/// A classic BPF conditional jump.
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
+}
+
+/// Classic BPF program for a multi-wan probe socket: accept echo replies (IPv4 ICMP type 0
+/// with a 20-byte header, ICMPv6 type 129 right after the IPv6 header), drop everything
+/// else in the kernel. `l3` is where the IP header starts (14, or 0 on raw-IP uplinks).
+pub fn echo_reply_filter(l3: u32) -> Vec<libc::sock_filter> {
     vec![
         stmt(LDB_ABS, l3),                // 0: version/IHL
         jump(JEQ_K, 0x45, 0, 4),          // 1: IPv4 without options?
@@ -334,17 +345,6 @@ pub fn echo_reply_filter(l3: u32) -> Vec<libc::sock_filter> {
 /// solicitations/advertisements without extension headers; drop everything else before it
 /// reaches userspace (a member may carry line-rate traffic).
 pub fn probe_socket_filter() -> Vec<libc::sock_filter> {
-    let stmt = |code: u16, k: u32| libc::sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    let jump = |code: u16, k: u32, jt: u8, jf: u8| libc::sock_filter { code, jt, jf, k };
-    const LDH_ABS: u16 = 0x28;
-    const LDB_ABS: u16 = 0x30;
-    const JEQ_K: u16 = 0x15;
-    const RET_K: u16 = 0x06;
     vec![
         stmt(LDH_ABS, 12),                    // 0: ethertype
         jump(JEQ_K, ETH_ARP as u32, 6, 0),    // 1: ARP -> accept
@@ -363,16 +363,6 @@ pub fn probe_socket_filter() -> Vec<libc::sock_filter> {
 /// Marker PDUs, ethertype 0x8809; the decoder judges them), drop everything else in the
 /// kernel.
 pub fn slow_protocols_filter() -> Vec<libc::sock_filter> {
-    let stmt = |code: u16, k: u32| libc::sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    let jump = |code: u16, k: u32, jt: u8, jf: u8| libc::sock_filter { code, jt, jf, k };
-    const LDH_ABS: u16 = 0x28;
-    const JEQ_K: u16 = 0x15;
-    const RET_K: u16 = 0x06;
     vec![
         stmt(LDH_ABS, 12), // 0: ethertype
         jump(
