@@ -24,8 +24,10 @@ fn tx_bytes(p: &Pair) -> Vec<u64> {
         .collect()
 }
 
-/// Links of R and 3R from A to B, load-aware bonds on both sides, a controller on A.
-fn unequal(tag: &str) -> (Pair, Controller) {
+/// Links of R and 3R from A to B, load-aware bonds on both sides (A's flowlet timeout
+/// `flowlet_ms`), a controller on A.
+fn unequal(tag: &str, flowlet_ms: u32) -> (Pair, Controller) {
+    let flowlet = flowlet_ms.to_string();
     let p = Pair::new(tag, 2);
     limit(&p.a, "a0", "100mbit");
     limit(&p.a, "a1", "300mbit");
@@ -40,6 +42,8 @@ fn unequal(tag: &str) -> (Pair, Controller) {
             "a1=300",
             "--rebalance-interval",
             "200",
+            "--flowlet-timeout",
+            &flowlet,
         ],
     );
     p.bond_side("b", &["--mode", "load-aware"]);
@@ -50,7 +54,7 @@ fn unequal(tag: &str) -> (Pair, Controller) {
 
 #[test]
 fn each_member_carries_its_share_of_sixteen_flows() {
-    let (p, _ctl) = unequal("la16");
+    let (p, _ctl) = unequal("la16", 20);
     std::thread::sleep(Duration::from_millis(500));
     let before = tx_bytes(&p);
     let mbit = iperf::tcp(&p.a, &p.b, ADDR_B, 5801, 16, 5) / 1e6;
@@ -77,13 +81,18 @@ fn each_member_carries_its_share_of_sixteen_flows() {
     assert!((w[1] / w[0] - 3.0).abs() < 1.0, "weights {w:?}");
 }
 
+/// The flowlet timeout of the stickiness test: far above its 2 ms send interval even on a
+/// loaded CI machine, where a sender thread can stall for tens of milliseconds (a real idle
+/// gap, after which moving would be correct).
+const FLOWLET_MS: u32 = 300;
+
 #[test]
 fn a_flow_never_changes_member_while_it_keeps_sending() {
-    let (p, _ctl) = unequal("lasticky");
+    let (p, _ctl) = unequal("lasticky", FLOWLET_MS);
     let caps = [Capture::start(&p.b, "b0"), Capture::start(&p.b, "b1")];
     let dst: SocketAddr = format!("{ADDR_B}:9").parse().unwrap();
-    // 12 flows, a datagram each every 2 ms for 3 s (well inside the 20 ms flowlet timeout),
-    // while the weights change under them twice.
+    // 12 flows, a datagram each every 2 ms for 3 s (well inside the flowlet timeout), while
+    // the weights change under them twice.
     let senders: Vec<UdpSocket> = p.a.enter(|| {
         (0..12)
             .map(|i| UdpSocket::bind(format!("198.18.0.1:{}", 31000 + i)).unwrap())
@@ -129,14 +138,23 @@ fn a_flow_never_changes_member_while_it_keeps_sending() {
     }
     let used: BTreeSet<usize> = seen.values().flatten().copied().collect();
     assert_eq!(used.len(), 2, "flows went to both members: {seen:?}");
-    // After a pause longer than the flowlet timeout, the flows follow the new weights
-    // (a1 at 20 against a0's 20 configured last: both again), and moves are counted.
-    std::thread::sleep(Duration::from_millis(100));
+    // After a pause longer than the flowlet timeout, the flows are placed anew by the
+    // weights now configured (20:20, where they were placed at about 1:3): some move, and
+    // every move is counted.
+    let moved_before = p.a.status("bond0")["events"]["flowlets_moved"]
+        .as_u64()
+        .unwrap_or(0);
+    std::thread::sleep(Duration::from_millis(FLOWLET_MS as u64 + 200));
     for s in &senders {
         let _ = s.send_to(b"again", dst);
     }
     let moved = p.a.status("bond0")["events"]["flowlets_moved"]
         .as_u64()
-        .unwrap_or(0);
+        .unwrap_or(0)
+        - moved_before;
     eprintln!("flowlets moved after the pause: {moved}");
+    assert!(
+        moved >= 1,
+        "no flow moved after an idle gap past the timeout"
+    );
 }
