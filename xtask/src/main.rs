@@ -88,7 +88,8 @@ fn main() -> Result<()> {
             // bpfel-unknown-none (bondxdp's build script does that).
             run(cargo().args(["build", "--all-targets"]))?;
             step("running the tests");
-            run(cargo().args(["test", "--"]).args(&args))?;
+            // Every test binary runs even if one fails, so a red run shows all its failures.
+            run(cargo().args(["test", "--no-fail-fast", "--"]).args(&args))?;
             if args.is_empty() {
                 step("lab smoke test (cargo xtask run --duration 8 --check)");
                 lab::run_lab(&lab::LabArgs {
