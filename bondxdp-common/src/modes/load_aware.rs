@@ -107,15 +107,27 @@ impl Selector for LoadAware {
                     return Selection::NoMember;
                 }
                 let slot = slot as u32;
-                // A new entry, or the flowlet's replacing the old one.
-                env.insert_flowlet(
-                    id,
-                    Flowlet {
-                        slot,
-                        pad: 0,
-                        last_ns: now,
-                    },
-                );
+                // A new flowlet updates the flow's entry in place (cheaper than replacing it);
+                // a new flow, or one whose entry is gone meanwhile, gets one.
+                let updated = previous.is_some()
+                    && env.with_flowlet(id, |entry| match entry {
+                        Some(f) => {
+                            f.slot = slot;
+                            f.last_ns = now;
+                            true
+                        }
+                        None => false,
+                    });
+                if !updated {
+                    env.insert_flowlet(
+                        id,
+                        Flowlet {
+                            slot,
+                            pad: 0,
+                            last_ns: now,
+                        },
+                    );
+                }
                 if previous.is_some_and(|p| p != slot) {
                     env.note(Counter::FlowletMoved);
                 }
