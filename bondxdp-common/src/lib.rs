@@ -16,6 +16,9 @@
 //! The crate is `no_std` and has no dependencies (bar `aya` for the `user` feature), so the
 //! pure decisions are unit-tested on the host and called unchanged from the eBPF programs.
 #![cfg_attr(not(test), no_std)]
+// The eBPF target's atomic add (`load_aware::Credits`) is one instruction of inline assembly:
+// core offers no read-modify-write atomics there. The eBPF crates are built with nightly.
+#![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
 pub mod config;
 pub mod counters;

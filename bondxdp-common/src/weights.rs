@@ -3,6 +3,9 @@
 //! hash (no division, one load); userspace rebuilds it when weights or link states change,
 //! moving as few buckets as possible, so existing assignments that depend on the table (the
 //! flows that are not yet pinned, the sticky hosts) change as little as possible.
+//!
+//! multi-wan places new flows with it; load-aware and balance-tlb place them by smooth
+//! weighted round-robin (`modes::load_aware`) and fall back to it only without their credits.
 
 use crate::config::MAX_MEMBERS;
 

@@ -13,7 +13,7 @@ use bondxdp_common::{
     counters::{COUNTER_SLOTS, UplinkSignals},
     modes::{
         custom::{SELECT_PROGS_LEN, SelectContext},
-        load_aware::Flowlet,
+        load_aware::{Credits, Flowlet},
     },
     nat::{Addr, Flow, FlowEntry, FlowKey, FragEntry, FragKey, HostEntry, NatEntry},
 };
@@ -81,6 +81,14 @@ pub static NAT_HOSTS: LruHashMap<Addr, HostEntry> = LruHashMap::with_max_entries
 /// balance-tlb / load-aware: each flow's member and when it last sent, by flow id.
 #[map]
 pub static FLOWLETS: LruHashMap<u32, Flowlet> = LruHashMap::with_max_entries(65536, 0);
+
+/// balance-tlb / load-aware: the smooth weighted round-robin credits that place new flows
+/// and flowlets. One entry shared by every CPU (not per-CPU): the bond's split of new flows
+/// is what must follow the weights, and per-CPU sequences would each start their own cycle
+/// (see `bondxdp_common::modes::load_aware`). Changed by atomic adds; not pinned (userspace
+/// never reads it; the programs keep it alive).
+#[map]
+pub static CREDITS: Array<Credits> = Array::with_max_entries(1, 0);
 
 /// multi-wan: fragmented datagrams in flight (their later fragments carry no ports).
 #[map]

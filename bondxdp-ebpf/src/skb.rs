@@ -9,7 +9,10 @@ use core::arch::asm;
 use aya_ebpf::{helpers::bpf_get_prandom_u32, programs::TcContext};
 use bondxdp_common::{
     Counter,
-    modes::{TxEnv, load_aware::Flowlet},
+    modes::{
+        TxEnv,
+        load_aware::{Credits, Flowlet},
+    },
     packet::{Bytes, PacketView},
 };
 
@@ -120,7 +123,8 @@ impl PacketView for SkbView {
     }
 }
 
-/// The data plane's side of [`TxEnv`]: per-CPU counter, kernel PRNG, counter map.
+/// The data plane's side of [`TxEnv`]: per-CPU counter, kernel PRNG, counter map, the
+/// flowlet table and the shared new-flow credits.
 pub struct Env;
 
 impl TxEnv for Env {
@@ -156,6 +160,12 @@ impl TxEnv for Env {
     #[inline(always)]
     fn insert_flowlet(&mut self, id: u32, flowlet: Flowlet) {
         let _ = maps::FLOWLETS.insert(id, flowlet, 0);
+    }
+
+    #[inline(always)]
+    fn credits(&mut self) -> Option<&Credits> {
+        // A shared reference is all it takes: every change goes through `Credits`' cells.
+        maps::CREDITS.get(0)
     }
 }
 

@@ -467,3 +467,55 @@ fn programs_without_configuration_drop_on_egress_and_pass_on_ingress() {
         assert_eq!(maps.counter(Counter::RxNotMember).unwrap(), 1);
     });
 }
+
+#[test]
+fn load_aware_places_new_flows_by_smooth_weighted_round_robin() {
+    with_harness(3, Mode::LoadAware, |h| {
+        let flow = |sport: u16| {
+            Frame::eth(0x0800)
+                .ipv4(A1, A2, 6, 0, 0)
+                .ports(sport, 5201)
+                .build()
+        };
+        let mut next_port = 10000u16;
+        let mut new_flows = |h: &mut bondxdp_tests::testrun::Harness, n: usize| {
+            let mut slots = Vec::new();
+            for _ in 0..n {
+                let frame = flow(next_port);
+                next_port += 1;
+                let slot = h.egress(&frame).tx_slot().expect("one member sends");
+                // A flow that keeps sending keeps its member.
+                assert_eq!(h.egress(&frame).tx_slot(), Some(slot));
+                slots.push(slot);
+            }
+            slots
+        };
+        let count = |w: &[usize], s: usize| w.iter().filter(|&&x| x == s).count();
+        // 1:2:5: every 8 consecutive new flows split exactly so.
+        h.set(|c| c.weights[..3].copy_from_slice(&[1, 2, 5]));
+        let slots = new_flows(h, 80);
+        for w in slots.windows(8) {
+            assert_eq!(
+                [count(w, 0), count(w, 1), count(w, 2)],
+                [1, 2, 5],
+                "{slots:?}"
+            );
+        }
+        // A member going down gets nothing; the rest go 1:2 within one flow after a cycle.
+        h.set_link(2, false);
+        let slots = new_flows(h, 30);
+        assert_eq!(count(&slots, 2), 0, "{slots:?}");
+        for w in slots[3..].windows(3) {
+            assert!(count(w, 0) <= 2 && count(w, 1) >= 1, "{slots:?}");
+        }
+        // 1:3 (and the third member back, with weight 0: nothing): after one cycle, every
+        // 4 consecutive new flows put exactly one on the light member.
+        h.set_link(2, true);
+        h.set(|c| c.weights[..3].copy_from_slice(&[1, 3, 0]));
+        let slots = new_flows(h, 44);
+        assert_eq!(count(&slots, 2), 0, "{slots:?}");
+        for w in slots[4..].windows(4) {
+            assert_eq!(count(w, 0), 1, "{slots:?}");
+        }
+    });
+}

@@ -40,7 +40,8 @@ pub enum Selection {
     NoMember,
 }
 
-/// Per-CPU state and helpers the data plane lends a mode for one packet.
+/// State and helpers the data plane lends a mode for one packet (per-CPU unless said
+/// otherwise).
 pub trait TxEnv {
     /// Increments this CPU's round-robin counter and returns the new value
     /// (`this_cpu_inc_return`).
@@ -57,8 +58,11 @@ pub trait TxEnv {
         id: u32,
         f: impl FnOnce(Option<&mut load_aware::Flowlet>) -> R,
     ) -> R;
-    /// Gives flow `id` an entry in the flowlet table.
+    /// Gives flow `id` an entry in the flowlet table (replacing any it has).
     fn insert_flowlet(&mut self, id: u32, flowlet: load_aware::Flowlet);
+    /// The bond's new-flow credits (smooth weighted round-robin), one set shared by every CPU
+    /// and changed in place (`None`: unavailable).
+    fn credits(&mut self) -> Option<&load_aware::Credits>;
 }
 
 /// A transmit algorithm, compiled into an egress program of its own.
@@ -207,6 +211,9 @@ pub(crate) mod testing {
         pub notes: Vec<Counter>,
         pub now: u64,
         pub flowlets: std::collections::HashMap<u32, load_aware::Flowlet>,
+        pub credits: load_aware::Credits,
+        /// The credits are unavailable (a failed map lookup).
+        pub no_credits: bool,
     }
 
     impl TxEnv for FakeEnv {
@@ -232,6 +239,9 @@ pub(crate) mod testing {
         }
         fn insert_flowlet(&mut self, id: u32, flowlet: load_aware::Flowlet) {
             self.flowlets.insert(id, flowlet);
+        }
+        fn credits(&mut self) -> Option<&load_aware::Credits> {
+            (!self.no_credits).then_some(&self.credits)
         }
     }
 

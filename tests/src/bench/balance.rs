@@ -9,10 +9,12 @@
 //! held to a sixteenth of the links' measured total, so the flows fill both links exactly when
 //! R carries 4 of them and 3R 12, and every flow placed elsewhere is lost capacity (one flow
 //! off: 0.94; hashing 8:8 as balance-xor does: 0.75). A burst of flows placed by a weighted
-//! hash (ECMP; load-aware, whose weights start from idle, 1:3) puts a binomial number of
-//! them on R: exactly 4 with probability 0.23, 3 or 5 with 0.39; a flow moves afterwards
-//! only in a pause longer than the flowlet timeout, which paced flows seldom make. So these
-//! rows vary from trial to trial much more than the unpaced ones.
+//! hash (ECMP, 1:3) puts a binomial number of them on R: exactly 4 with probability 0.23, 3
+//! or 5 with 0.39; so that row varies from trial to trial much more than the unpaced ones.
+//! load-aware (weights from idle, 1:3) places new flows by smooth weighted round-robin: any
+//! 4 consecutive new flows put exactly one on R, so 16 put exactly 4 there (a flow moves
+//! afterwards only in a pause longer than the flowlet timeout, which paced flows seldom
+//! make, so the placement is what counts).
 
 use std::time::Duration;
 
