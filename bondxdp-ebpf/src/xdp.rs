@@ -10,7 +10,7 @@ use aya_ebpf::{
     bindings::{
         BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS, BPF_FIB_LKUP_RET_NO_NEIGH,
         BPF_FIB_LKUP_RET_NOT_FWDED, BPF_FIB_LKUP_RET_SUCCESS, bpf_fib_lookup,
-        xdp_action::{XDP_DROP, XDP_PASS},
+        xdp_action::{XDP_DROP, XDP_PASS, XDP_REDIRECT},
     },
     helpers::bpf_fib_lookup as fib_lookup,
     programs::XdpContext,
@@ -95,10 +95,10 @@ fn try_forward(ctx: &XdpContext, side: Side) -> Result<u32, Counter> {
             to_members(ctx, cfg, &route, &fib, selection)
         }
         Side::Member => {
-            // Only the --forward-from interfaces are in the devmap next to the members.
-            if maps::FWD_PORTS.get_ifindex(fib.ifindex).is_none()
-                || cfg.slot_of(fib.ifindex).is_some()
-            {
+            // Only the --forward-from interfaces are in the devmap next to the members, so
+            // the redirect itself says whether the route leads to one (the frame is
+            // rewritten only once it does; the redirect takes effect when we return).
+            if cfg.slot_of(fib.ifindex).is_some() || redirect_port(fib.ifindex) != XDP_REDIRECT {
                 return Err(Counter::XdpPassOtherRoute);
             }
             rewrite(ctx, &route, &fib.dmac, &fib.smac)?;
@@ -106,7 +106,7 @@ fn try_forward(ctx: &XdpContext, side: Side) -> Result<u32, Counter> {
                 maps::count_rx(slot as u32, len(ctx));
             }
             maps::count(Counter::XdpForwarded);
-            Ok(redirect_port(fib.ifindex))
+            Ok(XDP_REDIRECT)
         }
     }
 }

@@ -73,26 +73,16 @@ pub fn parse_arp(frame: &[u8]) -> Option<Arp> {
 
 /// The ICMPv6 checksum over the pseudo-header and `body`.
 fn icmpv6_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, body: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut add = |bytes: &[u8]| {
-        for chunk in bytes.chunks(2) {
-            let word = if chunk.len() == 2 {
-                u16::from_be_bytes([chunk[0], chunk[1]])
-            } else {
-                u16::from_be_bytes([chunk[0], 0])
-            };
-            sum += word as u32;
-        }
-    };
-    add(&src.octets());
-    add(&dst.octets());
-    add(&(body.len() as u32).to_be_bytes());
-    add(&[0, 0, 0, ICMPV6]);
-    add(body);
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
+    let mut pseudo = [0u8; 40];
+    pseudo[..16].copy_from_slice(&src.octets());
+    pseudo[16..32].copy_from_slice(&dst.octets());
+    pseudo[32..36].copy_from_slice(&(body.len() as u32).to_be_bytes());
+    pseudo[39] = ICMPV6;
+    let mut sum = 0u32;
+    for w in pseudo.chunks(2) {
+        sum += u16::from_be_bytes([w[0], w[1]]) as u32;
     }
-    !(sum as u16)
+    inet_checksum(sum, body)
 }
 
 fn ipv6(
