@@ -98,14 +98,8 @@ impl Frame {
                 let ihl = (f[14] & 0x0f) as usize * 4;
                 f[16..18].copy_from_slice(&((n - 14) as u16).to_be_bytes());
                 f[24..26].copy_from_slice(&[0, 0]);
-                let mut sum = 0u32;
-                for w in f[14..14 + ihl].chunks(2) {
-                    sum += u16::from_be_bytes([w[0], w[1]]) as u32;
-                }
-                while sum > 0xffff {
-                    sum = (sum & 0xffff) + (sum >> 16);
-                }
-                f[24..26].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+                let check = csum::finish(csum::sum(&f[14..14 + ihl]));
+                f[24..26].copy_from_slice(&check.to_be_bytes());
             }
             (Some([0x86, 0xdd]), n) if n >= 54 => {
                 f[18..20].copy_from_slice(&((n - 54) as u16).to_be_bytes());

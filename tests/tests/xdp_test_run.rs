@@ -8,7 +8,7 @@ use bondxdp_common::{
     Counter, HashPolicy, Mode,
     forward::{CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, TTL_OFFSET_V4},
     hash::{PacketMeta, xmit_hash},
-    testing::{Frame, arp_request},
+    testing::{Frame, arp_request, csum},
 };
 use bondxdp_tests::testrun::{Harness, ifindex, with_harness};
 
@@ -43,14 +43,7 @@ fn mac_of(iface: &str) -> [u8; 6] {
         .output()
         .unwrap();
     let line = String::from_utf8(out.stdout).unwrap();
-    let b: Vec<u8> = line
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .split(':')
-        .map(|h| u8::from_str_radix(h, 16).unwrap())
-        .collect();
-    b.try_into().unwrap()
+    bondxdp::config::parse_mac(line.split_whitespace().nth(2).unwrap()).unwrap()
 }
 
 /// The router around the harness (runs inside its namespace): `bnd` stands for the bond,
@@ -104,14 +97,7 @@ fn udp4(src: [u8; 4], dst: [u8; 4], sport: u16) -> Vec<u8> {
 }
 
 fn ipv4_checksum_ok(ip: &[u8]) -> bool {
-    let mut sum = 0u32;
-    for w in ip[..20].chunks(2) {
-        sum += u16::from_be_bytes([w[0], w[1]]) as u32;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum == 0xffff
+    csum::finish(csum::sum(&ip[..20])) == 0
 }
 
 #[test]

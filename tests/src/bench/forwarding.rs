@@ -112,12 +112,8 @@ pub fn run(trials: usize, quick: bool) -> Section {
         "dev",
         "bond0",
     ]);
-    let lan_mac = r.router.link("lan0").mac;
-    let dst: Vec<u8> = lan_mac
-        .split(':')
-        .map(|h| u8::from_str_radix(h, 16).unwrap())
-        .collect();
-    let mut frame = Frame::eth_between(dst.try_into().unwrap(), [2, 0, 0, 0, 0x10, 2], 0x0800)
+    let dst = bondxdp::config::parse_mac(&r.router.link("lan0").mac).expect("lan0's MAC");
+    let mut frame = Frame::eth_between(dst, [2, 0, 0, 0, 0x10, 2], 0x0800)
         .ipv4([198, 18, 10, 2], [198, 18, 20, 2], 17, 0, 0)
         .ports(9000, 9)
         .pad_to(60)
