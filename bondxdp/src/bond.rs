@@ -906,8 +906,8 @@ pub async fn set(name: &str, assignments: &[(String, String)]) -> Result<Vec<Str
         .rfind(|(k, _)| k.replace('-', "_") == "select_program")
         && !program.trim().is_empty()
     {
-        // Checked (and its path made absolute) before anything changes.
-        options.select_program = Some(select_program::check(program.trim())?);
+        // Its path made absolute; `commit` loads it before anything changes.
+        options.select_program = Some(select_program::canonical(program.trim())?);
         bond.reload_select_program = true;
     }
     let program_given = assignments

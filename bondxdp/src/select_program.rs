@@ -89,8 +89,13 @@ impl std::fmt::Display for ProgramRef {
     }
 }
 
+/// `spec` with an absolute file path (what a bond records), checking the file exists.
+pub fn canonical(spec: &str) -> Result<String> {
+    Ok(ProgramRef::parse(spec)?.canonical()?.to_string())
+}
+
 /// Resolves `spec` to its canonical form and proves it loads (own maps, nothing attached):
-/// the error a user sees before anything on the host changes.
+/// the error `up` gives before anything on the host changes.
 pub fn check(spec: &str) -> Result<String> {
     let r = ProgramRef::parse(spec)?.canonical()?;
     load(&r, None)?;
@@ -98,7 +103,8 @@ pub fn check(spec: &str) -> Result<String> {
 }
 
 /// Loads `spec` with the bond's maps and makes it the bond's selection program (one update
-/// of the program array). Returns the canonical reference to record.
+/// of the program array); on any error nothing changed. Returns the canonical reference to
+/// record.
 pub fn install(paths: &BondPaths, spec: &str) -> Result<String> {
     let r = ProgramRef::parse(spec)?.canonical()?;
     let ebpf = load(&r, Some(paths))?;
