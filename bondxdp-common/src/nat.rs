@@ -340,12 +340,15 @@ pub fn parse_into<P: PacketView + ?Sized>(
     l3_off: usize,
     flow: &mut Flow,
 ) -> Result<(), ParseError> {
-    // Field by field rather than `*flow = Flow::EMPTY` (which becomes a memset call in eBPF).
-    flow.key.src = [0; 4];
-    flow.key.dst = [0; 4];
-    flow.key.sport = 0;
-    flow.key.dport = 0;
-    flow.key.pad = [0; 2];
+    // Field by field rather than `*flow = Flow::EMPTY`, and the key's words as stores of
+    // their own: either way LLVM would emit a memset call (a byte loop in eBPF).
+    for i in 0..4 {
+        zero(&mut flow.key.src[i]);
+        zero(&mut flow.key.dst[i]);
+    }
+    zero(&mut flow.key.sport);
+    zero(&mut flow.key.dport);
+    zero(&mut flow.key.pad);
     flow.l3_off = l3_off;
     flow.l4_off = 0;
     flow.transport = Transport::AddressOnly;
@@ -385,6 +388,14 @@ pub fn parse_into<P: PacketView + ?Sized>(
         _ => {}
     }
     Ok(())
+}
+
+/// Stores zero in `slot` as a single store: LLVM merges runs of plain zero stores into a
+/// memset call, which costs a byte-at-a-time loop in eBPF.
+#[inline(always)]
+fn zero<T: Copy + Default>(slot: &mut T) {
+    // SAFETY: `slot` is a valid, aligned and exclusive reference.
+    unsafe { core::ptr::write_volatile(slot, T::default()) }
 }
 
 /// The IPv4 header: addresses, protocol, fragmentation, options skipped.
