@@ -350,13 +350,13 @@ pub fn parse_into<P: PacketView + ?Sized>(
     zero(&mut flow.key.dport);
     zero(&mut flow.key.pad);
     flow.l3_off = l3_off;
-    flow.l4_off = 0;
+    zero(&mut flow.l4_off);
     flow.transport = Transport::AddressOnly;
     flow.fragment = Fragment::None;
-    flow.frag_id = 0;
-    flow.tcp_flags = 0;
-    flow.icmp_type = 0;
-    flow.l4_csum_off = 0;
+    zero(&mut flow.frag_id);
+    zero(&mut flow.tcp_flags);
+    zero(&mut flow.icmp_type);
+    zero(&mut flow.l4_csum_off);
     flow.inner = None;
     match ether {
         ethertype::IPV4 => ipv4(pkt, l3_off, flow)?,
