@@ -1,13 +1,54 @@
 //! The XDP fast path's decisions (`--forward-from`): which frames a router may forward in XDP
 //! and what the FIB lookup needs from them; the rest goes to the kernel unchanged, counted by
 //! reason. The programs add the lookup itself (`bpf_fib_lookup`), the member choice (the
-//! same [`crate::modes::select`] as the tc path) and the rewrite.
+//! same [`Selector`]s as the tc path, one LAN-side program per selector, so no frame pays
+//! for dispatching on the mode and each program verifies on its own) and the rewrite.
 
 use crate::{
     config::{HashPolicy, Mode},
     counters::Counter,
+    modes::{
+        Selector, active_backup::ActiveBackup, broadcast::Broadcast, load_aware::LoadAware,
+        round_robin::RoundRobin, xor,
+    },
     packet::{Bytes, PacketView},
 };
+
+/// The program on members: routes toward a LAN-side interface leave through it.
+pub const XDP_MEMBER: &str = "xdp_member";
+/// The LAN-side program of modes without an XDP path: every frame to the kernel, counted.
+pub const XDP_LAN_PASS: &str = "xdp_lan_pass";
+
+/// Every LAN-side program: one per selector the fast path runs, then [`XDP_LAN_PASS`].
+pub const XDP_LAN_PROGRAMS: [&str; 11] = [
+    RoundRobin::XDP_PROGRAM,
+    ActiveBackup::XDP_PROGRAM,
+    xor::xdp_program(HashPolicy::Layer2),
+    xor::xdp_program(HashPolicy::Layer34),
+    xor::xdp_program(HashPolicy::Layer23),
+    xor::xdp_program(HashPolicy::Encap23),
+    xor::xdp_program(HashPolicy::Encap34),
+    xor::xdp_program(HashPolicy::VlanSrcMac),
+    Broadcast::XDP_PROGRAM,
+    LoadAware::XDP_PROGRAM,
+    XDP_LAN_PASS,
+];
+
+/// The LAN-side program for a bond in `mode` with `policy` ([`XDP_LAN_PASS`] for modes the
+/// fast path does not accelerate).
+pub const fn lan_program_for(mode: Mode, policy: HashPolicy) -> &'static str {
+    if !accelerates(mode) {
+        return XDP_LAN_PASS;
+    }
+    match mode {
+        Mode::BalanceRr => RoundRobin::XDP_PROGRAM,
+        Mode::ActiveBackup => ActiveBackup::XDP_PROGRAM,
+        Mode::BalanceXor => xor::xdp_program(policy),
+        Mode::Broadcast => Broadcast::XDP_PROGRAM,
+        Mode::BalanceTlb | Mode::LoadAware => LoadAware::XDP_PROGRAM,
+        _ => XDP_LAN_PASS,
+    }
+}
 
 /// Ethernet header length.
 pub const ETH_HLEN: usize = 14;
@@ -185,6 +226,32 @@ pub const fn checksum_after_ttl_decrement(check: u16) -> u16 {
 mod tests {
     use super::*;
     use crate::testing::{Frame, csum};
+
+    #[test]
+    fn every_mode_has_a_lan_program_running_the_same_selector_as_its_egress() {
+        for mode in Mode::ALL {
+            for policy in HashPolicy::ALL {
+                let lan = lan_program_for(mode, policy);
+                assert!(
+                    XDP_LAN_PROGRAMS.contains(&lan),
+                    "{mode:?} {policy:?}: {lan}"
+                );
+                if !accelerates(mode) {
+                    assert_eq!(lan, XDP_LAN_PASS, "{mode:?}");
+                    continue;
+                }
+                // xdp_lan_X runs the selector of egress_X.
+                let egress = crate::modes::program_for(mode, policy).unwrap();
+                assert_eq!(
+                    lan.strip_prefix("xdp_lan_"),
+                    egress.strip_prefix("egress_"),
+                    "{mode:?} {policy:?}"
+                );
+            }
+        }
+        // Names fit the kernel's 15 characters, so they show whole in bpftool.
+        assert!(XDP_LAN_PROGRAMS.iter().all(|p| p.len() <= 15));
+    }
 
     const A: [u8; 4] = [198, 18, 10, 2];
     const B: [u8; 4] = [198, 18, 20, 2];

@@ -7,7 +7,9 @@
 //!   bond, as if it had arrived there.
 //! * `egress_custom`, `custom_finish`: the custom mode's two halves, around the user's
 //!   selection program (tail calls through `SELECT_PROGS`).
-//! * `xdp_lan`, `xdp_member`: the XDP fast path for routed traffic (`--forward-from`).
+//! * `xdp_lan_*`, `xdp_member`: the XDP fast path for routed traffic (`--forward-from`),
+//!   one LAN-side program per selector like the egress programs (`xdp_lan_pass` for modes
+//!   without a fast path).
 //! * `egress_mwan`, `ingress_mwan`: the multi-uplink mode's pair (flows pinned to uplinks and
 //!   translated to their addresses; see `nat.rs`).
 //!
@@ -35,29 +37,37 @@ use bondxdp_common::modes::{
     round_robin::RoundRobin, xor::Xor,
 };
 
-/// One tcx egress program per selector; names must match `Selector::PROGRAM` (the loader
-/// loads every name of `EGRESS_PROGRAMS` and fails loudly otherwise).
-macro_rules! egress_programs {
-    ($($name:ident => $selector:ty),* $(,)?) => {$(
+/// One tcx egress program per selector, and its XDP fast-path twin for LAN-side interfaces;
+/// names must match `Selector::PROGRAM` and `Selector::XDP_PROGRAM` (the loader loads every
+/// name of `EGRESS_PROGRAMS` and `forward::XDP_LAN_PROGRAMS` and fails loudly otherwise).
+macro_rules! selector_programs {
+    ($($name:ident, $xdp:ident => $selector:ty),* $(,)?) => {$(
         #[doc = concat!("tcx egress on the bond, selecting with `", stringify!($selector), "`.")]
         #[classifier]
         pub fn $name(ctx: TcContext) -> i32 {
             egress::bond_egress::<$selector>(&ctx)
         }
+
+        #[doc = concat!("XDP fast path on each `--forward-from` interface: routes through the \
+            bond leave through the member `", stringify!($selector), "` picks.")]
+        #[xdp]
+        pub fn $xdp(ctx: XdpContext) -> u32 {
+            xdp::lan::<$selector>(&ctx)
+        }
     )*};
 }
 
-egress_programs! {
-    egress_rr => RoundRobin,
-    egress_ab => ActiveBackup,
-    egress_xor_l2 => Xor<0>,
-    egress_xor_l34 => Xor<1>,
-    egress_xor_l23 => Xor<2>,
-    egress_xor_e23 => Xor<3>,
-    egress_xor_e34 => Xor<4>,
-    egress_xor_vsm => Xor<5>,
-    egress_bcast => Broadcast,
-    egress_load => LoadAware,
+selector_programs! {
+    egress_rr, xdp_lan_rr => RoundRobin,
+    egress_ab, xdp_lan_ab => ActiveBackup,
+    egress_xor_l2, xdp_lan_xor_l2 => Xor<0>,
+    egress_xor_l34, xdp_lan_xor_l34 => Xor<1>,
+    egress_xor_l23, xdp_lan_xor_l23 => Xor<2>,
+    egress_xor_e23, xdp_lan_xor_e23 => Xor<3>,
+    egress_xor_e34, xdp_lan_xor_e34 => Xor<4>,
+    egress_xor_vsm, xdp_lan_xor_vsm => Xor<5>,
+    egress_bcast, xdp_lan_bcast => Broadcast,
+    egress_load, xdp_lan_load => LoadAware,
 }
 
 /// tcx ingress on every member interface.
@@ -90,18 +100,18 @@ pub fn custom_finish(ctx: TcContext) -> i32 {
     custom::finish(&ctx)
 }
 
-/// XDP fast path on each `--forward-from` interface: routes through the bond leave through a
-/// member.
+/// XDP on each `--forward-from` interface of a bond whose mode has no fast path: every
+/// frame to the kernel (counted).
 #[xdp]
-pub fn xdp_lan(ctx: XdpContext) -> u32 {
-    xdp::forward(&ctx, xdp::Side::Lan)
+pub fn xdp_lan_pass(_ctx: XdpContext) -> u32 {
+    xdp::lan_pass()
 }
 
 /// XDP fast path on each member (with `--forward-from`): routes out of a LAN-side interface
 /// leave through it; the rest goes on to `member_ingress`.
 #[xdp]
 pub fn xdp_member(ctx: XdpContext) -> u32 {
-    xdp::forward(&ctx, xdp::Side::Member)
+    xdp::member(&ctx)
 }
 
 /// Benchmark floor: the least a transmit program can do (redirect, nothing else). Never

@@ -1,5 +1,6 @@
 //! The XDP fast path for routed traffic (`--forward-from`): frames a LAN-side interface
-//! receives for a route through the bond leave through a member chosen by the bond's mode;
+//! receives for a route through the bond leave through a member chosen by the bond's mode
+//! (one LAN-side program per selector, generated in `main.rs` like the tc egress programs);
 //! frames a member receives for a route out of a LAN-side interface leave through it. Both
 //! without the kernel's forwarding path: FIB lookup, MAC rewrite, TTL decrement, devmap
 //! redirect. Everything else goes to the kernel unchanged, counted by reason
@@ -16,11 +17,11 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use bondxdp_common::{
-    BondConfig, Counter,
+    BondConfig, Counter, HashPolicy,
     config::{CFG_KEEP_MEMBER_MACS, MEMBER_RX_ACCEPT},
     forward::{self, CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, Route, TTL_OFFSET_V4},
     hash::PacketMeta,
-    modes::{self, Selection},
+    modes::{Selection, Selector},
 };
 
 use crate::{
@@ -31,19 +32,32 @@ use crate::{
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 
-/// Which side of the router a frame arrived on.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// A `--forward-from` interface: routes through the bond leave through a member.
-    Lan,
-    /// A member: routes out of a `--forward-from` interface leave through it.
-    Member,
+/// `xdp_lan_*`: frames a LAN-side interface receives for a route through the bond leave
+/// through the member `S` picks (the tc path's selector, compiled in: no dispatch on the
+/// mode).
+#[inline(always)]
+pub fn lan<S: Selector>(ctx: &XdpContext) -> u32 {
+    verdict(try_lan::<S>(ctx))
 }
 
-/// Entry point of both XDP programs.
+/// `xdp_member`: frames a member receives for a route out of a LAN-side interface leave
+/// through it; the rest goes on to `member_ingress`.
 #[inline(always)]
-pub fn forward(ctx: &XdpContext, side: Side) -> u32 {
-    match try_forward(ctx, side) {
+pub fn member(ctx: &XdpContext) -> u32 {
+    verdict(try_member(ctx))
+}
+
+/// `xdp_lan_pass`: the LAN side of a mode without an XDP path; every frame to the kernel.
+#[inline(always)]
+pub fn lan_pass() -> u32 {
+    maps::count(Counter::XdpPassMode);
+    XDP_PASS
+}
+
+/// The action, counting why a frame went to the kernel.
+#[inline(always)]
+fn verdict(result: Result<u32, Counter>) -> u32 {
+    match result {
         Ok(action) => action,
         Err(reason) => {
             maps::count(reason);
@@ -53,65 +67,62 @@ pub fn forward(ctx: &XdpContext, side: Side) -> u32 {
 }
 
 #[inline(always)]
-fn try_forward(ctx: &XdpContext, side: Side) -> Result<u32, Counter> {
+fn try_lan<S: Selector>(ctx: &XdpContext) -> Result<u32, Counter> {
     let cfg = maps::config().ok_or(Counter::XdpPassMode)?;
+    // The mode is checked still: for the moment a mode change takes, this program may run
+    // on the next mode's configuration.
     let mode = cfg.mode().ok_or(Counter::XdpPassMode)?;
-    let policy = cfg
-        .hash_policy()
-        .unwrap_or(bondxdp_common::HashPolicy::Layer2);
     if !forward::accelerates(mode) {
         return Err(Counter::XdpPassMode);
     }
-    let ingress = ctx.ingress_ifindex() as u32;
-    let rx_slot = match side {
-        Side::Lan => None,
-        Side::Member => {
-            // Frames of members that may not receive (or of an interface that left the
-            // bond) are the tc path's to drop and count.
-            let Some(slot) = cfg.slot_of(ingress) else {
-                return Ok(XDP_PASS);
-            };
-            if cfg.members[slot].flags & MEMBER_RX_ACCEPT == 0 {
-                return Ok(XDP_PASS);
-            }
-            Some(slot)
-        }
+    let policy = cfg.hash_policy().unwrap_or(HashPolicy::Layer2);
+    let pkt = SkbView::from_range(ctx.data(), ctx.data_end());
+    let route = forward::classify(&pkt, forward::uses_ports(mode, policy))?;
+    let mut slot = core::mem::MaybeUninit::uninit();
+    let params = FibParams::zeroed_in(&mut slot);
+    lookup(ctx, &route, ctx.ingress_ifindex() as u32, params)?;
+    let fib = &params.0;
+    if fib.ifindex != cfg.bond_ifindex {
+        return Err(Counter::XdpPassOtherRoute);
+    }
+    let meta = PacketMeta::ethernet(if route.ipv6 { 0x86dd } else { 0x0800 });
+    let selection = S::select(cfg, &pkt, &meta, &mut Env);
+    to_members(ctx, cfg, &route, fib, selection)
+}
+
+#[inline(always)]
+fn try_member(ctx: &XdpContext) -> Result<u32, Counter> {
+    let cfg = maps::config().ok_or(Counter::XdpPassMode)?;
+    let mode = cfg.mode().ok_or(Counter::XdpPassMode)?;
+    if !forward::accelerates(mode) {
+        return Err(Counter::XdpPassMode);
+    }
+    let policy = cfg.hash_policy().unwrap_or(HashPolicy::Layer2);
+    // Frames of members that may not receive (or of an interface that left the bond) are
+    // the tc path's to drop and count.
+    let Some(rx_slot) = cfg.slot_of(ctx.ingress_ifindex() as u32) else {
+        return Ok(XDP_PASS);
     };
+    if cfg.members[rx_slot].flags & MEMBER_RX_ACCEPT == 0 {
+        return Ok(XDP_PASS);
+    }
     let pkt = SkbView::from_range(ctx.data(), ctx.data_end());
     let route = forward::classify(&pkt, forward::uses_ports(mode, policy))?;
     // A member's frames arrive, for the kernel, on the bond.
-    let from = match side {
-        Side::Lan => ingress,
-        Side::Member => cfg.bond_ifindex,
-    };
     let mut slot = core::mem::MaybeUninit::uninit();
     let params = FibParams::zeroed_in(&mut slot);
-    lookup(ctx, &route, from, params)?;
+    lookup(ctx, &route, cfg.bond_ifindex, params)?;
     let fib = &params.0;
-    match side {
-        Side::Lan => {
-            if fib.ifindex != cfg.bond_ifindex {
-                return Err(Counter::XdpPassOtherRoute);
-            }
-            let meta = PacketMeta::ethernet(if route.ipv6 { 0x86dd } else { 0x0800 });
-            let selection = modes::select(cfg, &pkt, &meta, &mut Env);
-            to_members(ctx, cfg, &route, fib, selection)
-        }
-        Side::Member => {
-            // Only the --forward-from interfaces are in the devmap next to the members, so
-            // the redirect itself says whether the route leads to one (the frame is
-            // rewritten only once it does; the redirect takes effect when we return).
-            if cfg.slot_of(fib.ifindex).is_some() || redirect_port(fib.ifindex) != XDP_REDIRECT {
-                return Err(Counter::XdpPassOtherRoute);
-            }
-            rewrite(ctx, &route, &fib.dmac, &fib.smac)?;
-            if let Some(slot) = rx_slot {
-                maps::count_rx(slot as u32, len(ctx));
-            }
-            maps::count(Counter::XdpForwarded);
-            Ok(XDP_REDIRECT)
-        }
+    // Only the --forward-from interfaces are in the devmap next to the members, so the
+    // redirect itself says whether the route leads to one (the frame is rewritten only once
+    // it does; the redirect takes effect when we return).
+    if cfg.slot_of(fib.ifindex).is_some() || redirect_port(fib.ifindex) != XDP_REDIRECT {
+        return Err(Counter::XdpPassOtherRoute);
     }
+    rewrite(ctx, &route, &fib.dmac, &fib.smac)?;
+    maps::count_rx(rx_slot as u32, len(ctx));
+    maps::count(Counter::XdpForwarded);
+    Ok(XDP_REDIRECT)
 }
 
 /// Sends a frame routed through the bond out of the selected member(s).

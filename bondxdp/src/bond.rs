@@ -325,8 +325,9 @@ async fn build(
         for (slot, m) in members.iter().enumerate() {
             attach_member_fast_path(paths, &mut state.forward, slot, m.index, &m.name)?;
         }
+        let program = fastpath::lan_program(opts.mode, opts.xmit_hash_policy);
         for l in lans {
-            attach_lan_fast_path(paths, &mut state.forward, l)?;
+            attach_lan_fast_path(paths, &mut state.forward, l, program)?;
             maps.set_state(state)?;
         }
         maps.set_state(state)?;
@@ -411,15 +412,20 @@ fn detach_member_fast_path(
     Ok(())
 }
 
-/// Attaches `xdp_lan` to LAN-side interface `l` and records it.
-fn attach_lan_fast_path(paths: &BondPaths, record: &mut ForwardRecord, l: &Link) -> Result<()> {
+/// Attaches the LAN-side XDP program `program` (the mode's) to interface `l` and records it.
+fn attach_lan_fast_path(
+    paths: &BondPaths,
+    record: &mut ForwardRecord,
+    l: &Link,
+    program: &str,
+) -> Result<()> {
     let i = record
         .ifindex
         .iter()
         .position(|&x| x == 0)
         .ok_or_else(|| Error::invalid("forward_from", format!("at most {MAX_FORWARD}")))?;
     fastpath::add_port(paths, l.index, false)?;
-    let mut program = fastpath::pinned(paths, fastpath::XDP_LAN)?;
+    let mut program = fastpath::pinned(paths, program)?;
     let generic = fastpath::attach(&mut program, &l.name, l.index, &paths.xdp_link(l.index))?;
     record.ifindex[i] = l.index;
     record.names[i] = name_bytes(&l.name);
@@ -806,6 +812,8 @@ impl OpenBond {
     fn commit(&mut self, opts: &BondOptions) -> Result<()> {
         let before = self.egress_program();
         let after = loader::egress_program(opts.mode, opts.xmit_hash_policy)?;
+        let lan_before = self.lan_program();
+        let lan_after = fastpath::lan_program(opts.mode, opts.xmit_hash_policy);
         let was_multi = self.cfg.mode().is_some_and(Mode::is_multi_uplink);
         if was_multi != opts.mode.is_multi_uplink() {
             return Err(Error::invalid(
@@ -839,6 +847,12 @@ impl OpenBond {
             loader::swap_egress(&self.paths, after)?;
             debug!(bond = %self.paths.name(), program = after, "egress program swapped");
         }
+        if lan_before != lan_after {
+            for &ifindex in self.state.forward.ifindex.iter().filter(|&&i| i != 0) {
+                fastpath::swap(&self.paths, ifindex, lan_after)?;
+            }
+            debug!(bond = %self.paths.name(), program = lan_after, "LAN-side XDP program swapped");
+        }
         // ... and leaves only once the custom mode no longer runs.
         if opts.select_program.is_none() && recorded.is_some() {
             select_program::uninstall(&self.paths)?;
@@ -851,6 +865,7 @@ impl OpenBond {
     /// while there is at least one; removed interfaces are detached, [`Self::new_lans`]
     /// attached.
     fn sync_fast_path(&mut self, wanted: &[String]) -> Result<()> {
+        let program = self.lan_program();
         let had = forward_names(&self.state.forward);
         let record = &mut self.state.forward;
         for i in 0..MAX_FORWARD {
@@ -873,7 +888,7 @@ impl OpenBond {
             }
         }
         for l in std::mem::take(&mut self.new_lans) {
-            attach_lan_fast_path(&self.paths, record, &l)?;
+            attach_lan_fast_path(&self.paths, record, &l, program)?;
         }
         if !had.is_empty() && wanted.is_empty() {
             for (slot, ifindex, _) in &members {
@@ -882,6 +897,14 @@ impl OpenBond {
         }
         self.maps.set_state(self.state)?;
         Ok(())
+    }
+
+    /// The LAN-side XDP program the current configuration runs with.
+    fn lan_program(&self) -> &'static str {
+        match (self.cfg.mode(), self.cfg.hash_policy()) {
+            (Some(mode), Some(policy)) => fastpath::lan_program(mode, policy),
+            _ => fastpath::lan_program(Mode::Custom, HashPolicy::Layer2),
+        }
     }
 
     /// The egress program the current configuration runs with.

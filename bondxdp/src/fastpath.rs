@@ -1,5 +1,6 @@
-//! The XDP fast path (`--forward-from`): `xdp_lan` on each LAN-side interface, `xdp_member`
-//! on each member, and the devmaps they redirect through (`FWD_PORTS`: members and LAN-side
+//! The XDP fast path (`--forward-from`): the mode's `xdp_lan_*` program on each LAN-side
+//! interface (swapped with the egress program when the mode changes), `xdp_member` on each
+//! member, and the devmaps they redirect through (`FWD_PORTS`: members and LAN-side
 //! interfaces by ifindex; `FWD_BCAST`: the members, for broadcast mode). Links are pinned in
 //! the bond's directory like the tcx ones, so `down` (which removes the directory) detaches
 //! them, and they outlive the process that attached them.
@@ -9,22 +10,34 @@ use std::path::Path;
 use aya::{
     Ebpf,
     maps::{Map, MapData, xdp::DevMapHash},
-    programs::{Xdp, links::FdLink, xdp::XdpMode},
+    programs::{
+        Xdp,
+        links::{FdLink, PinnedLink},
+        xdp::{XdpLink, XdpMode},
+    },
 };
 use aya_obj::programs::XdpAttachType;
 use tracing::warn;
+
+use bondxdp_common::{HashPolicy, Mode};
 
 use crate::{
     error::{Error, Result},
     pins::BondPaths,
 };
 
-/// Program on LAN-side interfaces.
-pub const XDP_LAN: &str = "xdp_lan";
-/// Program on members.
-pub const XDP_MEMBER: &str = "xdp_member";
-/// Both, for loading and pinning.
-pub const PROGRAMS: [&str; 2] = [XDP_LAN, XDP_MEMBER];
+pub use bondxdp_common::forward::{XDP_LAN_PROGRAMS, XDP_MEMBER};
+
+/// Every XDP program, for loading and pinning: the LAN-side ones (one per mode) and
+/// `xdp_member`.
+pub fn programs() -> impl Iterator<Item = &'static str> {
+    XDP_LAN_PROGRAMS.into_iter().chain([XDP_MEMBER])
+}
+
+/// The LAN-side program for a bond in `mode` with `policy`.
+pub fn lan_program(mode: Mode, policy: HashPolicy) -> &'static str {
+    bondxdp_common::forward::lan_program_for(mode, policy)
+}
 /// Devmap of every port a forwarded frame may leave through, by ifindex.
 pub const FWD_PORTS: &str = "FWD_PORTS";
 /// Devmap of the members, for broadcast mode.
@@ -32,9 +45,9 @@ pub const FWD_BCAST: &str = "FWD_BCAST";
 /// The fast path's maps (pinned with the bond's).
 pub const MAPS: [&str; 2] = [FWD_PORTS, FWD_BCAST];
 
-/// Loads both XDP programs of a freshly loaded object.
+/// Loads every XDP program of a freshly loaded object.
 pub fn load(ebpf: &mut Ebpf) -> Result<()> {
-    for name in PROGRAMS {
+    for name in programs() {
         xdp(ebpf, name)?.load()?;
     }
     Ok(())
@@ -84,6 +97,15 @@ pub fn attach(program: &mut Xdp, iface: &str, ifindex: u32, pin: &Path) -> Resul
     let link: FdLink = program.take_link(id)?.try_into()?;
     link.pin(pin)?;
     Ok(generic)
+}
+
+/// Points the pinned XDP link of LAN-side interface `ifindex` at the pinned program
+/// `name`, atomically (`BPF_LINK_UPDATE`), as the egress link is swapped on a mode change.
+pub fn swap(paths: &BondPaths, ifindex: u32, name: &str) -> Result<()> {
+    let pinned_link = PinnedLink::from_pin(paths.xdp_link(ifindex))?;
+    let link: XdpLink = FdLink::from(pinned_link).try_into()?;
+    pinned(paths, name)?.attach_to_link(link)?;
+    Ok(())
 }
 
 /// The pinned devmap `name` of a bond.

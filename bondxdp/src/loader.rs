@@ -124,7 +124,7 @@ pub fn pin(ebpf: &mut Ebpf, paths: &BondPaths) -> Result<()> {
     for name in programs::all() {
         classifier(ebpf, name)?.pin(paths.program(name))?;
     }
-    for name in crate::fastpath::PROGRAMS {
+    for name in crate::fastpath::programs() {
         crate::fastpath::xdp(ebpf, name)?.pin(paths.program(name))?;
     }
     Ok(())

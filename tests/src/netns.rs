@@ -211,6 +211,13 @@ impl Netns {
         self.link_json(name).get("xdp").is_some()
     }
 
+    /// The name of the XDP program attached to interface `name`, if any.
+    pub fn xdp_program(&self, name: &str) -> Option<String> {
+        let v: Value = serde_json::from_str(&self.ip(&["-j", "-d", "link", "show", "dev", name]))
+            .expect("ip -j -d");
+        v[0]["xdp"]["prog"]["name"].as_str().map(str::to_string)
+    }
+
     /// Drops every frame of `ethertype` that `dev` sends (`hook` "egress") or receives
     /// ("ingress"), with an nftables netdev rule: a silent failure of one protocol on one
     /// link. Returns the rule's table, for [`Netns::allow`].

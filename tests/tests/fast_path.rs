@@ -157,6 +157,35 @@ fn bad_forward_from_is_refused_and_the_fast_path_changes_live() {
         "fast path on: kernel idle"
     );
     assert!(events(&r, "xdp_forwarded") - fast_before >= 6);
+    assert_eq!(
+        r.router.xdp_program("lan0").as_deref(),
+        Some("xdp_lan_xor_l34")
+    );
+    // A mode change swaps the LAN side's program with the egress one, and the fast path
+    // goes on: balance-rr sends the pings' packets through both members in turn.
+    r.router.bondxdp_ok(&["set", "bond0", "mode=balance-rr"]);
+    assert_eq!(r.router.xdp_program("lan0").as_deref(), Some("xdp_lan_rr"));
+    ping(&r);
+    let (kernel_before, fast_before) = (r.kernel_forwarded(), events(&r, "xdp_forwarded"));
+    let tx_before = member_tx(&r);
+    ping(&r);
+    assert_eq!(r.kernel_forwarded(), kernel_before, "still the fast path");
+    assert!(events(&r, "xdp_forwarded") - fast_before >= 3);
+    let tx = member_tx(&r);
+    assert!(
+        tx[0] > tx_before[0] && tx[1] > tx_before[1],
+        "balance-rr: {tx_before:?} -> {tx:?}"
+    );
+    r.router.bondxdp_ok(&[
+        "set",
+        "bond0",
+        "mode=balance-xor",
+        "xmit_hash_policy=layer3+4",
+    ]);
+    assert_eq!(
+        r.router.xdp_program("lan0").as_deref(),
+        Some("xdp_lan_xor_l34")
+    );
     // Another bond cannot take the LAN interface.
     let out = r
         .router

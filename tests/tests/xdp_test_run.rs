@@ -1,4 +1,4 @@
-//! BPF_PROG_TEST_RUN tests of the XDP fast path (`xdp_lan`, `xdp_member`) on real FIB
+//! BPF_PROG_TEST_RUN tests of the XDP fast path (`xdp_lan_*`, `xdp_member`) on real FIB
 //! lookups: a router namespace with a stand-in bond interface (`bnd`), a LAN interface
 //! (`lan`), neighbours and routes; crafted frames in, verdict, rewritten bytes and counters out.
 
@@ -6,7 +6,10 @@ use std::process::Command;
 
 use bondxdp_common::{
     Counter, HashPolicy, Mode,
-    forward::{CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, TTL_OFFSET_V4},
+    forward::{
+        CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, TTL_OFFSET_V4, XDP_LAN_PASS, accelerates,
+        lan_program_for,
+    },
     hash::{PacketMeta, xmit_hash},
     testing::{Frame, arp_request, csum},
 };
@@ -88,6 +91,9 @@ fn router(h: &mut Harness, mode: Mode, policy: HashPolicy) -> (u32, u32) {
     (bnd, lan)
 }
 
+/// The LAN-side program of balance-xor layer3+4, which most rows here run.
+const XOR_L34: &str = "xdp_lan_xor_l34";
+
 fn udp4(src: [u8; 4], dst: [u8; 4], sport: u16) -> Vec<u8> {
     Frame::eth(0x0800)
         .ipv4(src, dst, 17, 0, 0)
@@ -107,7 +113,7 @@ fn lan_side_forwards_routes_through_the_bond_with_rewritten_macs_ttl_and_checksu
         let mut slots = std::collections::BTreeSet::new();
         for sport in 1000..1040u16 {
             let frame = udp4(CLIENT, FAR, sport);
-            let out = h.run_xdp("xdp_lan", &frame, lan);
+            let out = h.run_xdp(XOR_L34, &frame, lan);
             assert_eq!(out.verdict, XDP_REDIRECT, "sport {sport}");
             assert_eq!(out.counter(Counter::XdpForwarded), 1);
             let d = &out.data;
@@ -151,7 +157,7 @@ fn lan_side_forwards_routes_through_the_bond_with_rewritten_macs_ttl_and_checksu
             .copy_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
         v6[14 + 24..14 + 40]
             .copy_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5]);
-        let out = h.run_xdp("xdp_lan", &v6, lan);
+        let out = h.run_xdp(XOR_L34, &v6, lan);
         assert_eq!(out.verdict, XDP_REDIRECT, "{:?}", out.counters);
         assert_eq!(out.data[..6], NEXT_HOP_MAC);
         assert_eq!(out.data[6..12], BOND_MAC);
@@ -235,26 +241,96 @@ fn everything_the_fast_path_should_not_handle_goes_to_the_kernel_unchanged_and_c
             ("truncated", truncated, Counter::XdpPassMalformed),
         ];
         for (name, frame, reason) in rows {
-            let out = h.run_xdp("xdp_lan", &frame, lan);
+            let out = h.run_xdp(XOR_L34, &frame, lan);
             assert_eq!(out.verdict, XDP_PASS, "{name}");
             assert_eq!(out.counters, vec![(reason, 1)], "{name}");
             assert_eq!(out.data, frame, "{name}: unchanged");
             assert!(out.tx.is_empty(), "{name}");
         }
-        // A mode without an XDP path hands everything over.
+        // A mode without an XDP path hands everything over: its own LAN-side program, and
+        // (for the moment a mode change takes) the previous mode's.
         h.set(|c| c.mode = Mode::Custom as u32);
-        let out = h.run_xdp("xdp_lan", &udp4(CLIENT, FAR, 1), lan);
         assert_eq!(
-            (out.verdict, out.counters),
-            (XDP_PASS, vec![(Counter::XdpPassMode, 1)])
+            lan_program_for(Mode::Custom, HashPolicy::Layer34),
+            XDP_LAN_PASS
         );
+        for program in [XDP_LAN_PASS, XOR_L34] {
+            let out = h.run_xdp(program, &udp4(CLIENT, FAR, 1), lan);
+            assert_eq!(
+                (out.verdict, out.counters),
+                (XDP_PASS, vec![(Counter::XdpPassMode, 1)]),
+                "{program}"
+            );
+        }
         // No member up: dropped and counted, as the tc path does.
         h.set(|c| c.mode = Mode::BalanceXor as u32);
         h.set_link(0, false);
         h.set_link(1, false);
-        let out = h.run_xdp("xdp_lan", &udp4(CLIENT, FAR, 1), lan);
+        let out = h.run_xdp(XOR_L34, &udp4(CLIENT, FAR, 1), lan);
         assert_eq!(out.verdict, XDP_DROP);
         assert_eq!(out.counter(Counter::DropNoMember), 1);
+    });
+}
+
+#[test]
+fn every_modes_lan_program_picks_the_member_its_tc_twin_picks() {
+    with_harness(2, Mode::BalanceXor, |h| {
+        let (_, lan) = router(h, Mode::BalanceXor, HashPolicy::Layer34);
+        assert_eq!(
+            lan_program_for(Mode::BalanceXor, HashPolicy::Layer34),
+            XOR_L34
+        );
+        let frames: Vec<Vec<u8>> = (2000..2016u16).map(|p| udp4(CLIENT, FAR, p)).collect();
+        for mode in Mode::ALL.into_iter().filter(|m| accelerates(*m)) {
+            for policy in HashPolicy::ALL {
+                let program = lan_program_for(mode, policy);
+                h.set(|c| {
+                    c.mode = mode as u32;
+                    c.hash_policy = policy as u32;
+                });
+                let mut slots = Vec::new();
+                for frame in &frames {
+                    let out = h.run_xdp(program, frame, lan);
+                    let row = format!("{mode:?} {policy:?} ({program})");
+                    assert_eq!(out.verdict, XDP_REDIRECT, "{row}: {:?}", out.counters);
+                    assert_eq!(out.counter(Counter::XdpForwarded), 1, "{row}");
+                    if mode == Mode::Broadcast {
+                        // One frame, every member: the devmap's broadcast, no member counted.
+                        assert!(out.tx.is_empty(), "{row}: {:?}", out.tx);
+                        continue;
+                    }
+                    let slot = out
+                        .tx_slot()
+                        .unwrap_or_else(|| panic!("{row}: {:?}", out.tx));
+                    if mode == Mode::BalanceXor {
+                        let meta = PacketMeta::ethernet(0x0800);
+                        let hash = xmit_hash(policy, &frame[..], &meta);
+                        assert_eq!(slot, (hash % 2) as usize, "{row}");
+                    }
+                    slots.push(slot);
+                }
+                match mode {
+                    Mode::ActiveBackup => {
+                        let active = h.cfg.active_slot as usize;
+                        assert!(slots.iter().all(|s| *s == active), "{mode:?}: {slots:?}");
+                    }
+                    Mode::BalanceRr => assert!(
+                        slots.windows(2).all(|w| w[0] != w[1]),
+                        "round-robin alternates: {slots:?}"
+                    ),
+                    // Weighted placement: these 16 flows use both members.
+                    Mode::BalanceTlb | Mode::LoadAware => assert!(
+                        slots.contains(&0) && slots.contains(&1),
+                        "{mode:?}: {slots:?}"
+                    ),
+                    // balance-xor: checked frame by frame against the shared hash above.
+                    _ => {}
+                }
+                if !matches!(mode, Mode::BalanceXor) {
+                    break; // the other modes have one program whatever the policy
+                }
+            }
+        }
     });
 }
 

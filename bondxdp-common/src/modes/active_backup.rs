@@ -17,6 +17,7 @@ pub struct ActiveBackup;
 
 impl Selector for ActiveBackup {
     const PROGRAM: &'static str = "egress_ab";
+    const XDP_PROGRAM: &'static str = "xdp_lan_ab";
 
     #[inline(always)]
     fn select<P: PacketView + ?Sized, E: TxEnv>(

@@ -8,6 +8,7 @@ pub struct Broadcast;
 
 impl Selector for Broadcast {
     const PROGRAM: &'static str = "egress_bcast";
+    const XDP_PROGRAM: &'static str = "xdp_lan_bcast";
 
     #[inline(always)]
     fn select<P: PacketView + ?Sized, E: TxEnv>(

@@ -64,6 +64,7 @@ pub struct LoadAware;
 
 impl Selector for LoadAware {
     const PROGRAM: &'static str = "egress_load";
+    const XDP_PROGRAM: &'static str = "xdp_lan_load";
 
     #[inline(always)]
     fn select<P: PacketView + ?Sized, E: TxEnv>(

@@ -69,6 +69,9 @@ pub trait TxEnv {
 pub trait Selector {
     /// Name of the eBPF program that runs this selector.
     const PROGRAM: &'static str;
+    /// Name of the XDP fast-path program (`--forward-from`) that runs it on LAN-side
+    /// interfaces.
+    const XDP_PROGRAM: &'static str;
     /// The hash policy, for selectors that hash (tells the program which packet metadata to
     /// read: encap3+4 uses the stack's flow hash, vlan+srcmac the out-of-band VLAN tag).
     const POLICY: Option<HashPolicy> = None;

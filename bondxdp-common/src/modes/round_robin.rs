@@ -20,6 +20,7 @@ pub struct RoundRobin;
 
 impl Selector for RoundRobin {
     const PROGRAM: &'static str = "egress_rr";
+    const XDP_PROGRAM: &'static str = "xdp_lan_rr";
 
     #[inline(always)]
     fn select<P: PacketView + ?Sized, E: TxEnv>(

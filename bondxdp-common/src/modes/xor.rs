@@ -19,6 +19,10 @@ impl<const POLICY: u32> Selector for Xor<POLICY> {
         Some(p) => p,
         None => HashPolicy::Layer2,
     });
+    const XDP_PROGRAM: &'static str = xdp_program(match HashPolicy::from_u32(POLICY) {
+        Some(p) => p,
+        None => HashPolicy::Layer2,
+    });
     const POLICY: Option<HashPolicy> = HashPolicy::from_u32(POLICY);
 
     #[inline(always)]
@@ -52,6 +56,18 @@ pub const fn program(policy: HashPolicy) -> &'static str {
         HashPolicy::Encap23 => "egress_xor_e23",
         HashPolicy::Encap34 => "egress_xor_e34",
         HashPolicy::VlanSrcMac => "egress_xor_vsm",
+    }
+}
+
+/// The XDP fast-path program for balance-xor with `policy`.
+pub const fn xdp_program(policy: HashPolicy) -> &'static str {
+    match policy {
+        HashPolicy::Layer2 => "xdp_lan_xor_l2",
+        HashPolicy::Layer34 => "xdp_lan_xor_l34",
+        HashPolicy::Layer23 => "xdp_lan_xor_l23",
+        HashPolicy::Encap23 => "xdp_lan_xor_e23",
+        HashPolicy::Encap34 => "xdp_lan_xor_e34",
+        HashPolicy::VlanSrcMac => "xdp_lan_xor_vsm",
     }
 }
 

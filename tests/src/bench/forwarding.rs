@@ -2,7 +2,7 @@
 //! arriving on its LAN side, driven by XDP live frames (BPF_PROG_TEST_RUN with
 //! BPF_F_TEST_XDP_LIVE_FRAMES, as xdp-trafficgen does) injected as if received on `lan0`:
 //!
-//! * bondxdp's fast path (`xdp_lan`: FIB lookup, member choice, rewrite, devmap redirect);
+//! * bondxdp's fast path (`xdp_lan_rr`, balance-rr's LAN-side program: FIB lookup, member choice, rewrite, devmap redirect);
 //! * the floor: a program that only redirects through a devmap to one member;
 //! * the kernel: a program that passes every frame to the stack, which forwards it through
 //!   the bond (its tc path) the usual way.
@@ -18,7 +18,7 @@ use aya::{
     programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp},
 };
 use bondxdp::{fastpath, loader, pins::BondPaths};
-use bondxdp_common::testing::Frame;
+use bondxdp_common::{HashPolicy, Mode, testing::Frame};
 
 use super::{Row, Section, Target};
 use crate::{router::Routed, testrun::ifindex};
@@ -127,7 +127,8 @@ pub fn run(trials: usize, quick: bool) -> Section {
         let lan = ifindex("lan0");
         let a0 = ifindex("a0");
         let paths = BondPaths::current("bond0").expect("paths");
-        let xdp_lan = fastpath::pinned(&paths, fastpath::XDP_LAN).expect("pinned xdp_lan");
+        let program = fastpath::lan_program(Mode::BalanceRr, HashPolicy::Layer2);
+        let xdp_lan = fastpath::pinned(&paths, program).expect("pinned LAN-side program");
         let headers: [u8; 34] = frame[..34].try_into().unwrap();
         let ports_pin = paths.map("FWD_PORTS");
         let mut bench = EbpfLoader::new()
@@ -183,13 +184,13 @@ pub fn run(trials: usize, quick: bool) -> Section {
         kernel,
     );
     let fast_vs_floor = Row::new(
-        "bondxdp fast path (xdp_lan), vs floor",
+        "bondxdp fast path (xdp_lan_rr), vs floor",
         "Mpps",
         fast.clone(),
     )
     .against(&floor)
     .target(Target::AtLeast(FLOOR_TARGET));
-    let fast_vs_kernel = Row::new("bondxdp fast path (xdp_lan), vs kernel", "Mpps", fast)
+    let fast_vs_kernel = Row::new("bondxdp fast path (xdp_lan_rr), vs kernel", "Mpps", fast)
         .against(&kernel)
         .target(Target::AtLeast(KERNEL_TARGET));
     Section {
