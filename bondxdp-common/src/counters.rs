@@ -112,6 +112,9 @@ pub enum Counter {
     XdpPassMalformed = 32,
     /// XDP fast path, to the kernel: the bond's mode has no XDP path (custom).
     XdpPassMode = 33,
+    /// XDP fast path: a FIB lookup (`bpf_fib_lookup`), made when the route cache had no
+    /// current answer for the packet (the other forwarded packets took the cached one).
+    XdpFibLookup = 34,
 }
 
 /// Passive health signals per uplink (multi-wan), from the translation path: the controller
@@ -144,7 +147,7 @@ pub const COUNTER_SLOTS: u32 = 64;
 
 impl Counter {
     /// Every counter, in index order.
-    pub const ALL: [Counter; 34] = [
+    pub const ALL: [Counter; 35] = [
         Counter::DropNoConfig,
         Counter::DropNoMember,
         Counter::DropInactiveMember,
@@ -179,6 +182,7 @@ impl Counter {
         Counter::XdpPassFib,
         Counter::XdpPassMalformed,
         Counter::XdpPassMode,
+        Counter::XdpFibLookup,
     ];
 
     /// Stable snake_case name (status output, JSON, metrics labels).
@@ -218,6 +222,7 @@ impl Counter {
             Counter::XdpPassFib => "xdp_pass_fib",
             Counter::XdpPassMalformed => "xdp_pass_malformed",
             Counter::XdpPassMode => "xdp_pass_mode",
+            Counter::XdpFibLookup => "xdp_fib_lookups",
         }
     }
 

@@ -78,6 +78,117 @@ pub struct Route {
     pub dst: [u32; 4],
 }
 
+/// How long the fast path trusts a cached FIB answer before asking the kernel again. The
+/// controller also invalidates every cached answer the moment the kernel reports a route,
+/// rule, neighbour or address change ([`RouteCache`] epoch); this bounds how stale an answer
+/// can get when no controller runs.
+pub const ROUTE_CACHE_TTL_NS: u64 = 1_000_000_000;
+
+/// Route cache key of an IPv4 packet: exactly what its FIB lookup is given.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RouteKey4 {
+    /// Interface the lookup is made for (where the frame arrived, for the kernel).
+    pub ifindex: u32,
+    /// Source address, as in memory.
+    pub src: u32,
+    /// Destination address, as in memory.
+    pub dst: u32,
+    /// Transport protocol.
+    pub proto: u8,
+    /// TOS.
+    pub tos: u8,
+    /// Zero.
+    pub pad: [u8; 2],
+}
+
+/// Route cache key of an IPv6 packet: exactly what its FIB lookup is given.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RouteKey6 {
+    /// Interface the lookup is made for.
+    pub ifindex: u32,
+    /// Flow information (traffic class and flow label), as in memory.
+    pub flowinfo: u32,
+    /// Source address words, as in memory.
+    pub src: [u32; 4],
+    /// Destination address words, as in memory.
+    pub dst: [u32; 4],
+    /// Transport protocol (the first next header).
+    pub proto: u8,
+    /// Zero.
+    pub pad: [u8; 3],
+}
+
+impl Route {
+    /// Its IPv4 route cache key, for a lookup made for `ifindex`.
+    #[inline(always)]
+    pub const fn key4(&self, ifindex: u32) -> RouteKey4 {
+        RouteKey4 {
+            ifindex,
+            src: self.src[0],
+            dst: self.dst[0],
+            proto: self.proto,
+            tos: self.tos,
+            pad: [0; 2],
+        }
+    }
+
+    /// Its IPv6 route cache key, for a lookup made for `ifindex`.
+    #[inline(always)]
+    pub const fn key6(&self, ifindex: u32) -> RouteKey6 {
+        RouteKey6 {
+            ifindex,
+            flowinfo: self.flowinfo,
+            src: self.src,
+            dst: self.dst,
+            proto: self.proto,
+            pad: [0; 3],
+        }
+    }
+}
+
+/// A FIB answer the fast path keeps (route cache value): where frames of its key leave and
+/// with which MACs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NextHop {
+    /// Outgoing interface.
+    pub ifindex: u32,
+    /// The next hop's MAC.
+    pub dmac: [u8; 6],
+    /// The outgoing interface's MAC.
+    pub smac: [u8; 6],
+    /// The longest packet (IP length) the kernel has said fits the route's MTU.
+    pub max_len: u16,
+    /// Zero.
+    pub pad: u16,
+    /// The route cache epoch it was looked up in.
+    pub epoch: u32,
+    /// When it stops being trusted (CLOCK_MONOTONIC, coarse), ns.
+    pub expires_ns: u64,
+}
+
+impl NextHop {
+    /// Whether it still answers for a packet of `len` bytes (IP length) at `now`, in route
+    /// cache `epoch`: same epoch, not expired, and no longer than a packet the kernel
+    /// accepted for the route (a longer one asks again, so the kernel checks the MTU).
+    #[inline(always)]
+    pub const fn answers(&self, epoch: u32, now: u64, len: u16) -> bool {
+        self.epoch == epoch && now < self.expires_ns && len <= self.max_len
+    }
+}
+
+/// The route cache's invalidation counter (map value): the controller increments it on
+/// every route, rule, neighbour and address change the kernel reports, which retires every
+/// cached answer at once.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouteCache {
+    /// Current epoch.
+    pub epoch: u32,
+}
+
 /// Whether `mode` with `policy` looks at transport ports, so that the later fragments of a
 /// datagram (which carry none) would take another member than its first.
 pub const fn uses_ports(mode: Mode, policy: HashPolicy) -> bool {
@@ -226,6 +337,58 @@ pub const fn checksum_after_ttl_decrement(check: u16) -> u16 {
 mod tests {
     use super::*;
     use crate::testing::{Frame, csum};
+
+    #[test]
+    fn a_cached_next_hop_answers_only_in_its_epoch_before_expiry_and_within_its_length() {
+        let hop = NextHop {
+            max_len: 1500,
+            epoch: 7,
+            expires_ns: 1_000,
+            ..Default::default()
+        };
+        assert!(hop.answers(7, 999, 1500));
+        assert!(hop.answers(7, 0, 60));
+        assert!(!hop.answers(8, 999, 60), "a newer epoch retires it");
+        assert!(!hop.answers(7, 1_000, 60), "expired");
+        assert!(
+            !hop.answers(7, 999, 1501),
+            "longer than the kernel accepted"
+        );
+    }
+
+    #[test]
+    fn route_keys_hold_every_lookup_input() {
+        let r = Route {
+            ipv6: false,
+            proto: 17,
+            tos: 0x10,
+            flowinfo: 0,
+            tot_len: 60,
+            src: [1, 0, 0, 0],
+            dst: [2, 0, 0, 0],
+        };
+        let k = r.key4(9);
+        assert_eq!(
+            (k.ifindex, k.src, k.dst, k.proto, k.tos),
+            (9, 1, 2, 17, 0x10)
+        );
+        assert_ne!(r.key4(9), r.key4(10), "per interface");
+        assert_ne!(r.key4(9), Route { tos: 0, ..r }.key4(9), "per TOS");
+        let v6 = Route {
+            ipv6: true,
+            flowinfo: 0x1234,
+            src: [1, 2, 3, 4],
+            dst: [5, 6, 7, 8],
+            ..r
+        };
+        let k = v6.key6(3);
+        assert_eq!(
+            (k.ifindex, k.flowinfo, k.src, k.dst, k.proto),
+            (3, 0x1234, [1, 2, 3, 4], [5, 6, 7, 8], 17)
+        );
+        assert_eq!(core::mem::size_of::<RouteKey4>(), 16);
+        assert_eq!(core::mem::size_of::<NextHop>(), 32);
+    }
 
     #[test]
     fn every_mode_has_a_lan_program_running_the_same_selector_as_its_egress() {

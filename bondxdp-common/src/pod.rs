@@ -17,6 +17,7 @@ unsafe impl aya::Pod for FlowKey {}
 unsafe impl aya::Pod for FlowEntry {}
 unsafe impl aya::Pod for NatEntry {}
 unsafe impl aya::Pod for HostEntry {}
+unsafe impl aya::Pod for crate::forward::RouteCache {}
 unsafe impl aya::Pod for UplinkHealth {}
 unsafe impl aya::Pod for FragKey {}
 unsafe impl aya::Pod for FragEntry {}

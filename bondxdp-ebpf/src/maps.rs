@@ -11,6 +11,7 @@ use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
     config::{BondState, ConfigSlots, UplinkHealth},
     counters::{COUNTER_SLOTS, UplinkSignals},
+    forward::{NextHop, RouteCache, RouteKey4, RouteKey6},
     modes::{
         custom::{SELECT_PROGS_LEN, SelectContext},
         load_aware::{Credits, Flowlet},
@@ -32,6 +33,28 @@ static mut BOND_CONFIG: ConfigSlots = ConfigSlots::ZERO;
 #[unsafe(no_mangle)]
 #[unsafe(link_section = ".data.cfgidx")]
 static mut CONFIG_INDEX: u32 = 2;
+
+/// XDP fast path: the route cache's epoch (a global, read without a map lookup; the
+/// controller increments it through its map on every route, rule, neighbour or address
+/// change the kernel reports).
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".bss.routes")]
+static mut ROUTE_CACHE: RouteCache = RouteCache { epoch: 0 };
+
+/// The route cache's current epoch.
+#[inline(always)]
+pub fn route_epoch() -> u32 {
+    // SAFETY: a global backed by a map value; volatile, since userspace changes it.
+    unsafe { core::ptr::read_volatile(&raw const ROUTE_CACHE).epoch }
+}
+
+/// XDP fast path: cached FIB answers for IPv4 (see `bondxdp_common::forward::NextHop`).
+#[map]
+pub static ROUTES4: LruHashMap<RouteKey4, NextHop> = LruHashMap::with_max_entries(4096, 0);
+
+/// XDP fast path: cached FIB answers for IPv6.
+#[map]
+pub static ROUTES6: LruHashMap<RouteKey6, NextHop> = LruHashMap::with_max_entries(4096, 0);
 
 /// Per-member traffic counters, indexed by slot.
 #[map]

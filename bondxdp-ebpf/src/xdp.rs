@@ -2,8 +2,9 @@
 //! receives for a route through the bond leave through a member chosen by the bond's mode
 //! (one LAN-side program per selector, generated in `main.rs` like the tc egress programs);
 //! frames a member receives for a route out of a LAN-side interface leave through it. Both
-//! without the kernel's forwarding path: FIB lookup, MAC rewrite, TTL decrement, devmap
-//! redirect. Everything else goes to the kernel unchanged, counted by reason
+//! without the kernel's forwarding path: FIB lookup (its answers cached in `ROUTES4` /
+//! `ROUTES6` until the controller retires them or they age out), MAC rewrite, TTL
+//! decrement, devmap redirect. Everything else goes to the kernel unchanged, counted by reason
 //! (`bondxdp_common::forward`).
 
 use aya_ebpf::{
@@ -13,13 +14,13 @@ use aya_ebpf::{
         BPF_FIB_LKUP_RET_NOT_FWDED, BPF_FIB_LKUP_RET_SUCCESS, bpf_fib_lookup,
         xdp_action::{XDP_DROP, XDP_PASS, XDP_REDIRECT},
     },
-    helpers::bpf_fib_lookup as fib_lookup,
+    helpers::{bpf_fib_lookup as fib_lookup, bpf_ktime_get_coarse_ns},
     programs::XdpContext,
 };
 use bondxdp_common::{
     BondConfig, Counter, HashPolicy,
     config::{CFG_KEEP_MEMBER_MACS, MEMBER_RX_ACCEPT},
-    forward::{self, CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, Route, TTL_OFFSET_V4},
+    forward::{self, CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, NextHop, Route, TTL_OFFSET_V4},
     hash::PacketMeta,
     modes::{Selection, Selector},
 };
@@ -78,16 +79,13 @@ fn try_lan<S: Selector>(ctx: &XdpContext) -> Result<u32, Counter> {
     let policy = cfg.hash_policy().unwrap_or(HashPolicy::Layer2);
     let pkt = SkbView::from_range(ctx.data(), ctx.data_end());
     let route = forward::classify(&pkt, forward::uses_ports(mode, policy))?;
-    let mut slot = core::mem::MaybeUninit::uninit();
-    let params = FibParams::zeroed_in(&mut slot);
-    lookup(ctx, &route, ctx.ingress_ifindex() as u32, params)?;
-    let fib = &params.0;
-    if fib.ifindex != cfg.bond_ifindex {
+    let hop = next_hop(ctx, &route, ctx.ingress_ifindex() as u32)?;
+    if hop.ifindex != cfg.bond_ifindex {
         return Err(Counter::XdpPassOtherRoute);
     }
     let meta = PacketMeta::ethernet(if route.ipv6 { 0x86dd } else { 0x0800 });
     let selection = S::select(cfg, &pkt, &meta, &mut Env);
-    to_members(ctx, cfg, &route, fib, selection)
+    to_members(ctx, cfg, &route, &hop, selection)
 }
 
 #[inline(always)]
@@ -109,17 +107,14 @@ fn try_member(ctx: &XdpContext) -> Result<u32, Counter> {
     let pkt = SkbView::from_range(ctx.data(), ctx.data_end());
     let route = forward::classify(&pkt, forward::uses_ports(mode, policy))?;
     // A member's frames arrive, for the kernel, on the bond.
-    let mut slot = core::mem::MaybeUninit::uninit();
-    let params = FibParams::zeroed_in(&mut slot);
-    lookup(ctx, &route, cfg.bond_ifindex, params)?;
-    let fib = &params.0;
+    let hop = next_hop(ctx, &route, cfg.bond_ifindex)?;
     // Only the --forward-from interfaces are in the devmap next to the members, so the
     // redirect itself says whether the route leads to one (the frame is rewritten only once
     // it does; the redirect takes effect when we return).
-    if cfg.slot_of(fib.ifindex).is_some() || redirect_port(fib.ifindex) != XDP_REDIRECT {
+    if cfg.slot_of(hop.ifindex).is_some() || redirect_port(hop.ifindex) != XDP_REDIRECT {
         return Err(Counter::XdpPassOtherRoute);
     }
-    rewrite(ctx, &route, &fib.dmac, &fib.smac)?;
+    rewrite(ctx, &route, &hop.dmac, &hop.smac)?;
     maps::count_rx(rx_slot as u32, len(ctx));
     maps::count(Counter::XdpForwarded);
     Ok(XDP_REDIRECT)
@@ -131,7 +126,7 @@ fn to_members(
     ctx: &XdpContext,
     cfg: &BondConfig,
     route: &Route,
-    fib: &bpf_fib_lookup,
+    hop: &NextHop,
     selection: Selection,
 ) -> Result<u32, Counter> {
     match selection {
@@ -145,13 +140,13 @@ fn to_members(
             } else {
                 &cfg.bond_mac
             };
-            rewrite(ctx, route, &fib.dmac, src)?;
+            rewrite(ctx, route, &hop.dmac, src)?;
             maps::count_tx(slot, len(ctx));
             maps::count(Counter::XdpForwarded);
             Ok(redirect_port(member.ifindex))
         }
         Selection::AllMembers => {
-            rewrite(ctx, route, &fib.dmac, &cfg.bond_mac)?;
+            rewrite(ctx, route, &hop.dmac, &cfg.bond_mac)?;
             maps::count(Counter::XdpForwarded);
             let flags = (BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS) as u64;
             Ok(match maps::FWD_BCAST.redirect(0, flags) {
@@ -176,6 +171,67 @@ fn redirect_port(ifindex: u32) -> u32 {
 #[inline(always)]
 fn len(ctx: &XdpContext) -> u32 {
     (ctx.data_end() - ctx.data()) as u32
+}
+
+/// Where `route` (arriving, for the kernel, on `ifindex`) leaves: the route cache's answer
+/// while it holds (same epoch, not expired, packet no longer than one the kernel accepted),
+/// else the kernel's FIB, whose answer then goes into the cache.
+#[inline(always)]
+fn next_hop(ctx: &XdpContext, route: &Route, ifindex: u32) -> Result<NextHop, Counter> {
+    let epoch = maps::route_epoch();
+    // SAFETY: helper without arguments.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    if route.ipv6 {
+        let key = route.key6(ifindex);
+        if let Some(hop) = cached(maps::ROUTES6.get_ptr(key), epoch, now, route.tot_len) {
+            return Ok(hop);
+        }
+        let hop = fib(ctx, route, ifindex, epoch, now)?;
+        let _ = maps::ROUTES6.insert(key, hop, 0);
+        Ok(hop)
+    } else {
+        let key = route.key4(ifindex);
+        if let Some(hop) = cached(maps::ROUTES4.get_ptr(key), epoch, now, route.tot_len) {
+            return Ok(hop);
+        }
+        let hop = fib(ctx, route, ifindex, epoch, now)?;
+        let _ = maps::ROUTES4.insert(key, hop, 0);
+        Ok(hop)
+    }
+}
+
+/// A cache entry's answer, if it still holds.
+#[inline(always)]
+fn cached(entry: Option<*const NextHop>, epoch: u32, now: u64, len: u16) -> Option<NextHop> {
+    // SAFETY: a map value pointer from a successful lookup; entries are replaced whole
+    // (a hash map update swaps in a new element), never written in place.
+    let hop = unsafe { *entry? };
+    hop.answers(epoch, now, len).then_some(hop)
+}
+
+/// Asks the kernel's FIB, for the route cache.
+#[inline(always)]
+fn fib(
+    ctx: &XdpContext,
+    route: &Route,
+    ifindex: u32,
+    epoch: u32,
+    now: u64,
+) -> Result<NextHop, Counter> {
+    maps::count(Counter::XdpFibLookup);
+    let mut slot = core::mem::MaybeUninit::uninit();
+    let params = FibParams::zeroed_in(&mut slot);
+    lookup(ctx, route, ifindex, params)?;
+    let p = &params.0;
+    Ok(NextHop {
+        ifindex: p.ifindex,
+        dmac: p.dmac,
+        smac: p.smac,
+        max_len: route.tot_len,
+        pad: 0,
+        epoch,
+        expires_ns: now + forward::ROUTE_CACHE_TTL_NS,
+    })
 }
 
 /// `bpf_fib_lookup`'s parameter block, aligned so that it can be cleared a word at a time.

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use aya::{
     Ebpf,
-    maps::{Map, MapData, xdp::DevMapHash},
+    maps::{Array, Map, MapData, xdp::DevMapHash},
     programs::{
         Xdp,
         links::{FdLink, PinnedLink},
@@ -19,7 +19,7 @@ use aya::{
 use aya_obj::programs::XdpAttachType;
 use tracing::warn;
 
-use bondxdp_common::{HashPolicy, Mode};
+use bondxdp_common::{HashPolicy, Mode, forward::RouteCache};
 
 use crate::{
     error::{Error, Result},
@@ -43,7 +43,12 @@ pub const FWD_PORTS: &str = "FWD_PORTS";
 /// Devmap of the members, for broadcast mode.
 pub const FWD_BCAST: &str = "FWD_BCAST";
 /// The fast path's maps (pinned with the bond's).
-pub const MAPS: [&str; 2] = [FWD_PORTS, FWD_BCAST];
+pub const MAPS: [&str; 3] = [FWD_PORTS, FWD_BCAST, ROUTE_CACHE];
+/// The devmaps among them.
+const DEVMAPS: [&str; 2] = [FWD_PORTS, FWD_BCAST];
+/// The route cache's epoch (a global of the programs, in its own section): incremented on
+/// every route, rule, neighbour or address change, it retires every cached FIB answer.
+pub const ROUTE_CACHE: &str = ".bss.routes";
 
 /// Loads every XDP program of a freshly loaded object.
 pub fn load(ebpf: &mut Ebpf) -> Result<()> {
@@ -130,9 +135,23 @@ pub fn add_port(paths: &BondPaths, ifindex: u32, member: bool) -> Result<()> {
 
 /// The opposite of [`add_port`]; missing entries are fine.
 pub fn remove_port(paths: &BondPaths, ifindex: u32) -> Result<()> {
-    for name in MAPS {
+    for name in DEVMAPS {
         let _ = devmap(paths, name)?.remove(ifindex);
     }
+    Ok(())
+}
+
+/// Retires every cached FIB answer of the bond at `paths` (the next packet of each route
+/// asks the kernel again). A bond without the route cache's map (none pinned) has nothing
+/// to retire.
+pub fn invalidate_routes(paths: &BondPaths) -> Result<()> {
+    let Ok(data) = MapData::from_pin(paths.map(ROUTE_CACHE)) else {
+        return Ok(());
+    };
+    let mut map: Array<MapData, RouteCache> = Array::try_from(Map::Array(data))?;
+    let mut cache = map.get(&0, 0)?;
+    cache.epoch = cache.epoch.wrapping_add(1);
+    map.set(0, cache, 0)?;
     Ok(())
 }
 

@@ -221,6 +221,20 @@ impl Harness {
         self.measure(|| run_once_with(xdp, program, frame, &ctx))
     }
 
+    /// Retires the XDP fast path's cached FIB answers, as the controller does on a route,
+    /// rule, neighbour or address change.
+    pub fn retire_routes(&mut self) {
+        let map = self
+            .ebpf
+            .map_mut(bondxdp::fastpath::ROUTE_CACHE)
+            .expect("route cache");
+        let mut map: aya::maps::Array<_, bondxdp_common::forward::RouteCache> =
+            aya::maps::Array::try_from(map).expect("array");
+        let mut cache = map.get(&0, 0).expect("epoch");
+        cache.epoch += 1;
+        map.set(0, cache, 0).expect("epoch");
+    }
+
     /// Lets the XDP fast path redirect to `ifindex` (an entry in its devmap).
     pub fn add_fast_path_port(&mut self, ifindex: u32) {
         let map = self.ebpf.map_mut("FWD_PORTS").expect("FWD_PORTS");

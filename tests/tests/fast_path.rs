@@ -5,6 +5,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use bondxdp_tests::{
+    controller::Controller,
     router::{CLIENT, Routed, UPSTREAM, UPSTREAM6},
     traffic::{tcp_echo, udp_burst, udp_stream},
 };
@@ -202,4 +203,49 @@ fn bad_forward_from_is_refused_and_the_fast_path_changes_live() {
     r.router.bondxdp_ok(&["set", "bond0", "forward_from=lan0"]);
     r.router.bondxdp_ok(&["down", "bond0"]);
     assert!(!r.router.has_xdp("lan0") && !r.router.has_xdp("a0"));
+}
+
+#[test]
+fn route_changes_reach_the_fast_path_at_once_while_the_controller_runs() {
+    let r = Routed::new("fpr", 2);
+    let mut router = XOR.to_vec();
+    router.extend_from_slice(&["--forward-from", "lan0"]);
+    r.bond(&router, &XOR);
+    let _ctl = Controller::start(&r.router, &[], 1);
+    let ping = |r: &Routed| {
+        r.client
+            .exec(&["ping", "-c", "3", "-i", "0.1", "-W", "1", UPSTREAM])
+            .status
+            .success()
+    };
+    assert!(ping(&r), "warm: neighbours resolved, routes cached");
+    let fast_before = events(&r, "xdp_forwarded");
+    assert!(ping(&r));
+    assert!(
+        events(&r, "xdp_forwarded") - fast_before >= 6,
+        "cached and forwarded"
+    );
+
+    // A blackhole route for the upstream host: the kernel's event retires the cached
+    // answer (which would otherwise be trusted for up to a second), so the very next
+    // packets ask the FIB and go to the kernel, which drops them.
+    r.router
+        .ip(&["route", "add", "blackhole", &format!("{UPSTREAM}/32")]);
+    std::thread::sleep(Duration::from_millis(50));
+    let (fast_before, fib_before) = (events(&r, "xdp_forwarded"), events(&r, "xdp_pass_fib"));
+    assert!(!ping(&r), "the blackhole route holds at once");
+    assert_eq!(
+        events(&r, "xdp_forwarded"),
+        fast_before,
+        "nothing forwarded in XDP"
+    );
+    assert!(events(&r, "xdp_pass_fib") - fib_before >= 3);
+
+    // And its removal likewise.
+    r.router
+        .ip(&["route", "del", "blackhole", &format!("{UPSTREAM}/32")]);
+    std::thread::sleep(Duration::from_millis(50));
+    let fast_before = events(&r, "xdp_forwarded");
+    assert!(ping(&r), "forwarding again at once");
+    assert!(events(&r, "xdp_forwarded") - fast_before >= 6);
 }

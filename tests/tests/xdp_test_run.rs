@@ -7,7 +7,7 @@ use std::process::Command;
 use bondxdp_common::{
     Counter, HashPolicy, Mode,
     forward::{
-        CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, TTL_OFFSET_V4, XDP_LAN_PASS, accelerates,
+        self, CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, TTL_OFFSET_V4, XDP_LAN_PASS, accelerates,
         lan_program_for,
     },
     hash::{PacketMeta, xmit_hash},
@@ -240,10 +240,22 @@ fn everything_the_fast_path_should_not_handle_goes_to_the_kernel_unchanged_and_c
             ("neighbour solicitation", ns, Counter::XdpPassNeighbor),
             ("truncated", truncated, Counter::XdpPassMalformed),
         ];
+        // The rows that get as far as the FIB count its lookup too.
+        let asks_fib = [
+            "for the router itself",
+            "next hop unresolved",
+            "route not through the bond",
+            "unreachable route",
+            "no route at all",
+        ];
         for (name, frame, reason) in rows {
             let out = h.run_xdp(XOR_L34, &frame, lan);
             assert_eq!(out.verdict, XDP_PASS, "{name}");
-            assert_eq!(out.counters, vec![(reason, 1)], "{name}");
+            let mut expected = vec![(reason, 1)];
+            if asks_fib.contains(&name) {
+                expected.push((Counter::XdpFibLookup, 1));
+            }
+            assert_eq!(out.counters, expected, "{name}");
             assert_eq!(out.data, frame, "{name}: unchanged");
             assert!(out.tx.is_empty(), "{name}");
         }
@@ -331,6 +343,71 @@ fn every_modes_lan_program_picks_the_member_its_tc_twin_picks() {
                 }
             }
         }
+    });
+}
+
+#[test]
+fn the_route_cache_answers_until_retired_or_aged_and_asks_again_for_longer_packets() {
+    with_harness(2, Mode::BalanceXor, |h| {
+        let (_, lan) = router(h, Mode::BalanceXor, HashPolicy::Layer34);
+        let frame = udp4(CLIENT, FAR, 1000);
+        let run = |h: &Harness, frame: &[u8]| {
+            let out = h.run_xdp(XOR_L34, frame, lan);
+            assert_eq!(out.verdict, XDP_REDIRECT, "{:?}", out.counters);
+            let dmac: [u8; 6] = out.data[..6].try_into().unwrap();
+            (dmac, out.counter(Counter::XdpFibLookup))
+        };
+        assert_eq!(run(h, &frame), (NEXT_HOP_MAC, 1), "first packet: the FIB");
+        assert_eq!(run(h, &frame), (NEXT_HOP_MAC, 0), "then the cache");
+        // The kernel's neighbour changes: the cached answer stands until it is retired...
+        let moved = [2, 0, 0, 0, 0x20, 0x99];
+        sh(&[
+            "ip",
+            "neigh",
+            "replace",
+            "198.18.20.2",
+            "lladdr",
+            "02:00:00:00:20:99",
+            "nud",
+            "permanent",
+            "dev",
+            "bnd",
+        ]);
+        assert_eq!(run(h, &frame), (NEXT_HOP_MAC, 0));
+        // ... which the controller does on the kernel's neighbour event.
+        h.retire_routes();
+        assert_eq!(run(h, &frame), (moved, 1), "retired: the FIB again");
+        assert_eq!(run(h, &frame), (moved, 0));
+        // A packet longer than any the kernel accepted for the route asks again (the kernel
+        // checks the route's MTU), and then answers for both lengths.
+        let long = Frame::eth(0x0800)
+            .ipv4(CLIENT, FAR, 17, 0, 0)
+            .ports(1000, 53)
+            .pad_to(1000)
+            .lengths()
+            .build();
+        assert_eq!(run(h, &long), (moved, 1));
+        assert_eq!(run(h, &long), (moved, 0));
+        assert_eq!(run(h, &frame), (moved, 0));
+        // Per key: another source is another lookup.
+        assert_eq!(run(h, &udp4(LAN_HOST, FAR, 1000)), (moved, 1));
+        // Without a controller to retire it, an answer is trusted for the TTL only.
+        sh(&[
+            "ip",
+            "neigh",
+            "replace",
+            "198.18.20.2",
+            "lladdr",
+            "02:00:00:00:20:02",
+            "nud",
+            "permanent",
+            "dev",
+            "bnd",
+        ]);
+        std::thread::sleep(std::time::Duration::from_nanos(
+            forward::ROUTE_CACHE_TTL_NS + 100_000_000,
+        ));
+        assert_eq!(run(h, &frame), (NEXT_HOP_MAC, 1), "aged out: the FIB again");
     });
 }
 

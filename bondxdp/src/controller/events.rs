@@ -1,7 +1,8 @@
-//! Netlink link events (RTNLGRP_LINK): carrier changes reach the controller the moment the
-//! kernel sees them, not at the next poll.
+//! Netlink events. Link events (RTNLGRP_LINK): carrier changes reach the controller the
+//! moment the kernel sees them, not at the next poll. Route, rule, neighbour and address
+//! events retire the XDP fast path's cached FIB answers ([`watch_routes`]).
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use netlink_packet_core::NetlinkPayload;
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{AsyncSocket, SocketAddr};
@@ -9,11 +10,24 @@ use tokio::sync::broadcast;
 
 use crate::{
     error::{Error, Result},
+    fastpath,
     netdev::Link,
+    pins::{self, BondPaths},
 };
 
 /// Multicast group mask of RTNLGRP_LINK.
 const RTMGRP_LINK: u32 = 1;
+
+/// Multicast group mask (bit `group - 1`) of what changes a FIB lookup's answer:
+/// RTNLGRP_NEIGH (3), IPV4_IFADDR (5), IPV4_ROUTE (7), IPV4_RULE (8), IPV6_IFADDR (9),
+/// IPV6_ROUTE (11) and IPV6_RULE (19).
+const RTMGRP_FIB: u32 = 1 << (3 - 1)
+    | 1 << (5 - 1)
+    | 1 << (7 - 1)
+    | 1 << (8 - 1)
+    | 1 << (9 - 1)
+    | 1 << (11 - 1)
+    | 1 << (19 - 1);
 
 /// One interface's state as an event reported it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,4 +76,33 @@ pub fn subscribe() -> Result<broadcast::Sender<LinkEvent>> {
         }
     });
     Ok(tx)
+}
+
+/// For as long as the controller runs: every route, rule, neighbour or address change the
+/// kernel reports retires the cached FIB answers of every bond's XDP fast path (a burst of
+/// changes retires them once), so the fast path follows the kernel at once rather than
+/// when its answers expire.
+pub fn watch_routes() -> Result<()> {
+    let (mut conn, _handle, mut messages) =
+        rtnetlink::new_connection().map_err(|e| Error::io("opening a netlink socket", e))?;
+    conn.socket_mut()
+        .socket_mut()
+        .bind(&SocketAddr::new(0, RTMGRP_FIB))
+        .map_err(|e| Error::io("subscribing to route events", e))?;
+    tokio::spawn(conn);
+    tokio::spawn(async move {
+        while messages.next().await.is_some() {
+            while let Some(Some(_)) = messages.next().now_or_never() {}
+            for name in pins::list_bonds().unwrap_or_default() {
+                if let Ok(paths) = BondPaths::current(&name)
+                    && let Err(e) = fastpath::invalidate_routes(&paths)
+                {
+                    tracing::warn!(bond = %name, "cannot retire cached routes: {e}");
+                }
+            }
+            tracing::trace!("route cache retired");
+        }
+        tracing::warn!("route events ended: the fast path's cached routes now expire by age only");
+    });
+    Ok(())
 }

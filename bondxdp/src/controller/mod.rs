@@ -70,6 +70,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         None => None,
     };
     let events = events::subscribe()?;
+    events::watch_routes()?;
     let counts = crate::metrics::SharedCounts::default();
     if let Some(addr) = opts.metrics {
         crate::metrics::serve(addr, counts.clone()).await?;
