@@ -43,7 +43,9 @@ pub const fn lan_program_for(mode: Mode, policy: HashPolicy) -> &'static str {
     match mode {
         Mode::BalanceRr => RoundRobin::XDP_PROGRAM,
         Mode::ActiveBackup => ActiveBackup::XDP_PROGRAM,
-        Mode::BalanceXor => xor::xdp_program(policy),
+        // 802.3ad sends like balance-xor, through the members LACP has distributing (the
+        // configuration's transmit set); members only deliver what they may collect.
+        Mode::BalanceXor | Mode::Ieee8023ad => xor::xdp_program(policy),
         Mode::Broadcast => Broadcast::XDP_PROGRAM,
         Mode::BalanceTlb | Mode::LoadAware => LoadAware::XDP_PROGRAM,
         _ => XDP_LAN_PASS,
@@ -208,6 +210,7 @@ pub const fn accelerates(mode: Mode) -> bool {
         Mode::BalanceRr
             | Mode::ActiveBackup
             | Mode::BalanceXor
+            | Mode::Ieee8023ad
             | Mode::Broadcast
             | Mode::BalanceTlb
             | Mode::LoadAware

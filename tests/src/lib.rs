@@ -39,3 +39,15 @@ pub fn bondxdp_bin() -> String {
     );
     bin.to_string_lossy().into_owned()
 }
+
+/// Polls `pred` every 10 ms for up to `ms` milliseconds; whether it came true.
+pub fn eventually(ms: u64, mut pred: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    while std::time::Instant::now() < deadline {
+        if pred() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    pred()
+}

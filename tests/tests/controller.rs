@@ -8,6 +8,7 @@ use bondxdp_tests::{
     Pair,
     capture::Capture,
     controller::Controller,
+    eventually,
     netns::{ADDR_A, ADDR_B},
     traffic::{udp_burst, udp_stream},
 };
@@ -35,18 +36,6 @@ fn active(p: &Pair) -> String {
         .as_str()
         .unwrap_or("")
         .to_string()
-}
-
-/// Polls `pred` every 10 ms for up to `ms`; returns whether it became true.
-fn eventually(ms: u64, mut pred: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + Duration::from_millis(ms);
-    while std::time::Instant::now() < deadline {
-        if pred() {
-            return true;
-        }
-        sleep_ms(10);
-    }
-    pred()
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use bondxdp_tests::{
     controller::Controller,
+    eventually,
     router::{CLIENT, Routed, UPSTREAM, UPSTREAM6},
     traffic::{tcp_echo, udp_burst, udp_stream},
 };
@@ -248,4 +249,67 @@ fn route_changes_reach_the_fast_path_at_once_while_the_controller_runs() {
     let fast_before = events(&r, "xdp_forwarded");
     assert!(ping(&r), "forwarding again at once");
     assert!(events(&r, "xdp_forwarded") - fast_before >= 6);
+}
+
+#[test]
+fn an_8023ad_bond_forwards_in_xdp_through_the_members_lacp_distributes() {
+    let r = Routed::new("fpl", 2);
+    let lacp = [
+        "--mode",
+        "802.3ad",
+        "--lacp-rate",
+        "fast",
+        "--xmit-hash-policy",
+        "layer3+4",
+    ];
+    let mut router = lacp.to_vec();
+    router.extend_from_slice(&["--forward-from", "lan0"]);
+    r.bond(&router, &lacp);
+    // LACP runs in the controllers: both sides negotiate, then distribute.
+    let _router_ctl = Controller::start(&r.router, &[], 1);
+    let _upstream_ctl = Controller::start(&r.upstream, &[], 1);
+    let distributing = |ns: &bondxdp_tests::Netns| {
+        ns.status("bond0")["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["transmitting"].as_bool() == Some(true))
+    };
+    assert!(
+        eventually(8000, || distributing(&r.router)
+            && distributing(&r.upstream)),
+        "{}",
+        r.router.status("bond0")
+    );
+    assert_eq!(
+        r.router.xdp_program("lan0").as_deref(),
+        Some("xdp_lan_xor_l34")
+    );
+    r.client
+        .exec_ok(&["ping", "-c", "2", "-i", "0.2", "-W", "2", UPSTREAM]);
+
+    let (kernel_before, fast_before) = (r.kernel_forwarded(), events(&r, "xdp_forwarded"));
+    let tx_before = member_tx(&r);
+    for port in 7301..7317u16 {
+        let addr: SocketAddr = format!("{UPSTREAM}:{port}").parse().unwrap();
+        assert_eq!(
+            tcp_echo(&r.client, &r.upstream, addr, 200_000),
+            200_000,
+            "{addr}"
+        );
+    }
+    let fast = events(&r, "xdp_forwarded") - fast_before;
+    let kernel = r.kernel_forwarded() - kernel_before;
+    let sent: Vec<u64> = member_tx(&r)
+        .iter()
+        .zip(&tx_before)
+        .map(|(a, b)| a - b)
+        .collect();
+    eprintln!("802.3ad: fast path {fast} packets, kernel {kernel}, per member {sent:?}");
+    assert!(fast > 500, "the fast path carried {fast} packets");
+    assert!(
+        kernel * 50 < fast,
+        "the kernel forwarded {kernel} next to {fast}"
+    );
+    assert!(sent.iter().all(|&s| s > 20), "both members carry: {sent:?}");
 }

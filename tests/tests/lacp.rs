@@ -19,6 +19,7 @@ use bondxdp_tests::{
     Netns, Pair,
     capture::Capture,
     controller::Controller,
+    eventually,
     netns::{ADDR_A, ADDR_B},
     ovs::Ovs,
     traffic::{udp_burst, udp_stream},
@@ -143,18 +144,6 @@ fn all_distributing(ctl: &Controller, names: &[&str], since: SystemTime) -> Syst
         })
         .max()
         .unwrap()
-}
-
-/// Polls `pred` every 20 ms for up to `ms`; whether it became true.
-fn eventually(ms: u64, mut pred: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_millis(ms);
-    while Instant::now() < deadline {
-        if pred() {
-            return true;
-        }
-        sleep_ms(20);
-    }
-    pred()
 }
 
 #[test]

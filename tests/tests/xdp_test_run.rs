@@ -6,6 +6,7 @@ use std::process::Command;
 
 use bondxdp_common::{
     Counter, HashPolicy, Mode,
+    config::{MEMBER_LACP_COLLECTING, MEMBER_LACP_DISTRIBUTING},
     forward::{
         self, CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, TTL_OFFSET_V4, XDP_LAN_PASS, accelerates,
         lan_program_for,
@@ -299,6 +300,10 @@ fn every_modes_lan_program_picks_the_member_its_tc_twin_picks() {
                 h.set(|c| {
                     c.mode = mode as u32;
                     c.hash_policy = policy as u32;
+                    // 802.3ad: both members collecting and distributing (LACP's say).
+                    for m in &mut c.members[..2] {
+                        m.flags = MEMBER_LACP_COLLECTING | MEMBER_LACP_DISTRIBUTING;
+                    }
                 });
                 let mut slots = Vec::new();
                 for frame in &frames {
@@ -314,7 +319,7 @@ fn every_modes_lan_program_picks_the_member_its_tc_twin_picks() {
                     let slot = out
                         .tx_slot()
                         .unwrap_or_else(|| panic!("{row}: {:?}", out.tx));
-                    if mode == Mode::BalanceXor {
+                    if matches!(mode, Mode::BalanceXor | Mode::Ieee8023ad) {
                         let meta = PacketMeta::ethernet(0x0800);
                         let hash = xmit_hash(policy, &frame[..], &meta);
                         assert_eq!(slot, (hash % 2) as usize, "{row}");
@@ -338,7 +343,7 @@ fn every_modes_lan_program_picks_the_member_its_tc_twin_picks() {
                     // balance-xor: checked frame by frame against the shared hash above.
                     _ => {}
                 }
-                if !matches!(mode, Mode::BalanceXor) {
+                if !matches!(mode, Mode::BalanceXor | Mode::Ieee8023ad) {
                     break; // the other modes have one program whatever the policy
                 }
             }
