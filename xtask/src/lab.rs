@@ -1,6 +1,8 @@
 //! `cargo xtask run`: the lab. Two hosts in network namespaces joined by several veth links
 //! (one slower than the others), a bond and a controller on each side, TCP flows and a UDP
 //! stream across, a live per-member view, a link failure midway and its repair, and a summary.
+//! With `--forward`, host A routes for a LAN host behind it with the XDP fast path
+//! (`--forward-from lan0`) and the traffic comes from that LAN host.
 //!
 //! Namespaces are named `bxlab-*`; a new run removes any left by a crash. With a terminal the
 //! view is drawn with ratatui (q or Ctrl-C quits and tears down); without one (CI) it prints a
@@ -36,6 +38,10 @@ use crate::util::{cargo, cmd, output, run, step, succeeds, workspace_root};
 const NS_PREFIX: &str = "bxlab-";
 const NS_A: &str = "bxlab-a";
 const NS_B: &str = "bxlab-b";
+/// `--forward`: the LAN host behind host A.
+const NS_LAN: &str = "bxlab-lan";
+const ADDR_LAN: &str = "198.18.10.2";
+const ADDR_A_LAN: &str = "198.18.10.1";
 const ADDR_A: &str = "198.18.0.1";
 const ADDR_B: &str = "198.18.0.2";
 /// UDP stream packet rate (datagrams of 1000 bytes), used to turn losses into a gap.
@@ -74,7 +80,14 @@ pub struct LabArgs {
     /// Only remove a lab left up by --keep (or by a crash), then exit.
     #[arg(long)]
     pub teardown: bool,
-    /// Exit non-zero unless traffic crossed every member and the failover happened (CI).
+    /// Host A routes for a LAN host (namespace bxlab-lan) with the XDP fast path
+    /// (`--forward-from lan0`); the traffic comes from the LAN host, and the view shows what
+    /// XDP forwarded next to what the kernel did. XDP bypasses qdiscs: the links' rate
+    /// limits hold only for what the kernel sends.
+    #[arg(long)]
+    pub forward: bool,
+    /// Exit non-zero unless traffic crossed every member and the failover happened (CI);
+    /// with --forward, also unless the fast path carried it.
     #[arg(long)]
     pub check: bool,
     /// Use target/debug/bondxdp as it is (`cargo xtask test` has just built it).
@@ -94,6 +107,7 @@ impl Default for LabArgs {
             no_failover: false,
             keep: false,
             teardown: false,
+            forward: false,
             check: false,
             prebuilt: false,
         }
@@ -189,6 +203,8 @@ pub(crate) struct View {
     pub(crate) link_gbps: Vec<f64>,
     /// Mean aggregate rate (Gb/s) before the failure, after the first second.
     pub(crate) before_failure: (f64, u32),
+    /// A line more for the header (`--forward`: what XDP and the kernel forwarded).
+    pub(crate) note: String,
 }
 
 impl View {
@@ -227,7 +243,16 @@ impl View {
                     .iter()
                     .map(|m| format!("{} {:>4} {:6.3} Gb/s", m.name, m.link, m.gbps))
                     .collect();
-                println!("t={el:5.1}s  {}  drops {}", members.join("  "), self.drops);
+                println!(
+                    "t={el:5.1}s  {}  drops {}{}",
+                    members.join("  "),
+                    self.drops,
+                    if self.note.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  {}", self.note)
+                    }
+                );
                 *next_line = el.floor() + 1.0;
             }
             None => {}
@@ -236,7 +261,8 @@ impl View {
     }
 }
 
-fn sample(ns: &str) -> Result<(Vec<MemberSample>, u64)> {
+/// One look at a bond: its members, its drops, and the packets its XDP fast path forwarded.
+fn sample(ns: &str) -> Result<(Vec<MemberSample>, u64, u64)> {
     let json = output(&mut in_ns(
         ns,
         &[&bondxdp_bin(), "status", "bond0", "--json"],
@@ -258,7 +284,23 @@ fn sample(ns: &str) -> Result<(Vec<MemberSample>, u64)> {
         .as_object()
         .map(|d| d.values().filter_map(|x| x.as_u64()).sum())
         .unwrap_or(0);
-    Ok((members, drops))
+    let xdp_forwarded = v["events"]["xdp_forwarded"].as_u64().unwrap_or(0);
+    Ok((members, drops, xdp_forwarded))
+}
+
+/// IPv4 packets the kernel of `ns` forwarded (`ForwDatagrams` of /proc/net/snmp).
+fn kernel_forwarded(ns: &str) -> Result<u64> {
+    let snmp = output(&mut in_ns(ns, &["cat", "/proc/net/snmp"]))?;
+    let mut ip = snmp.lines().filter(|l| l.starts_with("Ip:"));
+    let (Some(names), Some(values)) = (ip.next(), ip.next()) else {
+        bail!("no Ip: lines in /proc/net/snmp");
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "ForwDatagrams")
+        .and_then(|(_, v)| v.parse().ok())
+        .context("no ForwDatagrams in /proc/net/snmp")
 }
 
 /// Parses a tc rate ("1gbit", "300mbit") into Gbit/s.
@@ -328,7 +370,14 @@ pub fn run_lab(args: &LabArgs) -> Result<()> {
         args.members,
         rates.join(", ")
     ));
+    if args.forward {
+        step(&format!(
+            "{NS_LAN} ({ADDR_LAN}) routed through {NS_A}'s bond with the XDP fast path"
+        ));
+    }
     build_lab(args, &rates)?;
+    // Where the traffic comes from: host A, or with --forward the LAN host behind it.
+    let source = if args.forward { NS_LAN } else { NS_A };
     let bin = bondxdp_bin();
     for ns in [NS_A, NS_B] {
         let log = std::fs::File::create(lab.logs.join(format!("{ns}.log")))?;
@@ -340,7 +389,7 @@ pub fn run_lab(args: &LabArgs) -> Result<()> {
         lab.children.push(child);
     }
     thread::sleep(Duration::from_millis(800));
-    run(in_ns(NS_A, &["ping", "-c", "1", "-W", "2", ADDR_B]).stdout(Stdio::null()))
+    run(in_ns(source, &["ping", "-c", "1", "-W", "2", ADDR_B]).stdout(Stdio::null()))
         .context("the bond does not pass traffic")?;
 
     step(&format!(
@@ -362,7 +411,7 @@ pub fn run_lab(args: &LabArgs) -> Result<()> {
     thread::sleep(Duration::from_millis(300));
     let secs = args.duration.to_string();
     let tcp = in_ns(
-        NS_A,
+        source,
         &[
             "iperf3",
             "-c",
@@ -382,7 +431,7 @@ pub fn run_lab(args: &LabArgs) -> Result<()> {
     .spawn()?;
     let udp_rate = format!("{}", UDP_PPS * 1000 * 8);
     let udp = in_ns(
-        NS_A,
+        source,
         &[
             "iperf3",
             "-c",
@@ -409,7 +458,11 @@ pub fn run_lab(args: &LabArgs) -> Result<()> {
     let fail_at = duration * 0.4;
     let repair_at = duration * 0.7;
     let mut view = View {
-        title: format!(" bond0 on {NS_A} -> {NS_B} "),
+        title: if args.forward {
+            format!(" {NS_LAN} -> bond0 on {NS_A} (XDP fast path) -> {NS_B} ")
+        } else {
+            format!(" bond0 on {NS_A} -> {NS_B} ")
+        },
         mode: args.mode.clone(),
         members: Vec::new(),
         drops: 0,
@@ -418,12 +471,15 @@ pub fn run_lab(args: &LabArgs) -> Result<()> {
         duration,
         link_gbps: rates.iter().map(|r| rate_gbps(r).unwrap_or(0.0)).collect(),
         before_failure: (0.0, 0),
+        note: String::new(),
     };
+    let mut forwarded = Forwarded::default();
     let tty = std::io::stdout().is_terminal();
     let mut terminal = if tty { Some(ratatui::init()) } else { None };
     let result = drive(
         args,
         &mut view,
+        &mut forwarded,
         &interrupted,
         fail_at,
         repair_at,
@@ -442,31 +498,62 @@ pub fn run_lab(args: &LabArgs) -> Result<()> {
         let _ = client.kill();
         let _ = client.wait();
     }
-    let summary = summarize(&view, &tcp_json, &udp_json, !args.no_failover);
+    // With --forward the links' rate limits do not hold (XDP bypasses qdiscs): the TCP flows
+    // fill the CPUs and the UDP stream's losses say nothing about the failover.
+    let gap = !args.no_failover && !args.forward;
+    let mut summary = summarize(&view, &tcp_json, &udp_json, gap);
+    if args.forward {
+        summary.push_str(&format!(
+            "  forwarded by host A: {} packets in XDP, {} by the kernel (XDP bypasses the \
+             links' qdiscs, so their rate limits do not apply)\n",
+            forwarded.xdp, forwarded.kernel
+        ));
+    }
     println!("{summary}");
     if args.keep {
         println!(
             "\nThe lab is still up: `ip netns exec {NS_A} bash` enters host A ({ADDR_A}, bond0), \
-             `ip netns exec {NS_B} bash` host B ({ADDR_B}); controllers log to {}.\n\
+             `ip netns exec {NS_B} bash` host B ({ADDR_B}){}; controllers log to {}.\n\
              Remove it with `cargo xtask run --teardown`.",
+            if args.forward {
+                format!(", `ip netns exec {NS_LAN} bash` the LAN host ({ADDR_LAN})")
+            } else {
+                String::new()
+            },
             lab.logs.display()
         );
     }
     if args.check {
         let every_member = view.members.iter().all(|m| m.total_bytes > 0);
         let failed_over = args.no_failover || view.events.iter().any(|e| e.contains("down"));
-        if !every_member || !failed_over || view.members.is_empty() {
+        // The fast path carried the traffic: the kernel forwarded a few packets at most
+        // (the first ones, while neighbours resolve).
+        let fast = !args.forward || (forwarded.xdp > 1000 && forwarded.kernel * 20 < forwarded.xdp);
+        if !every_member || !failed_over || !fast || view.members.is_empty() {
             bail!(
-                "lab check failed: traffic on every member: {every_member}, failover seen: {failed_over}"
+                "lab check failed: traffic on every member: {every_member}, failover seen: \
+                 {failed_over}, fast path carried it: {fast}"
             );
         }
-        println!("lab check passed: traffic crossed every member and the failover happened");
+        println!(
+            "lab check passed: traffic crossed every member and the failover happened{}",
+            if args.forward {
+                ", forwarded in XDP"
+            } else {
+                ""
+            }
+        );
     }
     Ok(())
 }
 
 fn build_lab(args: &LabArgs, rates: &[String]) -> Result<()> {
-    for ns in [NS_A, NS_B] {
+    let namespaces: &[&str] = if args.forward {
+        &[NS_A, NS_B, NS_LAN]
+    } else {
+        &[NS_A, NS_B]
+    };
+    for ns in namespaces {
         run(&mut cmd("ip", ["netns", "add", ns]))?;
         run(&mut in_ns(ns, &["ip", "link", "set", "lo", "up"]))?;
     }
@@ -487,6 +574,9 @@ fn build_lab(args: &LabArgs, rates: &[String]) -> Result<()> {
                 ],
             ))?;
         }
+    }
+    if args.forward {
+        build_lan(args)?;
     }
     for (ns, side, addr) in [(NS_A, "a", ADDR_A), (NS_B, "b", ADDR_B)] {
         let mut up: Vec<String> = vec![
@@ -513,6 +603,10 @@ fn build_lab(args: &LabArgs, rates: &[String]) -> Result<()> {
             up.push("-m".into());
             up.push(format!("{side}{i}"));
         }
+        if args.forward && ns == NS_A {
+            up.push("--forward-from".into());
+            up.push("lan0".into());
+        }
         let mut c = in_ns(ns, &[&bondxdp_bin()]);
         c.args(&up).stderr(Stdio::null());
         run(&mut c)?;
@@ -521,19 +615,76 @@ fn build_lab(args: &LabArgs, rates: &[String]) -> Result<()> {
             &["ip", "addr", "add", &format!("{addr}/24"), "dev", "bond0"],
         ))?;
     }
+    if args.forward {
+        // B's way back to the LAN, and software checksums on what it sends into A's XDP.
+        run(&mut in_ns(
+            NS_B,
+            &["ip", "route", "add", "198.18.10.0/24", "via", ADDR_A],
+        ))?;
+        run(in_ns(NS_B, &["ethtool", "-K", "bond0", "tx", "off"]).stdout(Stdio::null()))?;
+    }
     Ok(())
+}
+
+/// `--forward`: the LAN host behind host A (`bxlab-lan`, eth0 -- lan0 on A) and A routing
+/// for it (B's route back comes with its bond). Veth needs two things real NICs do not
+/// (README, "XDP fast path"): the peers XDP redirects into need NAPI (GRO on: B's members,
+/// the LAN host's eth0), and the hosts sending into A's XDP compute checksums in software
+/// (tx off: the LAN host's eth0, B's members and bond).
+fn build_lan(args: &LabArgs) -> Result<()> {
+    run(&mut cmd(
+        "ip",
+        [
+            "link", "add", "lan0", "netns", NS_A, "type", "veth", "peer", "name", "eth0", "netns",
+            NS_LAN,
+        ],
+    ))?;
+    let a_lan = format!("{ADDR_A_LAN}/24");
+    let lan = format!("{ADDR_LAN}/24");
+    for (ns, args) in [
+        (NS_A, vec!["ip", "addr", "add", &a_lan, "dev", "lan0"]),
+        (NS_A, vec!["ip", "link", "set", "lan0", "up"]),
+        (NS_A, vec!["sysctl", "-qw", "net.ipv4.ip_forward=1"]),
+        (NS_LAN, vec!["ip", "addr", "add", &lan, "dev", "eth0"]),
+        (NS_LAN, vec!["ip", "link", "set", "eth0", "up"]),
+        (
+            NS_LAN,
+            vec!["ip", "route", "add", "default", "via", ADDR_A_LAN],
+        ),
+        (
+            NS_LAN,
+            vec!["ethtool", "-K", "eth0", "gro", "on", "tx", "off"],
+        ),
+    ] {
+        run(in_ns(ns, &args).stdout(Stdio::null()))?;
+    }
+    for i in 0..args.members {
+        let b = format!("b{i}");
+        run(in_ns(NS_B, &["ethtool", "-K", &b, "gro", "on", "tx", "off"]).stdout(Stdio::null()))?;
+    }
+    Ok(())
+}
+
+/// Packets host A forwarded since the traffic started (`--forward`).
+#[derive(Debug, Default)]
+struct Forwarded {
+    xdp: u64,
+    kernel: u64,
 }
 
 fn drive(
     args: &LabArgs,
     view: &mut View,
+    forwarded: &mut Forwarded,
     interrupted: &AtomicBool,
     fail_at: f64,
     repair_at: f64,
     terminal: &mut Option<ratatui::DefaultTerminal>,
 ) -> Result<()> {
     let start = Instant::now();
-    let (mut last, _) = sample(NS_A)?;
+    let (mut last, _, xdp_start) = sample(NS_A)?;
+    let kernel_start = kernel_forwarded(NS_A)?;
+    let (mut last_xdp, mut last_kernel) = (xdp_start, kernel_start);
     let mut last_t = Instant::now();
     let (mut failed, mut repaired) = (false, false);
     let mut next_line = 0.0;
@@ -554,8 +705,19 @@ fn drive(
             view.events.push(format!("{el:5.1}s  link a0-b0 back up"));
             repaired = true;
         }
-        let (now, drops) = sample(NS_A)?;
+        let (now, drops, xdp) = sample(NS_A)?;
         let dt = last_t.elapsed().as_secs_f64().max(1e-3);
+        if args.forward {
+            let kernel = kernel_forwarded(NS_A)?;
+            view.note = format!(
+                "host A forwards: XDP {:.0} packets/s, kernel {:.0} packets/s",
+                xdp.saturating_sub(last_xdp) as f64 / dt,
+                kernel.saturating_sub(last_kernel) as f64 / dt
+            );
+            (last_xdp, last_kernel) = (xdp, kernel);
+            forwarded.xdp = xdp - xdp_start;
+            forwarded.kernel = kernel - kernel_start;
+        }
         if view.members.len() != now.len() {
             view.members = now
                 .iter()
@@ -598,7 +760,7 @@ pub(crate) fn quit_requested() -> Result<bool> {
 
 pub(crate) fn draw(f: &mut ratatui::Frame, view: &View) {
     let rows = view.members.len();
-    let mut constraints = vec![Constraint::Length(3)];
+    let mut constraints = vec![Constraint::Length(4)];
     constraints.extend(std::iter::repeat_n(Constraint::Length(4), rows));
     constraints.push(Constraint::Min(4));
     let areas = Layout::vertical(constraints).split(f.area());
@@ -609,6 +771,7 @@ pub(crate) fn draw(f: &mut ratatui::Frame, view: &View) {
             view.mode, view.elapsed, view.duration, total, view.drops
         ))
         .bold(),
+        Line::from(view.note.as_str()),
     ])
     .block(Block::bordered().title(view.title.as_str()));
     f.render_widget(header, areas[0]);

@@ -180,6 +180,7 @@ pub fn run_lab(args: &LabArgs) -> Result<()> {
         duration: args.duration as f64,
         link_gbps: rates.iter().map(|r| r.1).collect(),
         before_failure: (0.0, 0),
+        note: String::new(),
     };
     let tty = std::io::stdout().is_terminal() && !args.check;
     let mut terminal = if tty { Some(ratatui::init()) } else { None };

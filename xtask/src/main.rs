@@ -98,6 +98,14 @@ fn main() -> Result<()> {
                     prebuilt: true,
                     ..lab::LabArgs::default()
                 })?;
+                step("routing lab smoke test (cargo xtask run --forward --duration 8 --check)");
+                lab::run_lab(&lab::LabArgs {
+                    forward: true,
+                    duration: 8,
+                    check: true,
+                    prebuilt: true,
+                    ..lab::LabArgs::default()
+                })?;
                 step(
                     "multi-wan lab smoke test (cargo xtask run --lab multi-wan --duration 8 --check)",
                 );
