@@ -356,6 +356,10 @@ fn the_route_cache_answers_until_retired_or_aged_and_asks_again_for_longer_packe
     with_harness(2, Mode::BalanceXor, |h| {
         let (_, lan) = router(h, Mode::BalanceXor, HashPolicy::Layer34);
         let frame = udp4(CLIENT, FAR, 1000);
+        let next_hop_at = |mac: &str| {
+            let args = format!("ip neigh replace 198.18.20.2 lladdr {mac} nud permanent dev bnd");
+            sh(&args.split(' ').collect::<Vec<_>>());
+        };
         let run = |h: &Harness, frame: &[u8]| {
             let out = h.run_xdp(XOR_L34, frame, lan);
             assert_eq!(out.verdict, XDP_REDIRECT, "{:?}", out.counters);
@@ -366,18 +370,7 @@ fn the_route_cache_answers_until_retired_or_aged_and_asks_again_for_longer_packe
         assert_eq!(run(h, &frame), (NEXT_HOP_MAC, 0), "then the cache");
         // The kernel's neighbour changes: the cached answer stands until it is retired...
         let moved = [2, 0, 0, 0, 0x20, 0x99];
-        sh(&[
-            "ip",
-            "neigh",
-            "replace",
-            "198.18.20.2",
-            "lladdr",
-            "02:00:00:00:20:99",
-            "nud",
-            "permanent",
-            "dev",
-            "bnd",
-        ]);
+        next_hop_at("02:00:00:00:20:99");
         assert_eq!(run(h, &frame), (NEXT_HOP_MAC, 0));
         // ... which the controller does on the kernel's neighbour event.
         h.retire_routes();
@@ -397,18 +390,7 @@ fn the_route_cache_answers_until_retired_or_aged_and_asks_again_for_longer_packe
         // Per key: another source is another lookup.
         assert_eq!(run(h, &udp4(LAN_HOST, FAR, 1000)), (moved, 1));
         // Without a controller to retire it, an answer is trusted for the TTL only.
-        sh(&[
-            "ip",
-            "neigh",
-            "replace",
-            "198.18.20.2",
-            "lladdr",
-            "02:00:00:00:20:02",
-            "nud",
-            "permanent",
-            "dev",
-            "bnd",
-        ]);
+        next_hop_at("02:00:00:00:20:02");
         std::thread::sleep(std::time::Duration::from_nanos(
             forward::ROUTE_CACHE_TTL_NS + 100_000_000,
         ));
