@@ -707,3 +707,120 @@ fn open_vswitch_port_with_another_aggregation_key_stays_out_of_the_aggregate() {
     assert!(d[..3].iter().all(|n| *n > 0), "{d:?}");
     p.ping_ok();
 }
+
+#[test]
+fn passive_meets_passive_no_aggregate_until_one_side_turns_active_live() {
+    let p = Pair::new("lq", 2);
+    let passive: Vec<&str> = LACP_FAST
+        .iter()
+        .copied()
+        .chain(["--lacp-active", "off"])
+        .collect();
+    p.bond_side("a", &passive);
+    p.bond_side("b", &passive);
+    let _ctl_a = Controller::start(&p.a, &[], 1);
+    let _ctl_b = Controller::start(&p.b, &[], 1);
+    // Passive ports speak only when spoken to: with both sides passive nobody speaks, so
+    // there is no aggregate and nothing transmits (the standard's rule; the kernel's too).
+    sleep_ms(3500);
+    for ns in [&p.a, &p.b] {
+        for m in members(ns) {
+            assert_eq!(
+                m["lacp"]["counters"]["lacpdu_tx"].as_u64(),
+                Some(0),
+                "{m:#}"
+            );
+            assert_eq!(
+                m["lacp"]["counters"]["lacpdu_rx"].as_u64(),
+                Some(0),
+                "{m:#}"
+            );
+            assert_eq!(m["transmitting"].as_bool(), Some(false), "{m:#}");
+        }
+    }
+    let out =
+        p.a.exec(&["ping", "-c", "2", "-i", "0.2", "-W", "1", ADDR_B]);
+    assert!(!out.status.success(), "no aggregate, no traffic");
+
+    // One side turns active, live: it speaks, the passive side answers, both aggregate.
+    let turned = SystemTime::now();
+    p.a.bondxdp_ok(&["set", "bond0", "lacp_active=on"]);
+    let all = |ns: &Netns| distributing(ns).iter().all(|m| m.1 && m.2);
+    assert!(
+        eventually(6000, || all(&p.a) && all(&p.b)),
+        "{:?} / {:?}",
+        distributing(&p.a),
+        distributing(&p.b)
+    );
+    eprintln!(
+        "active again: both sides distributing after {} ms",
+        ms_since(SystemTime::now(), turned)
+    );
+    p.ping_ok();
+    for m in members(&p.b) {
+        assert!(
+            m["lacp"]["counters"]["lacpdu_tx"].as_u64() > Some(0),
+            "B answers: {m:#}"
+        );
+    }
+}
+
+#[test]
+fn a_partner_that_changes_its_key_or_system_mid_run_is_followed() {
+    let p = Pair::new("lk2", 2);
+    p.bond_side("a", LACP_FAST);
+    p.bond_side("b", LACP_FAST);
+    let start = SystemTime::now();
+    let ctl_a = Controller::start(&p.a, &[], 1);
+    let _ctl_b = Controller::start(&p.b, &[], 1);
+    all_distributing(&ctl_a, &["a0", "a1"], start);
+    let all = |ns: &Netns| distributing(ns).iter().all(|m| m.1 && m.2);
+    let partner = |ns: &Netns| {
+        let s = ns.status("bond0");
+        let active = s["lacp"]["active_aggregator"].as_u64();
+        s["lacp"]["aggregators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"].as_u64() == active)
+            .map(|a| (a["partner_system"].clone(), a["partner_key"].clone()))
+    };
+    let changes = |ns: &Netns| -> u64 {
+        members(ns)
+            .iter()
+            .map(|m| m["lacp"]["counters"]["partner_changes"].as_u64().unwrap())
+            .sum()
+    };
+    // B's key changes (ad_user_port_key sits in the key's top bits), then its system ID:
+    // each time A's ports see another partner, re-select, and aggregate again with it.
+    for (change, system, key) in [
+        ("ad_user_port_key=5", None, (5 << 6) | 15),
+        (
+            "ad_actor_system=02:00:00:00:00:77",
+            Some("02:00:00:00:00:77"),
+            (5 << 6) | 15,
+        ),
+    ] {
+        let before = changes(&p.a);
+        let at = SystemTime::now();
+        p.b.bondxdp_ok(&["set", "bond0", change]);
+        let followed = || {
+            partner(&p.a)
+                .is_some_and(|(sys, k)| k.as_u64() == Some(key) && system.is_none_or(|s| sys == s))
+                && all(&p.a)
+                && all(&p.b)
+        };
+        assert!(
+            eventually(8000, followed),
+            "{change}: {:?} {:?}",
+            partner(&p.a),
+            distributing(&p.a)
+        );
+        eprintln!(
+            "{change}: followed, distributing again after {} ms",
+            ms_since(SystemTime::now(), at)
+        );
+        assert!(changes(&p.a) > before, "{change}: counted");
+        p.ping_ok();
+    }
+}
