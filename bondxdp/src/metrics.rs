@@ -127,6 +127,7 @@ pub async fn render(counts: &SharedCounts) -> Result<String> {
         "Packets for which the mode selected each member",
         selections.clone(),
     );
+    let lacp = LacpFamilies::register(&mut registry);
     let counts = counts.lock().map(|c| c.clone()).unwrap_or_default();
     for name in pins::list_bonds()? {
         let Ok(status) = stats::bond_status(&nl, &BondPaths::current(&name)?).await else {
@@ -157,6 +158,9 @@ pub async fn render(counts: &SharedCounts) -> Result<String> {
                     member: m.name.clone(),
                 })
                 .inc_by(m.tx_packets);
+            if let Some(port) = &m.lacp {
+                lacp.record(&l, &port.port);
+            }
         }
         for (family, map) in [(&drops, &status.drops), (&events, &status.events)] {
             for (reason, value) in map {
@@ -173,6 +177,74 @@ pub async fn render(counts: &SharedCounts) -> Result<String> {
     encode(&mut out, &registry)
         .map_err(|e| Error::io("encoding metrics", std::io::Error::other(e)))?;
     Ok(out)
+}
+
+/// 802.3ad: each member port's LACP state and counters.
+struct LacpFamilies {
+    collecting: Family<MemberLabels, Gauge>,
+    distributing: Family<MemberLabels, Gauge>,
+    pdus_rx: Family<MemberLabels, Counter>,
+    pdus_tx: Family<MemberLabels, Counter>,
+    malformed: Family<MemberLabels, Counter>,
+    partner_changes: Family<MemberLabels, Counter>,
+    expiries: Family<MemberLabels, Counter>,
+    churns: Family<MemberLabels, Counter>,
+}
+
+impl LacpFamilies {
+    fn register(r: &mut Registry) -> LacpFamilies {
+        let mut gauge = |name: &str, help: &str| {
+            let f = Family::<MemberLabels, Gauge>::default();
+            r.register(name, help, f.clone());
+            f
+        };
+        let (collecting, distributing) = (
+            gauge("lacp_collecting", "802.3ad: the port collects (1 yes)"),
+            gauge("lacp_distributing", "802.3ad: the port distributes (1 yes)"),
+        );
+        let mut counter = |name: &str, help: &str| {
+            let f = Family::<MemberLabels, Counter>::default();
+            r.register(name, help, f.clone());
+            f
+        };
+        LacpFamilies {
+            collecting,
+            distributing,
+            pdus_rx: counter("lacp_pdus_rx", "802.3ad: LACPDUs received"),
+            pdus_tx: counter("lacp_pdus_tx", "802.3ad: LACPDUs sent"),
+            malformed: counter(
+                "lacp_malformed",
+                "802.3ad: Slow Protocols frames refused as malformed",
+            ),
+            partner_changes: counter(
+                "lacp_partner_changes",
+                "802.3ad: the partner's system, key or port changed",
+            ),
+            expiries: counter(
+                "lacp_expiries",
+                "802.3ad: the partner's information expired",
+            ),
+            churns: counter("lacp_churns", "802.3ad: actor or partner churn detected"),
+        }
+    }
+
+    fn record(&self, l: &MemberLabels, port: &crate::lacp::PortStatus) {
+        let c = &port.counters;
+        self.collecting.get_or_create(l).set(port.collecting as i64);
+        self.distributing
+            .get_or_create(l)
+            .set(port.distributing as i64);
+        self.pdus_rx.get_or_create(l).inc_by(c.lacpdu_rx);
+        self.pdus_tx.get_or_create(l).inc_by(c.lacpdu_tx);
+        self.malformed.get_or_create(l).inc_by(c.malformed.total());
+        self.partner_changes
+            .get_or_create(l)
+            .inc_by(c.partner_changes);
+        self.expiries.get_or_create(l).inc_by(c.expiries);
+        self.churns
+            .get_or_create(l)
+            .inc_by(c.actor_churns + c.partner_churns);
+    }
 }
 
 /// Serves `/metrics` on `addr` until the process ends.

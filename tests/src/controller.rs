@@ -1,5 +1,6 @@
 //! A `bondxdp run` process inside a test namespace: started, signalled, killed, and always
-//! stopped on drop. Its log is kept for assertions and for failure messages.
+//! stopped on drop. Its log is kept for assertions and for failure messages. Its metrics
+//! endpoint is read with [`scrape`] and [`metric`].
 
 use std::{
     path::PathBuf,
@@ -177,6 +178,32 @@ impl Controller {
         self.wait_for_log(|log| find(log).is_some(), timeout);
         find(&self.log()).expect("matched")
     }
+}
+
+/// GET /metrics from the controller's endpoint on 127.0.0.1:`port` inside `ns`.
+pub fn scrape(ns: &Netns, port: u16) -> String {
+    use std::io::{Read, Write};
+    ns.enter(|| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))
+            .expect("connect to the metrics endpoint");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+        body
+    })
+}
+
+/// The value of the sample whose name and labels start with `prefix` in scraped `metrics`.
+pub fn metric(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {prefix} in:\n{metrics}"))
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use bondxdp::lacp::{Lacpdu, PortInfo, PortState};
 use bondxdp_tests::{
     Netns, Pair,
     capture::Capture,
-    controller::Controller,
+    controller::{Controller, metric, scrape},
     eventually,
     netns::{ADDR_A, ADDR_B},
     ovs::Ovs,
@@ -771,7 +771,7 @@ fn a_partner_that_changes_its_key_or_system_mid_run_is_followed() {
     p.bond_side("a", LACP_FAST);
     p.bond_side("b", LACP_FAST);
     let start = SystemTime::now();
-    let ctl_a = Controller::start(&p.a, &[], 1);
+    let ctl_a = Controller::start(&p.a, &["--metrics", "127.0.0.1:9481"], 1);
     let _ctl_b = Controller::start(&p.b, &[], 1);
     all_distributing(&ctl_a, &["a0", "a1"], start);
     let all = |ns: &Netns| distributing(ns).iter().all(|m| m.1 && m.2);
@@ -822,5 +822,16 @@ fn a_partner_that_changes_its_key_or_system_mid_run_is_followed() {
         );
         assert!(changes(&p.a) > before, "{change}: counted");
         p.ping_ok();
+    }
+    // The same in Prometheus metrics.
+    let m = scrape(&p.a, 9481);
+    for member in ["a0", "a1"] {
+        let l = format!("{{bond=\"bond0\",member=\"{member}\"}}");
+        assert_eq!(metric(&m, &format!("bondxdp_lacp_distributing{l}")), 1.0);
+        assert_eq!(metric(&m, &format!("bondxdp_lacp_collecting{l}")), 1.0);
+        assert!(metric(&m, &format!("bondxdp_lacp_pdus_tx_total{l}")) > 0.0);
+        assert!(metric(&m, &format!("bondxdp_lacp_pdus_rx_total{l}")) > 0.0);
+        assert!(metric(&m, &format!("bondxdp_lacp_partner_changes_total{l}")) >= 2.0);
+        assert_eq!(metric(&m, &format!("bondxdp_lacp_malformed_total{l}")), 0.0);
     }
 }

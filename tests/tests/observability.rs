@@ -1,45 +1,16 @@
 //! What an operator watches: Prometheus metrics from the controller, and `status --watch`.
 
-use std::{
-    io::{Read, Write},
-    net::{SocketAddr, TcpStream},
-    time::Duration,
-};
+use std::{net::SocketAddr, time::Duration};
 
 use bondxdp_tests::{
     Pair, bondxdp_bin,
-    controller::Controller,
+    controller::{Controller, metric, scrape},
     netns::{ADDR_A, ADDR_B},
     traffic::udp_burst,
 };
 
 fn sock(addr: &str, port: u16) -> SocketAddr {
     format!("{addr}:{port}").parse().unwrap()
-}
-
-/// GET /metrics from inside the namespace.
-fn scrape(p: &Pair, port: u16) -> String {
-    p.a.enter(|| {
-        let mut s =
-            TcpStream::connect(("127.0.0.1", port)).expect("connect to the metrics endpoint");
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut body = String::new();
-        s.read_to_string(&mut body).unwrap();
-        assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-        body
-    })
-}
-
-/// The value of the sample whose name and labels start with `prefix`.
-fn value(metrics: &str, prefix: &str) -> f64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no sample {prefix} in:\n{metrics}"))
 }
 
 #[test]
@@ -49,13 +20,16 @@ fn prometheus_metrics_move_with_traffic_and_failovers() {
     p.bond_side("b", &["--mode", "balance-xor"]);
     p.ping_ok();
     let _ctl = Controller::start(&p.a, &["--metrics", "127.0.0.1:9477"], 1);
-    let before = scrape(&p, 9477);
+    let before = scrape(&p.a, 9477);
     let a0 = r#"{bond="bond0",member="a0"}"#;
-    let tx0 = value(&before, &format!("bondxdp_member_tx_packets_total{a0}"));
-    assert_eq!(value(&before, r#"bondxdp_bond_carrier{bond="bond0"}"#), 1.0);
-    assert_eq!(value(&before, &format!("bondxdp_member_up{a0}")), 1.0);
+    let tx0 = metric(&before, &format!("bondxdp_member_tx_packets_total{a0}"));
     assert_eq!(
-        value(&before, r#"bondxdp_failovers_total{bond="bond0"}"#),
+        metric(&before, r#"bondxdp_bond_carrier{bond="bond0"}"#),
+        1.0
+    );
+    assert_eq!(metric(&before, &format!("bondxdp_member_up{a0}")), 1.0);
+    assert_eq!(
+        metric(&before, r#"bondxdp_failovers_total{bond="bond0"}"#),
         0.0
     );
     assert!(before.contains(r#"bondxdp_drops_total{bond="bond0",reason="no_member"}"#));
@@ -65,26 +39,26 @@ fn prometheus_metrics_move_with_traffic_and_failovers() {
     );
 
     udp_burst(&p.a, sock(ADDR_A, 7300), sock(ADDR_B, 9), 500, 100);
-    let after = scrape(&p, 9477);
-    let tx1 = value(&after, &format!("bondxdp_member_tx_packets_total{a0}"));
+    let after = scrape(&p.a, 9477);
+    let tx1 = metric(&after, &format!("bondxdp_member_tx_packets_total{a0}"));
     assert!(tx1 >= tx0 + 500.0, "tx packets moved from {tx0} to {tx1}");
-    assert!(value(&after, &format!("bondxdp_member_tx_bytes_total{a0}")) > 500.0 * 100.0);
+    assert!(metric(&after, &format!("bondxdp_member_tx_bytes_total{a0}")) > 500.0 * 100.0);
 
     p.b.ip(&["link", "set", "b0", "down"]);
     std::thread::sleep(Duration::from_millis(300));
-    let failed = scrape(&p, 9477);
+    let failed = scrape(&p.a, 9477);
     assert_eq!(
-        value(&failed, r#"bondxdp_failovers_total{bond="bond0"}"#),
+        metric(&failed, r#"bondxdp_failovers_total{bond="bond0"}"#),
         1.0,
         "{failed}"
     );
-    assert_eq!(value(&failed, &format!("bondxdp_member_up{a0}")), 0.0);
+    assert_eq!(metric(&failed, &format!("bondxdp_member_up{a0}")), 0.0);
     assert_eq!(
-        value(&failed, &format!("bondxdp_member_link_failures_total{a0}")),
+        metric(&failed, &format!("bondxdp_member_link_failures_total{a0}")),
         1.0
     );
     assert_eq!(
-        value(
+        metric(
             &failed,
             r#"bondxdp_member_transmitting{bond="bond0",member="a1"}"#
         ),
