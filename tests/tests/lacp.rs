@@ -835,3 +835,83 @@ fn a_partner_that_changes_its_key_or_system_mid_run_is_followed() {
         assert_eq!(metric(&m, &format!("bondxdp_lacp_malformed_total{l}")), 0.0);
     }
 }
+
+/// The active aggregator's ports (LACP port numbers) as `status` lists them.
+fn active_ports(ns: &Netns) -> Vec<u64> {
+    let s = ns.status("bond0");
+    let active = s["lacp"]["active_aggregator"].as_u64();
+    s["lacp"]["aggregators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"].as_u64() == active)
+        .map(|a| {
+            a["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|p| p.as_u64())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn ad_select_stable_keeps_the_first_aggregate_count_takes_the_larger_one() {
+    for ad_select in ["stable", "count"] {
+        // OVS offers a 2-port bond first (b3, b4), then a 3-port one (b0..b2) with another
+        // key: two aggregators on our side, formed one after the other.
+        let p = Pair::new(&format!("la{}", &ad_select[..1]), 5);
+        let ovs = Ovs::start(&p.b);
+        ovs.lacp_bridge(&p.b, "bond1", &["b3", "b4"], &format!("{ADDR_B}/24"));
+        let options: Vec<&str> = LACP_FAST
+            .iter()
+            .copied()
+            .chain(["--ad-select", ad_select])
+            .collect();
+        p.bond_side("a", &options);
+        let start = SystemTime::now();
+        let ctl = Controller::start(&p.a, &[], 1);
+        all_distributing(&ctl, &["a3", "a4"], start);
+        for m in ["b0", "b1", "b2"] {
+            p.b.ip(&["link", "set", m, "up"]);
+        }
+        ovs.vsctl(&[
+            "add-bond",
+            "br0",
+            "bond0",
+            "b0",
+            "b1",
+            "b2",
+            "lacp=active",
+            "bond_mode=balance-tcp",
+            "--",
+            "set",
+            "port",
+            "bond0",
+            "other_config:lacp-time=fast",
+        ]);
+        let larger = || {
+            active_ports(&p.a) == [1, 2, 3] && distributing(&p.a)[..3].iter().all(|m| m.1 && m.2)
+        };
+        if ad_select == "count" {
+            // The larger aggregator wins as soon as it is ready; the smaller one stands by.
+            assert!(eventually(8000, larger), "{:?}", active_ports(&p.a));
+            let d = distributing(&p.a);
+            assert!(d[3..].iter().all(|m| !m.1), "{d:?}");
+        } else {
+            // Stable: the aggregate in use stays while it has ports.
+            sleep_ms(5000);
+            assert_eq!(active_ports(&p.a), [4, 5], "{:#}", p.a.status("bond0"));
+            let d = distributing(&p.a);
+            assert!(
+                d[..3].iter().all(|m| !m.1) && d[3..].iter().all(|m| m.1),
+                "{d:?}"
+            );
+        }
+        eprintln!(
+            "ad_select={ad_select}: active aggregator {:?}",
+            active_ports(&p.a)
+        );
+    }
+}
