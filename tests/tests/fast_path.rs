@@ -249,11 +249,12 @@ fn route_changes_reach_the_fast_path_at_once_while_the_controller_runs() {
     );
 
     // A blackhole route for the upstream host: the kernel's event retires the cached
-    // answer (which would otherwise be trusted for up to a second), so the very next
-    // packets ask the FIB and go to the kernel, which drops them.
+    // answer (which would otherwise be trusted for up to a second), so the packets sent
+    // right after (200 ms: time for a loaded machine to deliver the event) ask the FIB and
+    // go to the kernel, which drops them.
     r.router
         .ip(&["route", "add", "blackhole", &format!("{UPSTREAM}/32")]);
-    std::thread::sleep(Duration::from_millis(50));
+    std::thread::sleep(Duration::from_millis(200));
     let (fast_before, fib_before) = (events(&r, "xdp_forwarded"), events(&r, "xdp_pass_fib"));
     assert!(!ping(&r), "the blackhole route holds at once");
     assert_eq!(
@@ -266,7 +267,7 @@ fn route_changes_reach_the_fast_path_at_once_while_the_controller_runs() {
     // And its removal likewise.
     r.router
         .ip(&["route", "del", "blackhole", &format!("{UPSTREAM}/32")]);
-    std::thread::sleep(Duration::from_millis(50));
+    std::thread::sleep(Duration::from_millis(200));
     let fast_before = events(&r, "xdp_forwarded");
     assert!(ping(&r), "forwarding again at once");
     assert!(events(&r, "xdp_forwarded") - fast_before >= 6);
