@@ -128,6 +128,9 @@ pub struct ForwardStatus {
     pub name: String,
     /// `native` or `generic` XDP.
     pub xdp: String,
+    /// The XDP program on it (the mode's: `xdp_lan_xor_l34`, ...; `xdp_lan_pass` for modes
+    /// without a fast path).
+    pub program: String,
 }
 
 /// The XDP mode of member `slot` on the fast path, if it is on it.
@@ -469,6 +472,12 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
             .map(|i| ForwardStatus {
                 name: name_string(&state.forward.names[i]),
                 xdp: xdp_mode(state.forward.generic & (1 << i) != 0),
+                program: crate::fastpath::lan_program(
+                    mode,
+                    cfg.hash_policy()
+                        .unwrap_or(bondxdp_common::HashPolicy::Layer2),
+                )
+                .into(),
             })
             .collect(),
         lacp,
@@ -645,7 +654,7 @@ pub fn render(s: &BondStatus) -> String {
         let list: Vec<String> = s
             .forward_from
             .iter()
-            .map(|f| format!("{} ({})", f.name, f.xdp))
+            .map(|f| format!("{} ({}, {})", f.name, f.xdp, f.program))
             .collect();
         let _ = writeln!(o, "XDP Fast Path From: {}", list.join(", "));
     }

@@ -192,6 +192,10 @@ fn bad_forward_from_is_refused_and_the_fast_path_changes_live() {
     // goes on: balance-rr sends the pings' packets through both members in turn.
     r.router.bondxdp_ok(&["set", "bond0", "mode=balance-rr"]);
     assert_eq!(r.router.xdp_program("lan0").as_deref(), Some("xdp_lan_rr"));
+    assert_eq!(
+        r.router.status("bond0")["forward_from"][0]["program"],
+        "xdp_lan_rr"
+    );
     ping(&r);
     let before = Forwarded::now(&r);
     ping(&r);
