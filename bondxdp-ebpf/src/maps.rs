@@ -11,7 +11,7 @@ use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
     config::{BondState, ConfigSlots, UplinkHealth},
     counters::{COUNTER_SLOTS, UplinkSignals},
-    forward::{NextHop, RouteCache, RouteKey4, RouteKey6},
+    forward::{NextHop, ROUTE_CACHE_ENTRIES, RouteCache, RouteKey4, RouteKey6},
     modes::{
         custom::{SELECT_PROGS_LEN, SelectContext},
         load_aware::{Credits, Flowlet},
@@ -50,11 +50,13 @@ pub fn route_epoch() -> u32 {
 
 /// XDP fast path: cached FIB answers for IPv4 (see `bondxdp_common::forward::NextHop`).
 #[map]
-pub static ROUTES4: LruHashMap<RouteKey4, NextHop> = LruHashMap::with_max_entries(4096, 0);
+pub static ROUTES4: LruHashMap<RouteKey4, NextHop> =
+    LruHashMap::with_max_entries(ROUTE_CACHE_ENTRIES, 0);
 
 /// XDP fast path: cached FIB answers for IPv6.
 #[map]
-pub static ROUTES6: LruHashMap<RouteKey6, NextHop> = LruHashMap::with_max_entries(4096, 0);
+pub static ROUTES6: LruHashMap<RouteKey6, NextHop> =
+    LruHashMap::with_max_entries(ROUTE_CACHE_ENTRIES, 0);
 
 /// Per-member traffic counters, indexed by slot.
 #[map]
