@@ -70,6 +70,22 @@ fn distributing(ns: &Netns) -> Vec<(String, bool, bool)> {
         .collect()
 }
 
+/// Whether every member transmits and LACP has it distributing.
+fn all_distributing_now(ns: &Netns) -> bool {
+    distributing(ns).iter().all(|m| m.1 && m.2)
+}
+
+/// The active aggregator as `status` shows it (`Null` if there is none).
+fn active_aggregator(ns: &Netns) -> Value {
+    let s = ns.status("bond0");
+    let active = s["lacp"]["active_aggregator"].as_u64();
+    s["lacp"]["aggregators"]
+        .as_array()
+        .and_then(|aggs| aggs.iter().find(|a| a["id"].as_u64() == active))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
 /// Packets sent through each member so far (bondxdp's per-member counters).
 fn tx(ns: &Netns) -> Vec<u64> {
     members(ns)
@@ -161,7 +177,7 @@ fn bondxdp_pair_negotiates_spreads_traffic_and_drops_a_silent_or_dark_member() {
         ms_since(ready, start)
     );
     assert!(
-        eventually(1000, || distributing(&p.a).iter().all(|m| m.1 && m.2)),
+        eventually(1000, || all_distributing_now(&p.a)),
         "{:?}",
         distributing(&p.a)
     );
@@ -276,7 +292,7 @@ fn bondxdp_pair_negotiates_spreads_traffic_and_drops_a_silent_or_dark_member() {
             && c["loops"].as_u64() >= Some(1)
     };
     assert!(eventually(3000, counted), "{:#}", members(&p.a)[0]["lacp"]);
-    assert!(distributing(&p.a).iter().all(|m| m.1 && m.2));
+    assert!(all_distributing_now(&p.a));
     let text = p.a.bondxdp_ok(&["status", "bond0"]);
     assert!(
         text.contains("LACP faults: 2 malformed (truncated 1"),
@@ -513,15 +529,7 @@ fn open_vswitch_negotiates_carries_traffic_and_follows_its_members() {
     assert!(eventually(3000, negotiated), "{:?}", ovs.lacp("bond0"));
     let l = ovs.lacp("bond0");
     // bondxdp names OVS's system as its partner, with OVS's key.
-    let s = p.a.status("bond0");
-    let active = s["lacp"]["active_aggregator"].as_u64().unwrap();
-    let agg = s["lacp"]["aggregators"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"].as_u64() == Some(active))
-        .unwrap()
-        .clone();
+    let agg = active_aggregator(&p.a);
     assert_eq!(
         agg["partner_system"].as_str(),
         Some(l.system.as_str()),
@@ -745,9 +753,9 @@ fn passive_meets_passive_no_aggregate_until_one_side_turns_active_live() {
     // One side turns active, live: it speaks, the passive side answers, both aggregate.
     let turned = SystemTime::now();
     p.a.bondxdp_ok(&["set", "bond0", "lacp_active=on"]);
-    let all = |ns: &Netns| distributing(ns).iter().all(|m| m.1 && m.2);
     assert!(
-        eventually(6000, || all(&p.a) && all(&p.b)),
+        eventually(6000, || all_distributing_now(&p.a)
+            && all_distributing_now(&p.b)),
         "{:?} / {:?}",
         distributing(&p.a),
         distributing(&p.b)
@@ -774,16 +782,9 @@ fn a_partner_that_changes_its_key_or_system_mid_run_is_followed() {
     let ctl_a = Controller::start(&p.a, &["--metrics", "127.0.0.1:9481"], 1);
     let _ctl_b = Controller::start(&p.b, &[], 1);
     all_distributing(&ctl_a, &["a0", "a1"], start);
-    let all = |ns: &Netns| distributing(ns).iter().all(|m| m.1 && m.2);
     let partner = |ns: &Netns| {
-        let s = ns.status("bond0");
-        let active = s["lacp"]["active_aggregator"].as_u64();
-        s["lacp"]["aggregators"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["id"].as_u64() == active)
-            .map(|a| (a["partner_system"].clone(), a["partner_key"].clone()))
+        let agg = active_aggregator(ns);
+        (agg["partner_system"].clone(), agg["partner_key"].clone())
     };
     let changes = |ns: &Netns| -> u64 {
         members(ns)
@@ -805,10 +806,11 @@ fn a_partner_that_changes_its_key_or_system_mid_run_is_followed() {
         let at = SystemTime::now();
         p.b.bondxdp_ok(&["set", "bond0", change]);
         let followed = || {
-            partner(&p.a)
-                .is_some_and(|(sys, k)| k.as_u64() == Some(key) && system.is_none_or(|s| sys == s))
-                && all(&p.a)
-                && all(&p.b)
+            let (sys, k) = partner(&p.a);
+            k.as_u64() == Some(key)
+                && system.is_none_or(|s| sys == s)
+                && all_distributing_now(&p.a)
+                && all_distributing_now(&p.b)
         };
         assert!(
             eventually(8000, followed),
@@ -838,21 +840,9 @@ fn a_partner_that_changes_its_key_or_system_mid_run_is_followed() {
 
 /// The active aggregator's ports (LACP port numbers) as `status` lists them.
 fn active_ports(ns: &Netns) -> Vec<u64> {
-    let s = ns.status("bond0");
-    let active = s["lacp"]["active_aggregator"].as_u64();
-    s["lacp"]["aggregators"]
+    active_aggregator(ns)["ports"]
         .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"].as_u64() == active)
-        .map(|a| {
-            a["ports"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|p| p.as_u64())
-                .collect()
-        })
+        .map(|ports| ports.iter().filter_map(Value::as_u64).collect())
         .unwrap_or_default()
 }
 
