@@ -814,6 +814,17 @@ impl OpenBond {
         let after = loader::egress_program(opts.mode, opts.xmit_hash_policy)?;
         let lan_before = self.lan_program();
         let lan_after = fastpath::lan_program(opts.mode, opts.xmit_hash_policy);
+        let has_lans = self.state.forward.ifindex.iter().any(|&i| i != 0);
+        if lan_before != lan_after && has_lans && !self.paths.program(lan_after).exists() {
+            // Bonds brought up by a bondxdp before per-mode XDP programs have none pinned.
+            return Err(Error::invalid(
+                "mode",
+                format!(
+                    "{lan_after} is not pinned for this bond (brought up by an older \
+                     bondxdp?); `down` and `up` it to change its mode"
+                ),
+            ));
+        }
         let was_multi = self.cfg.mode().is_some_and(Mode::is_multi_uplink);
         if was_multi != opts.mode.is_multi_uplink() {
             return Err(Error::invalid(

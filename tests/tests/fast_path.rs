@@ -188,6 +188,27 @@ fn bad_forward_from_is_refused_and_the_fast_path_changes_live() {
         r.router.xdp_program("lan0").as_deref(),
         Some("xdp_lan_xor_l34")
     );
+    // A bond whose pins lack the next mode's LAN-side program (brought up by an older
+    // bondxdp) refuses the mode change and keeps running as it was.
+    let ab = r.router.enter(|| {
+        bondxdp::pins::BondPaths::current("bond0")
+            .unwrap()
+            .program("xdp_lan_ab")
+    });
+    let aside = ab.with_file_name("prog_xdp_lan_ab_aside");
+    std::fs::rename(&ab, &aside).expect("pin renamed");
+    let out = r.router.bondxdp(&["set", "bond0", "mode=active-backup"]);
+    std::fs::rename(&aside, &ab).expect("pin restored");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("older bondxdp"),
+        "{out:?}"
+    );
+    assert_eq!(r.router.status("bond0")["mode"], "balance-xor");
+    assert_eq!(
+        r.router.xdp_program("lan0").as_deref(),
+        Some("xdp_lan_xor_l34")
+    );
     // A mode change swaps the LAN side's program with the egress one, and the fast path
     // goes on: balance-rr sends the pings' packets through both members in turn.
     r.router.bondxdp_ok(&["set", "bond0", "mode=balance-rr"]);
