@@ -121,10 +121,9 @@ pub struct RouteKey6 {
     pub src: [u32; 4],
     /// Destination address words, as in memory.
     pub dst: [u32; 4],
-    /// Transport protocol (the first next header).
-    pub proto: u8,
-    /// Zero.
-    pub pad: [u8; 3],
+    /// Transport protocol (the first next header), widened to a word so that the key has no
+    /// padding to clear (three bytes of it became a memset call, a loop in eBPF).
+    pub proto: u32,
 }
 
 impl Route {
@@ -149,8 +148,7 @@ impl Route {
             flowinfo: self.flowinfo,
             src: self.src,
             dst: self.dst,
-            proto: self.proto,
-            pad: [0; 3],
+            proto: self.proto as u32,
         }
     }
 }

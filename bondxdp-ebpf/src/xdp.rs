@@ -15,6 +15,7 @@ use aya_ebpf::{
         xdp_action::{XDP_DROP, XDP_PASS, XDP_REDIRECT},
     },
     helpers::{bpf_fib_lookup as fib_lookup, bpf_ktime_get_coarse_ns},
+    maps::LruHashMap,
     programs::XdpContext,
 };
 use bondxdp_common::{
@@ -67,18 +68,26 @@ fn verdict(result: Result<u32, Counter>) -> u32 {
     }
 }
 
+/// The bond's configuration if its mode has a fast path, and whether the mode hashes ports
+/// (then fragments stay on the kernel's path). The mode is checked in every program: for
+/// the moment a mode change takes, a LAN-side program may run on the next mode's
+/// configuration.
 #[inline(always)]
-fn try_lan<S: Selector>(ctx: &XdpContext) -> Result<u32, Counter> {
+fn accelerated() -> Result<(&'static BondConfig, bool), Counter> {
     let cfg = maps::config().ok_or(Counter::XdpPassMode)?;
-    // The mode is checked still: for the moment a mode change takes, this program may run
-    // on the next mode's configuration.
     let mode = cfg.mode().ok_or(Counter::XdpPassMode)?;
     if !forward::accelerates(mode) {
         return Err(Counter::XdpPassMode);
     }
     let policy = cfg.hash_policy().unwrap_or(HashPolicy::Layer2);
+    Ok((cfg, forward::uses_ports(mode, policy)))
+}
+
+#[inline(always)]
+fn try_lan<S: Selector>(ctx: &XdpContext) -> Result<u32, Counter> {
+    let (cfg, split_fragments) = accelerated()?;
     let pkt = SkbView::from_range(ctx.data(), ctx.data_end());
-    let route = forward::classify(&pkt, forward::uses_ports(mode, policy))?;
+    let route = forward::classify(&pkt, split_fragments)?;
     let hop = next_hop(ctx, &route, ctx.ingress_ifindex() as u32)?;
     if hop.ifindex != cfg.bond_ifindex {
         return Err(Counter::XdpPassOtherRoute);
@@ -90,12 +99,7 @@ fn try_lan<S: Selector>(ctx: &XdpContext) -> Result<u32, Counter> {
 
 #[inline(always)]
 fn try_member(ctx: &XdpContext) -> Result<u32, Counter> {
-    let cfg = maps::config().ok_or(Counter::XdpPassMode)?;
-    let mode = cfg.mode().ok_or(Counter::XdpPassMode)?;
-    if !forward::accelerates(mode) {
-        return Err(Counter::XdpPassMode);
-    }
-    let policy = cfg.hash_policy().unwrap_or(HashPolicy::Layer2);
+    let (cfg, split_fragments) = accelerated()?;
     // Frames of members that may not receive (or of an interface that left the bond) are
     // the tc path's to drop and count.
     let Some(rx_slot) = cfg.slot_of(ctx.ingress_ifindex() as u32) else {
@@ -105,7 +109,7 @@ fn try_member(ctx: &XdpContext) -> Result<u32, Counter> {
         return Ok(XDP_PASS);
     }
     let pkt = SkbView::from_range(ctx.data(), ctx.data_end());
-    let route = forward::classify(&pkt, forward::uses_ports(mode, policy))?;
+    let route = forward::classify(&pkt, split_fragments)?;
     // A member's frames arrive, for the kernel, on the bond.
     let hop = next_hop(ctx, &route, cfg.bond_ifindex)?;
     // Only the --forward-from interfaces are in the devmap next to the members, so the
@@ -182,31 +186,51 @@ fn next_hop(ctx: &XdpContext, route: &Route, ifindex: u32) -> Result<NextHop, Co
     // SAFETY: helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     if route.ipv6 {
-        let key = route.key6(ifindex);
-        if let Some(hop) = cached(maps::ROUTES6.get_ptr(key), epoch, now, route.tot_len) {
-            return Ok(hop);
-        }
-        let hop = fib(ctx, route, ifindex, epoch, now)?;
-        let _ = maps::ROUTES6.insert(key, hop, 0);
-        Ok(hop)
+        via_cache(
+            &maps::ROUTES6,
+            route.key6(ifindex),
+            ctx,
+            route,
+            ifindex,
+            epoch,
+            now,
+        )
     } else {
-        let key = route.key4(ifindex);
-        if let Some(hop) = cached(maps::ROUTES4.get_ptr(key), epoch, now, route.tot_len) {
-            return Ok(hop);
-        }
-        let hop = fib(ctx, route, ifindex, epoch, now)?;
-        let _ = maps::ROUTES4.insert(key, hop, 0);
-        Ok(hop)
+        via_cache(
+            &maps::ROUTES4,
+            route.key4(ifindex),
+            ctx,
+            route,
+            ifindex,
+            epoch,
+            now,
+        )
     }
 }
 
-/// A cache entry's answer, if it still holds.
+/// [`next_hop`] through one family's cache: the entry at `key` if it still holds, else the
+/// FIB's answer, stored there.
 #[inline(always)]
-fn cached(entry: Option<*const NextHop>, epoch: u32, now: u64, len: u16) -> Option<NextHop> {
-    // SAFETY: a map value pointer from a successful lookup; entries are replaced whole
-    // (a hash map update swaps in a new element), never written in place.
-    let hop = unsafe { *entry? };
-    hop.answers(epoch, now, len).then_some(hop)
+fn via_cache<K>(
+    cache: &LruHashMap<K, NextHop>,
+    key: K,
+    ctx: &XdpContext,
+    route: &Route,
+    ifindex: u32,
+    epoch: u32,
+    now: u64,
+) -> Result<NextHop, Counter> {
+    if let Some(entry) = cache.get_ptr(&key) {
+        // SAFETY: a map value pointer from a successful lookup; entries are replaced whole
+        // (a hash map update swaps in a new element), never written in place.
+        let hop = unsafe { *entry };
+        if hop.answers(epoch, now, route.tot_len) {
+            return Ok(hop);
+        }
+    }
+    let hop = fib(ctx, route, ifindex, epoch, now)?;
+    let _ = cache.insert(&key, hop, 0);
+    Ok(hop)
 }
 
 /// Asks the kernel's FIB, for the route cache.
