@@ -51,3 +51,14 @@ pub fn eventually(ms: u64, mut pred: impl FnMut() -> bool) -> bool {
     }
     pred()
 }
+
+/// `bondxdp up` options of an 802.3ad bond that negotiates fast (LACPDUs every second) and
+/// hashes layer 3+4: what the LACP tests give both sides.
+pub const LACP_FAST: &[&str] = &[
+    "--mode",
+    "802.3ad",
+    "--lacp-rate",
+    "fast",
+    "--xmit-hash-policy",
+    "layer3+4",
+];

@@ -5,6 +5,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use bondxdp_tests::{
+    LACP_FAST,
     controller::Controller,
     eventually,
     router::{CLIENT, Routed, UPSTREAM, UPSTREAM6},
@@ -308,17 +309,9 @@ fn route_changes_reach_the_fast_path_at_once_while_the_controller_runs() {
 #[test]
 fn an_8023ad_bond_forwards_in_xdp_through_the_members_lacp_distributes() {
     let r = Routed::new("fpl", 2);
-    let lacp = [
-        "--mode",
-        "802.3ad",
-        "--lacp-rate",
-        "fast",
-        "--xmit-hash-policy",
-        "layer3+4",
-    ];
-    let mut router = lacp.to_vec();
+    let mut router = LACP_FAST.to_vec();
     router.extend_from_slice(&["--forward-from", "lan0"]);
-    r.bond(&router, &lacp);
+    r.bond(&router, LACP_FAST);
     // LACP runs in the controllers: both sides negotiate, then distribute.
     let _router_ctl = Controller::start(&r.router, &[], 1);
     let _upstream_ctl = Controller::start(&r.upstream, &[], 1);

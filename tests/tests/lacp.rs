@@ -16,7 +16,7 @@ use std::{
 
 use bondxdp::lacp::{Lacpdu, PortInfo, PortState};
 use bondxdp_tests::{
-    Netns, Pair,
+    LACP_FAST, Netns, Pair,
     capture::Capture,
     controller::{Controller, metric, scrape},
     eventually,
@@ -25,16 +25,6 @@ use bondxdp_tests::{
     traffic::{udp_burst, udp_stream},
 };
 use serde_json::Value;
-
-/// Options both bondxdp sides use.
-const LACP_FAST: &[&str] = &[
-    "--mode",
-    "802.3ad",
-    "--lacp-rate",
-    "fast",
-    "--xmit-hash-policy",
-    "layer3+4",
-];
 
 /// Slow Protocols, LACP's ethertype.
 const SLOW_PROTOCOLS: u16 = 0x8809;

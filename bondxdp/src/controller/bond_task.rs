@@ -31,7 +31,7 @@ use super::{
     frames::{self, Arp, Nd},
     lacp::{LacpDriver, LacpFrame, MemberInfo, actor_config},
     monitor::{Delays, LinkMonitor, ProbeState},
-    packet_socket::PacketSocket,
+    packet_socket::{PacketSocket, Reader},
     rebalance::Rebalancer,
     uplinks::{Heard as UplinkHeard, Uplinks},
 };
@@ -77,15 +77,7 @@ struct Member {
     /// The interface's own rx counter at the last probe round (for `arp_validate=none`).
     rx_packets: u64,
     socket: Option<Arc<PacketSocket>>,
-    reader: Option<JoinHandle<()>>,
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        if let Some(r) = self.reader.take() {
-            r.abort();
-        }
-    }
+    reader: Option<Reader>,
 }
 
 /// Handle of a running bond task.
@@ -637,7 +629,7 @@ impl BondTask {
                 let socket = Arc::new(socket);
                 let reader = socket.clone();
                 let tx = self.heard_tx.clone();
-                member.reader = Some(tokio::spawn(async move {
+                member.reader = Some(Reader::spawn(async move {
                     let mut buf = vec![0u8; 2048];
                     while let Ok(n) = reader.recv(&mut buf).await {
                         let frame = &buf[..n];

@@ -21,10 +21,13 @@ use std::{
 use bondxdp_common::config::{
     LacpRecord, MAX_MEMBERS, MEMBER_LACP_COLLECTING, MEMBER_LACP_DISTRIBUTING,
 };
-use tokio::{sync::mpsc, task::JoinHandle};
+use tokio::sync::mpsc;
 use tracing::{debug, info, trace, warn};
 
-use super::{frames, packet_socket::PacketSocket};
+use super::{
+    frames,
+    packet_socket::{PacketSocket, Reader},
+};
 use crate::{
     config::{LacpOptions, format_mac},
     lacp::{
@@ -86,21 +89,13 @@ impl MemberInfo {
 struct DriverPort {
     member: MemberInfo,
     socket: Option<Arc<PacketSocket>>,
-    reader: Option<JoinHandle<()>>,
+    reader: Option<Reader>,
     /// The link last reported to the actor.
     link: Option<Link>,
     /// Frames that could not be sent.
     tx_errors: u64,
     /// Whether it was distributing when last looked at (for the log).
     distributing: bool,
-}
-
-impl Drop for DriverPort {
-    fn drop(&mut self) {
-        if let Some(r) = self.reader.take() {
-            r.abort();
-        }
-    }
 }
 
 /// The LACP driver of one bond.
@@ -215,7 +210,7 @@ impl LacpDriver {
                 let reader = socket.clone();
                 let tx = self.frames.clone();
                 let (slot, ifindex) = (m.slot, m.ifindex);
-                port.reader = Some(tokio::spawn(async move {
+                port.reader = Some(Reader::spawn(async move {
                     let mut buf = vec![0u8; 2048];
                     loop {
                         match reader.recv(&mut buf).await {

@@ -9,6 +9,23 @@ use std::{
 
 use tokio::io::unix::AsyncFd;
 
+/// The task that reads a member's socket, aborted when dropped (so it goes with the member,
+/// port or uplink that owns it).
+pub struct Reader(tokio::task::JoinHandle<()>);
+
+impl Reader {
+    /// Runs `task` (a loop over a socket's frames) until it ends or the reader is dropped.
+    pub fn spawn(task: impl Future<Output = ()> + Send + 'static) -> Reader {
+        Reader(tokio::spawn(task))
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// `sll_pkttype` of frames the host itself sent.
 const PACKET_OUTGOING: u8 = 4;
 

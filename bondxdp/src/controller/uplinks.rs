@@ -30,12 +30,12 @@ use bondxdp_common::{
     counters::UplinkSignals,
     nat::{FAMILY_V4, FLOW_CLOSING, FlowKey, addr_bytes},
 };
-use tokio::{sync::mpsc, task::JoinHandle};
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::{
     frames::{self, EchoReply},
-    packet_socket::PacketSocket,
+    packet_socket::{PacketSocket, Reader},
     prober::{ProbeSettings, Prober},
 };
 use crate::{
@@ -79,7 +79,8 @@ struct Watched {
     discovery: Discovery,
     prober: Prober,
     socket: Option<Arc<PacketSocket>>,
-    reader: Option<JoinHandle<()>>,
+    /// Reads the socket's echo replies; stops when the uplink is dropped.
+    _reader: Option<Reader>,
     /// Echo identifier of this uplink's probes.
     id: u16,
     seq: u16,
@@ -88,14 +89,6 @@ struct Watched {
     signals: UplinkSignals,
     /// Flows of this uplink removed by sweeps so far.
     swept: u64,
-}
-
-impl Drop for Watched {
-    fn drop(&mut self) {
-        if let Some(r) = self.reader.take() {
-            r.abort();
-        }
-    }
 }
 
 /// The uplinks of one multi-wan bond.
@@ -204,7 +197,7 @@ impl Uplinks {
                 let tx = self.heard_tx.clone();
                 let slot = *slot;
                 let l3 = if ethernet { 14 } else { 0 };
-                tokio::spawn(async move {
+                Reader::spawn(async move {
                     let mut buf = vec![0u8; 2048];
                     while let Ok(n) = s.recv(&mut buf).await {
                         if let Some(r) = frames::parse_echo_reply(&buf[..n], l3)
@@ -228,7 +221,7 @@ impl Uplinks {
                     },
                     prober: Prober::new(self.settings(), self.targets.len(), *up, Instant::now()),
                     socket,
-                    reader,
+                    _reader: reader,
                     id,
                     seq: 0,
                     outstanding: HashMap::new(),
