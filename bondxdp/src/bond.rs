@@ -328,7 +328,6 @@ async fn build(
         let program = fastpath::lan_program(opts.mode, opts.xmit_hash_policy);
         for l in lans {
             attach_lan_fast_path(paths, &mut state.forward, l, program)?;
-            maps.set_state(state)?;
         }
         maps.set_state(state)?;
         if !fastpath::ip_forwarding() {
@@ -914,7 +913,7 @@ impl OpenBond {
     fn lan_program(&self) -> &'static str {
         match (self.cfg.mode(), self.cfg.hash_policy()) {
             (Some(mode), Some(policy)) => fastpath::lan_program(mode, policy),
-            _ => fastpath::lan_program(Mode::Custom, HashPolicy::Layer2),
+            _ => fastpath::XDP_LAN_PASS,
         }
     }
 

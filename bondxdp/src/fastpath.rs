@@ -19,25 +19,17 @@ use aya::{
 use aya_obj::programs::XdpAttachType;
 use tracing::warn;
 
-use bondxdp_common::{HashPolicy, Mode, forward::RouteCache};
+use bondxdp_common::forward::RouteCache;
 
 use crate::{
     error::{Error, Result},
     pins::BondPaths,
 };
 
-pub use bondxdp_common::forward::{XDP_LAN_PROGRAMS, XDP_MEMBER};
+pub use bondxdp_common::forward::{
+    XDP_LAN_PASS, XDP_LAN_PROGRAMS, XDP_MEMBER, lan_program_for as lan_program,
+};
 
-/// Every XDP program, for loading and pinning: the LAN-side ones (one per mode) and
-/// `xdp_member`.
-pub fn programs() -> impl Iterator<Item = &'static str> {
-    XDP_LAN_PROGRAMS.into_iter().chain([XDP_MEMBER])
-}
-
-/// The LAN-side program for a bond in `mode` with `policy`.
-pub fn lan_program(mode: Mode, policy: HashPolicy) -> &'static str {
-    bondxdp_common::forward::lan_program_for(mode, policy)
-}
 /// Devmap of every port a forwarded frame may leave through, by ifindex.
 pub const FWD_PORTS: &str = "FWD_PORTS";
 /// Devmap of the members, for broadcast mode.
@@ -49,6 +41,12 @@ const DEVMAPS: [&str; 2] = [FWD_PORTS, FWD_BCAST];
 /// The route cache's epoch (a global of the programs, in its own section): incremented on
 /// every route, rule, neighbour or address change, it retires every cached FIB answer.
 pub const ROUTE_CACHE: &str = ".bss.routes";
+
+/// Every XDP program, for loading and pinning: the LAN-side ones (one per mode) and
+/// `xdp_member`.
+pub fn programs() -> impl Iterator<Item = &'static str> {
+    XDP_LAN_PROGRAMS.into_iter().chain([XDP_MEMBER])
+}
 
 /// Loads every XDP program of a freshly loaded object.
 pub fn load(ebpf: &mut Ebpf) -> Result<()> {

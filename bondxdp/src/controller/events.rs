@@ -40,16 +40,29 @@ pub struct LinkEvent {
     pub deleted: bool,
 }
 
-/// Subscribes to link events of the calling thread's namespace; every bond task gets its own
-/// receiver from the returned sender.
-pub fn subscribe() -> Result<broadcast::Sender<LinkEvent>> {
-    let (mut conn, _handle, mut messages) =
+/// rtnetlink messages as a connection hands them out.
+type Messages = futures::channel::mpsc::UnboundedReceiver<(
+    netlink_packet_core::NetlinkMessage<RouteNetlinkMessage>,
+    SocketAddr,
+)>;
+
+/// The rtnetlink messages of multicast `groups` (legacy mask) in the calling thread's
+/// namespace, from a connection that runs as a task of its own.
+fn listen(groups: u32, what: &str) -> Result<Messages> {
+    let (mut conn, _handle, messages) =
         rtnetlink::new_connection().map_err(|e| Error::io("opening a netlink socket", e))?;
     conn.socket_mut()
         .socket_mut()
-        .bind(&SocketAddr::new(0, RTMGRP_LINK))
-        .map_err(|e| Error::io("subscribing to link events", e))?;
+        .bind(&SocketAddr::new(0, groups))
+        .map_err(|e| Error::io(format!("subscribing to {what} events"), e))?;
     tokio::spawn(conn);
+    Ok(messages)
+}
+
+/// Subscribes to link events of the calling thread's namespace; every bond task gets its own
+/// receiver from the returned sender.
+pub fn subscribe() -> Result<broadcast::Sender<LinkEvent>> {
+    let mut messages = listen(RTMGRP_LINK, "link")?;
     let (tx, _) = broadcast::channel(4096);
     let sender = tx.clone();
     tokio::spawn(async move {
@@ -83,13 +96,7 @@ pub fn subscribe() -> Result<broadcast::Sender<LinkEvent>> {
 /// changes retires them once), so the fast path follows the kernel at once rather than
 /// when its answers expire.
 pub fn watch_routes() -> Result<()> {
-    let (mut conn, _handle, mut messages) =
-        rtnetlink::new_connection().map_err(|e| Error::io("opening a netlink socket", e))?;
-    conn.socket_mut()
-        .socket_mut()
-        .bind(&SocketAddr::new(0, RTMGRP_FIB))
-        .map_err(|e| Error::io("subscribing to route events", e))?;
-    tokio::spawn(conn);
+    let mut messages = listen(RTMGRP_FIB, "route")?;
     tokio::spawn(async move {
         while messages.next().await.is_some() {
             while let Some(Some(_)) = messages.next().now_or_never() {}
