@@ -80,16 +80,61 @@ pub struct Route {
     pub dst: [u32; 4],
 }
 
-/// How long the fast path trusts a cached FIB answer before asking the kernel again. The
-/// controller also invalidates every cached answer the moment the kernel reports a route,
-/// rule, neighbour or address change ([`RouteCache`] epoch); this bounds how stale an answer
-/// can get when no controller runs.
-pub const ROUTE_CACHE_TTL_NS: u64 = 1_000_000_000;
+/// How long the fast path trusts a cached FIB answer before asking the kernel again, in
+/// kernel ticks (jiffies: the programs read them without a helper call, where a clock
+/// helper costs about 10 ns, a large part of a forwarded frame's budget). 250 ticks are one
+/// second at the common HZ=250 (a quarter second at HZ=1000, 2.5 s at HZ=100). The controller
+/// also invalidates every cached answer the moment the kernel reports a route, rule,
+/// neighbour or address change ([`RouteCache`] epoch); this bounds how stale an answer can
+/// get when no controller runs.
+pub const ROUTE_CACHE_TTL_TICKS: u64 = 250;
 
-/// Cached FIB answers per address family (source, destination and ingress interface each
-/// make an entry); beyond that the least recently used ones ask the FIB again. About 1.5 MB
-/// (IPv4) and 2 MB (IPv6) of kernel memory per bond.
-pub const ROUTE_CACHE_ENTRIES: u32 = 16_384;
+/// The longest [`ROUTE_CACHE_TTL_TICKS`] can last (at HZ=100), ns.
+pub const ROUTE_CACHE_TTL_MAX_NS: u64 = ROUTE_CACHE_TTL_TICKS * 10_000_000;
+
+/// log2 of [`ROUTE_CACHE_SLOTS`].
+const ROUTE_CACHE_BITS: u32 = 12;
+
+/// Route cache slots per CPU and address family. Each CPU has a direct-mapped cache of its
+/// own (a per-CPU array): a key's hash picks its one slot, so a hit costs an array lookup the
+/// verifier inlines and a key comparison, where a shared hash map costs a hash of the key, a
+/// bucket walk and locking (about 15 ns a frame). Two live keys that share a slot take turns,
+/// each asking the FIB when the other had the slot last. 48 bytes (IPv4) and 80 bytes (IPv6)
+/// a slot: 512 KiB per CPU per bond.
+pub const ROUTE_CACHE_SLOTS: u32 = 1 << ROUTE_CACHE_BITS;
+
+/// The slot of a key whose words fold to `x` (a multiplicative hash: the high bits of the
+/// product depend on every bit of `x`).
+#[inline(always)]
+const fn slot_of(x: u64) -> u32 {
+    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - ROUTE_CACHE_BITS)) as u32
+}
+
+/// A route cache key: the inputs of one FIB lookup.
+pub trait RouteKey: Copy {
+    /// Its slot in the cache, below [`ROUTE_CACHE_SLOTS`].
+    fn slot(&self) -> u32;
+    /// Whether `other` is the same key (compared a word at a time).
+    fn same(&self, other: &Self) -> bool;
+}
+
+/// One slot of a route cache: the key it answers for and the answer.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouteSlot<K> {
+    /// The lookup's inputs.
+    pub key: K,
+    /// The FIB's answer for them.
+    pub hop: NextHop,
+}
+
+impl<K: RouteKey> RouteSlot<K> {
+    /// Whether it holds a still valid answer for `key` (see [`NextHop::answers`]).
+    #[inline(always)]
+    pub fn answers(&self, key: &K, epoch: u32, now: u64, len: u16) -> bool {
+        self.key.same(key) && self.hop.answers(epoch, now, len)
+    }
+}
 
 /// Route cache key of an IPv4 packet: exactly what its FIB lookup is given.
 #[repr(C)]
@@ -153,6 +198,60 @@ impl Route {
     }
 }
 
+impl RouteKey4 {
+    /// The key as four words (it has no padding: `pad` is a field).
+    #[inline(always)]
+    const fn words(&self) -> [u32; 4] {
+        // SAFETY: repr(C), 16 bytes of fields without implicit padding.
+        unsafe { core::mem::transmute::<RouteKey4, [u32; 4]>(*self) }
+    }
+}
+
+impl RouteKey for RouteKey4 {
+    #[inline(always)]
+    fn slot(&self) -> u32 {
+        let [ifindex, src, dst, rest] = self.words();
+        slot_of(((dst as u64) << 32 | src as u64) ^ ((ifindex as u64) << 16) ^ rest as u64)
+    }
+
+    #[inline(always)]
+    fn same(&self, other: &Self) -> bool {
+        let (a, b) = (self.words(), other.words());
+        a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3]
+    }
+}
+
+impl RouteKey6 {
+    /// The key as eleven words (it has no padding: `proto` is a whole word).
+    #[inline(always)]
+    const fn words(&self) -> [u32; 11] {
+        // SAFETY: repr(C), 44 bytes of fields without implicit padding.
+        unsafe { core::mem::transmute::<RouteKey6, [u32; 11]>(*self) }
+    }
+}
+
+impl RouteKey for RouteKey6 {
+    #[inline(always)]
+    fn slot(&self) -> u32 {
+        let w = self.words();
+        let src = (w[2] ^ w[4]) as u64 | ((w[3] ^ w[5]) as u64) << 32;
+        let dst = (w[6] ^ w[8]) as u64 | ((w[7] ^ w[9]) as u64) << 32;
+        slot_of(src ^ dst.rotate_left(32) ^ ((w[0] as u64) << 16) ^ (w[1] ^ w[10]) as u64)
+    }
+
+    #[inline(always)]
+    fn same(&self, other: &Self) -> bool {
+        let (a, b) = (self.words(), other.words());
+        let mut diff = 0;
+        let mut i = 0;
+        while i < 11 {
+            diff |= a[i] ^ b[i];
+            i += 1;
+        }
+        diff == 0
+    }
+}
+
 /// A FIB answer the fast path keeps (route cache value): where frames of its key leave and
 /// with which MACs.
 #[repr(C)]
@@ -170,17 +269,17 @@ pub struct NextHop {
     pub pad: u16,
     /// The route cache epoch it was looked up in.
     pub epoch: u32,
-    /// When it stops being trusted (CLOCK_MONOTONIC, coarse), ns.
-    pub expires_ns: u64,
+    /// When it stops being trusted, in kernel ticks (jiffies).
+    pub expires: u64,
 }
 
 impl NextHop {
-    /// Whether it still answers for a packet of `len` bytes (IP length) at `now`, in route
-    /// cache `epoch`: same epoch, not expired, and no longer than a packet the kernel
-    /// accepted for the route (a longer one asks again, so the kernel checks the MTU).
+    /// Whether it still answers for a packet of `len` bytes (IP length) at `now` (jiffies),
+    /// in route cache `epoch`: same epoch, not expired, and no longer than a packet the
+    /// kernel accepted for the route (a longer one asks again, so the kernel checks the MTU).
     #[inline(always)]
     pub const fn answers(&self, epoch: u32, now: u64, len: u16) -> bool {
-        self.epoch == epoch && now < self.expires_ns && len <= self.max_len
+        self.epoch == epoch && now < self.expires && len <= self.max_len
     }
 }
 
@@ -218,6 +317,50 @@ pub const fn accelerates(mode: Mode) -> bool {
             | Mode::BalanceTlb
             | Mode::LoadAware
     )
+}
+
+/// [`accelerates`] and [`uses_ports`] as bit masks over the raw [`Mode`] and [`HashPolicy`]
+/// numbers: modes with a fast path, modes that always hash ports, modes that do under a
+/// port policy, and the port policies.
+const MASKS: [u32; 4] = {
+    let (mut accel, mut always, mut by_policy, mut policies) = (0, 0, 0, 0);
+    let mut i = 0;
+    while i < Mode::ALL.len() {
+        let mode = Mode::ALL[i];
+        let bit = 1u32 << mode as u32;
+        if accelerates(mode) {
+            accel |= bit;
+        }
+        if uses_ports(mode, HashPolicy::Layer2) {
+            always |= bit;
+        } else if uses_ports(mode, HashPolicy::Layer34) {
+            by_policy |= bit;
+        }
+        i += 1;
+    }
+    let mut i = 0;
+    while i < HashPolicy::ALL.len() {
+        let policy = HashPolicy::ALL[i];
+        if uses_ports(Mode::BalanceXor, policy) {
+            policies |= 1u32 << policy as u32;
+        }
+        i += 1;
+    }
+    [accel, always, by_policy, policies]
+};
+
+/// What the fast path does for a configuration's raw `mode` and `hash_policy` numbers:
+/// `None` if it does not forward for the mode (or the number is no mode), else whether the
+/// mode hashes ports (fragments then stay on the kernel's path). [`accelerates`] and
+/// [`uses_ports`] in a few instructions, without decoding the numbers (every frame asks).
+#[inline(always)]
+pub const fn fast_path(mode: u32, hash_policy: u32) -> Option<bool> {
+    let [accel, always, by_policy, policies] = MASKS;
+    if mode >= 32 || accel >> mode & 1 == 0 {
+        return None;
+    }
+    let port_policy = hash_policy < 32 && policies >> hash_policy & 1 != 0;
+    Some(always >> mode & 1 != 0 || (by_policy >> mode & 1 != 0 && port_policy))
 }
 
 /// Decides whether a frame may take the fast path (`Ok`: what the FIB lookup needs) or goes
@@ -349,7 +492,7 @@ mod tests {
         let hop = NextHop {
             max_len: 1500,
             epoch: 7,
-            expires_ns: 1_000,
+            expires: 1_000,
             ..Default::default()
         };
         assert!(hop.answers(7, 999, 1500));
@@ -360,6 +503,118 @@ mod tests {
             !hop.answers(7, 999, 1501),
             "longer than the kernel accepted"
         );
+    }
+
+    #[test]
+    fn the_raw_fast_path_check_agrees_with_the_mode_rules() {
+        for mode in Mode::ALL {
+            for policy in HashPolicy::ALL {
+                let want = accelerates(mode).then(|| uses_ports(mode, policy));
+                assert_eq!(
+                    fast_path(mode as u32, policy as u32),
+                    want,
+                    "{mode:?} {policy:?}"
+                );
+            }
+            // A policy number that is none: hashes like layer2 (no ports).
+            let want = accelerates(mode).then(|| uses_ports(mode, HashPolicy::Layer2));
+            assert_eq!(fast_path(mode as u32, 99), want, "{mode:?}");
+        }
+        for bad in [Mode::ALL.len() as u32 + 20, 32, 1000, u32::MAX] {
+            assert_eq!(fast_path(bad, 0), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_route_slot_answers_only_for_its_own_key() {
+        let key = RouteKey4 {
+            ifindex: 3,
+            src: 1,
+            dst: 2,
+            proto: 17,
+            tos: 0,
+            pad: [0; 2],
+        };
+        let slot = RouteSlot {
+            key,
+            hop: NextHop {
+                max_len: 1500,
+                epoch: 1,
+                expires: 10,
+                ..Default::default()
+            },
+        };
+        assert!(slot.answers(&key, 1, 5, 60));
+        for other in [
+            RouteKey4 { ifindex: 4, ..key },
+            RouteKey4 { src: 9, ..key },
+            RouteKey4 { dst: 9, ..key },
+            RouteKey4 { proto: 6, ..key },
+            RouteKey4 { tos: 4, ..key },
+        ] {
+            assert!(!slot.answers(&other, 1, 5, 60), "{other:?}");
+            assert!(!key.same(&other));
+        }
+        assert!(!slot.answers(&key, 2, 5, 60), "epoch");
+        let k6 = RouteKey6 {
+            ifindex: 3,
+            flowinfo: 5,
+            src: [1, 2, 3, 4],
+            dst: [5, 6, 7, 8],
+            proto: 17,
+        };
+        assert!(k6.same(&k6));
+        for i in 0..11 {
+            // Every word of the key takes part in the comparison.
+            let mut w = k6.words();
+            w[i] ^= 0x100;
+            // SAFETY: any eleven words are a RouteKey6.
+            let other: RouteKey6 = unsafe { core::mem::transmute(w) };
+            assert!(!k6.same(&other), "word {i}");
+        }
+    }
+
+    #[test]
+    fn route_cache_slots_spread_keys_that_differ_in_any_input() {
+        use std::collections::HashSet;
+        let base = RouteKey4 {
+            ifindex: 7,
+            src: u32::from_le_bytes([198, 18, 10, 2]),
+            dst: 0,
+            proto: 17,
+            tos: 0,
+            pad: [0; 2],
+        };
+        // 1,000 destinations of one /16 from one host: as many slots as a uniform hash
+        // would fill (about 885 of 4,096), all in range.
+        let slots: HashSet<u32> = (0..1000u32)
+            .map(|i| {
+                let dst = u32::from_le_bytes([198, 19, (i >> 8) as u8, i as u8]);
+                RouteKey4 { dst, ..base }.slot()
+            })
+            .collect();
+        assert!(slots.iter().all(|&s| s < ROUTE_CACHE_SLOTS));
+        assert!(slots.len() > 850, "{} slots", slots.len());
+        // The same for sources, and the other inputs move a key too.
+        let by_src: HashSet<u32> = (0..1000u32)
+            .map(|i| {
+                let src = u32::from_le_bytes([198, 18, (i >> 8) as u8, i as u8]);
+                RouteKey4 { src, ..base }.slot()
+            })
+            .collect();
+        assert!(by_src.len() > 850, "{} slots", by_src.len());
+        assert_ne!(base.slot(), RouteKey4 { ifindex: 8, ..base }.slot());
+        assert_ne!(base.slot(), RouteKey4 { tos: 0x10, ..base }.slot());
+        let k6 = |i: u32| RouteKey6 {
+            ifindex: 7,
+            flowinfo: 0,
+            src: [0xb80d_0120, 0, 0, 0x0200_0000],
+            dst: [0xb80d_0120, 0, 0, i.to_be()],
+            proto: 17,
+        };
+        let v6: HashSet<u32> = (0..1000).map(|i| k6(i).slot()).collect();
+        assert!(v6.iter().all(|&s| s < ROUTE_CACHE_SLOTS));
+        assert!(v6.len() > 850, "{} slots", v6.len());
     }
 
     #[test]

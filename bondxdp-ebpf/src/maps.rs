@@ -11,7 +11,7 @@ use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
     config::{BondState, ConfigSlots, UplinkHealth},
     counters::{COUNTER_SLOTS, UplinkSignals},
-    forward::{NextHop, ROUTE_CACHE_ENTRIES, RouteCache, RouteKey4, RouteKey6},
+    forward::{ROUTE_CACHE_SLOTS, RouteCache, RouteKey4, RouteKey6, RouteSlot},
     modes::{
         custom::{SELECT_PROGS_LEN, SelectContext},
         load_aware::{Credits, Flowlet},
@@ -48,15 +48,16 @@ pub fn route_epoch() -> u32 {
     unsafe { core::ptr::read_volatile(&raw const ROUTE_CACHE).epoch }
 }
 
-/// XDP fast path: cached FIB answers for IPv4 (see `bondxdp_common::forward::NextHop`).
+/// XDP fast path: cached FIB answers for IPv4, a direct-mapped cache per CPU (see
+/// `bondxdp_common::forward::ROUTE_CACHE_SLOTS`).
 #[map]
-pub static ROUTES4: LruHashMap<RouteKey4, NextHop> =
-    LruHashMap::with_max_entries(ROUTE_CACHE_ENTRIES, 0);
+pub static ROUTES4: PerCpuArray<RouteSlot<RouteKey4>> =
+    PerCpuArray::with_max_entries(ROUTE_CACHE_SLOTS, 0);
 
-/// XDP fast path: cached FIB answers for IPv6.
+/// XDP fast path: cached FIB answers for IPv6, likewise.
 #[map]
-pub static ROUTES6: LruHashMap<RouteKey6, NextHop> =
-    LruHashMap::with_max_entries(ROUTE_CACHE_ENTRIES, 0);
+pub static ROUTES6: PerCpuArray<RouteSlot<RouteKey6>> =
+    PerCpuArray::with_max_entries(ROUTE_CACHE_SLOTS, 0);
 
 /// Per-member traffic counters, indexed by slot.
 #[map]

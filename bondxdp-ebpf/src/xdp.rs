@@ -2,10 +2,12 @@
 //! receives for a route through the bond leave through a member chosen by the bond's mode
 //! (one LAN-side program per selector, generated in `main.rs` like the tc egress programs);
 //! frames a member receives for a route out of a LAN-side interface leave through it. Both
-//! without the kernel's forwarding path: FIB lookup (its answers cached in `ROUTES4` /
-//! `ROUTES6` until the controller retires them or they age out), MAC rewrite, TTL
+//! without the kernel's forwarding path: FIB lookup (its answers cached per CPU in `ROUTES4`
+//! / `ROUTES6` until the controller retires them or they age out), MAC rewrite, TTL
 //! decrement, devmap redirect. Everything else goes to the kernel unchanged, counted by reason
 //! (`bondxdp_common::forward`).
+
+use core::arch::asm;
 
 use aya_ebpf::{
     EbpfContext,
@@ -14,14 +16,17 @@ use aya_ebpf::{
         BPF_FIB_LKUP_RET_NOT_FWDED, BPF_FIB_LKUP_RET_SUCCESS, bpf_fib_lookup,
         xdp_action::{XDP_DROP, XDP_PASS, XDP_REDIRECT},
     },
-    helpers::{bpf_fib_lookup as fib_lookup, bpf_ktime_get_coarse_ns},
-    maps::LruHashMap,
+    helpers::{bpf_fib_lookup as fib_lookup, bpf_jiffies64},
+    maps::PerCpuArray,
     programs::XdpContext,
 };
 use bondxdp_common::{
-    BondConfig, Counter, HashPolicy,
+    BondConfig, Counter,
     config::{CFG_KEEP_MEMBER_MACS, MEMBER_RX_ACCEPT},
-    forward::{self, CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, NextHop, Route, TTL_OFFSET_V4},
+    forward::{
+        self, CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, NextHop, Route, RouteKey, RouteSlot,
+        TTL_OFFSET_V4,
+    },
     hash::PacketMeta,
     modes::{Selection, Selector},
 };
@@ -75,12 +80,9 @@ fn verdict(result: Result<u32, Counter>) -> u32 {
 #[inline(always)]
 fn accelerated() -> Result<(&'static BondConfig, bool), Counter> {
     let cfg = maps::config().ok_or(Counter::XdpPassMode)?;
-    let mode = cfg.mode().ok_or(Counter::XdpPassMode)?;
-    if !forward::accelerates(mode) {
-        return Err(Counter::XdpPassMode);
-    }
-    let policy = cfg.hash_policy().unwrap_or(HashPolicy::Layer2);
-    Ok((cfg, forward::uses_ports(mode, policy)))
+    let split_fragments =
+        forward::fast_path(cfg.mode, cfg.hash_policy).ok_or(Counter::XdpPassMode)?;
+    Ok((cfg, split_fragments))
 }
 
 #[inline(always)]
@@ -94,7 +96,7 @@ fn try_lan<S: Selector>(ctx: &XdpContext) -> Result<u32, Counter> {
     }
     let meta = PacketMeta::ethernet(if route.ipv6 { 0x86dd } else { 0x0800 });
     let selection = S::select(cfg, &pkt, &meta, &mut Env);
-    to_members(ctx, cfg, &route, &hop, selection)
+    to_members(ctx, cfg, &route, hop, selection)
 }
 
 #[inline(always)]
@@ -178,13 +180,13 @@ fn len(ctx: &XdpContext) -> u32 {
 }
 
 /// Where `route` (arriving, for the kernel, on `ifindex`) leaves: the route cache's answer
-/// while it holds (same epoch, not expired, packet no longer than one the kernel accepted),
-/// else the kernel's FIB, whose answer then goes into the cache.
+/// while it holds (same key and epoch, not expired, packet no longer than one the kernel
+/// accepted), else the kernel's FIB, whose answer then takes the key's slot.
 #[inline(always)]
-fn next_hop(ctx: &XdpContext, route: &Route, ifindex: u32) -> Result<NextHop, Counter> {
+fn next_hop(ctx: &XdpContext, route: &Route, ifindex: u32) -> Result<&'static NextHop, Counter> {
     let epoch = maps::route_epoch();
-    // SAFETY: helper without arguments.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    // SAFETY: helper without arguments (inlined by the verifier: a load of `jiffies`).
+    let now = unsafe { bpf_jiffies64() };
     if route.ipv6 {
         via_cache(
             &maps::ROUTES6,
@@ -208,29 +210,28 @@ fn next_hop(ctx: &XdpContext, route: &Route, ifindex: u32) -> Result<NextHop, Co
     }
 }
 
-/// [`next_hop`] through one family's cache: the entry at `key` if it still holds, else the
-/// FIB's answer, stored there.
+/// [`next_hop`] through one family's cache: the answer in `key`'s slot if it still holds,
+/// else the FIB's, stored there.
 #[inline(always)]
-fn via_cache<K>(
-    cache: &LruHashMap<K, NextHop>,
+fn via_cache<K: RouteKey>(
+    cache: &PerCpuArray<RouteSlot<K>>,
     key: K,
     ctx: &XdpContext,
     route: &Route,
     ifindex: u32,
     epoch: u32,
     now: u64,
-) -> Result<NextHop, Counter> {
-    if let Some(entry) = cache.get_ptr(&key) {
-        // SAFETY: a map value pointer from a successful lookup; entries are replaced whole
-        // (a hash map update swaps in a new element), never written in place.
-        let hop = unsafe { *entry };
-        if hop.answers(epoch, now, route.tot_len) {
-            return Ok(hop);
-        }
+) -> Result<&'static NextHop, Counter> {
+    // Slots are below the array's size: the lookup cannot fail.
+    let slot = cache.get_ptr_mut(key.slot()).ok_or(Counter::XdpPassFib)?;
+    // SAFETY: a value of this CPU's copy of the array: nothing else writes it while this
+    // program runs (XDP runs with migration off, and only these programs touch the cache).
+    let slot = unsafe { &mut *slot };
+    if !slot.answers(&key, epoch, now, route.tot_len) {
+        slot.hop = fib(ctx, route, ifindex, epoch, now)?;
+        slot.key = key;
     }
-    let hop = fib(ctx, route, ifindex, epoch, now)?;
-    let _ = cache.insert(&key, hop, 0);
-    Ok(hop)
+    Ok(&slot.hop)
 }
 
 /// Asks the kernel's FIB, for the route cache.
@@ -254,7 +255,7 @@ fn fib(
         max_len: route.tot_len,
         pad: 0,
         epoch,
-        expires_ns: now + forward::ROUTE_CACHE_TTL_NS,
+        expires: now + forward::ROUTE_CACHE_TTL_TICKS,
     })
 }
 
@@ -319,7 +320,8 @@ fn lookup(
     }
 }
 
-/// Rewrites the MACs and decrements the TTL / hop limit (IPv4 checksum updated).
+/// Rewrites the MACs and decrements the TTL / hop limit (IPv4 checksum updated). `dst` and
+/// `src` lie in map values (the route cache, the configuration).
 #[inline(always)]
 fn rewrite(ctx: &XdpContext, route: &Route, dst: &[u8; 6], src: &[u8; 6]) -> Result<(), Counter> {
     let start = ctx.data();
@@ -331,22 +333,48 @@ fn rewrite(ctx: &XdpContext, route: &Route, dst: &[u8; 6], src: &[u8; 6]) -> Res
     }
     let p = start as *mut u8;
     // SAFETY: the first 34 bytes (IPv4) or 54 bytes (IPv6) lie inside the frame, checked
-    // above against data_end.
+    // above against data_end; `dst` and `src` are six bytes each.
     unsafe {
-        for i in 0..6 {
-            *p.add(i) = dst[i];
-            *p.add(6 + i) = src[i];
-        }
+        copy_macs(start, dst, src);
         if route.ipv6 {
             *p.add(HOP_LIMIT_OFFSET_V6) -= 1;
         } else {
             *p.add(TTL_OFFSET_V4) -= 1;
-            let c = p.add(CHECK_OFFSET_V4);
-            let check = u16::from_be_bytes([*c, *c.add(1)]);
-            let [hi, lo] = forward::checksum_after_ttl_decrement(check).to_be_bytes();
-            *c = hi;
-            *c.add(1) = lo;
+            let c = p.add(CHECK_OFFSET_V4) as *mut u16;
+            let check = u16::from_be(core::ptr::read_unaligned(c));
+            let new = forward::checksum_after_ttl_decrement(check).to_be();
+            core::ptr::write_unaligned(c, new);
         }
     }
     Ok(())
+}
+
+/// Writes the destination and source MACs at `frame` in four loads and four stores (in
+/// eBPF assembly: LLVM splits accesses it cannot prove aligned into bytes, a dozen loads and
+/// shifts per MAC; the JITs handle misaligned accesses natively).
+///
+/// # Safety
+/// `frame` must have 12 writable bytes (checked against `data_end` for the verifier);
+/// `dst` and `src` must not lie on the stack (map values or packet), where the verifier
+/// requires aligned access.
+#[inline(always)]
+unsafe fn copy_macs(frame: usize, dst: &[u8; 6], src: &[u8; 6]) {
+    // SAFETY: per the contract above.
+    unsafe {
+        asm!(
+            "{t} = *(u32 *)({d} + 0)",
+            "*(u32 *)({p} + 0) = {t}",
+            "{t} = *(u16 *)({d} + 4)",
+            "*(u16 *)({p} + 4) = {t}",
+            "{t} = *(u16 *)({s} + 0)",
+            "*(u16 *)({p} + 6) = {t}",
+            "{t} = *(u32 *)({s} + 2)",
+            "*(u32 *)({p} + 8) = {t}",
+            p = in(reg) frame,
+            d = in(reg) dst.as_ptr(),
+            s = in(reg) src.as_ptr(),
+            t = out(reg) _,
+            options(nostack)
+        )
+    };
 }
