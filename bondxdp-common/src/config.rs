@@ -12,6 +12,7 @@ use crate::{
 
 /// Most members one bond can have (the kernel has no fixed limit; 16 covers real LAGs).
 pub const MAX_MEMBERS: usize = 16;
+const _: () = assert!(MAX_MEMBERS.is_power_of_two(), "slots are masked into range");
 
 /// Marks "no member" in slot-valued fields.
 pub const NO_SLOT: u32 = u32::MAX;
@@ -382,8 +383,6 @@ pub struct BondConfig {
     pub min_links: u32,
     /// Reciprocal of `tx_count` (derived): member choice without a divide instruction.
     pub tx_count_recip: Reciprocal,
-    /// Reciprocal of `packets_per_slave` (derived).
-    pub packets_per_slave_recip: Reciprocal,
     /// MAC address of the bond.
     pub bond_mac: [u8; 6],
     /// Padding; zero.
@@ -440,7 +439,6 @@ impl Default for BondConfig {
             tx_count: 0,
             min_links: 0,
             tx_count_recip: Reciprocal::new(0),
-            packets_per_slave_recip: Reciprocal::new(1),
             bond_mac: [0; 6],
             pad: [0; 2],
             tx_slots: [0; MAX_MEMBERS],
@@ -470,7 +468,6 @@ impl BondConfig {
         tx_count: 0,
         min_links: 0,
         tx_count_recip: Reciprocal::new(0),
-        packets_per_slave_recip: Reciprocal::new(0),
         bond_mac: [0; 6],
         pad: [0; 2],
         tx_slots: [0; MAX_MEMBERS],
@@ -573,7 +570,6 @@ impl BondConfig {
             self.tx_count = 0;
         }
         self.tx_count_recip = Reciprocal::new(self.tx_count);
-        self.packets_per_slave_recip = Reciprocal::new(self.packets_per_slave);
         if mode.uses_weights() {
             self.rebuild_buckets(mode);
         }
@@ -1084,7 +1080,7 @@ impl Default for LacpRecord {
 /// Magic value of a written [`BondState`].
 pub const BOND_STATE_MAGIC: u32 = 0x6278_6470; // "bxdp"
 /// Layout version of [`BondState`].
-pub const BOND_STATE_VERSION: u32 = 7;
+pub const BOND_STATE_VERSION: u32 = 8;
 
 /// Userspace's persistent record of a bond, pinned with its maps so that `down`, `status` and
 /// a restarted controller work without any process having stayed alive.
@@ -1159,7 +1155,7 @@ mod tests {
         assert_eq!(
             core::mem::size_of::<BondConfig>(),
             16 + 8 * 4
-                + 16
+                + 8
                 + 8
                 + 16
                 + 12 * MAX_MEMBERS

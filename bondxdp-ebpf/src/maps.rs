@@ -15,6 +15,7 @@ use bondxdp_common::{
     modes::{
         custom::{SELECT_PROGS_LEN, SelectContext},
         load_aware::{Credits, Flowlet},
+        round_robin::RrCursor,
     },
     nat::{Addr, Flow, FlowEntry, FlowKey, FragEntry, FragKey, HostEntry, NatEntry},
 };
@@ -81,9 +82,9 @@ pub fn count_sink() {
     }
 }
 
-/// balance-rr's per-CPU packet counter.
+/// balance-rr's per-CPU place in the round.
 #[map]
-static RR_COUNTER: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+static RR_COUNTER: PerCpuArray<RrCursor> = PerCpuArray::with_max_entries(1, 0);
 
 /// Userspace's record of the bond (original member settings). Never read here; declared so
 /// it is created and pinned with the others.
@@ -246,15 +247,12 @@ pub fn count_rx(slot: u32, bytes: u32) {
     }
 }
 
-/// Increments and returns this CPU's round-robin counter.
+/// Moves this CPU's round-robin cursor on by one packet; the eligible member's index.
 #[inline(always)]
-pub fn next_rr() -> u32 {
+pub fn next_rr(per_member: u32, count: u32) -> u32 {
     match RR_COUNTER.get_ptr_mut(0) {
         // SAFETY: as in `count`.
-        Some(counter) => unsafe {
-            *counter = (*counter).wrapping_add(1);
-            *counter
-        },
+        Some(cursor) => unsafe { (*cursor).step(per_member, count) },
         None => 0,
     }
 }

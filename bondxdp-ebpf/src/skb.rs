@@ -129,8 +129,8 @@ pub struct Env;
 
 impl TxEnv for Env {
     #[inline(always)]
-    fn next_rr(&mut self) -> u32 {
-        maps::next_rr()
+    fn next_rr(&mut self, per_member: u32, count: u32) -> u32 {
+        maps::next_rr(per_member, count)
     }
 
     #[inline(always)]

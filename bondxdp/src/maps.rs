@@ -36,7 +36,7 @@ pub mod names {
     pub const MEMBER_STATS: &str = "MEMBER_STATS";
     /// Per-CPU drop/event counters.
     pub const COUNTERS: &str = "COUNTERS";
-    /// balance-rr per-CPU counter.
+    /// balance-rr's per-CPU place in the round.
     pub const RR_COUNTER: &str = "RR_COUNTER";
     /// Userspace's record of the bond.
     pub const BOND_STATE: &str = "BOND_STATE";
@@ -166,7 +166,6 @@ pub struct BondMaps {
     pub config: ConfigMap,
     member_stats: PerCpuArray<MapData, MemberStats>,
     counters: PerCpuArray<MapData, u64>,
-    rr_counter: PerCpuArray<MapData, u32>,
     state: Array<MapData, BondState>,
     /// The multi-wan tables.
     pub nat: NatMaps,
@@ -197,7 +196,8 @@ impl BondMaps {
             index,
             member_stats,
             counters,
-            rr_counter,
+            // Pinned for diagnostics (bpftool); userspace has no use for it.
+            _rr_cursor,
             state,
             nat_flows,
             nat_table,
@@ -212,7 +212,6 @@ impl BondMaps {
             },
             member_stats: PerCpuArray::try_from(member_stats)?,
             counters: PerCpuArray::try_from(counters)?,
-            rr_counter: PerCpuArray::try_from(rr_counter)?,
             state: Array::try_from(state)?,
             nat: NatMaps {
                 flows: HashMap::try_from(nat_flows)?,
@@ -258,11 +257,6 @@ impl BondMaps {
             .iter()
             .map(|c| Ok((*c, self.counter(*c)?)))
             .collect()
-    }
-
-    /// balance-rr counters, one per CPU (for tests and diagnostics).
-    pub fn rr_counters(&self) -> Result<Vec<u32>> {
-        Ok(self.rr_counter.get(&0, 0)?.iter().copied().collect())
     }
 
     /// Userspace's record of the bond, if written.

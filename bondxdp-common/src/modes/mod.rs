@@ -43,9 +43,10 @@ pub enum Selection {
 /// State and helpers the data plane lends a mode for one packet (per-CPU unless said
 /// otherwise).
 pub trait TxEnv {
-    /// Increments this CPU's round-robin counter and returns the new value
-    /// (`this_cpu_inc_return`).
-    fn next_rr(&mut self) -> u32;
+    /// Moves this CPU's round-robin cursor on by one packet
+    /// ([`round_robin::RrCursor::step`]) and returns the index (below `count`) of the
+    /// eligible member that sends it.
+    fn next_rr(&mut self, per_member: u32, count: u32) -> u32;
     /// A pseudo-random number (`get_random_u32`).
     fn random(&mut self) -> u32;
     /// Counts a non-drop event.
@@ -209,7 +210,7 @@ pub(crate) mod testing {
     /// Counts like one CPU would; "random" numbers come from a fixed sequence.
     #[derive(Default)]
     pub struct FakeEnv {
-        pub rr: u32,
+        pub rr: round_robin::RrCursor,
         pub randoms: Vec<u32>,
         pub notes: Vec<Counter>,
         pub now: u64,
@@ -220,9 +221,8 @@ pub(crate) mod testing {
     }
 
     impl TxEnv for FakeEnv {
-        fn next_rr(&mut self) -> u32 {
-            self.rr = self.rr.wrapping_add(1);
-            self.rr
+        fn next_rr(&mut self, per_member: u32, count: u32) -> u32 {
+            self.rr.step(per_member, count)
         }
         fn random(&mut self) -> u32 {
             self.randoms.pop().unwrap_or(0)

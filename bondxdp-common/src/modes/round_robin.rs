@@ -3,14 +3,15 @@
 //! Kernel semantics (`bond_xmit_roundrobin_slave_get`, `bond_rr_gen_slave_id`): a per-CPU
 //! counter is incremented per packet; `packets_per_slave` N > 1 sends N packets in a row
 //! through one member, 0 picks a random member; IGMP always leaves through the active member
-//! so multicast group membership stays on one port. One deliberate difference: the kernel
+//! so multicast group membership stays on one port. Two deliberate differences: the kernel
 //! takes the counter modulo *all* members and skips to the next usable one, which gives the
 //! member after a dead one a double share; bondxdp takes it modulo the eligible members, so
-//! traffic stays even.
+//! traffic stays even. And it keeps the counter as a cursor ([`RrCursor`]: member index and
+//! run length), which gives the same sequence without a division per packet.
 
 use super::{Selection, Selector, TxEnv, nth_eligible};
 use crate::{
-    config::BondConfig,
+    config::{BondConfig, MAX_MEMBERS},
     hash::PacketMeta,
     packet::{Bytes, PacketView, ethertype, ipproto},
 };
@@ -35,13 +36,45 @@ impl Selector for RoundRobin {
         if is_igmp(pkt, meta) {
             return igmp_member(cfg);
         }
-        let id = match cfg.packets_per_slave {
-            0 => env.random(),
-            1 => env.next_rr(),
-            // counter / n, with the reciprocal userspace derived (kernel: reciprocal_divide).
-            _ => cfg.packets_per_slave_recip.divide(env.next_rr()),
+        let index = match cfg.packets_per_slave {
+            0 => return nth_eligible(cfg, env.random()),
+            n => env.next_rr(n, cfg.tx_count),
         };
-        nth_eligible(cfg, id)
+        // Below tx_count, so the mask changes nothing; it shows the verifier the bound (a
+        // bounds check LLVM makes on a copy of the register would not).
+        Selection::Member(cfg.tx_slots[index as usize & (MAX_MEMBERS - 1)] as u32)
+    }
+}
+
+/// A CPU's place in balance-rr's round (per-CPU map value): the index of the eligible member
+/// whose turn it is and how many packets it has sent in a row.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RrCursor {
+    /// Index among the eligible members (`tx_slots`).
+    pub index: u32,
+    /// Packets sent in a row through it.
+    pub run: u32,
+}
+
+impl RrCursor {
+    /// Moves on by one packet: after `per_member` (at least 1) packets in a row the turn
+    /// passes to the next of `count` eligible members. Returns the index (below `count`, or 0
+    /// if there is none) of the member that sends the packet. While `count` stays, the
+    /// sequence is the kernel's `(++counter / per_member) % count` from a zero counter, with
+    /// compares instead of two divisions; when it changes, the round goes on from where it
+    /// was (from the first member if that index is gone).
+    #[inline(always)]
+    pub fn step(&mut self, per_member: u32, count: u32) -> u32 {
+        self.run += 1;
+        if self.run >= per_member {
+            self.run = 0;
+            self.index += 1;
+        }
+        if self.index >= count {
+            self.index = 0;
+        }
+        self.index
     }
 }
 
@@ -104,6 +137,30 @@ mod tests {
         let got = run(&cfg, &mut FakeEnv::default(), &ipv4(6), 8);
         // ids 1..=8 divided by 3: 0,0,1,1,1,2,2,2 -> modulo 2.
         assert_eq!(got, vec![0, 0, 1, 1, 1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn the_cursor_matches_the_kernels_counter_and_survives_changes_of_the_member_count() {
+        for per_member in [1u32, 2, 3, 7] {
+            for count in [1u32, 2, 3, 5, 16] {
+                let mut cursor = RrCursor::default();
+                for counter in 1..=200u32 {
+                    assert_eq!(
+                        cursor.step(per_member, count),
+                        counter / per_member % count,
+                        "per_member {per_member}, count {count}, packet {counter}"
+                    );
+                }
+            }
+        }
+        // A member leaves while the turn is beyond the new count: the round restarts at the
+        // first member; one joins: the round goes on.
+        let mut cursor = RrCursor { index: 2, run: 0 };
+        assert_eq!(cursor.step(1, 2), 0);
+        assert_eq!(cursor.step(1, 3), 1);
+        assert_eq!(cursor.step(1, 3), 2);
+        // No eligible member: index 0, which the selector finds empty.
+        assert_eq!(RrCursor::default().step(1, 0), 0);
     }
 
     #[test]
