@@ -4,6 +4,7 @@
 //! static under the bond's bpffs directory.
 
 use aya_ebpf::{
+    helpers::{bpf_jiffies64, bpf_ktime_get_coarse_ns},
     macros::map,
     maps::{Array, DevMapHash, LruHashMap, PerCpuArray, ProgramArray},
 };
@@ -244,6 +245,40 @@ pub fn count_rx(slot: u32, bytes: u32) {
             (*stats).rx_packets += 1;
             (*stats).rx_bytes += bytes as u64;
         }
+    }
+}
+
+/// The clock as this CPU last read it, and at which kernel tick.
+#[repr(C)]
+pub struct TickClock {
+    tick: u64,
+    ns: u64,
+}
+
+/// Per-CPU: the clock as of the latest tick (see [`coarse_now_ns`]).
+#[map]
+static TICK_CLOCK: PerCpuArray<TickClock> = PerCpuArray::with_max_entries(1, 0);
+
+/// CLOCK_MONOTONIC (coarse), ns, as of this CPU's latest kernel tick: reads the tick counter
+/// (a load: the verifier inlines the helper) and calls the clock helper (about 10 ns) only
+/// when a tick has passed since this CPU last did, at most HZ times a second. Behind the
+/// coarse clock by at most a tick (10 ms at HZ=100): for timestamps that mark flows idle
+/// after seconds, not for measuring gaps.
+#[inline(always)]
+pub fn coarse_now_ns() -> u64 {
+    // SAFETY: helpers without arguments.
+    let tick = unsafe { bpf_jiffies64() };
+    match TICK_CLOCK.get_ptr_mut(0) {
+        // SAFETY: this CPU's entry; programs on one CPU do not interleave.
+        Some(clock) => unsafe {
+            if (*clock).tick != tick {
+                (*clock).tick = tick;
+                (*clock).ns = bpf_ktime_get_coarse_ns();
+            }
+            (*clock).ns
+        },
+        // SAFETY: as above.
+        None => unsafe { bpf_ktime_get_coarse_ns() },
     }
 }
 

@@ -14,7 +14,7 @@
 use aya_ebpf::{
     bindings::{BPF_ANY, BPF_F_INGRESS, BPF_F_MARK_MANGLED_0, BPF_F_PSEUDO_HDR, BPF_NOEXIST},
     bindings::{TC_ACT_OK, TC_ACT_SHOT},
-    helpers::{bpf_csum_diff, bpf_ktime_get_coarse_ns, bpf_redirect, bpf_skb_change_head},
+    helpers::{bpf_csum_diff, bpf_redirect, bpf_skb_change_head},
     programs::TcContext,
 };
 use bondxdp_common::{
@@ -195,8 +195,7 @@ fn usable(cfg: &BondConfig, slot: usize, family: u8) -> bool {
 #[inline(never)]
 fn flow_for(cfg: &BondConfig, flow: &Flow, len: u32) -> Option<(usize, u16)> {
     let key = &flow.key;
-    // SAFETY: coarse clock helper.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let now = maps::coarse_now_ns();
     let syn = key.proto == ipproto::TCP && flow.tcp_flags & (tcp::SYN | tcp::ACK) == tcp::SYN;
     if let Some(entry) = NAT_FLOWS.get_ptr_mut(key) {
         // SAFETY: a map value pointer from a successful lookup; races only blur counters.
@@ -607,8 +606,7 @@ pub fn ingress(ctx: &TcContext) -> i32 {
     let (inside, inside_port) = (entry.inside, entry.inside_port);
     entry.rx_packets += 1;
     entry.rx_bytes += ctx.len() as u64;
-    // SAFETY: coarse clock helper.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let now = maps::coarse_now_ns();
     if now.wrapping_sub(entry.last_ns) > TOUCH_NS {
         entry.last_ns = now;
     }
