@@ -216,8 +216,7 @@ impl RouteKey for RouteKey4 {
 
     #[inline(always)]
     fn same(&self, other: &Self) -> bool {
-        let (a, b) = (self.words(), other.words());
-        a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3]
+        same_words(&self.words(), &other.words())
     }
 }
 
@@ -241,15 +240,21 @@ impl RouteKey for RouteKey6 {
 
     #[inline(always)]
     fn same(&self, other: &Self) -> bool {
-        let (a, b) = (self.words(), other.words());
-        let mut diff = 0;
-        let mut i = 0;
-        while i < 11 {
-            diff |= a[i] ^ b[i];
-            i += 1;
-        }
-        diff == 0
+        same_words(&self.words(), &other.words())
     }
+}
+
+/// Whether two keys' words are all equal: their differences or-ed together, one branch
+/// rather than one per word.
+#[inline(always)]
+fn same_words<const N: usize>(a: &[u32; N], b: &[u32; N]) -> bool {
+    let mut diff = 0;
+    let mut i = 0;
+    while i < N {
+        diff |= a[i] ^ b[i];
+        i += 1;
+    }
+    diff == 0
 }
 
 /// A FIB answer the fast path keeps (route cache value): where frames of its key leave and
