@@ -145,9 +145,131 @@ pub mod ipproto {
     pub const UDPLITE: u8 = 136;
 }
 
+/// Whether `pkt` (the linear part of a packet) holds every header the parsers (the bonding
+/// hashes, the multi-wan translation) read of a plain TCP or UDP packet: IPv4 without options
+/// or IPv6 without extension headers, EtherType `protocol`, network header at `l3_off`. For
+/// such packets they read nothing past the first 20 (TCP) or 8 (UDP) bytes of the transport
+/// header. The programs then leave the packet as it is instead of pulling a fixed window into
+/// the linear part: locally sent TCP keeps exactly its headers linear and its payload in
+/// pages, and the pull would copy payload into the linear part of every such packet (often
+/// reallocating it).
+#[inline(always)]
+pub fn plain_headers_within<P: PacketView + ?Sized>(pkt: &P, protocol: u16, l3_off: usize) -> bool {
+    let (ip_len, proto) = match protocol {
+        ethertype::IPV4 => match pkt.window(l3_off, 20) {
+            Some(ip) if ip.u8::<0>() == 0x45 => (20, ip.u8::<9>()),
+            _ => return false,
+        },
+        ethertype::IPV6 => match pkt.window(l3_off, 40) {
+            Some(ip) if ip.u8::<0>() >> 4 == 6 => (40, ip.u8::<6>()),
+            _ => return false,
+        },
+        _ => return false,
+    };
+    let l4_len = match proto {
+        ipproto::TCP => 20,
+        ipproto::UDP => 8,
+        _ => return false,
+    };
+    pkt.window(l3_off + ip_len, l4_len).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        config::HashPolicy,
+        hash::{PacketMeta, xmit_hash},
+        nat,
+        testing::{Frame, ip},
+    };
+
+    #[test]
+    fn plain_tcp_and_udp_headers_are_all_the_parsers_read() {
+        let (s4, d4) = ([198, 18, 0, 1], [198, 19, 0, 2]);
+        let mut s6 = [0u8; 16];
+        s6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        let mut d6 = s6;
+        s6[15] = 1;
+        d6[15] = 2;
+        let payload = [7u8; 100];
+        for (name, frame, headers) in [
+            (
+                "v4 tcp",
+                ip::tcp(true, &s4, &d4, 40000, 443, 0x18, &payload),
+                54,
+            ),
+            (
+                "v4 udp",
+                ip::udp(true, &s4, &d4, 5000, 53, &payload, false),
+                42,
+            ),
+            (
+                "v6 tcp",
+                ip::tcp(true, &s6, &d6, 40000, 443, 0x18, &payload),
+                74,
+            ),
+            (
+                "v6 udp",
+                ip::udp(true, &s6, &d6, 5000, 53, &payload, false),
+                62,
+            ),
+        ] {
+            let protocol = u16::from_be_bytes([frame[12], frame[13]]);
+            let linear = &frame[..headers];
+            assert!(plain_headers_within(linear, protocol, 14), "{name}");
+            assert!(
+                !plain_headers_within(&frame[..headers - 1], protocol, 14),
+                "{name}: one byte short"
+            );
+            // The parsers see the same in the headers alone as in the whole packet.
+            let meta = PacketMeta::ethernet(protocol);
+            for policy in HashPolicy::ALL {
+                assert_eq!(
+                    xmit_hash(policy, linear, &meta),
+                    xmit_hash(policy, &frame[..], &meta),
+                    "{name} {policy:?}"
+                );
+            }
+            assert_eq!(
+                nat::parse(linear, protocol, 14),
+                nat::parse(&frame[..], protocol, 14),
+                "{name}"
+            );
+            // Without an Ethernet header (raw-IP uplinks) likewise.
+            assert!(
+                plain_headers_within(&frame[14..headers], protocol, 0),
+                "{name}"
+            );
+        }
+        // Everything else gets the window pulled.
+        let options = Frame::eth(ethertype::IPV4)
+            .ipv4(s4, d4, ipproto::TCP, 0, 4)
+            .ports(1, 2)
+            .pad_to(200)
+            .build();
+        let hop_by_hop = Frame::eth(ethertype::IPV6)
+            .ipv6(1, 2, ipproto::HOPOPTS)
+            .pad_to(200)
+            .build();
+        let icmp = ip::echo(true, &s4, &d4, 7, false);
+        let tagged = Frame::eth(ethertype::VLAN)
+            .vlan(5, ethertype::IPV4)
+            .ipv4(s4, d4, ipproto::UDP, 0, 0)
+            .ports(1, 2)
+            .pad_to(200)
+            .build();
+        for (name, frame, protocol) in [
+            ("IPv4 options", &options, ethertype::IPV4),
+            ("IPv6 hop-by-hop", &hop_by_hop, ethertype::IPV6),
+            ("ICMP", &icmp, ethertype::IPV4),
+            ("VLAN tag in the frame", &tagged, ethertype::VLAN),
+            ("ARP", &crate::testing::arp_request(s4, d4), ethertype::ARP),
+            ("IPv4 type, IPv6 header", &hop_by_hop, ethertype::IPV4),
+        ] {
+            assert!(!plain_headers_within(&frame[..], protocol, 14), "{name}");
+        }
+    }
 
     #[test]
     fn windows_are_bounds_checked() {

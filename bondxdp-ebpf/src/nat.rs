@@ -580,14 +580,8 @@ pub fn ingress(ctx: &TcContext) -> i32 {
     let Some(flow) = maps::scratch_flow() else {
         return TC_ACT_OK;
     };
-    if nat::parse_into(
-        &SkbView::new(ctx),
-        ether,
-        if l3 { 0 } else { ETH_HLEN },
-        flow,
-    )
-    .is_err()
-    {
+    let l3_off = if l3 { 0 } else { ETH_HLEN };
+    if nat::parse_into(&SkbView::network_at(ctx, l3_off), ether, l3_off, flow).is_err() {
         return pass();
     }
     let flow: &Flow = flow;

@@ -13,7 +13,7 @@ use bondxdp_common::{
         TxEnv,
         load_aware::{Credits, Flowlet},
     },
-    packet::{Bytes, PacketView},
+    packet::{Bytes, ETH_HLEN, PacketView, plain_headers_within},
 };
 
 use crate::maps;
@@ -32,24 +32,35 @@ pub struct SkbView {
 }
 
 impl SkbView {
-    /// A view of `ctx`'s headers. Makes sure the first [`PARSE_WINDOW`] bytes (or the whole
-    /// packet, if shorter) are linear, so reads of headers succeed whenever the kernel's would.
+    /// A view of the headers of `ctx`, an Ethernet frame (see [`SkbView::network_at`]).
     #[inline(always)]
     pub fn new(ctx: &TcContext) -> SkbView {
+        SkbView::network_at(ctx, ETH_HLEN)
+    }
+
+    /// A view of the headers of `ctx`, whose network header starts at `l3_off`. Makes sure
+    /// that every header the parsers read is linear, so reads of headers succeed whenever the
+    /// kernel's would: the first [`PARSE_WINDOW`] bytes (or the whole packet, if shorter),
+    /// unless the linear part already holds all of a plain TCP or UDP packet's headers
+    /// ([`plain_headers_within`]).
+    #[inline(always)]
+    pub fn network_at(ctx: &TcContext, l3_off: usize) -> SkbView {
+        let view = SkbView::from_range(ctx.data(), ctx.data_end());
         let want = if ctx.len() < PARSE_WINDOW {
             ctx.len()
         } else {
             PARSE_WINDOW
         };
-        if ctx.data() + want as usize > ctx.data_end() {
-            // Rare (locally generated and forwarded headers are linear); failure only means
-            // some reads return None.
-            let _ = ctx.pull_data(want);
+        // SAFETY: reading a __sk_buff field.
+        let protocol = u16::from_be(unsafe { (*ctx.skb.skb).protocol } as u16);
+        if view.data + want as usize <= view.data_end
+            || plain_headers_within(&view, protocol, l3_off)
+        {
+            return view;
         }
-        SkbView {
-            data: ctx.data(),
-            data_end: ctx.data_end(),
-        }
+        // Failure only means that some reads return None.
+        let _ = ctx.pull_data(want);
+        SkbView::from_range(ctx.data(), ctx.data_end())
     }
 
     /// A view of the bytes between `data` and `data_end` (an XDP frame).
