@@ -18,6 +18,19 @@ fn events(r: &Routed, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// One TCP connection from the client to the upstream host per port, each echoing `bytes`
+/// back in full.
+fn echo_tcp_to_upstream(r: &Routed, ports: std::ops::Range<u16>, bytes: usize) {
+    for port in ports {
+        let addr: SocketAddr = format!("{UPSTREAM}:{port}").parse().unwrap();
+        assert_eq!(
+            tcp_echo(&r.client, &r.upstream, addr, bytes),
+            bytes,
+            "{addr}"
+        );
+    }
+}
+
 fn member_tx(r: &Routed) -> Vec<u64> {
     r.router.status("bond0")["members"]
         .as_array()
@@ -79,14 +92,7 @@ fn routed_traffic_takes_the_xdp_path_both_ways_over_every_member() {
 
     let before = Forwarded::now(&r);
     // TCP both ways (echoed), over IPv4 on several ports and over IPv6.
-    for port in 7001..7007u16 {
-        let addr: SocketAddr = format!("{UPSTREAM}:{port}").parse().unwrap();
-        assert_eq!(
-            tcp_echo(&r.client, &r.upstream, addr, 400_000),
-            400_000,
-            "{addr}"
-        );
-    }
+    echo_tcp_to_upstream(&r, 7001..7007, 400_000);
     let addr: SocketAddr = format!("[{UPSTREAM6}]:7010").parse().unwrap();
     assert_eq!(tcp_echo(&r.client, &r.upstream, addr, 400_000), 400_000);
     // UDP: a sequenced stream, nothing lost.
@@ -336,14 +342,7 @@ fn an_8023ad_bond_forwards_in_xdp_through_the_members_lacp_distributes() {
         .exec_ok(&["ping", "-c", "2", "-i", "0.2", "-W", "2", UPSTREAM]);
 
     let before = Forwarded::now(&r);
-    for port in 7301..7317u16 {
-        let addr: SocketAddr = format!("{UPSTREAM}:{port}").parse().unwrap();
-        assert_eq!(
-            tcp_echo(&r.client, &r.upstream, addr, 200_000),
-            200_000,
-            "{addr}"
-        );
-    }
+    echo_tcp_to_upstream(&r, 7301..7317, 200_000);
     let Forwarded { fast, kernel, sent } = before.since(&r);
     eprintln!("802.3ad: fast path {fast} packets, kernel {kernel}, per member {sent:?}");
     assert!(fast > 500, "the fast path carried {fast} packets");
