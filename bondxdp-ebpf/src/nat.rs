@@ -556,11 +556,11 @@ fn set_macs_out(ctx: &TcContext, cfg: &BondConfig, slot: usize) -> Result<(), i6
     }
     let family_v4 = ethertype(ctx) == 0x0800;
     let gw = if family_v4 {
-        uplink.gw_mac4
+        &uplink.gw_mac4
     } else {
-        uplink.gw_mac6
+        &uplink.gw_mac6
     };
-    write::macs(ctx, 0, &gw, &cfg.members[slot & SLOT_MASK].mac)
+    write::macs(ctx, 0, gw, &cfg.members[slot & SLOT_MASK].mac)
 }
 
 /// Entry point: every packet an uplink receives.
@@ -703,14 +703,14 @@ fn rewrite_destination(ctx: &TcContext, flow: &Flow, addr: &Addr, port: u16) -> 
 /// (`bpf_skb_change_head`), Ethernet frames the bond's MAC as destination.
 #[inline(always)]
 fn deliver_to_bond(ctx: &TcContext, cfg: &BondConfig, l3: bool, ether: u16) -> Result<(), i64> {
-    let m = cfg.bond_mac;
+    let m = &cfg.bond_mac;
     if l3 {
         // SAFETY: helper call on this program's skb.
         let r = unsafe { bpf_skb_change_head(ctx.skb.skb, ETH_HLEN as u32, 0) };
         if r != 0 {
             return Err(r);
         }
-        write::macs(ctx, 0, &m, &m)?;
+        write::macs(ctx, 0, m, m)?;
         write::u16(ctx, 12, u16::from_ne_bytes(ether.to_be_bytes()))
     } else {
         // The source MAC stays what it was: only the destination (first six bytes) changes.

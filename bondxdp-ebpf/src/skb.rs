@@ -249,27 +249,45 @@ pub mod write {
         Ok(())
     }
 
-    /// Two MAC addresses (destination, source): the start of an Ethernet header.
+    /// Two MAC addresses (destination, source): the start of an Ethernet header. `dst` and
+    /// `src` must lie in map values (see [`copy_macs`]).
     #[inline(always)]
     pub fn macs(ctx: &TcContext, off: usize, dst: &[u8; 6], src: &[u8; 6]) -> Result<(), i64> {
         let p = at(ctx, off, 12)?;
-        let w0 = u32::from_ne_bytes([dst[0], dst[1], dst[2], dst[3]]);
-        let w1 = u32::from_ne_bytes([dst[4], dst[5], src[0], src[1]]);
-        let w2 = u32::from_ne_bytes([src[2], src[3], src[4], src[5]]);
-        // SAFETY: as in `u16`, for 12 bytes.
+        // SAFETY: as in `u16`, for 12 bytes; the sources are map values (callers).
+        unsafe { copy_macs(p, dst, src) };
+        Ok(())
+    }
+
+    /// Writes the destination and source MACs at `frame` (packet data of an skb or an XDP
+    /// frame) in four loads and four stores: in eBPF assembly, since LLVM splits accesses it
+    /// cannot prove aligned into bytes, a dozen loads and shifts per MAC; the JITs handle
+    /// misaligned accesses natively.
+    ///
+    /// # Safety
+    /// `frame` must have 12 writable bytes (checked against `data_end` for the verifier);
+    /// `dst` and `src` must lie in map values or packet data, not on the stack, where the
+    /// verifier requires aligned access (it refuses the program otherwise).
+    #[inline(always)]
+    pub unsafe fn copy_macs(frame: usize, dst: &[u8; 6], src: &[u8; 6]) {
+        // SAFETY: per the contract above.
         unsafe {
             asm!(
-                "*(u32 *)({p} + 0) = {a}",
-                "*(u32 *)({p} + 4) = {b}",
-                "*(u32 *)({p} + 8) = {c}",
-                p = in(reg) p,
-                a = in(reg) w0 as u64,
-                b = in(reg) w1 as u64,
-                c = in(reg) w2 as u64,
+                "{t} = *(u32 *)({d} + 0)",
+                "*(u32 *)({p} + 0) = {t}",
+                "{t} = *(u16 *)({d} + 4)",
+                "*(u16 *)({p} + 4) = {t}",
+                "{t} = *(u16 *)({s} + 0)",
+                "*(u16 *)({p} + 6) = {t}",
+                "{t} = *(u32 *)({s} + 2)",
+                "*(u32 *)({p} + 8) = {t}",
+                p = in(reg) frame,
+                d = in(reg) dst.as_ptr(),
+                s = in(reg) src.as_ptr(),
+                t = out(reg) _,
                 options(nostack)
             )
         };
-        Ok(())
     }
 
     /// Reads two bytes (for a checksum field about to be updated).

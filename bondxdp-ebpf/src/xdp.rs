@@ -7,8 +7,6 @@
 //! decrement, devmap redirect. Everything else goes to the kernel unchanged, counted by reason
 //! (`bondxdp_common::forward`).
 
-use core::arch::asm;
-
 use aya_ebpf::{
     EbpfContext,
     bindings::{
@@ -33,7 +31,7 @@ use bondxdp_common::{
 
 use crate::{
     maps,
-    skb::{Env, SkbView},
+    skb::{Env, SkbView, write::copy_macs},
 };
 
 const AF_INET: u8 = 2;
@@ -347,34 +345,4 @@ fn rewrite(ctx: &XdpContext, route: &Route, dst: &[u8; 6], src: &[u8; 6]) -> Res
         }
     }
     Ok(())
-}
-
-/// Writes the destination and source MACs at `frame` in four loads and four stores (in
-/// eBPF assembly: LLVM splits accesses it cannot prove aligned into bytes, a dozen loads and
-/// shifts per MAC; the JITs handle misaligned accesses natively).
-///
-/// # Safety
-/// `frame` must have 12 writable bytes (checked against `data_end` for the verifier);
-/// `dst` and `src` must not lie on the stack (map values or packet), where the verifier
-/// requires aligned access.
-#[inline(always)]
-unsafe fn copy_macs(frame: usize, dst: &[u8; 6], src: &[u8; 6]) {
-    // SAFETY: per the contract above.
-    unsafe {
-        asm!(
-            "{t} = *(u32 *)({d} + 0)",
-            "*(u32 *)({p} + 0) = {t}",
-            "{t} = *(u16 *)({d} + 4)",
-            "*(u16 *)({p} + 4) = {t}",
-            "{t} = *(u16 *)({s} + 0)",
-            "*(u16 *)({p} + 6) = {t}",
-            "{t} = *(u32 *)({s} + 2)",
-            "*(u32 *)({p} + 8) = {t}",
-            p = in(reg) frame,
-            d = in(reg) dst.as_ptr(),
-            s = in(reg) src.as_ptr(),
-            t = out(reg) _,
-            options(nostack)
-        )
-    };
 }
