@@ -6,6 +6,7 @@
 //! `bondxdp::maps::ConfigMap`.
 
 use crate::{
+    forward,
     reciprocal::Reciprocal,
     weights::{BUCKETS, NO_BUCKET},
 };
@@ -354,6 +355,12 @@ pub const CFG_KEEP_MEMBER_MACS: u32 = 1 << 0;
 /// `all_slaves_active`).
 pub const CFG_ALL_SLAVES_ACTIVE: u32 = 1 << 1;
 
+/// [`BondConfig::xdp_flags`]: the XDP fast path forwards for the mode.
+pub const XDP_FORWARDS: u8 = 1 << 0;
+/// [`BondConfig::xdp_flags`]: the mode hashes transport ports, so fragments (the later ones
+/// carry none) stay on the kernel's path.
+pub const XDP_PORTS: u8 = 1 << 1;
+
 /// Everything the data plane needs to know about one bond (one value of the config map).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -385,8 +392,13 @@ pub struct BondConfig {
     pub tx_count_recip: Reciprocal,
     /// MAC address of the bond.
     pub bond_mac: [u8; 6],
-    /// Padding; zero.
-    pub pad: [u8; 2],
+    /// XDP fast path (derived from `mode` and `hash_policy`): the index in
+    /// [`forward::XDP_LAN_PROGRAMS`] of the LAN-side program that forwards for this
+    /// configuration. A LAN-side program forwards only when it is that one: for the moment a
+    /// mode change takes, the previous mode's program may run on the new configuration.
+    pub xdp_lan: u8,
+    /// XDP fast path (derived): `XDP_*` flags saying what the fast path does for the mode.
+    pub xdp_flags: u8,
     /// Slots eligible to transmit, in order (derived by [`BondConfig::recompute`]).
     pub tx_slots: [u8; MAX_MEMBERS],
     /// The members, indexed by slot. A member keeps its slot while it is in the bond, so
@@ -440,7 +452,8 @@ impl Default for BondConfig {
             min_links: 0,
             tx_count_recip: Reciprocal::new(0),
             bond_mac: [0; 6],
-            pad: [0; 2],
+            xdp_lan: 0,
+            xdp_flags: 0,
             tx_slots: [0; MAX_MEMBERS],
             members: [MemberSlot::default(); MAX_MEMBERS],
             uplinks: [Uplink::ZERO; MAX_MEMBERS],
@@ -469,7 +482,8 @@ impl BondConfig {
         min_links: 0,
         tx_count_recip: Reciprocal::new(0),
         bond_mac: [0; 6],
-        pad: [0; 2],
+        xdp_lan: 0,
+        xdp_flags: 0,
         tx_slots: [0; MAX_MEMBERS],
         members: [MemberSlot {
             ifindex: 0,
@@ -573,6 +587,27 @@ impl BondConfig {
         if mode.uses_weights() {
             self.rebuild_buckets(mode);
         }
+        self.derive_fast_path();
+    }
+
+    /// Sets `xdp_lan` and `xdp_flags` from the mode and hash policy (also done by
+    /// [`BondConfig::recompute`]). The fast path's programs read these two bytes instead of
+    /// decoding the mode on every frame.
+    pub fn derive_fast_path(&mut self) {
+        let policy = self.hash_policy().unwrap_or(HashPolicy::Layer2);
+        let (program, flags) = match self.mode() {
+            Some(mode) if forward::accelerates(mode) => {
+                let ports = if forward::uses_ports(mode, policy) {
+                    XDP_PORTS
+                } else {
+                    0
+                };
+                (forward::lan_program_for(mode, policy), XDP_FORWARDS | ports)
+            }
+            _ => (forward::XDP_LAN_PASS, 0),
+        };
+        self.xdp_lan = forward::lan_index(program);
+        self.xdp_flags = flags;
     }
 
     /// Rebuilds the weighted tables from the members that transmit (for multi-wan: per
@@ -1080,7 +1115,7 @@ impl Default for LacpRecord {
 /// Magic value of a written [`BondState`].
 pub const BOND_STATE_MAGIC: u32 = 0x6278_6470; // "bxdp"
 /// Layout version of [`BondState`].
-pub const BOND_STATE_VERSION: u32 = 8;
+pub const BOND_STATE_VERSION: u32 = 9;
 
 /// Userspace's persistent record of a bond, pinned with its maps so that `down`, `status` and
 /// a restarted controller work without any process having stayed alive.

@@ -14,6 +14,10 @@ pub struct MemberStats {
     pub rx_packets: u64,
     /// Bytes received on the member and delivered to the bond.
     pub rx_bytes: u64,
+    /// Of the packets above (either way), those the XDP fast path forwarded. Their sum over
+    /// the members is most of [`Counter::XdpForwarded`] (userspace adds them up): counting
+    /// them here keeps a forwarded frame at one counter update.
+    pub xdp_forwarded: u64,
 }
 
 impl MemberStats {
@@ -23,6 +27,7 @@ impl MemberStats {
         self.tx_bytes += other.tx_bytes;
         self.rx_packets += other.rx_packets;
         self.rx_bytes += other.rx_bytes;
+        self.xdp_forwarded += other.xdp_forwarded;
     }
 }
 
@@ -82,7 +87,9 @@ pub enum Counter {
     /// custom mode: no selection program is loaded (or its tail call failed); the fallback
     /// member sent the packet.
     CustomNoProgram = 21,
-    /// XDP fast path: a packet forwarded entirely in XDP.
+    /// XDP fast path: a packet forwarded entirely in XDP. The data plane counts here only
+    /// broadcast frames; the others count in their member's
+    /// [`MemberStats::xdp_forwarded`], which userspace adds to this.
     XdpForwarded = 22,
     /// XDP fast path, to the kernel: not plain IPv4/IPv6 (VLAN-tagged, other EtherTypes).
     XdpPassNotIp = 23,
@@ -256,6 +263,6 @@ mod tests {
             assert_eq!(*c as usize, i);
         }
         assert!(Counter::ALL.len() as u32 <= COUNTER_SLOTS);
-        assert_eq!(core::mem::size_of::<MemberStats>(), 32);
+        assert_eq!(core::mem::size_of::<MemberStats>(), 40);
     }
 }

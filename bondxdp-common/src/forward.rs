@@ -34,6 +34,36 @@ pub const XDP_LAN_PROGRAMS: [&str; 11] = [
     XDP_LAN_PASS,
 ];
 
+/// The index of LAN-side program `name` in [`XDP_LAN_PROGRAMS`] (what
+/// [`BondConfig::xdp_lan`](crate::BondConfig::xdp_lan) holds); panics (at compile time where
+/// const-evaluated) for a name not there.
+pub const fn lan_index(name: &str) -> u8 {
+    let mut i = 0;
+    while i < XDP_LAN_PROGRAMS.len() {
+        if same_name(XDP_LAN_PROGRAMS[i], name) {
+            return i as u8;
+        }
+        i += 1;
+    }
+    panic!("not a LAN-side program")
+}
+
+/// `a == b`, in a const fn.
+const fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// The LAN-side program for a bond in `mode` with `policy` ([`XDP_LAN_PASS`] for modes the
 /// fast path does not accelerate).
 pub const fn lan_program_for(mode: Mode, policy: HashPolicy) -> &'static str {
@@ -112,14 +142,17 @@ const fn slot_of(x: u64) -> u32 {
 
 /// A route cache key: the inputs of one FIB lookup.
 pub trait RouteKey: Copy {
-    /// Its slot in the cache, below [`ROUTE_CACHE_SLOTS`].
+    /// Its slot in the cache, below [`ROUTE_CACHE_SLOTS`]: a hash of the packet's fields
+    /// only. The interface is compared but not hashed: the slot's address then does not wait
+    /// for it (a chain of three loads from the XDP context), and one flow arriving on two
+    /// LAN-side interfaces at once is rare.
     fn slot(&self) -> u32;
     /// Whether `other` is the same key (compared a word at a time).
     fn same(&self, other: &Self) -> bool;
 }
 
 /// One slot of a route cache: the key it answers for and the answer.
-#[repr(C, align(8))]
+#[repr(C, align(64))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RouteSlot<K> {
     /// The lookup's inputs.
@@ -210,8 +243,8 @@ impl RouteKey4 {
 impl RouteKey for RouteKey4 {
     #[inline(always)]
     fn slot(&self) -> u32 {
-        let [ifindex, src, dst, rest] = self.words();
-        slot_of(((dst as u64) << 32 | src as u64) ^ ((ifindex as u64) << 16) ^ rest as u64)
+        let [_, src, dst, rest] = self.words();
+        slot_of(((dst as u64) << 32 | src as u64) ^ rest as u64)
     }
 
     #[inline(always)]
@@ -235,7 +268,7 @@ impl RouteKey for RouteKey6 {
         let w = self.words();
         let src = (w[2] ^ w[4]) as u64 | ((w[3] ^ w[5]) as u64) << 32;
         let dst = (w[6] ^ w[8]) as u64 | ((w[7] ^ w[9]) as u64) << 32;
-        slot_of(src ^ dst.rotate_left(32) ^ ((w[0] as u64) << 16) ^ (w[1] ^ w[10]) as u64)
+        slot_of(src ^ dst.rotate_left(32) ^ (w[1] ^ w[10]) as u64)
     }
 
     #[inline(always)]
@@ -324,55 +357,23 @@ pub const fn accelerates(mode: Mode) -> bool {
     )
 }
 
-/// [`accelerates`] and [`uses_ports`] as bit masks over the raw [`Mode`] and [`HashPolicy`]
-/// numbers: modes with a fast path, modes that always hash ports, modes that do under a
-/// port policy, and the port policies.
-const MASKS: [u32; 4] = {
-    let (mut accel, mut always, mut by_policy, mut policies) = (0, 0, 0, 0);
-    let mut i = 0;
-    while i < Mode::ALL.len() {
-        let mode = Mode::ALL[i];
-        let bit = 1u32 << mode as u32;
-        if accelerates(mode) {
-            accel |= bit;
-        }
-        if uses_ports(mode, HashPolicy::Layer2) {
-            always |= bit;
-        } else if uses_ports(mode, HashPolicy::Layer34) {
-            by_policy |= bit;
-        }
-        i += 1;
-    }
-    let mut i = 0;
-    while i < HashPolicy::ALL.len() {
-        let policy = HashPolicy::ALL[i];
-        if uses_ports(Mode::BalanceXor, policy) {
-            policies |= 1u32 << policy as u32;
-        }
-        i += 1;
-    }
-    [accel, always, by_policy, policies]
-};
-
-/// What the fast path does for a configuration's raw `mode` and `hash_policy` numbers:
-/// `None` if it does not forward for the mode (or the number is no mode), else whether the
-/// mode hashes ports (fragments then stay on the kernel's path). [`accelerates`] and
-/// [`uses_ports`] in a few instructions, without decoding the numbers (every frame asks).
-#[inline(always)]
-pub const fn fast_path(mode: u32, hash_policy: u32) -> Option<bool> {
-    let [accel, always, by_policy, policies] = MASKS;
-    if mode >= 32 || accel >> mode & 1 == 0 {
-        return None;
-    }
-    let port_policy = hash_policy < 32 && policies >> hash_policy & 1 != 0;
-    Some(always >> mode & 1 != 0 || (by_policy >> mode & 1 != 0 && port_policy))
-}
-
 /// Decides whether a frame may take the fast path (`Ok`: what the FIB lookup needs) or goes
 /// to the kernel (`Err`: the counter saying why). `split_fragments`: the mode hashes ports,
 /// so fragments must stay on the kernel's path.
 #[inline(always)]
 pub fn classify<P: PacketView + ?Sized>(pkt: &P, split_fragments: bool) -> Result<Route, Counter> {
+    classify_then(pkt, split_fragments, Ok)
+}
+
+/// [`classify`], handing the route to `then`: called in one place per address family, so
+/// that, inlined, each copy knows its family (no run-time family checks after this, and the
+/// header checks made here stay known to the compiler in the rest of the path).
+#[inline(always)]
+pub fn classify_then<P: PacketView + ?Sized, R>(
+    pkt: &P,
+    split_fragments: bool,
+    then: impl Fn(Route) -> Result<R, Counter>,
+) -> Result<R, Counter> {
     let Some(eth) = pkt.window(0, ETH_HLEN) else {
         return Err(Counter::XdpPassMalformed);
     };
@@ -381,8 +382,8 @@ pub fn classify<P: PacketView + ?Sized>(pkt: &P, split_fragments: bool) -> Resul
         return Err(Counter::XdpPassLocal);
     }
     match eth.be16::<12>() {
-        0x0800 => ipv4(pkt, split_fragments),
-        0x86dd => ipv6(pkt, split_fragments),
+        0x0800 => then(ipv4(pkt, split_fragments)?),
+        0x86dd => then(ipv6(pkt, split_fragments)?),
         _ => Err(Counter::XdpPassNotIp),
     }
 }
@@ -511,22 +512,49 @@ mod tests {
     }
 
     #[test]
-    fn the_raw_fast_path_check_agrees_with_the_mode_rules() {
+    fn configurations_name_their_lan_program_and_what_the_fast_path_does() {
+        use crate::config::{XDP_FORWARDS, XDP_PORTS};
         for mode in Mode::ALL {
             for policy in HashPolicy::ALL {
-                let want = accelerates(mode).then(|| uses_ports(mode, policy));
+                let mut cfg = crate::BondConfig {
+                    mode: mode as u32,
+                    hash_policy: policy as u32,
+                    ..Default::default()
+                };
+                cfg.recompute();
+                let program = XDP_LAN_PROGRAMS[cfg.xdp_lan as usize];
                 assert_eq!(
-                    fast_path(mode as u32, policy as u32),
-                    want,
+                    program,
+                    lan_program_for(mode, policy),
                     "{mode:?} {policy:?}"
                 );
+                let want = if !accelerates(mode) {
+                    0
+                } else if uses_ports(mode, policy) {
+                    XDP_FORWARDS | XDP_PORTS
+                } else {
+                    XDP_FORWARDS
+                };
+                assert_eq!(cfg.xdp_flags, want, "{mode:?} {policy:?}");
             }
-            // A policy number that is none: hashes like layer2 (no ports).
-            let want = accelerates(mode).then(|| uses_ports(mode, HashPolicy::Layer2));
-            assert_eq!(fast_path(mode as u32, 99), want, "{mode:?}");
         }
-        for bad in [Mode::ALL.len() as u32 + 20, 32, 1000, u32::MAX] {
-            assert_eq!(fast_path(bad, 0), None, "{bad}");
+        // Numbers that are no mode: no fast path.
+        for bad in [Mode::ALL.len() as u32 + 20, 1000, u32::MAX] {
+            let mut cfg = crate::BondConfig {
+                mode: bad,
+                xdp_lan: 0,
+                xdp_flags: XDP_FORWARDS,
+                ..Default::default()
+            };
+            cfg.derive_fast_path();
+            assert_eq!(
+                (cfg.xdp_lan, cfg.xdp_flags),
+                (lan_index(XDP_LAN_PASS), 0),
+                "{bad}"
+            );
+        }
+        for (i, name) in XDP_LAN_PROGRAMS.iter().enumerate() {
+            assert_eq!(lan_index(name), i as u8);
         }
     }
 
@@ -608,7 +636,9 @@ mod tests {
             })
             .collect();
         assert!(by_src.len() > 850, "{} slots", by_src.len());
-        assert_ne!(base.slot(), RouteKey4 { ifindex: 8, ..base }.slot());
+        // The interface is compared, not hashed.
+        assert_eq!(base.slot(), RouteKey4 { ifindex: 8, ..base }.slot());
+        assert!(!base.same(&RouteKey4 { ifindex: 8, ..base }));
         assert_ne!(base.slot(), RouteKey4 { tos: 0x10, ..base }.slot());
         let k6 = |i: u32| RouteKey6 {
             ifindex: 7,

@@ -6,7 +6,7 @@
 use aya_ebpf::{
     helpers::{bpf_jiffies64, bpf_ktime_get_coarse_ns},
     macros::map,
-    maps::{Array, DevMapHash, LruHashMap, PerCpuArray, ProgramArray},
+    maps::{Array, DevMap, DevMapHash, LruHashMap, PerCpuArray, ProgramArray},
 };
 use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
@@ -51,15 +51,18 @@ pub fn route_epoch() -> u32 {
 }
 
 /// XDP fast path: cached FIB answers for IPv4, a direct-mapped cache per CPU (see
-/// `bondxdp_common::forward::ROUTE_CACHE_SLOTS`).
+/// `bondxdp_common::forward::ROUTE_CACHE_SLOTS`): CPU `c`'s slots are entries
+/// `c * ROUTE_CACHE_SLOTS ..`. A plain array (sized by the loader for every possible CPU)
+/// rather than a per-CPU one: a slot's address is then computed, where a per-CPU array
+/// first loads the entry's per-CPU pointer, a dependent load on every frame.
 #[map]
-pub static ROUTES4: PerCpuArray<RouteSlot<RouteKey4>> =
-    PerCpuArray::with_max_entries(ROUTE_CACHE_SLOTS, 0);
+pub static ROUTES4: Array<RouteSlot<RouteKey4>> =
+    Array::with_max_entries(ROUTE_CACHE_SLOTS, aya_ebpf::bindings::BPF_F_MMAPABLE);
 
 /// XDP fast path: cached FIB answers for IPv6, likewise.
 #[map]
-pub static ROUTES6: PerCpuArray<RouteSlot<RouteKey6>> =
-    PerCpuArray::with_max_entries(ROUTE_CACHE_SLOTS, 0);
+pub static ROUTES6: Array<RouteSlot<RouteKey6>> =
+    Array::with_max_entries(ROUTE_CACHE_SLOTS, aya_ebpf::bindings::BPF_F_MMAPABLE);
 
 /// Per-member traffic counters, indexed by slot.
 #[map]
@@ -73,6 +76,19 @@ static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS,
 /// Benchmark only: frames `bench_xdp_sink` dropped.
 #[map]
 static BENCH_SINK: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Benchmark only: frames `bench_xdp_redirect_map` forwarded.
+#[map]
+static BENCH_FLOOR: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Counts one frame forwarded by the benchmark's floor program.
+#[inline(always)]
+pub fn count_sink_floor() {
+    if let Some(n) = BENCH_FLOOR.get_ptr_mut(0) {
+        // SAFETY: per-CPU entry.
+        unsafe { *n += 1 };
+    }
+}
 
 /// Counts one frame at the benchmark sink.
 #[inline(always)]
@@ -151,10 +167,16 @@ pub fn select_ctx() -> Option<&'static mut SelectContext> {
     SELECT_CTX.get_ptr_mut(0).map(|c| unsafe { &mut *c })
 }
 
-/// XDP fast path: where forwarded frames may go, by ifindex (the members and the
-/// `--forward-from` interfaces).
+/// XDP fast path: the `--forward-from` interfaces, by ifindex (where frames routed out of
+/// them may go).
 #[map]
 pub static FWD_PORTS: DevMapHash = DevMapHash::with_max_entries(64, 0);
+
+/// XDP fast path: the members, by slot. An array devmap: the member a mode picked is one
+/// load away (a hash devmap keyed by ifindex would first need the member's ifindex, then a
+/// bucket walk, all on the frame's critical path).
+#[map]
+pub static FWD_MEMBERS: DevMap = DevMap::with_max_entries(MAX_MEMBERS as u32, 0);
 
 /// XDP fast path, broadcast mode: every member (one copy each).
 #[map]
@@ -232,6 +254,25 @@ pub fn count_tx(slot: u32, bytes: u32) {
         unsafe {
             (*stats).tx_packets += 1;
             (*stats).tx_bytes += bytes as u64;
+        }
+    }
+}
+
+/// Counts a packet the XDP fast path forwarded through the member in `slot`: sent through
+/// it (`tx`) or received on it.
+#[inline(always)]
+pub fn count_xdp(slot: u32, bytes: u32, tx: bool) {
+    if let Some(stats) = MEMBER_STATS.get_ptr_mut(slot) {
+        // SAFETY: as in `count`.
+        unsafe {
+            if tx {
+                (*stats).tx_packets += 1;
+                (*stats).tx_bytes += bytes as u64;
+            } else {
+                (*stats).rx_packets += 1;
+                (*stats).rx_bytes += bytes as u64;
+            }
+            (*stats).xdp_forwarded += 1;
         }
     }
 }

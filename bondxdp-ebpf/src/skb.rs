@@ -69,6 +69,15 @@ impl SkbView {
         SkbView { data, data_end }
     }
 
+    /// The address of the first `len` bytes, if the data holds them (to write there).
+    #[inline(always)]
+    pub fn start(&self, len: usize) -> Option<usize> {
+        if self.data + len > self.data_end {
+            return None;
+        }
+        Some(self.data)
+    }
+
     /// A header struct (e.g. `network_types::eth::EthHdr`) read at `offset`, if present.
     #[inline(always)]
     pub fn header<T: Copy>(&self, offset: usize) -> Option<T> {

@@ -14,13 +14,13 @@ use aya_ebpf::{
         BPF_FIB_LKUP_RET_NOT_FWDED, BPF_FIB_LKUP_RET_SUCCESS, bpf_fib_lookup,
         xdp_action::{XDP_DROP, XDP_PASS, XDP_REDIRECT},
     },
-    helpers::{bpf_fib_lookup as fib_lookup, bpf_jiffies64},
-    maps::PerCpuArray,
+    helpers::{bpf_fib_lookup as fib_lookup, bpf_get_smp_processor_id, bpf_jiffies64},
+    maps::Array,
     programs::XdpContext,
 };
 use bondxdp_common::{
-    BondConfig, Counter,
-    config::{CFG_KEEP_MEMBER_MACS, MEMBER_RX_ACCEPT},
+    BondConfig, Counter, MAX_MEMBERS,
+    config::{CFG_KEEP_MEMBER_MACS, MEMBER_RX_ACCEPT, XDP_FORWARDS, XDP_PORTS},
     forward::{
         self, CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, NextHop, Route, RouteKey, RouteSlot,
         TTL_OFFSET_V4,
@@ -71,30 +71,48 @@ fn verdict(result: Result<u32, Counter>) -> u32 {
     }
 }
 
-/// The bond's configuration if its mode has a fast path, and whether the mode hashes ports
-/// (then fragments stay on the kernel's path). The mode is checked in every program: for
-/// the moment a mode change takes, a LAN-side program may run on the next mode's
-/// configuration.
+/// The bond's configuration if the fast path forwards for its mode, and whether the mode
+/// hashes ports (then fragments stay on the kernel's path).
 #[inline(always)]
 fn accelerated() -> Result<(&'static BondConfig, bool), Counter> {
     let cfg = maps::config().ok_or(Counter::XdpPassMode)?;
-    let split_fragments =
-        forward::fast_path(cfg.mode, cfg.hash_policy).ok_or(Counter::XdpPassMode)?;
-    Ok((cfg, split_fragments))
+    if cfg.xdp_flags & XDP_FORWARDS == 0 {
+        return Err(Counter::XdpPassMode);
+    }
+    Ok((cfg, cfg.xdp_flags & XDP_PORTS != 0))
+}
+
+/// The bond's configuration if LAN-side program `S` is the one that forwards for it (for the
+/// moment a mode change takes, the previous mode's program may still run on the new
+/// configuration), and whether the mode hashes ports.
+#[inline(always)]
+fn accelerated_by<S: Selector>() -> Result<(&'static BondConfig, bool), Counter> {
+    let cfg = maps::config().ok_or(Counter::XdpPassMode)?;
+    if cfg.xdp_lan != const { forward::lan_index(S::XDP_PROGRAM) } {
+        return Err(Counter::XdpPassMode);
+    }
+    Ok((cfg, cfg.xdp_flags & XDP_PORTS != 0))
 }
 
 #[inline(always)]
 fn try_lan<S: Selector>(ctx: &XdpContext) -> Result<u32, Counter> {
-    let (cfg, split_fragments) = accelerated()?;
+    let (cfg, split_fragments) = accelerated_by::<S>()?;
+    let t = CacheTime::read();
     let pkt = SkbView::from_range(ctx.data(), ctx.data_end());
-    let route = forward::classify(&pkt, split_fragments)?;
-    let hop = next_hop(ctx, &route, ctx.ingress_ifindex() as u32)?;
-    if hop.ifindex != cfg.bond_ifindex {
-        return Err(Counter::XdpPassOtherRoute);
-    }
-    let meta = PacketMeta::ethernet(if route.ipv6 { 0x86dd } else { 0x0800 });
-    let selection = S::select(cfg, &pkt, &meta, &mut Env);
-    to_members(ctx, cfg, &route, hop, selection)
+    forward::classify_then(
+        &pkt,
+        split_fragments,
+        #[inline(always)]
+        |route| {
+            let hop = next_hop(ctx, &route, ctx.ingress_ifindex() as u32, t)?;
+            if hop.ifindex != cfg.bond_ifindex {
+                return Err(Counter::XdpPassOtherRoute);
+            }
+            let meta = PacketMeta::ethernet(if route.ipv6 { 0x86dd } else { 0x0800 });
+            let selection = S::select(cfg, &pkt, &meta, &mut Env);
+            to_members(ctx, &pkt, cfg, &route, hop, selection)
+        },
+    )
 }
 
 #[inline(always)]
@@ -108,19 +126,19 @@ fn try_member(ctx: &XdpContext) -> Result<u32, Counter> {
     if cfg.members[rx_slot].flags & MEMBER_RX_ACCEPT == 0 {
         return Ok(XDP_PASS);
     }
+    let t = CacheTime::read();
     let pkt = SkbView::from_range(ctx.data(), ctx.data_end());
     let route = forward::classify(&pkt, split_fragments)?;
     // A member's frames arrive, for the kernel, on the bond.
-    let hop = next_hop(ctx, &route, cfg.bond_ifindex)?;
-    // Only the --forward-from interfaces are in the devmap next to the members, so the
-    // redirect itself says whether the route leads to one (the frame is rewritten only once
-    // it does; the redirect takes effect when we return).
-    if cfg.slot_of(hop.ifindex).is_some() || redirect_port(hop.ifindex) != XDP_REDIRECT {
+    let hop = next_hop(ctx, &route, cfg.bond_ifindex, t)?;
+    // Only the --forward-from interfaces are in this devmap, so the redirect itself says
+    // whether the route leads to one (the frame is rewritten only once it does; the
+    // redirect takes effect when we return).
+    if redirect_port(hop.ifindex) != XDP_REDIRECT {
         return Err(Counter::XdpPassOtherRoute);
     }
-    rewrite(ctx, &route, &hop.dmac, &hop.smac)?;
-    maps::count_rx(rx_slot as u32, len(ctx));
-    maps::count(Counter::XdpForwarded);
+    rewrite(&pkt, &route, &hop.dmac, &hop.smac)?;
+    maps::count_xdp(rx_slot as u32, len(ctx), false);
     Ok(XDP_REDIRECT)
 }
 
@@ -128,6 +146,7 @@ fn try_member(ctx: &XdpContext) -> Result<u32, Counter> {
 #[inline(always)]
 fn to_members(
     ctx: &XdpContext,
+    pkt: &SkbView,
     cfg: &BondConfig,
     route: &Route,
     hop: &NextHop,
@@ -144,14 +163,23 @@ fn to_members(
             } else {
                 &cfg.bond_mac
             };
-            rewrite(ctx, route, &hop.dmac, src)?;
-            maps::count_tx(slot, len(ctx));
-            maps::count(Counter::XdpForwarded);
-            Ok(redirect_port(member.ifindex))
+            rewrite(pkt, route, &hop.dmac, src)?;
+            maps::count_xdp(slot, len(ctx), true);
+            Ok(redirect_member(slot))
         }
         Selection::AllMembers => {
-            rewrite(ctx, route, &hop.dmac, &cfg.bond_mac)?;
+            rewrite(pkt, route, &hop.dmac, &cfg.bond_mac)?;
             maps::count(Counter::XdpForwarded);
+            // One copy per member: counted on each member that transmits, as the tc path
+            // does (the devmap holds every member; the kernel drops copies to one that is
+            // down).
+            let (count, bytes) = ((cfg.tx_count as usize).min(MAX_MEMBERS), len(ctx));
+            for pos in 0..MAX_MEMBERS {
+                if pos >= count {
+                    break;
+                }
+                maps::count_tx(cfg.tx_slots[pos] as u32, bytes);
+            }
             let flags = (BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS) as u64;
             Ok(match maps::FWD_BCAST.redirect(0, flags) {
                 Ok(action) | Err(action) => action,
@@ -164,7 +192,15 @@ fn to_members(
     }
 }
 
-/// Redirects to `ifindex` through the devmap (to the kernel if it is not there).
+/// Redirects to the member in `slot` (to the kernel if it has no port there).
+#[inline(always)]
+fn redirect_member(slot: u32) -> u32 {
+    match maps::FWD_MEMBERS.redirect(slot, XDP_PASS as u64) {
+        Ok(action) | Err(action) => action,
+    }
+}
+
+/// Redirects to LAN-side interface `ifindex` (to the kernel if it is none).
 #[inline(always)]
 fn redirect_port(ifindex: u32) -> u32 {
     match maps::FWD_PORTS.redirect(ifindex, XDP_PASS as u64) {
@@ -177,56 +213,69 @@ fn len(ctx: &XdpContext) -> u32 {
     (ctx.data_end() - ctx.data()) as u32
 }
 
+/// What the route cache needs besides the key: read first thing, so that the helper calls
+/// (inlined by the verifier, but calls to LLVM, which saves every live value around them)
+/// come before the packet's fields are live.
+#[derive(Clone, Copy)]
+struct CacheTime {
+    /// The kernel tick (jiffies).
+    now: u64,
+    /// The route cache's epoch.
+    epoch: u32,
+    /// This CPU (whose slots are used).
+    cpu: u32,
+}
+
+impl CacheTime {
+    #[inline(always)]
+    fn read() -> CacheTime {
+        // SAFETY: helpers without arguments (both inlined by the verifier: loads).
+        let (now, cpu) = unsafe { (bpf_jiffies64(), bpf_get_smp_processor_id()) };
+        CacheTime {
+            now,
+            epoch: maps::route_epoch(),
+            cpu,
+        }
+    }
+}
+
 /// Where `route` (arriving, for the kernel, on `ifindex`) leaves: the route cache's answer
 /// while it holds (same key and epoch, not expired, packet no longer than one the kernel
 /// accepted), else the kernel's FIB, whose answer then takes the key's slot.
 #[inline(always)]
-fn next_hop(ctx: &XdpContext, route: &Route, ifindex: u32) -> Result<&'static NextHop, Counter> {
-    let epoch = maps::route_epoch();
-    // SAFETY: helper without arguments (inlined by the verifier: a load of `jiffies`).
-    let now = unsafe { bpf_jiffies64() };
+fn next_hop(
+    ctx: &XdpContext,
+    route: &Route,
+    ifindex: u32,
+    t: CacheTime,
+) -> Result<&'static NextHop, Counter> {
     if route.ipv6 {
-        via_cache(
-            &maps::ROUTES6,
-            route.key6(ifindex),
-            ctx,
-            route,
-            ifindex,
-            epoch,
-            now,
-        )
+        via_cache(&maps::ROUTES6, route.key6(ifindex), ctx, route, ifindex, t)
     } else {
-        via_cache(
-            &maps::ROUTES4,
-            route.key4(ifindex),
-            ctx,
-            route,
-            ifindex,
-            epoch,
-            now,
-        )
+        via_cache(&maps::ROUTES4, route.key4(ifindex), ctx, route, ifindex, t)
     }
 }
 
-/// [`next_hop`] through one family's cache: the answer in `key`'s slot if it still holds,
-/// else the FIB's, stored there.
+/// [`next_hop`] through one family's cache: the answer in `key`'s slot (among this CPU's) if
+/// it still holds, else the FIB's, stored there.
 #[inline(always)]
 fn via_cache<K: RouteKey>(
-    cache: &PerCpuArray<RouteSlot<K>>,
+    cache: &Array<RouteSlot<K>>,
     key: K,
     ctx: &XdpContext,
     route: &Route,
     ifindex: u32,
-    epoch: u32,
-    now: u64,
+    t: CacheTime,
 ) -> Result<&'static NextHop, Counter> {
-    // Slots are below the array's size: the lookup cannot fail.
-    let slot = cache.get_ptr_mut(key.slot()).ok_or(Counter::XdpPassFib)?;
-    // SAFETY: a value of this CPU's copy of the array: nothing else writes it while this
-    // program runs (XDP runs with migration off, and only these programs touch the cache).
+    // The loader sizes the array for every possible CPU: the lookup cannot fail.
+    let slot = cache
+        .get_ptr_mut(t.cpu * forward::ROUTE_CACHE_SLOTS + key.slot())
+        .ok_or(Counter::XdpPassFib)?;
+    // SAFETY: one of this CPU's slots: nothing else writes it while this program runs (XDP
+    // runs with migration off, and only these programs touch the cache).
     let slot = unsafe { &mut *slot };
-    if !slot.answers(&key, epoch, now, route.tot_len) {
-        slot.hop = fib(ctx, route, ifindex, epoch, now)?;
+    if !slot.answers(&key, t.epoch, t.now, route.tot_len) {
+        slot.hop = fib(ctx, route, ifindex, t.epoch, t.now)?;
         slot.key = key;
     }
     Ok(&slot.hop)
@@ -318,31 +367,58 @@ fn lookup(
     }
 }
 
-/// Rewrites the MACs and decrements the TTL / hop limit (IPv4 checksum updated). `dst` and
-/// `src` lie in map values (the route cache, the configuration).
+/// Rewrites the MACs and decrements the TTL / hop limit (IPv4 checksum updated) of the frame
+/// `pkt` views ([`forward::classify`] saw its whole IP header). `dst` and `src` lie in map
+/// values (the route cache, the configuration).
 #[inline(always)]
-fn rewrite(ctx: &XdpContext, route: &Route, dst: &[u8; 6], src: &[u8; 6]) -> Result<(), Counter> {
-    let start = ctx.data();
-    if start + forward::ETH_HLEN + 40 > ctx.data_end() {
-        // classify() saw at least a full IPv4 header; IPv6 frames are at least this long.
-        if route.ipv6 || start + forward::ETH_HLEN + 20 > ctx.data_end() {
-            return Err(Counter::XdpPassMalformed);
-        }
-    }
-    let p = start as *mut u8;
-    // SAFETY: the first 34 bytes (IPv4) or 54 bytes (IPv6) lie inside the frame, checked
-    // above against data_end; `dst` and `src` are six bytes each.
+fn rewrite(pkt: &SkbView, route: &Route, dst: &[u8; 6], src: &[u8; 6]) -> Result<(), Counter> {
+    let ip_header = if route.ipv6 { 40 } else { 20 };
+    let frame = pkt
+        .start(forward::ETH_HLEN + ip_header)
+        .ok_or(Counter::XdpPassMalformed)?;
+    // SAFETY: the frame holds the Ethernet and IP headers (checked above against data_end);
+    // `dst` and `src` are six bytes each, in map values.
     unsafe {
-        copy_macs(start, dst, src);
+        copy_macs(frame, dst, src);
         if route.ipv6 {
-            *p.add(HOP_LIMIT_OFFSET_V6) -= 1;
+            *((frame + HOP_LIMIT_OFFSET_V6) as *mut u8) -= 1;
         } else {
-            *p.add(TTL_OFFSET_V4) -= 1;
-            let c = p.add(CHECK_OFFSET_V4) as *mut u16;
-            let check = u16::from_be(core::ptr::read_unaligned(c));
-            let new = forward::checksum_after_ttl_decrement(check).to_be();
-            core::ptr::write_unaligned(c, new);
+            *((frame + TTL_OFFSET_V4) as *mut u8) -= 1;
+            let check = u16::from_be(load_u16(frame + CHECK_OFFSET_V4));
+            store_u16(
+                frame + CHECK_OFFSET_V4,
+                forward::checksum_after_ttl_decrement(check).to_be(),
+            );
         }
     }
     Ok(())
+}
+
+/// Two bytes of packet data at `p`, in one load (LLVM splits an access it cannot prove
+/// aligned into bytes; the JITs load misaligned words natively).
+///
+/// # Safety
+/// `p..p + 2` must lie in packet data checked against `data_end`.
+#[inline(always)]
+unsafe fn load_u16(p: usize) -> u16 {
+    let v: u64;
+    // SAFETY: per the contract.
+    unsafe {
+        core::arch::asm!("{v} = *(u16 *)({p} + 0)", v = lateout(reg) v, p = in(reg) p,
+                         options(readonly, nostack))
+    };
+    v as u16
+}
+
+/// Stores two bytes of packet data at `p` in one store (see [`load_u16`]).
+///
+/// # Safety
+/// As for [`load_u16`].
+#[inline(always)]
+unsafe fn store_u16(p: usize, v: u16) {
+    // SAFETY: per the contract.
+    unsafe {
+        core::arch::asm!("*(u16 *)({p} + 0) = {v}", p = in(reg) p, v = in(reg) v as u64,
+                         options(nostack))
+    };
 }

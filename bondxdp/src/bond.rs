@@ -386,7 +386,7 @@ fn attach_member_fast_path(
     ifindex: u32,
     name: &str,
 ) -> Result<()> {
-    fastpath::add_port(paths, ifindex, true)?;
+    fastpath::add_member_port(paths, slot, ifindex)?;
     let mut program = fastpath::pinned(paths, fastpath::XDP_MEMBER)?;
     let generic = fastpath::attach(&mut program, name, ifindex, &paths.xdp_link(ifindex))?;
     let bit = 1 << (16 + slot);
@@ -406,7 +406,7 @@ fn detach_member_fast_path(
     ifindex: u32,
 ) -> Result<()> {
     loader::unpin_link(&paths.xdp_link(ifindex))?;
-    fastpath::remove_port(paths, ifindex)?;
+    fastpath::remove_member_port(paths, slot, ifindex)?;
     record.generic &= !(1 << (16 + slot));
     Ok(())
 }
@@ -423,7 +423,7 @@ fn attach_lan_fast_path(
         .iter()
         .position(|&x| x == 0)
         .ok_or_else(|| Error::invalid("forward_from", format!("at most {MAX_FORWARD}")))?;
-    fastpath::add_port(paths, l.index, false)?;
+    fastpath::add_lan_port(paths, l.index)?;
     let mut program = fastpath::pinned(paths, program)?;
     let generic = fastpath::attach(&mut program, &l.name, l.index, &paths.xdp_link(l.index))?;
     record.ifindex[i] = l.index;
@@ -438,7 +438,7 @@ fn attach_lan_fast_path(
 fn detach_lan_fast_path(paths: &BondPaths, record: &mut ForwardRecord, i: usize) -> Result<()> {
     let ifindex = record.ifindex[i];
     loader::unpin_link(&paths.xdp_link(ifindex))?;
-    fastpath::remove_port(paths, ifindex)?;
+    fastpath::remove_lan_port(paths, ifindex)?;
     record.ifindex[i] = 0;
     record.names[i] = [0; 16];
     record.generic &= !(1 << i);

@@ -1,7 +1,8 @@
 //! The XDP fast path (`--forward-from`): the mode's `xdp_lan_*` program on each LAN-side
 //! interface (swapped with the egress program when the mode changes), `xdp_member` on each
-//! member, and the devmaps they redirect through (`FWD_PORTS`: members and LAN-side
-//! interfaces by ifindex; `FWD_BCAST`: the members, for broadcast mode). Links are pinned in
+//! member, and the devmaps they redirect through (`FWD_MEMBERS`: the members by slot;
+//! `FWD_PORTS`: the LAN-side interfaces by ifindex; `FWD_BCAST`: the members, for broadcast
+//! mode). Links are pinned in
 //! the bond's directory like the tcx ones, so `down` (which removes the directory) detaches
 //! them, and they outlive the process that attached them.
 
@@ -9,7 +10,10 @@ use std::path::Path;
 
 use aya::{
     Ebpf,
-    maps::{Array, Map, MapData, xdp::DevMapHash},
+    maps::{
+        Array, Map, MapData,
+        xdp::{DevMap, DevMapHash},
+    },
     programs::{
         Xdp,
         links::{FdLink, PinnedLink},
@@ -30,14 +34,18 @@ pub use bondxdp_common::forward::{
     XDP_LAN_PASS, XDP_LAN_PROGRAMS, XDP_MEMBER, lan_program_for as lan_program,
 };
 
-/// Devmap of every port a forwarded frame may leave through, by ifindex.
+/// Devmap of the LAN-side interfaces, by ifindex.
 pub const FWD_PORTS: &str = "FWD_PORTS";
+/// Devmap (array) of the members, by slot.
+pub const FWD_MEMBERS: &str = "FWD_MEMBERS";
 /// Devmap of the members, for broadcast mode.
 pub const FWD_BCAST: &str = "FWD_BCAST";
+/// The IPv4 route cache (slots of every CPU in one array; sized by the loader).
+pub const ROUTES4: &str = "ROUTES4";
+/// The IPv6 route cache.
+pub const ROUTES6: &str = "ROUTES6";
 /// The fast path's maps (pinned with the bond's).
-pub const MAPS: [&str; 3] = [FWD_PORTS, FWD_BCAST, ROUTE_CACHE];
-/// The devmaps among them.
-const DEVMAPS: [&str; 2] = [FWD_PORTS, FWD_BCAST];
+pub const MAPS: [&str; 4] = [FWD_PORTS, FWD_MEMBERS, FWD_BCAST, ROUTE_CACHE];
 /// The route cache's epoch (a global of the programs, in its own section): incremented on
 /// every route, rule, neighbour or address change, it retires every cached FIB answer.
 pub const ROUTE_CACHE: &str = ".bss.routes";
@@ -111,32 +119,59 @@ pub fn swap(paths: &BondPaths, ifindex: u32, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// The pinned devmap `name` of a bond.
+/// The pinned hash devmap `name` of a bond.
 fn devmap(paths: &BondPaths, name: &str) -> Result<DevMapHash<MapData>> {
     let data = MapData::from_pin(paths.map(name))?;
     Ok(DevMapHash::try_from(Map::DevMapHash(data))?)
 }
 
-/// Lets forwarded frames leave through `ifindex` (`member`: also as a broadcast copy).
-pub fn add_port(paths: &BondPaths, ifindex: u32, member: bool) -> Result<()> {
-    let bad = |e: aya::maps::xdp::XdpMapError| Error::Ebpf(format!("devmap: {e}"));
+/// A bond's pinned members' devmap (an array, by slot).
+fn members_devmap(paths: &BondPaths) -> Result<DevMap<MapData>> {
+    let data = MapData::from_pin(paths.map(FWD_MEMBERS))?;
+    Ok(DevMap::try_from(Map::DevMap(data))?)
+}
+
+fn devmap_error(e: aya::maps::xdp::XdpMapError) -> Error {
+    Error::Ebpf(format!("devmap: {e}"))
+}
+
+/// Lets frames routed out of LAN-side interface `ifindex` leave through it.
+pub fn add_lan_port(paths: &BondPaths, ifindex: u32) -> Result<()> {
     devmap(paths, FWD_PORTS)?
         .insert(ifindex, ifindex, None, 0)
-        .map_err(bad)?;
-    if member {
-        devmap(paths, FWD_BCAST)?
-            .insert(ifindex, ifindex, None, 0)
-            .map_err(bad)?;
-    }
+        .map_err(devmap_error)
+}
+
+/// The opposite of [`add_lan_port`]; a missing entry is fine.
+pub fn remove_lan_port(paths: &BondPaths, ifindex: u32) -> Result<()> {
+    let _ = devmap(paths, FWD_PORTS)?.remove(ifindex);
     Ok(())
 }
 
-/// The opposite of [`add_port`]; missing entries are fine.
-pub fn remove_port(paths: &BondPaths, ifindex: u32) -> Result<()> {
-    for name in DEVMAPS {
-        let _ = devmap(paths, name)?.remove(ifindex);
+/// Lets frames the fast path sends through member `ifindex` (in `slot`) leave through it,
+/// alone or as a broadcast copy.
+pub fn add_member_port(paths: &BondPaths, slot: usize, ifindex: u32) -> Result<()> {
+    members_devmap(paths)?
+        .set(slot as u32, ifindex, None, 0)
+        .map_err(devmap_error)?;
+    devmap(paths, FWD_BCAST)?
+        .insert(ifindex, ifindex, None, 0)
+        .map_err(devmap_error)
+}
+
+/// The opposite of [`add_member_port`]; missing entries are fine.
+pub fn remove_member_port(paths: &BondPaths, slot: usize, ifindex: u32) -> Result<()> {
+    let _ = devmap(paths, FWD_BCAST)?.remove(ifindex);
+    let members = MapData::from_pin(paths.map(FWD_MEMBERS))?;
+    // An array devmap entry is removed by deleting its index (aya's DevMap cannot).
+    match crate::maps::delete_index(&members, slot as u32) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) => Err(Error::io(
+            "removing a member from the fast path's devmap",
+            e,
+        )),
     }
-    Ok(())
 }
 
 /// Retires every cached FIB answer of the bond at `paths` (the next packet of each route

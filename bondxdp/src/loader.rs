@@ -55,6 +55,13 @@ pub fn load() -> Result<Ebpf> {
 /// other modes get). LRU maps allocate every entry up front: see [`flow_table_bytes`].
 pub fn load_sized(max_flows: u32) -> Result<Ebpf> {
     let mut loader = EbpfLoader::new();
+    // The XDP route caches hold a set of slots for every CPU that may come online.
+    let cpus =
+        aya::util::nr_cpus().map_err(|(_, e)| Error::io("counting the possible CPUs", e))? as u32;
+    let slots = cpus * bondxdp_common::forward::ROUTE_CACHE_SLOTS;
+    loader
+        .map_max_entries(crate::fastpath::ROUTES4, slots)
+        .map_max_entries(crate::fastpath::ROUTES6, slots);
     if max_flows > 0 {
         loader
             .map_max_entries(crate::maps::names::NAT_FLOWS, max_flows)

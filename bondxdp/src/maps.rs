@@ -112,6 +112,8 @@ impl ConfigMap {
         let mut slots = self.slots.get(&0, 0)?;
         let previous = slots.slots[live];
         cfg.generation = previous.generation + 1;
+        // Derived from the mode alone: right whoever built `cfg`.
+        cfg.derive_fast_path();
         // The spare slot was live until `previous` was published; let its readers drain.
         let since = monotonic_ns().saturating_sub(previous.published_ns);
         if since < SLOT_QUIESCE_NS {
@@ -246,9 +248,16 @@ impl BondMaps {
         Ok(())
     }
 
-    /// Value of one named counter, summed over CPUs.
+    /// Value of one named counter, summed over CPUs ([`Counter::XdpForwarded`]: and over
+    /// the members, which count most of it).
     pub fn counter(&self, counter: Counter) -> Result<u64> {
-        Ok(self.counters.get(&(counter as u32), 0)?.iter().sum())
+        let mut total = self.counters.get(&(counter as u32), 0)?.iter().sum();
+        if counter == Counter::XdpForwarded {
+            for stats in self.all_member_stats()? {
+                total += stats.xdp_forwarded;
+            }
+        }
+        Ok(total)
     }
 
     /// Every named counter with its value.
@@ -329,6 +338,39 @@ pub fn name_bytes<const N: usize>(name: &str) -> [u8; N] {
 pub fn name_string<const N: usize>(bytes: &[u8; N]) -> String {
     let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// Deletes entry `index` of `map` (`BPF_MAP_DELETE_ELEM`), for map types whose aya wrapper
+/// cannot (array devmaps).
+pub fn delete_index(map: &aya::maps::MapData, index: u32) -> std::io::Result<()> {
+    use std::os::fd::{AsFd, AsRawFd};
+    /// The `bpf_attr` of BPF_MAP_DELETE_ELEM.
+    #[repr(C)]
+    struct MapElem {
+        map_fd: u32,
+        pad: u32,
+        key: u64,
+    }
+    const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
+    let attr = MapElem {
+        map_fd: map.fd().as_fd().as_raw_fd() as u32,
+        pad: 0,
+        key: &index as *const u32 as u64,
+    };
+    // SAFETY: BPF_MAP_DELETE_ELEM reads `size` bytes of a properly initialised attr, whose
+    // key points at a live u32 (the map's key size).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_MAP_DELETE_ELEM,
+            &attr as *const MapElem,
+            std::mem::size_of::<MapElem>(),
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

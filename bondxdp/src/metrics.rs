@@ -88,6 +88,11 @@ pub async fn render(counts: &SharedCounts) -> Result<String> {
         "member_rx_bytes",
         "Bytes received on a member",
     );
+    let xdp_forwarded = counter(
+        &mut registry,
+        "member_xdp_forwarded_packets",
+        "Packets the XDP fast path forwarded through (out of or in from) a member",
+    );
     let link_failures = counter(
         &mut registry,
         "member_link_failures",
@@ -146,6 +151,7 @@ pub async fn render(counts: &SharedCounts) -> Result<String> {
             tx_bytes.get_or_create(&l).inc_by(m.tx_bytes);
             rx_packets.get_or_create(&l).inc_by(m.rx_packets);
             rx_bytes.get_or_create(&l).inc_by(m.rx_bytes);
+            xdp_forwarded.get_or_create(&l).inc_by(m.xdp_forwarded);
             member_up.get_or_create(&l).set((m.link == "up") as i64);
             transmitting.get_or_create(&l).set(m.transmitting as i64);
             link_failures

@@ -210,6 +210,9 @@ pub struct MemberStatus {
     pub rx_packets: u64,
     /// Bytes received on it and delivered to the bond.
     pub rx_bytes: u64,
+    /// Of the packets above (either way), those the XDP fast path forwarded.
+    #[serde(default)]
+    pub xdp_forwarded: u64,
     /// multi-wan: the uplink's translation settings and health.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub uplink: Option<UplinkStatus>,
@@ -342,6 +345,7 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
             tx_bytes: stats.tx_bytes,
             rx_packets: stats.rx_packets,
             rx_bytes: stats.rx_bytes,
+            xdp_forwarded: stats.xdp_forwarded,
             uplink: None,
             weight: mode.uses_weights().then_some(cfg.weights[slot]),
             xdp: fast_path_on(&state.forward, slot),
@@ -720,7 +724,11 @@ pub fn render(s: &BondStatus) -> String {
             let _ = writeln!(o, "Weight: {w}");
         }
         if let Some(x) = &m.xdp {
-            let _ = writeln!(o, "XDP Fast Path: {x}");
+            let _ = writeln!(
+                o,
+                "XDP Fast Path: {x}, {} packets forwarded",
+                m.xdp_forwarded
+            );
         }
         if let Some(l) = &m.lacp {
             render_lacp_port(&mut o, l);

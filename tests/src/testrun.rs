@@ -235,13 +235,30 @@ impl Harness {
         map.set(0, cache, 0).expect("epoch");
     }
 
-    /// Lets the XDP fast path redirect to `ifindex` (an entry in its devmap).
+    /// Lets the XDP fast path redirect to LAN-side interface `ifindex` (an entry in its
+    /// devmap of those).
     pub fn add_fast_path_port(&mut self, ifindex: u32) {
         let map = self.ebpf.map_mut("FWD_PORTS").expect("FWD_PORTS");
         let mut ports = aya::maps::xdp::DevMapHash::try_from(map).expect("devmap");
         ports
             .insert(ifindex, ifindex, None, 0)
             .expect("devmap insert");
+    }
+
+    /// Puts every member on the XDP fast path's devmaps (by slot, and for broadcast).
+    pub fn add_fast_path_members(&mut self) {
+        for (slot, ifindex) in self.members.clone().into_iter().enumerate() {
+            let map = self.ebpf.map_mut("FWD_MEMBERS").expect("FWD_MEMBERS");
+            let mut members = aya::maps::xdp::DevMap::try_from(map).expect("devmap");
+            members
+                .set(slot as u32, ifindex, None, 0)
+                .expect("devmap set");
+            let map = self.ebpf.map_mut("FWD_BCAST").expect("FWD_BCAST");
+            let mut bcast = aya::maps::xdp::DevMapHash::try_from(map).expect("devmap");
+            bcast
+                .insert(ifindex, ifindex, None, 0)
+                .expect("devmap insert");
+        }
     }
 
     /// Runs `f` (one program run: its verdict and output frame) and says what it changed.

@@ -23,7 +23,9 @@ pub mod round_robin;
 pub mod xor;
 
 use crate::{
-    config::{BondConfig, HashPolicy, MEMBER_LACP_COLLECTING, MEMBER_LACP_DISTRIBUTING, Mode},
+    config::{
+        BondConfig, HashPolicy, MAX_MEMBERS, MEMBER_LACP_COLLECTING, MEMBER_LACP_DISTRIBUTING, Mode,
+    },
     counters::Counter,
     hash::PacketMeta,
     packet::PacketView,
@@ -185,20 +187,20 @@ pub fn receives(mode: Mode, slot: u32, active_slot: u32, lacp: u8) -> bool {
 
 /// The eligible member at position `index modulo the number of eligible members`.
 ///
-/// Written for the eBPF verifier: no panicking paths, and the bounds check on `tx_slots`
-/// must survive optimisation (the verifier cannot bound the remainder by itself). The
-/// reciprocal must match `tx_count` ([`BondConfig::recompute`] keeps them together).
+/// Written for the eBPF verifier: no panicking paths, and the index into `tx_slots` is
+/// masked into range (the verifier cannot bound the remainder by itself). The reciprocal
+/// must match `tx_count` ([`BondConfig::recompute`] keeps them together).
 #[inline(always)]
 pub fn nth_eligible(cfg: &BondConfig, index: u32) -> Selection {
     if cfg.tx_count == 0 {
         return Selection::NoMember;
     }
     // index % tx_count, with the reciprocal userspace derived (no divide per packet).
-    let pos = cfg.tx_count_recip.remainder(index, cfg.tx_count);
-    match cfg.tx_slots.get(pos as usize) {
-        Some(slot) => Selection::Member(*slot as u32),
-        None => Selection::NoMember,
-    }
+    let pos = cfg.tx_count_recip.remainder(index, cfg.tx_count) as usize;
+    // Below tx_count, so at most MAX_MEMBERS: the mask changes nothing but shows the
+    // verifier the bound (a range check may be made on another copy of `pos` than the one
+    // indexing, and LLVM drops a mask after a range check).
+    Selection::Member(cfg.tx_slots[pos & (MAX_MEMBERS - 1)] as u32)
 }
 
 /// A deterministic [`TxEnv`] for host tests.
@@ -282,11 +284,15 @@ mod tests {
         assert_eq!(nth_eligible(&cfg, 1), Selection::Member(2));
         cfg.tx_count = 0;
         assert_eq!(nth_eligible(&cfg, 7), Selection::NoMember);
-        // Corrupt input must not panic.
+        // Corrupt input (more eligible members than slots) must neither panic nor index
+        // outside the table: the position wraps into it.
         cfg.tx_count = 99;
         cfg.tx_count_recip = crate::reciprocal::Reciprocal::new(99);
         assert!(matches!(nth_eligible(&cfg, 7), Selection::Member(_)));
-        assert_eq!(nth_eligible(&cfg, 50), Selection::NoMember);
+        assert_eq!(
+            nth_eligible(&cfg, 50),
+            Selection::Member(cfg.tx_slots[50 % MAX_MEMBERS] as u32)
+        );
     }
 
     #[test]
