@@ -19,8 +19,11 @@ pub const XDP_MEMBER: &str = "xdp_member";
 /// The LAN-side program of modes without an XDP path: every frame to the kernel, counted.
 pub const XDP_LAN_PASS: &str = "xdp_lan_pass";
 
-/// Every LAN-side program: one per selector the fast path runs, then [`XDP_LAN_PASS`].
+/// Every LAN-side program: [`XDP_LAN_PASS`] first, then one per selector the fast path runs.
+/// First, so that a configuration userspace never wrote (all zeroes) names the program that
+/// forwards nothing: the others need not check for one.
 pub const XDP_LAN_PROGRAMS: [&str; 11] = [
+    XDP_LAN_PASS,
     RoundRobin::XDP_PROGRAM,
     ActiveBackup::XDP_PROGRAM,
     xor::xdp_program(HashPolicy::Layer2),
@@ -31,7 +34,6 @@ pub const XDP_LAN_PROGRAMS: [&str; 11] = [
     xor::xdp_program(HashPolicy::VlanSrcMac),
     Broadcast::XDP_PROGRAM,
     LoadAware::XDP_PROGRAM,
-    XDP_LAN_PASS,
 ];
 
 /// The index of LAN-side program `name` in [`XDP_LAN_PROGRAMS`] (what
@@ -331,6 +333,24 @@ pub struct RouteCache {
     pub epoch: u32,
 }
 
+/// The route cache slot the last frame a CPU forwarded in one direction used (map value,
+/// one per CPU and direction, a cache line each): the next frame checks it before hashing
+/// its own key. Frames of one flow come in bursts, and this slot's address does not depend
+/// on the frame, so it is read while the frame's headers are still on their way from memory;
+/// a frame of another flow pays one failed key comparison more.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LastRoute {
+    /// The slot's index among the CPU's slots.
+    pub slot: u32,
+    /// Whether it is an IPv6 slot (else IPv4).
+    pub ipv6: u32,
+}
+
+/// [`LastRoute`] entries per CPU: one for frames arriving on LAN-side interfaces, one for
+/// frames arriving on members (a flow's two directions would otherwise take turns).
+pub const LAST_ROUTES_PER_CPU: u32 = 2;
+
 /// Whether `mode` with `policy` looks at transport ports, so that the later fragments of a
 /// datagram (which carry none) would take another member than its first.
 pub const fn uses_ports(mode: Mode, policy: HashPolicy) -> bool {
@@ -556,6 +576,9 @@ mod tests {
         for (i, name) in XDP_LAN_PROGRAMS.iter().enumerate() {
             assert_eq!(lan_index(name), i as u8);
         }
+        // An unwritten configuration (all zeroes) names the program that forwards nothing.
+        assert_eq!(crate::BondConfig::ZERO.xdp_lan, lan_index(XDP_LAN_PASS));
+        assert_eq!(crate::BondConfig::ZERO.xdp_flags, 0);
     }
 
     #[test]

@@ -12,7 +12,10 @@ use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
     config::{BondState, ConfigSlots, UplinkHealth},
     counters::{COUNTER_SLOTS, UplinkSignals},
-    forward::{ROUTE_CACHE_SLOTS, RouteCache, RouteKey4, RouteKey6, RouteSlot},
+    forward::{
+        LAST_ROUTES_PER_CPU, LastRoute, ROUTE_CACHE_SLOTS, RouteCache, RouteKey4, RouteKey6,
+        RouteSlot,
+    },
     modes::{
         custom::{SELECT_PROGS_LEN, SelectContext},
         load_aware::{Credits, Flowlet},
@@ -63,6 +66,11 @@ pub static ROUTES4: Array<RouteSlot<RouteKey4>> =
 #[map]
 pub static ROUTES6: Array<RouteSlot<RouteKey6>> =
     Array::with_max_entries(ROUTE_CACHE_SLOTS, aya_ebpf::bindings::BPF_F_MMAPABLE);
+
+/// XDP fast path: per CPU and direction, the route cache slot the last frame used (entry
+/// `cpu * LAST_ROUTES_PER_CPU + direction`; sized by the loader).
+#[map]
+pub static LAST_ROUTES: Array<LastRoute> = Array::with_max_entries(LAST_ROUTES_PER_CPU, 0);
 
 /// Per-member traffic counters, indexed by slot.
 #[map]
@@ -222,17 +230,24 @@ pub fn first_time(counter: Counter) -> bool {
     }
 }
 
-/// The live configuration, if userspace has written one.
+/// The live configuration slot, written or not (all zeroes until userspace writes it: for
+/// readers to whom a zero configuration already means "do nothing").
 #[inline(always)]
-pub fn config() -> Option<&'static BondConfig> {
+pub fn live_config() -> &'static BondConfig {
     // SAFETY: globals backed by map values; userspace only rewrites the spare slot before it
     // flips the index, so the slot read here is whole. Volatile: userspace changes them.
-    let cfg = unsafe {
+    unsafe {
         let index = core::ptr::read_volatile(&raw const CONFIG_INDEX) & 1;
         &*(&raw const BOND_CONFIG)
             .cast::<BondConfig>()
             .add(index as usize)
-    };
+    }
+}
+
+/// The live configuration, if userspace has written one.
+#[inline(always)]
+pub fn config() -> Option<&'static BondConfig> {
+    let cfg = live_config();
     // A zero generation is a slot userspace never wrote.
     if cfg.generation == 0 { None } else { Some(cfg) }
 }

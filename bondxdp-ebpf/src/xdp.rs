@@ -22,8 +22,8 @@ use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS,
     config::{CFG_KEEP_MEMBER_MACS, MEMBER_RX_ACCEPT, XDP_FORWARDS, XDP_PORTS},
     forward::{
-        self, CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, NextHop, Route, RouteKey, RouteSlot,
-        TTL_OFFSET_V4,
+        self, CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, LAST_ROUTES_PER_CPU, LastRoute, NextHop, Route,
+        RouteKey, RouteSlot, TTL_OFFSET_V4,
     },
     hash::PacketMeta,
     modes::{Selection, Selector},
@@ -75,7 +75,8 @@ fn verdict(result: Result<u32, Counter>) -> u32 {
 /// hashes ports (then fragments stay on the kernel's path).
 #[inline(always)]
 fn accelerated() -> Result<(&'static BondConfig, bool), Counter> {
-    let cfg = maps::config().ok_or(Counter::XdpPassMode)?;
+    // An unwritten configuration has no flags.
+    let cfg = maps::live_config();
     if cfg.xdp_flags & XDP_FORWARDS == 0 {
         return Err(Counter::XdpPassMode);
     }
@@ -87,7 +88,8 @@ fn accelerated() -> Result<(&'static BondConfig, bool), Counter> {
 /// configuration), and whether the mode hashes ports.
 #[inline(always)]
 fn accelerated_by<S: Selector>() -> Result<(&'static BondConfig, bool), Counter> {
-    let cfg = maps::config().ok_or(Counter::XdpPassMode)?;
+    // An unwritten configuration names `xdp_lan_pass` (index 0).
+    let cfg = maps::live_config();
     if cfg.xdp_lan != const { forward::lan_index(S::XDP_PROGRAM) } {
         return Err(Counter::XdpPassMode);
     }
@@ -97,7 +99,7 @@ fn accelerated_by<S: Selector>() -> Result<(&'static BondConfig, bool), Counter>
 #[inline(always)]
 fn try_lan<S: Selector>(ctx: &XdpContext) -> Result<u32, Counter> {
     let (cfg, split_fragments) = accelerated_by::<S>()?;
-    let t = CacheTime::read();
+    let t = CacheTime::read(false);
     let pkt = SkbView::from_range(ctx.data(), ctx.data_end());
     forward::classify_then(
         &pkt,
@@ -126,7 +128,7 @@ fn try_member(ctx: &XdpContext) -> Result<u32, Counter> {
     if cfg.members[rx_slot].flags & MEMBER_RX_ACCEPT == 0 {
         return Ok(XDP_PASS);
     }
-    let t = CacheTime::read();
+    let t = CacheTime::read(true);
     let pkt = SkbView::from_range(ctx.data(), ctx.data_end());
     let route = forward::classify(&pkt, split_fragments)?;
     // A member's frames arrive, for the kernel, on the bond.
@@ -215,7 +217,8 @@ fn len(ctx: &XdpContext) -> u32 {
 
 /// What the route cache needs besides the key: read first thing, so that the helper calls
 /// (inlined by the verifier, but calls to LLVM, which saves every live value around them)
-/// come before the packet's fields are live.
+/// come before the packet's fields are live, and so that the last slot used is on its way
+/// from memory while the packet's headers are.
 #[derive(Clone, Copy)]
 struct CacheTime {
     /// The kernel tick (jiffies).
@@ -224,18 +227,47 @@ struct CacheTime {
     epoch: u32,
     /// This CPU (whose slots are used).
     cpu: u32,
+    /// This CPU's record of the last slot used in this direction (null: none).
+    last: *mut LastRoute,
+    /// That slot (null: none), a `RouteSlot<RouteKey6>` if `last_v6`, else of `RouteKey4`.
+    last_slot: *const u8,
+    /// The family of `last_slot`.
+    last_v6: bool,
 }
 
 impl CacheTime {
+    /// For frames arriving on a LAN-side interface (`member` false) or on a member.
     #[inline(always)]
-    fn read() -> CacheTime {
+    fn read(member: bool) -> CacheTime {
         // SAFETY: helpers without arguments (both inlined by the verifier: loads).
         let (now, cpu) = unsafe { (bpf_jiffies64(), bpf_get_smp_processor_id()) };
-        CacheTime {
+        let mut t = CacheTime {
             now,
             epoch: maps::route_epoch(),
             cpu,
+            last: core::ptr::null_mut(),
+            last_slot: core::ptr::null(),
+            last_v6: false,
+        };
+        // The loader sizes the record array for every possible CPU.
+        if let Some(last) = maps::LAST_ROUTES.get_ptr_mut(cpu * LAST_ROUTES_PER_CPU + member as u32)
+        {
+            // SAFETY: this CPU's record; programs on one CPU do not interleave.
+            let LastRoute { slot, ipv6 } = unsafe { *last };
+            let at = cpu * forward::ROUTE_CACHE_SLOTS + (slot & (forward::ROUTE_CACHE_SLOTS - 1));
+            t.last = last;
+            t.last_v6 = ipv6 != 0;
+            t.last_slot = if t.last_v6 {
+                maps::ROUTES6
+                    .get_ptr(at)
+                    .map_or(core::ptr::null(), |s| s.cast())
+            } else {
+                maps::ROUTES4
+                    .get_ptr(at)
+                    .map_or(core::ptr::null(), |s| s.cast())
+            };
         }
+        t
     }
 }
 
@@ -256,8 +288,9 @@ fn next_hop(
     }
 }
 
-/// [`next_hop`] through one family's cache: the answer in `key`'s slot (among this CPU's) if
-/// it still holds, else the FIB's, stored there.
+/// [`next_hop`] through one family's cache: the last slot used if it answers for `key`, else
+/// the answer in `key`'s slot (among this CPU's) if it still holds, else the FIB's, stored
+/// there.
 #[inline(always)]
 fn via_cache<K: RouteKey>(
     cache: &Array<RouteSlot<K>>,
@@ -267,9 +300,17 @@ fn via_cache<K: RouteKey>(
     ifindex: u32,
     t: CacheTime,
 ) -> Result<&'static NextHop, Counter> {
+    if !t.last_slot.is_null() && t.last_v6 == route.ipv6 {
+        // SAFETY: a slot of this family's cache (`last_v6` says which), this CPU's.
+        let last = unsafe { &*(t.last_slot as *const RouteSlot<K>) };
+        if last.answers(&key, t.epoch, t.now, route.tot_len) {
+            return Ok(&last.hop);
+        }
+    }
+    let index = key.slot();
     // The loader sizes the array for every possible CPU: the lookup cannot fail.
     let slot = cache
-        .get_ptr_mut(t.cpu * forward::ROUTE_CACHE_SLOTS + key.slot())
+        .get_ptr_mut(t.cpu * forward::ROUTE_CACHE_SLOTS + index)
         .ok_or(Counter::XdpPassFib)?;
     // SAFETY: one of this CPU's slots: nothing else writes it while this program runs (XDP
     // runs with migration off, and only these programs touch the cache).
@@ -277,6 +318,15 @@ fn via_cache<K: RouteKey>(
     if !slot.answers(&key, t.epoch, t.now, route.tot_len) {
         slot.hop = fib(ctx, route, ifindex, t.epoch, t.now)?;
         slot.key = key;
+    }
+    if !t.last.is_null() {
+        // SAFETY: this CPU's record (see `CacheTime::read`).
+        unsafe {
+            *t.last = LastRoute {
+                slot: index,
+                ipv6: route.ipv6 as u32,
+            }
+        };
     }
     Ok(&slot.hop)
 }

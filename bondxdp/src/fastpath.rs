@@ -44,6 +44,8 @@ pub const FWD_BCAST: &str = "FWD_BCAST";
 pub const ROUTES4: &str = "ROUTES4";
 /// The IPv6 route cache.
 pub const ROUTES6: &str = "ROUTES6";
+/// Per CPU and direction, the route cache slot the last frame used (sized by the loader).
+pub const LAST_ROUTES: &str = "LAST_ROUTES";
 /// The fast path's maps (pinned with the bond's).
 pub const MAPS: [&str; 4] = [FWD_PORTS, FWD_MEMBERS, FWD_BCAST, ROUTE_CACHE];
 /// The route cache's epoch (a global of the programs, in its own section): incremented on

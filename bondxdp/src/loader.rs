@@ -61,7 +61,11 @@ pub fn load_sized(max_flows: u32) -> Result<Ebpf> {
     let slots = cpus * bondxdp_common::forward::ROUTE_CACHE_SLOTS;
     loader
         .map_max_entries(crate::fastpath::ROUTES4, slots)
-        .map_max_entries(crate::fastpath::ROUTES6, slots);
+        .map_max_entries(crate::fastpath::ROUTES6, slots)
+        .map_max_entries(
+            crate::fastpath::LAST_ROUTES,
+            cpus * bondxdp_common::forward::LAST_ROUTES_PER_CPU,
+        );
     if max_flows > 0 {
         loader
             .map_max_entries(crate::maps::names::NAT_FLOWS, max_flows)

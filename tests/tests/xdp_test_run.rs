@@ -399,6 +399,69 @@ fn the_route_cache_answers_until_retired_or_aged_and_asks_again_for_longer_packe
 }
 
 #[test]
+fn interleaved_flows_and_families_each_keep_their_own_cached_route() {
+    with_harness(2, Mode::BalanceXor, |h| {
+        let (_, lan) = router(h, Mode::BalanceXor, HashPolicy::Layer34);
+        // A second next hop, for 198.18.40.0/24.
+        let other_hop = [2, 0, 0, 0, 0x20, 3];
+        sh(&[
+            "ip",
+            "neigh",
+            "add",
+            "198.18.20.3",
+            "lladdr",
+            "02:00:00:00:20:03",
+            "nud",
+            "permanent",
+            "dev",
+            "bnd",
+        ]);
+        let mut v6 = Frame::eth(0x86dd)
+            .ipv6(2, 5, 17)
+            .ports(7, 53)
+            .lengths()
+            .build();
+        v6[14 + 8..14 + 24]
+            .copy_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        v6[14 + 24..14 + 40]
+            .copy_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5]);
+        let flows = [
+            (udp4(CLIENT, FAR, 1000), NEXT_HOP_MAC),
+            (udp4(CLIENT, UNRESOLVED, 1000), other_hop),
+            (v6, NEXT_HOP_MAC),
+        ];
+        // Each frame follows one of another flow (and the IPv6 one, one of the other family),
+        // so the slot the previous frame used never answers: every frame still gets its own
+        // route, and each route asks the FIB once.
+        for round in 0..4 {
+            for (i, (frame, hop)) in flows.iter().enumerate() {
+                let out = h.run_xdp(XOR_L34, frame, lan);
+                assert_eq!(out.verdict, XDP_REDIRECT, "flow {i}: {:?}", out.counters);
+                assert_eq!(out.data[..6], hop[..], "flow {i}, round {round}");
+                let lookups = if round == 0 { 1 } else { 0 };
+                assert_eq!(out.counter(Counter::XdpFibLookup), lookups, "flow {i}");
+            }
+        }
+        // Repeats of one flow answer from the slot the previous frame used, retired like any.
+        let (frame, hop) = &flows[1];
+        for _ in 0..3 {
+            let out = h.run_xdp(XOR_L34, frame, lan);
+            assert_eq!(
+                (out.data[..6].to_vec(), out.counter(Counter::XdpFibLookup)),
+                (hop.to_vec(), 0)
+            );
+        }
+        h.retire_routes();
+        let out = h.run_xdp(XOR_L34, frame, lan);
+        assert_eq!(
+            out.counter(Counter::XdpFibLookup),
+            1,
+            "retired: the FIB again"
+        );
+    });
+}
+
+#[test]
 fn member_side_forwards_replies_to_the_lan_and_passes_the_rest_to_the_bond() {
     with_harness(2, Mode::ActiveBackup, |h| {
         let (_, _) = router(h, Mode::ActiveBackup, HashPolicy::Layer2);

@@ -220,9 +220,10 @@ pub fn run(trials: usize, quick: bool) -> Section {
              they arrive (an XDP counter on each link's far end, which drops them). The kernel \
              row's program puts the original headers back before XDP_PASS (live frames \
              recycle pages with the kernel's rewrites in them). One flow, so after its first \
-             frame the fast path takes the route from its cache (a frame whose route is not \
-             cached costs one FIB lookup more: 4.10 Mpps when every frame paid it, measured \
-             before the cache). The floor writes a MAC without reading the frame, which no \
+             frame the fast path takes the route from its cache, in the slot the CPU's previous \
+             frame used (a frame of another flow than the previous one hashes its key first; a \
+             frame whose route is not cached costs one FIB lookup more: 4.10 Mpps when every \
+             frame paid it, measured before the cache). The floor writes a MAC without reading the frame, which no \
              forwarder can do; the xdp_redirect_map row (the kernel's sample program, as \
              commonly benchmarked) shows where a minimal program that reads the frame lands. \
              The target is against the floor. {trials} trials interleaved; Mpps = delivered / \
