@@ -357,20 +357,27 @@ pub fn delete_index(map: &aya::maps::MapData, index: u32) -> std::io::Result<()>
         pad: 0,
         key: &index as *const u32 as u64,
     };
-    // SAFETY: BPF_MAP_DELETE_ELEM reads `size` bytes of a properly initialised attr, whose
-    // key points at a live u32 (the map's key size).
+    // The key points at a live u32 (the map's key size).
+    bpf_syscall(BPF_MAP_DELETE_ELEM, &attr).map(drop)
+}
+
+/// The `bpf(2)` system call with command `cmd` and attribute block `attr` (a `bpf_attr`
+/// prefix, fully initialised), for what aya does not wrap. Returns its non-negative result.
+pub fn bpf_syscall<T>(cmd: libc::c_long, attr: &T) -> std::io::Result<libc::c_long> {
+    // SAFETY: the kernel reads `size_of::<T>()` bytes of `attr`, which the caller built as
+    // the command's attribute block; pointers in it are the caller's to keep valid.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_bpf,
-            BPF_MAP_DELETE_ELEM,
-            &attr as *const MapElem,
-            std::mem::size_of::<MapElem>(),
+            cmd,
+            attr as *const T,
+            std::mem::size_of::<T>(),
         )
     };
     if rc < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(())
+    Ok(rc)
 }
 
 #[cfg(test)]

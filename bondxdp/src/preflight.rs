@@ -51,21 +51,8 @@ fn probe_bpf() -> Result<()> {
         max_entries: 1,
         map_flags: 0,
     };
-    // SAFETY: BPF_MAP_CREATE reads `size` bytes of a properly initialised attr.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_MAP_CREATE,
-            &attr as *const MapCreate,
-            std::mem::size_of::<MapCreate>(),
-        )
-    };
-    if fd < 0 {
-        let err = std::io::Error::last_os_error();
-        return Err(Error::BpfUnavailable(format!(
-            "bpf(BPF_MAP_CREATE) failed: {err}"
-        )));
-    }
+    let fd = crate::maps::bpf_syscall(BPF_MAP_CREATE, &attr)
+        .map_err(|err| Error::BpfUnavailable(format!("bpf(BPF_MAP_CREATE) failed: {err}")))?;
     // SAFETY: closing the descriptor we just got.
     unsafe { libc::close(fd as i32) };
     Ok(())

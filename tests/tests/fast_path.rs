@@ -247,9 +247,21 @@ fn bad_forward_from_is_refused_and_the_fast_path_changes_live() {
         .bondxdp(&["up", "bond1", "--mode", "balance-rr", "-m", "lan0"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--forward-from interface of bond0"));
-    // Off, live: the XDP programs go, forwarding goes on through the kernel.
+    // Off, live: the XDP programs go (and the members leave the fast path's devmap),
+    // forwarding goes on through the kernel.
+    let member_ports = |r: &Routed| -> Vec<bool> {
+        r.router.enter(|| {
+            let paths = bondxdp::pins::BondPaths::current("bond0").unwrap();
+            let pin = paths.map(bondxdp::fastpath::FWD_MEMBERS);
+            let data = aya::maps::MapData::from_pin(pin).expect("members' devmap");
+            let map = aya::maps::xdp::DevMap::try_from(aya::maps::Map::DevMap(data)).unwrap();
+            (0..2).map(|slot| map.get(slot, 0).is_ok()).collect()
+        })
+    };
+    assert_eq!(member_ports(&r), [true, true]);
     r.router.bondxdp_ok(&["set", "bond0", "forward_from="]);
     assert!(!r.router.has_xdp("lan0") && !r.router.has_xdp("a0") && !r.router.has_xdp("a1"));
+    assert_eq!(member_ports(&r), [false, false]);
     let kernel_before = r.kernel_forwarded();
     ping(&r);
     assert!(r.kernel_forwarded() - kernel_before >= 6);

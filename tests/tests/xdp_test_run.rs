@@ -101,6 +101,20 @@ fn udp4(src: [u8; 4], dst: [u8; 4], sport: u16) -> Vec<u8> {
         .build()
 }
 
+/// UDP from 2001:db8:10::2 (a LAN client) to 2001:db8:30::5 (beyond the bond).
+fn udp6_far() -> Vec<u8> {
+    let mut v6 = Frame::eth(0x86dd)
+        .ipv6(2, 5, 17)
+        .ports(7, 53)
+        .lengths()
+        .build();
+    v6[14 + 8..14 + 24]
+        .copy_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    v6[14 + 24..14 + 40]
+        .copy_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5]);
+    v6
+}
+
 fn ipv4_checksum_ok(ip: &[u8]) -> bool {
     csum::finish(csum::sum(&ip[..20])) == 0
 }
@@ -146,16 +160,7 @@ fn lan_side_forwards_routes_through_the_bond_with_rewritten_macs_ttl_and_checksu
         assert_eq!(slots.len(), 2, "flows spread over both members");
 
         // IPv6: hop limit, MACs; no checksum in the header.
-        let mut v6 = Frame::eth(0x86dd)
-            .ipv6(2, 5, 17)
-            .ports(7, 53)
-            .lengths()
-            .build();
-        // 2001:db8:10::2 (a LAN client) -> 2001:db8:30::5 (beyond the bond)
-        v6[14 + 8..14 + 24]
-            .copy_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
-        v6[14 + 24..14 + 40]
-            .copy_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5]);
+        let v6 = udp6_far();
         let out = h.run_xdp(XOR_L34, &v6, lan);
         assert_eq!(out.verdict, XDP_REDIRECT, "{:?}", out.counters);
         assert_eq!(out.data[..6], NEXT_HOP_MAC);
@@ -416,15 +421,7 @@ fn interleaved_flows_and_families_each_keep_their_own_cached_route() {
             "dev",
             "bnd",
         ]);
-        let mut v6 = Frame::eth(0x86dd)
-            .ipv6(2, 5, 17)
-            .ports(7, 53)
-            .lengths()
-            .build();
-        v6[14 + 8..14 + 24]
-            .copy_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
-        v6[14 + 24..14 + 40]
-            .copy_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5]);
+        let v6 = udp6_far();
         let flows = [
             (udp4(CLIENT, FAR, 1000), NEXT_HOP_MAC),
             (udp4(CLIENT, UNRESOLVED, 1000), other_hop),
