@@ -128,11 +128,11 @@ pub const ROUTE_CACHE_TTL_MAX_NS: u64 = ROUTE_CACHE_TTL_TICKS * 10_000_000;
 const ROUTE_CACHE_BITS: u32 = 12;
 
 /// Route cache slots per CPU and address family. Each CPU has a direct-mapped cache of its
-/// own (a per-CPU array): a key's hash picks its one slot, so a hit costs an array lookup the
-/// verifier inlines and a key comparison, where a shared hash map costs a hash of the key, a
-/// bucket walk and locking (about 15 ns a frame). Two live keys that share a slot take turns,
-/// each asking the FIB when the other had the slot last. 48 bytes (IPv4) and 80 bytes (IPv6)
-/// a slot: 512 KiB per CPU per bond.
+/// own (its range of one array holding every CPU's): a key's hash picks its one slot, so a
+/// hit costs an address computation and a key comparison, where a shared hash map costs a
+/// hash of the key, a bucket walk and locking (about 15 ns a frame). Two live keys that share
+/// a slot take turns, each asking the FIB when the other had the slot last. A slot is a cache
+/// line (IPv4) or two (IPv6), aligned: 768 KiB per CPU per bond.
 pub const ROUTE_CACHE_SLOTS: u32 = 1 << ROUTE_CACHE_BITS;
 
 /// The slot of a key whose words fold to `x` (a multiplicative hash: the high bits of the
@@ -707,6 +707,10 @@ mod tests {
         );
         assert_eq!(core::mem::size_of::<RouteKey4>(), 16);
         assert_eq!(core::mem::size_of::<NextHop>(), 32);
+        // A slot is one cache line (IPv4) or two (IPv6); a CPU's record of its last slot one.
+        assert_eq!(core::mem::size_of::<RouteSlot<RouteKey4>>(), 64);
+        assert_eq!(core::mem::size_of::<RouteSlot<RouteKey6>>(), 128);
+        assert_eq!(core::mem::size_of::<LastRoute>(), 64);
     }
 
     #[test]
