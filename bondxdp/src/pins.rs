@@ -1,9 +1,9 @@
 //! Where a bond's state lives in bpffs, and how concurrent commands take turns.
 //!
-//! Layout: `<bpffs>/bondxdp/ns<inode>/<bond>/` holds the bond's maps (by map name), its two
+//! Layout: `<bpffs>/bondxdp/ns<cookie>/<bond>/` holds the bond's maps (by map name), its
 //! programs (`prog_*`) and its links (`link_*`). bpffs is shared by every network namespace
-//! while interface names are not, so the directory is keyed by the namespace's inode number:
-//! two namespaces may each have a `bond0`.
+//! while interface names are not, so the directory is keyed by the namespace (its cookie, see
+//! [`netns_pin_id`]): two namespaces may each have a `bond0`.
 //!
 //! `ip netns exec` mounts a fresh sysfs, which hides the host's /sys/fs/bpf. bondxdp then
 //! looks at it through an ancestor process that still sees it (`/proc/<pid>/root/sys/fs/bpf`,
@@ -12,7 +12,10 @@
 
 use std::{
     fs::File,
-    os::{fd::AsRawFd, unix::fs::MetadataExt},
+    os::{
+        fd::{AsRawFd, FromRawFd},
+        unix::fs::MetadataExt,
+    },
     path::{Path, PathBuf},
 };
 
@@ -96,6 +99,37 @@ pub fn netns_id() -> Result<u64> {
         .map_err(|e| Error::io("reading /proc/thread-self/ns/net", e))
 }
 
+/// Names the calling thread's network namespace for the pin directory: its cookie
+/// (`SO_NETNS_COOKIE`), which the kernel never hands out twice, where a namespace's inode
+/// number is reused: a namespace deleted without `down` (a container torn down, a killed
+/// test) leaves its pins behind, and a new namespace that got the same inode would otherwise
+/// find them as bonds of its own. Falls back to the inode where the option is missing.
+pub fn netns_pin_id() -> Result<u64> {
+    // SAFETY: plain socket(2) call; the descriptor is owned (closed) below.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return netns_id();
+    }
+    // SAFETY: a descriptor we own.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let mut cookie = 0u64;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cookie`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_NETNS_COOKIE,
+            (&raw mut cookie).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 || len as usize != std::mem::size_of::<u64>() {
+        return netns_id();
+    }
+    Ok(cookie)
+}
+
 /// The directory holding every bond of the current network namespace.
 pub fn namespace_dir(root: &Path, netns: u64) -> PathBuf {
     root.join("bondxdp").join(format!("ns{netns}"))
@@ -123,7 +157,7 @@ impl BondPaths {
     /// Paths for bond `name` in the calling thread's namespace.
     pub fn current(name: &str) -> Result<BondPaths> {
         Ok(BondPaths::new(
-            &namespace_dir(&bpffs_root()?, netns_id()?),
+            &namespace_dir(&bpffs_root()?, netns_pin_id()?),
             name,
         ))
     }
@@ -224,7 +258,7 @@ impl BondPaths {
 
 /// Names of the bonds pinned for the calling thread's namespace.
 pub fn list_bonds() -> Result<Vec<String>> {
-    let dir = namespace_dir(&bpffs_root()?, netns_id()?);
+    let dir = namespace_dir(&bpffs_root()?, netns_pin_id()?);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
@@ -259,7 +293,7 @@ pub struct NamespaceLock {
 impl NamespaceLock {
     /// Blocks until the lock for the calling thread's namespace is ours.
     pub fn acquire() -> Result<NamespaceLock> {
-        let dir = namespace_dir(&bpffs_root()?, netns_id()?);
+        let dir = namespace_dir(&bpffs_root()?, netns_pin_id()?);
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         Ok(NamespaceLock {

@@ -1,7 +1,6 @@
 //! Network namespaces owned by a test, and the two-host topology most tests use.
 
 use std::{
-    os::unix::fs::MetadataExt,
     path::PathBuf,
     process::{Command, Output},
     sync::{
@@ -19,7 +18,8 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 /// A network namespace created for one test and deleted (with everything in it) on drop.
 pub struct Netns {
     name: String,
-    inode: u64,
+    /// What bondxdp names the namespace's pin directory by (`pins::netns_pin_id`).
+    pin_id: u64,
     bonds: Mutex<Vec<String>>,
 }
 
@@ -46,14 +46,12 @@ impl Netns {
             NEXT.fetch_add(1, Ordering::SeqCst)
         );
         run_ok(Command::new("ip").args(["netns", "add", &name]));
-        let inode = std::fs::metadata(format!("/run/netns/{name}"))
-            .expect("netns file")
-            .ino();
-        let ns = Netns {
+        let mut ns = Netns {
             name,
-            inode,
+            pin_id: 0,
             bonds: Mutex::new(Vec::new()),
         };
+        ns.pin_id = ns.enter(|| bondxdp::pins::netns_pin_id().expect("namespace id"));
         ns.ip(&["link", "set", "lo", "up"]);
         ns
     }
@@ -146,7 +144,7 @@ impl Netns {
 
     /// Where bondxdp pins this namespace's bonds.
     pub fn pin_dir(&self) -> PathBuf {
-        PathBuf::from(format!("/sys/fs/bpf/bondxdp/ns{}", self.inode))
+        PathBuf::from(format!("/sys/fs/bpf/bondxdp/ns{}", self.pin_id))
     }
 
     /// Every interface with its MAC, flags and MTU.

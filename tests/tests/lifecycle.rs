@@ -79,6 +79,39 @@ fn same_bond_name_in_two_namespaces_pins_apart() {
 }
 
 #[test]
+fn pins_left_by_a_deleted_namespace_never_pass_for_a_new_ones_bonds() {
+    use std::os::unix::fs::MetadataExt;
+    let p = Pair::new("gh", 2);
+    // A namespace deleted without `down` leaves its pins; a new namespace may get its inode
+    // number. Plant such leftovers under this namespace's inode number: a bond0 that is not
+    // this namespace's.
+    let inode = std::fs::metadata(format!("/run/netns/{}", p.a.name()))
+        .expect("netns file")
+        .ino();
+    let ghost = std::path::PathBuf::from(format!("/sys/fs/bpf/bondxdp/ns{inode}"));
+    struct Remove(std::path::PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    std::fs::create_dir_all(ghost.join("bond0")).expect("ghost directory");
+    let _ghost = Remove(ghost.clone());
+    assert_ne!(
+        p.a.pin_dir(),
+        ghost,
+        "pins are keyed by something never reused"
+    );
+    p.bond_both(&["--mode", "active-backup"]);
+    assert!(p.a.pin_dir().join("bond0").is_dir());
+    p.a.bondxdp_ok(&["down", "bond0"]);
+    assert!(
+        ghost.join("bond0").is_dir(),
+        "not this namespace's to remove"
+    );
+}
+
+#[test]
 fn status_reports_mode_members_and_counters() {
     let p = Pair::new("st", 2);
     p.bond_both(&["--mode", "balance-xor", "--xmit-hash-policy", "layer2+3"]);
