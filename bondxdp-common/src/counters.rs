@@ -21,6 +21,20 @@ pub struct MemberStats {
 }
 
 impl MemberStats {
+    /// Counts a packet of `bytes` sent through the member.
+    #[inline(always)]
+    pub fn sent(&mut self, bytes: u32) {
+        self.tx_packets += 1;
+        self.tx_bytes += bytes as u64;
+    }
+
+    /// Counts a packet of `bytes` received on the member.
+    #[inline(always)]
+    pub fn received(&mut self, bytes: u32) {
+        self.rx_packets += 1;
+        self.rx_bytes += bytes as u64;
+    }
+
     /// Field-wise sum (for adding up CPUs).
     pub fn add(&mut self, other: &MemberStats) {
         self.tx_packets += other.tx_packets;

@@ -261,15 +261,26 @@ pub fn count(counter: Counter) {
     }
 }
 
+/// This CPU's traffic counters of the member in `slot`.
+#[inline(always)]
+fn member_stats(slot: u32) -> Option<&'static mut MemberStats> {
+    // SAFETY: per-CPU entry, and programs do not migrate while running.
+    MEMBER_STATS.get_ptr_mut(slot).map(|s| unsafe { &mut *s })
+}
+
 /// Counts a packet sent through the member in `slot`.
 #[inline(always)]
 pub fn count_tx(slot: u32, bytes: u32) {
-    if let Some(stats) = MEMBER_STATS.get_ptr_mut(slot) {
-        // SAFETY: as in `count`.
-        unsafe {
-            (*stats).tx_packets += 1;
-            (*stats).tx_bytes += bytes as u64;
-        }
+    if let Some(stats) = member_stats(slot) {
+        stats.sent(bytes);
+    }
+}
+
+/// Counts a packet received on the member in `slot`.
+#[inline(always)]
+pub fn count_rx(slot: u32, bytes: u32) {
+    if let Some(stats) = member_stats(slot) {
+        stats.received(bytes);
     }
 }
 
@@ -277,30 +288,13 @@ pub fn count_tx(slot: u32, bytes: u32) {
 /// it (`tx`) or received on it.
 #[inline(always)]
 pub fn count_xdp(slot: u32, bytes: u32, tx: bool) {
-    if let Some(stats) = MEMBER_STATS.get_ptr_mut(slot) {
-        // SAFETY: as in `count`.
-        unsafe {
-            if tx {
-                (*stats).tx_packets += 1;
-                (*stats).tx_bytes += bytes as u64;
-            } else {
-                (*stats).rx_packets += 1;
-                (*stats).rx_bytes += bytes as u64;
-            }
-            (*stats).xdp_forwarded += 1;
+    if let Some(stats) = member_stats(slot) {
+        if tx {
+            stats.sent(bytes);
+        } else {
+            stats.received(bytes);
         }
-    }
-}
-
-/// Counts a packet received on the member in `slot`.
-#[inline(always)]
-pub fn count_rx(slot: u32, bytes: u32) {
-    if let Some(stats) = MEMBER_STATS.get_ptr_mut(slot) {
-        // SAFETY: as in `count`.
-        unsafe {
-            (*stats).rx_packets += 1;
-            (*stats).rx_bytes += bytes as u64;
-        }
+        stats.xdp_forwarded += 1;
     }
 }
 

@@ -219,10 +219,36 @@ pub mod write {
     pub fn u16(ctx: &TcContext, off: usize, v: u16) -> Result<(), i64> {
         let p = at(ctx, off, 2)?;
         // SAFETY: p..p+2 lies inside the packet (checked above).
+        unsafe { store_u16(p, v) };
+        Ok(())
+    }
+
+    /// Stores two bytes of packet data (an skb's or an XDP frame's) at `p` in one store:
+    /// LLVM splits an access it cannot prove aligned into bytes; the JITs store misaligned
+    /// words natively.
+    ///
+    /// # Safety
+    /// `p..p + 2` must lie in packet data checked against `data_end`.
+    #[inline(always)]
+    pub unsafe fn store_u16(p: usize, v: u16) {
+        // SAFETY: per the contract.
         unsafe {
             asm!("*(u16 *)({p} + 0) = {v}", p = in(reg) p, v = in(reg) v as u64, options(nostack))
         };
-        Ok(())
+    }
+
+    /// Loads two bytes of packet data at `p` in one load (see [`store_u16`]).
+    ///
+    /// # Safety
+    /// As for [`store_u16`].
+    #[inline(always)]
+    pub unsafe fn load_u16(p: usize) -> u16 {
+        let v: u64;
+        // SAFETY: per the contract.
+        unsafe {
+            asm!("{v} = *(u16 *)({p} + 0)", v = lateout(reg) v, p = in(reg) p, options(readonly, nostack))
+        };
+        v as u16
     }
 
     /// Four bytes.
@@ -303,11 +329,7 @@ pub mod write {
     #[inline(always)]
     pub fn read_u16(ctx: &TcContext, off: usize) -> Result<u16, i64> {
         let p = at(ctx, off, 2)?;
-        let v: u64;
-        // SAFETY: as in `u16`.
-        unsafe {
-            asm!("{v} = *(u16 *)({p} + 0)", v = lateout(reg) v, p = in(reg) p, options(readonly, nostack))
-        };
-        Ok(v as u16)
+        // SAFETY: p..p+2 lies inside the packet (checked above).
+        Ok(unsafe { load_u16(p) })
     }
 }

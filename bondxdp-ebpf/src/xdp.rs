@@ -31,7 +31,10 @@ use bondxdp_common::{
 
 use crate::{
     maps,
-    skb::{Env, SkbView, write::copy_macs},
+    skb::{
+        Env, SkbView,
+        write::{copy_macs, load_u16, store_u16},
+    },
 };
 
 const AF_INET: u8 = 2;
@@ -442,33 +445,4 @@ fn rewrite(pkt: &SkbView, route: &Route, dst: &[u8; 6], src: &[u8; 6]) -> Result
         }
     }
     Ok(())
-}
-
-/// Two bytes of packet data at `p`, in one load (LLVM splits an access it cannot prove
-/// aligned into bytes; the JITs load misaligned words natively).
-///
-/// # Safety
-/// `p..p + 2` must lie in packet data checked against `data_end`.
-#[inline(always)]
-unsafe fn load_u16(p: usize) -> u16 {
-    let v: u64;
-    // SAFETY: per the contract.
-    unsafe {
-        core::arch::asm!("{v} = *(u16 *)({p} + 0)", v = lateout(reg) v, p = in(reg) p,
-                         options(readonly, nostack))
-    };
-    v as u16
-}
-
-/// Stores two bytes of packet data at `p` in one store (see [`load_u16`]).
-///
-/// # Safety
-/// As for [`load_u16`].
-#[inline(always)]
-unsafe fn store_u16(p: usize, v: u16) {
-    // SAFETY: per the contract.
-    unsafe {
-        core::arch::asm!("*(u16 *)({p} + 0) = {v}", p = in(reg) p, v = in(reg) v as u64,
-                         options(nostack))
-    };
 }
