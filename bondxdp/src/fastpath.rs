@@ -2,9 +2,8 @@
 //! interface (swapped with the egress program when the mode changes), `xdp_member` on each
 //! member, and the devmaps they redirect through (`FWD_MEMBERS`: the members by slot;
 //! `FWD_PORTS`: the LAN-side interfaces by ifindex; `FWD_BCAST`: the members, for broadcast
-//! mode). Links are pinned in
-//! the bond's directory like the tcx ones, so `down` (which removes the directory) detaches
-//! them, and they outlive the process that attached them.
+//! mode). Links are pinned in the bond's directory like the tcx ones, so `down` (which
+//! removes the directory) detaches them, and they outlive the process that attached them.
 
 use std::path::Path;
 
@@ -133,6 +132,7 @@ fn members_devmap(paths: &BondPaths) -> Result<DevMap<MapData>> {
     Ok(DevMap::try_from(Map::DevMap(data))?)
 }
 
+/// A devmap update's error, as ours.
 fn devmap_error(e: aya::maps::xdp::XdpMapError) -> Error {
     Error::Ebpf(format!("devmap: {e}"))
 }
