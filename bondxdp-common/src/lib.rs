@@ -17,7 +17,8 @@
 //! pure decisions are unit-tested on the host and called unchanged from the eBPF programs.
 #![cfg_attr(not(test), no_std)]
 // The eBPF target's atomic add (`load_aware::Credits`) is one instruction of inline assembly:
-// core offers no read-modify-write atomics there. The eBPF crates are built with nightly.
+// core offers no read-modify-write atomics there. The eBPF crates are built with the pinned
+// Rust and RUSTC_BOOTSTRAP=1 (README, "Toolchain"), so unstable features are available.
 #![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
 pub mod config;

@@ -515,13 +515,12 @@ fn icmp<P: PacketView + ?Sized>(pkt: &P, flow: &mut Flow) -> Result<(), ParseErr
 #[inline(always)]
 fn quoted<P: PacketView + ?Sized>(pkt: &P, off: usize, v6: bool) -> Result<Inner, ParseError> {
     let mut key = FlowKey::default();
-    let l4;
-    if v6 {
+    let l4 = if v6 {
         let ip = pkt.window(off, 40).ok_or(ParseError::Truncated)?;
         key.family = FAMILY_V6;
         key.proto = ip.u8::<6>();
         read16(&ip, &mut key.src, &mut key.dst);
-        l4 = off + 40;
+        off + 40
     } else {
         let ip = pkt.window(off, 20).ok_or(ParseError::Truncated)?;
         let ihl = (ip.u8::<0>() & 0x0f) as usize * 4;
@@ -532,8 +531,8 @@ fn quoted<P: PacketView + ?Sized>(pkt: &P, off: usize, v6: bool) -> Result<Inner
         key.proto = ip.u8::<9>();
         key.src[0] = ip.le32::<12>();
         key.dst[0] = ip.le32::<16>();
-        l4 = off + ihl;
-    }
+        off + ihl
+    };
     let th = pkt.window(l4, 8).ok_or(ParseError::Truncated)?;
     let mut csum = 0;
     match key.proto {

@@ -17,7 +17,7 @@
 //! configuration and counters and are pinned under /sys/fs/bpf/bondxdp/.
 #![no_std]
 #![no_main]
-// Single-instruction packet loads (see skb.rs); the eBPF crate is built with nightly anyway.
+// Single-instruction packet loads (see skb.rs); the eBPF crate is built with RUSTC_BOOTSTRAP=1.
 #![feature(asm_experimental_arch)]
 
 mod custom;

@@ -306,15 +306,9 @@ fn kernel_forwarded(ns: &str) -> Result<u64> {
 /// Parses a tc rate ("1gbit", "300mbit") into Gbit/s.
 pub(crate) fn rate_gbps(rate: &str) -> Option<f64> {
     let r = rate.to_ascii_lowercase();
-    let (num, mult) = if let Some(n) = r.strip_suffix("gbit") {
-        (n, 1.0)
-    } else if let Some(n) = r.strip_suffix("mbit") {
-        (n, 1e-3)
-    } else if let Some(n) = r.strip_suffix("kbit") {
-        (n, 1e-6)
-    } else {
-        return None;
-    };
+    let (num, mult) = [("gbit", 1.0), ("mbit", 1e-3), ("kbit", 1e-6)]
+        .into_iter()
+        .find_map(|(unit, mult)| Some((r.strip_suffix(unit)?, mult)))?;
     num.parse::<f64>().ok().map(|n| n * mult)
 }
 

@@ -1,8 +1,10 @@
-//! bondxdp's task runner: `cargo xtask setup | run | test`.
+//! bondxdp's task runner: `cargo xtask setup | run | test | bench | from-scratch`.
 
+mod from_scratch;
 mod lab;
 mod lab_wan;
 mod setup;
+mod toolchain;
 mod util;
 
 use anyhow::Result;
@@ -19,8 +21,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install what this machine lacks (Debian packages, bpf-linker, rust-src, bpffs).
+    /// Install what this machine lacks: the pinned Rust toolchains and bpf-linker, Debian
+    /// packages (LLVM, the tools tests use), bpffs. Checks the eBPF rustc/bpf-linker pairing.
     Setup,
+    /// Formatting and lints: `cargo fmt --check`, clippy on the host crates, then clippy on the
+    /// eBPF crates with the pinned eBPF Rust.
+    Lint,
+    /// Prove the from-nothing build: the pinned toolchains and bpf-linker installed into
+    /// empty, temporary RUSTUP_HOME and CARGO_HOME, then the release binary built with them.
+    FromScratch {
+        /// Keep target/from-scratch (the homes and the build) afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
     /// The lab: two hosts, a bond on each side, traffic, a live per-member view.
     Run(lab::LabArgs),
     /// Benchmarks with same-run baselines: markdown table, JSON and plots in bench/results/.
@@ -47,6 +60,11 @@ enum Task {
 fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Setup => setup::setup(),
+        Task::Lint => lint(),
+        Task::FromScratch { keep } => {
+            setup::setup()?;
+            from_scratch::from_scratch(keep)
+        }
         Task::Run(args) => {
             setup::setup()?;
             lab::run_lab(&args)
@@ -83,6 +101,10 @@ fn main() -> Result<()> {
         }
         Task::Test { args } => {
             setup::setup()?;
+            if args.is_empty() {
+                // First: nothing else matters if a new machine cannot build.
+                from_scratch::from_scratch(false)?;
+            }
             step("building");
             // The default members: everything but the eBPF crate, which only builds for
             // bpfel-unknown-none (bondxdp's build script does that).
@@ -120,4 +142,35 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `cargo xtask lint`: what every commit passes before it is pushed.
+fn lint() -> Result<()> {
+    setup::setup()?;
+    let pins = toolchain::Pins::load(&util::workspace_root()).map_err(|e| anyhow::anyhow!(e))?;
+    step("cargo fmt --check");
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    step("clippy: host crates");
+    run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    for krate in ["bondxdp-ebpf", "bondxdp-select-example"] {
+        step(&format!(
+            "clippy: {krate} (Rust {}, bpfel-unknown-none)",
+            pins.ebpf_rust
+        ));
+        let mut clippy = setup::Rust::from_env().cmd("rustup");
+        clippy
+            .current_dir(util::workspace_root())
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["run", &pins.ebpf_rust, "cargo", "clippy", "-p", krate])
+            .args([
+                "--release",
+                "--target",
+                "bpfel-unknown-none",
+                "-Z",
+                "build-std=core",
+            ])
+            .args(["--target-dir", "target/ebpf-clippy", "--", "-D", "warnings"]);
+        run(&mut clippy)?;
+    }
+    Ok(())
 }
