@@ -5,13 +5,13 @@
 //! for dispatching on the mode and each program verifies on its own) and the rewrite.
 
 use crate::{
-    config::{HashPolicy, Mode},
     counters::Counter,
     modes::{
-        Selector, active_backup::ActiveBackup, broadcast::Broadcast, load_aware::LoadAware,
-        round_robin::RoundRobin, xor,
+        FastPath, Ports, Selector, active_backup::ActiveBackup, broadcast::Broadcast,
+        load_aware::LoadAware, round_robin::RoundRobin, xor,
     },
     packet::{Bytes, PacketView},
+    types::{HashPolicy, Mode, str_eq},
 };
 
 /// The program on members: routes toward a LAN-side interface leave through it.
@@ -42,7 +42,7 @@ pub const XDP_LAN_PROGRAMS: [&str; 11] = [
 pub const fn lan_index(name: &str) -> u8 {
     let mut i = 0;
     while i < XDP_LAN_PROGRAMS.len() {
-        if same_name(XDP_LAN_PROGRAMS[i], name) {
+        if str_eq(XDP_LAN_PROGRAMS[i], name) {
             return i as u8;
         }
         i += 1;
@@ -50,39 +50,29 @@ pub const fn lan_index(name: &str) -> u8 {
     panic!("not a LAN-side program")
 }
 
-/// `a == b`, in a const fn.
-const fn same_name(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
 /// The LAN-side program for a bond in `mode` with `policy` ([`XDP_LAN_PASS`] for modes the
 /// fast path does not accelerate).
 pub const fn lan_program_for(mode: Mode, policy: HashPolicy) -> &'static str {
-    if !accelerates(mode) {
-        return XDP_LAN_PASS;
-    }
-    match mode {
-        Mode::BalanceRr => RoundRobin::XDP_PROGRAM,
-        Mode::ActiveBackup => ActiveBackup::XDP_PROGRAM,
-        // 802.3ad sends like balance-xor, through the members LACP has distributing (the
-        // configuration's transmit set); members only deliver what they may collect.
-        Mode::BalanceXor | Mode::Ieee8023ad => xor::xdp_program(policy),
-        Mode::Broadcast => Broadcast::XDP_PROGRAM,
-        Mode::BalanceTlb | Mode::LoadAware => LoadAware::XDP_PROGRAM,
-        _ => XDP_LAN_PASS,
+    match mode.info().fast_path {
+        FastPath::One(program) => program,
+        FastPath::ByPolicy => xor::xdp_program(policy),
+        FastPath::Pass => XDP_LAN_PASS,
     }
 }
+
+// Every LAN-side program a mode can name is in XDP_LAN_PROGRAMS (lan_index fails the build
+// otherwise).
+const _: () = {
+    let mut m = 0;
+    while m < Mode::ALL.len() {
+        let mut p = 0;
+        while p < HashPolicy::ALL.len() {
+            lan_index(lan_program_for(Mode::ALL[m], HashPolicy::ALL[p]));
+            p += 1;
+        }
+        m += 1;
+    }
+};
 
 /// Ethernet header length.
 pub const ETH_HLEN: usize = 14;
@@ -354,27 +344,16 @@ pub const LAST_ROUTES_PER_CPU: u32 = 2;
 /// Whether `mode` with `policy` looks at transport ports, so that the later fragments of a
 /// datagram (which carry none) would take another member than its first.
 pub const fn uses_ports(mode: Mode, policy: HashPolicy) -> bool {
-    match mode {
-        Mode::BalanceXor | Mode::Ieee8023ad | Mode::Custom => {
-            matches!(policy, HashPolicy::Layer34 | HashPolicy::Encap34)
-        }
-        Mode::BalanceTlb | Mode::LoadAware => true,
-        _ => false,
+    match mode.info().ports {
+        Ports::Never => false,
+        Ports::ByPolicy => matches!(policy, HashPolicy::Layer34 | HashPolicy::Encap34),
+        Ports::Always => true,
     }
 }
 
 /// Whether the XDP path forwards for `mode` (the others hand every packet to the kernel).
 pub const fn accelerates(mode: Mode) -> bool {
-    matches!(
-        mode,
-        Mode::BalanceRr
-            | Mode::ActiveBackup
-            | Mode::BalanceXor
-            | Mode::Ieee8023ad
-            | Mode::Broadcast
-            | Mode::BalanceTlb
-            | Mode::LoadAware
-    )
+    !matches!(mode.info().fast_path, FastPath::Pass)
 }
 
 /// Decides whether a frame may take the fast path (`Ok`: what the FIB lookup needs) or goes

@@ -15,8 +15,8 @@
 //! * encap3+4 returns the stack's L4 flow hash when the caller has one (`skb->l4_hash`).
 
 use crate::{
-    config::HashPolicy,
     packet::{Bytes, ETH_HLEN, PacketView, ethertype, ipproto},
+    types::HashPolicy,
 };
 
 /// How many headers the encap dissector walks before it stops (the kernel allows 15).

@@ -1,24 +1,32 @@
 //! Everything bondxdp's eBPF programs and its userspace must agree on.
 //!
-//! * [`config`]: the map value types (`#[repr(C)]`, no padding surprises) describing a bond:
-//!   mode, hash policy, member slots, and which members may transmit or receive.
-//! * [`counters`]: per-member traffic counters and the named reasons for every drop.
-//! * [`packet`]: a tiny read-only view of a frame, implemented by byte slices on the host and by
-//!   the skb in the eBPF programs, so the same parsing code runs in both places.
-//! * [`hash`]: the kernel bonding driver's transmit hash (`bond_xmit_hash`), bit-exact.
-//! * [`forward`]: the XDP fast path's decisions for routed traffic (`--forward-from`).
-//! * [`modes`]: one file per bonding mode: which member sends a packet, and which members are
-//!   eligible at all.
+//! The rooms, each importing only rooms listed above it (a host test checks there is no
+//! import circle):
+//! * [`types`]: the basic types (mode and hash-policy numbers, link states, member and uplink
+//!   slots); imports nothing.
+//! * [`reciprocal`], [`packet`], [`counters`]: division without a divide, a read-only view of a
+//!   frame (byte slices on the host, the skb in eBPF, so one parser runs in both), per-member
+//!   counters with the named reasons for every drop.
+//! * [`weights`]: weighted tables for choosing members for new flows.
 //! * [`nat`]: the multi-uplink mode's flow tables and packet parser (translation to each
 //!   uplink's address).
-//! * [`weights`]: weighted tables for choosing members for new flows.
+//! * [`hash`]: the kernel bonding driver's transmit hash (`bond_xmit_hash`), bit-exact.
+//! * [`config`]: the map value the data plane reads (`#[repr(C)]`, no padding surprises):
+//!   mode, hash policy, member slots, and which members may transmit or receive.
+//! * [`records`]: userspace's pinned records of a bond (the eBPF object declares their maps but
+//!   never reads them).
+//! * [`modes`]: the table of modes ([`modes::MODES`]) and one file per mode: which member
+//!   sends a packet, and which members are eligible at all.
+//! * [`forward`]: the XDP fast path's decisions for routed traffic (`--forward-from`).
+//! * [`plan`]: what the data plane acts on, derived from the configuration
+//!   ([`BondConfig::recompute`]).
 //!
 //! The crate is `no_std` and has no dependencies (bar `aya` for the `user` feature), so the
 //! pure decisions are unit-tested on the host and called unchanged from the eBPF programs.
 #![cfg_attr(not(test), no_std)]
 // The eBPF target's atomic add (`load_aware::Credits`) is one instruction of inline assembly:
 // core offers no read-modify-write atomics there. The eBPF crates are built with the pinned
-// Rust and RUSTC_BOOTSTRAP=1 (README, "Toolchain"), so unstable features are available.
+// Rust and RUSTC_BOOTSTRAP=1 (docs/toolchain.md), so unstable features are available.
 #![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
 pub mod config;
@@ -28,7 +36,10 @@ pub mod hash;
 pub mod modes;
 pub mod nat;
 pub mod packet;
+pub mod plan;
 pub mod reciprocal;
+pub mod records;
+pub mod types;
 pub mod weights;
 
 #[cfg(feature = "user")]

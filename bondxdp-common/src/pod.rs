@@ -1,9 +1,10 @@
 //! `aya::Pod` for the map value types (userspace only, `user` feature).
 
 use crate::{
-    config::{BondConfig, BondState, ConfigSlots, UplinkHealth},
+    config::{BondConfig, ConfigSlots},
     counters::{MemberStats, UplinkSignals},
     nat::{FlowEntry, FlowKey, FragEntry, FragKey, HostEntry, NatEntry},
+    records::{BondState, UplinkHealth},
 };
 
 // SAFETY: all of these are `#[repr(C)]`, `Copy`, made only of integers and byte arrays with

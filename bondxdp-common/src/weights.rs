@@ -7,7 +7,7 @@
 //! multi-wan places new flows with it; load-aware and balance-tlb place them by smooth
 //! weighted round-robin (`modes::load_aware`) and fall back to it only without their credits.
 
-use crate::config::MAX_MEMBERS;
+use crate::types::MAX_MEMBERS;
 
 /// Buckets in a table: a member's share is exact to 1/256 (0.4 %).
 pub const BUCKETS: usize = 256;

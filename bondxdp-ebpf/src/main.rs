@@ -33,13 +33,13 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 use bondxdp_common::modes::{
-    active_backup::ActiveBackup, broadcast::Broadcast, load_aware::LoadAware,
+    Selector, active_backup::ActiveBackup, broadcast::Broadcast, load_aware::LoadAware,
     round_robin::RoundRobin, xor::Xor,
 };
 
 /// One tcx egress program per selector, and its XDP fast-path twin for LAN-side interfaces;
-/// names must match `Selector::PROGRAM` and `Selector::XDP_PROGRAM` (the loader loads every
-/// name of `EGRESS_PROGRAMS` and `forward::XDP_LAN_PROGRAMS` and fails loudly otherwise).
+/// names must match `Selector::PROGRAM` and `Selector::XDP_PROGRAM`, which the macro checks
+/// at compile time (and a test checks every program the modes table names is in the object).
 macro_rules! selector_programs {
     ($($name:ident, $xdp:ident => $selector:ty),* $(,)?) => {$(
         #[doc = concat!("tcx egress on the bond, selecting with `", stringify!($selector), "`.")]
@@ -54,6 +54,18 @@ macro_rules! selector_programs {
         pub fn $xdp(ctx: XdpContext) -> u32 {
             xdp::lan::<$selector>(&ctx)
         }
+
+        // The names userspace attaches by (the modes table reads them from the selector)
+        // are these functions' names: a mismatch fails this build, not a user's `up`.
+        const _: () = assert!(
+            bondxdp_common::types::str_eq(stringify!($name), <$selector as Selector>::PROGRAM)
+                && bondxdp_common::types::str_eq(
+                    stringify!($xdp),
+                    <$selector as Selector>::XDP_PROGRAM
+                ),
+            concat!("selector_programs!: ", stringify!($name), "/", stringify!($xdp),
+                " differ from ", stringify!($selector), "'s PROGRAM/XDP_PROGRAM")
+        );
     )*};
 }
 

@@ -10,7 +10,7 @@ use aya_ebpf::{
 };
 use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
-    config::{BondState, ConfigSlots, UplinkHealth},
+    config::ConfigSlots,
     counters::{COUNTER_SLOTS, UplinkSignals},
     forward::{
         LAST_ROUTES_PER_CPU, LastRoute, ROUTE_CACHE_SLOTS, RouteCache, RouteKey4, RouteKey6,
@@ -22,6 +22,7 @@ use bondxdp_common::{
         round_robin::RrCursor,
     },
     nat::{Addr, Flow, FlowEntry, FlowKey, FragEntry, FragKey, HostEntry, NatEntry},
+    records::{BondState, UplinkHealth},
 };
 
 /// Double-buffered configuration: userspace writes the slot not in use, then flips

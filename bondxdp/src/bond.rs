@@ -11,11 +11,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bondxdp_common::{
     BondConfig, HashPolicy, MAX_MEMBERS, MemberSlot, Mode,
-    config::{
-        BondState, CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS, ForwardRecord, LinkState,
-        MAX_FORWARD, MemberRestore, MwanRecord, NAT_STICKY_HOST, NO_SLOT, RESTORE_UNTOUCHED,
-    },
+    config::{CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS, LinkState, NAT_STICKY_HOST, NO_SLOT},
     modes::active_backup::choose_active,
+    records::{
+        BondState, ForwardRecord, MAX_FORWARD, MemberRestore, MwanRecord, RESTORE_UNTOUCHED,
+    },
 };
 use tracing::{debug, info, warn};
 

@@ -10,31 +10,19 @@ use std::{
 
 use bondxdp_common::{
     HashPolicy, MAX_MEMBERS, Mode,
-    config::{
+    modes::active_backup::PrimaryReselect,
+    records::{
         BalanceRecord, LACP_PASSIVE, LACP_RATE_FAST, LacpRecord, MAX_FORWARD, MAX_TARGETS,
         MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER, MWAN_STICKY_HOST, MonitorConfig, MwanRecord,
         SELECT_PROGRAM_MAX,
     },
-    modes::active_backup::PrimaryReselect,
 };
 
 use crate::{
     error::{Error, Result},
     lacp::{AdSelect, key::MAX_USER_KEY},
+    mac::{format_mac, parse_mac},
 };
-
-/// Modes whose data plane exists in this version.
-pub const SUPPORTED_MODES: [Mode; 9] = [
-    Mode::BalanceRr,
-    Mode::ActiveBackup,
-    Mode::BalanceXor,
-    Mode::Broadcast,
-    Mode::Ieee8023ad,
-    Mode::BalanceTlb,
-    Mode::MultiWan,
-    Mode::LoadAware,
-    Mode::Custom,
-];
 
 /// Options of one bond (kernel names in parentheses).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -799,14 +787,19 @@ impl BondSpec {
             }
         }
         let opts = &self.options;
-        if !SUPPORTED_MODES.contains(&opts.mode) {
+        if !opts.mode.has_data_plane() {
+            let supported: Vec<&str> = Mode::ALL
+                .into_iter()
+                .filter(|m| m.has_data_plane())
+                .map(Mode::name)
+                .collect();
             return Err(Error::invalid(
                 "mode",
                 format!(
                     "{} ({}) is not supported yet; supported: {}",
                     opts.mode.name(),
                     opts.mode as u32,
-                    SUPPORTED_MODES.map(|m| m.name()).join(", ")
+                    supported.join(", ")
                 ),
             ));
         }
@@ -1519,35 +1512,6 @@ pub fn parse_hash_policy(s: &str) -> Result<HashPolicy> {
     })
 }
 
-/// Parses `aa:bb:cc:dd:ee:ff`.
-pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
-    let mut mac = [0u8; 6];
-    let parts: Vec<&str> = s.split(':').collect();
-    if parts.len() != 6 {
-        return Err(Error::invalid(
-            "mac",
-            format!("{s:?} is not of the form aa:bb:cc:dd:ee:ff"),
-        ));
-    }
-    for (byte, part) in mac.iter_mut().zip(parts) {
-        *byte = u8::from_str_radix(part, 16)
-            .ok()
-            .filter(|_| part.len() == 2)
-            .ok_or_else(|| {
-                Error::invalid("mac", format!("{s:?} is not of the form aa:bb:cc:dd:ee:ff"))
-            })?;
-    }
-    Ok(mac)
-}
-
-/// Formats a MAC address as `aa:bb:cc:dd:ee:ff`.
-pub fn format_mac(mac: &[u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1622,14 +1586,6 @@ mod tests {
         );
         assert_eq!(parse_hash_policy("layer3+4").unwrap(), HashPolicy::Layer34);
         assert!(parse_hash_policy("layer9").is_err());
-        assert_eq!(
-            parse_mac("02:00:5e:10:00:01").unwrap(),
-            [2, 0, 0x5e, 0x10, 0, 1]
-        );
-        assert!(parse_mac("02:00:5e:10:00").is_err());
-        assert!(parse_mac("02:00:5e:10:00:zz").is_err());
-        assert!(parse_mac("2:0:5e:10:0:1").is_err());
-        assert_eq!(format_mac(&[2, 0, 0x5e, 0x10, 0, 1]), "02:00:5e:10:00:01");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! bondxdp: link aggregation (bonding) on eBPF.
 //!
-//! The rooms, one concern each:
+//! The rooms, one concern each (a host test in xtask/src/layout.rs keeps them free of import
+//! circles):
 //! * [`config`]: what a bond is asked to be, validated before the host is touched;
 //! * [`bond`]: `up`/`down`/`set`/`member`, building, changing and dismantling a bond without
 //!   ever leaving it half-done;
@@ -16,6 +17,7 @@
 //! * [`stats`]: `status`, as /proc/net/bonding shows it;
 //! * [`metrics`]: Prometheus metrics served by the controller;
 //! * [`preflight`]: privilege and BPF checks;
+//! * [`mac`]: MAC addresses as users write them;
 //! * [`select_program`]: custom mode's user-written selection programs, loaded and swapped;
 //! * [`cli`]: the command line.
 //!
@@ -30,6 +32,7 @@ pub mod fastpath;
 /// LACP (802.3ad) without IO: PDU codec, per-port state machines, aggregator selection.
 pub mod lacp;
 pub mod loader;
+pub mod mac;
 pub mod maps;
 pub mod metrics;
 pub mod netdev;

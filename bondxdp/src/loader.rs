@@ -6,12 +6,15 @@ use std::path::Path;
 
 use aya::{
     Ebpf, EbpfLoader,
+    maps::ProgramArray,
     programs::{
         LinkOrder, SchedClassifier, TcAttachType,
         links::{FdLink, PinnedLink},
         tc::TcAttachOptions,
     },
 };
+
+use bondxdp_common::modes::custom::{FINISH_SLOT, SELECT_PROGS};
 
 use crate::{
     error::{Error, Result},
@@ -122,7 +125,7 @@ pub fn classifier<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut SchedCla
 /// Pins the object's maps and programs into the bond's directory (with `custom_finish` in
 /// its slot of the custom mode's program array, so a selection program can be added later).
 pub fn pin(ebpf: &mut Ebpf, paths: &BondPaths) -> Result<()> {
-    crate::select_program::install_finish(ebpf)?;
+    install_finish(ebpf)?;
     for name in names::ALL
         .into_iter()
         .chain(names::CUSTOM)
@@ -138,6 +141,21 @@ pub fn pin(ebpf: &mut Ebpf, paths: &BondPaths) -> Result<()> {
     for name in crate::fastpath::programs() {
         crate::fastpath::xdp(ebpf, name)?.pin(paths.program(name))?;
     }
+    Ok(())
+}
+
+/// Puts bondxdp's own `custom_finish` (from the bond's freshly loaded object) into its slot.
+fn install_finish(ebpf: &mut Ebpf) -> Result<()> {
+    let name = bondxdp_common::modes::CUSTOM_FINISH;
+    let fd = classifier(ebpf, name)?
+        .fd()?
+        .try_clone()
+        .map_err(|e| Error::io("duplicating a program descriptor", e))?;
+    let map = ebpf
+        .map_mut(SELECT_PROGS)
+        .ok_or_else(|| Error::Ebpf(format!("map {SELECT_PROGS} missing from the eBPF object")))?;
+    let mut progs = ProgramArray::try_from(map)?;
+    progs.set(FINISH_SLOT, &fd, 0)?;
     Ok(())
 }
 

@@ -14,11 +14,10 @@ use aya::{
 };
 use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
-    config::{
-        BOND_STATE_MAGIC, BOND_STATE_VERSION, BondState, ConfigSlots, LacpRecord, UplinkHealth,
-    },
+    config::ConfigSlots,
     counters::UplinkSignals,
     nat::{Addr, FlowEntry, FlowKey, HostEntry, NatEntry},
+    records::{BOND_STATE_MAGIC, BOND_STATE_VERSION, BondState, LacpRecord, UplinkHealth},
 };
 
 use crate::{

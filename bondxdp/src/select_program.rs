@@ -15,8 +15,8 @@ use aya::{
     programs::{Program, ProgramError},
 };
 use bondxdp_common::{
-    config::SELECT_PROGRAM_MAX,
-    modes::custom::{FINISH_SLOT, SELECT_CTX, SELECT_PROGS, SELECT_SLOT},
+    modes::custom::{SELECT_CTX, SELECT_PROGS, SELECT_SLOT},
+    records::SELECT_PROGRAM_MAX,
 };
 
 use crate::{
@@ -132,21 +132,6 @@ pub fn uninstall(paths: &BondPaths) -> Result<()> {
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// Puts bondxdp's own `custom_finish` (from the bond's freshly loaded object) into its slot.
-pub fn install_finish(ebpf: &mut Ebpf) -> Result<()> {
-    let name = bondxdp_common::modes::CUSTOM_FINISH;
-    let fd = crate::loader::classifier(ebpf, name)?
-        .fd()?
-        .try_clone()
-        .map_err(|e| Error::io("duplicating a program descriptor", e))?;
-    let map = ebpf
-        .map_mut(SELECT_PROGS)
-        .ok_or_else(|| Error::Ebpf(format!("map {SELECT_PROGS} missing from the eBPF object")))?;
-    let mut progs = ProgramArray::try_from(map)?;
-    progs.set(FINISH_SLOT, &fd, 0)?;
-    Ok(())
 }
 
 /// Loads the object of `r` (with the bond's maps when `paths` is given) and its classifier.

@@ -8,19 +8,20 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bondxdp_common::{
     BondConfig, MAX_MEMBERS, Mode,
-    config::{
-        ForwardRecord, HEALTH_CONFIRMING, HEALTH_DOWN, HEALTH_UP, LinkState, MAX_FORWARD,
-        MEMBER_RX_ACCEPT, PROBLEM_GATEWAY_UNRESOLVED, PROBLEM_NO_ADDRESS, PROBLEM_NO_GATEWAY,
-        UPLINK_L3, UplinkHealth,
-    },
+    config::{LinkState, MEMBER_RX_ACCEPT, UPLINK_L3},
     nat::{Addr, FAMILY_V4, addr_bytes},
+    records::{
+        ForwardRecord, HEALTH_CONFIRMING, HEALTH_DOWN, HEALTH_UP, MAX_FORWARD,
+        PROBLEM_GATEWAY_UNRESOLVED, PROBLEM_NO_ADDRESS, PROBLEM_NO_GATEWAY, UplinkHealth,
+    },
 };
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    config::{LacpOptions, MonitorOptions, format_mac, validate_ifname},
+    config::{LacpOptions, MonitorOptions, validate_ifname},
     error::{Error, Result},
     lacp::{AggregatorStatus, PortStatus, record::read_record},
+    mac::format_mac,
     maps::{BondMaps, name_string},
     netdev::Netlink,
     pins::{self, BondPaths},

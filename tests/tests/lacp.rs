@@ -256,7 +256,7 @@ fn bondxdp_pair_negotiates_spreads_traffic_and_drops_a_silent_or_dark_member() {
 
     // Bad frames on link 0 are counted by reason and change nothing: a truncated LACPDU, a
     // Slow Protocol of another subtype, and a LACPDU claiming to come from A itself (a loop).
-    let a_mac = bondxdp::config::parse_mac(sa["mac"].as_str().unwrap()).unwrap();
+    let a_mac = bondxdp::mac::parse_mac(sa["mac"].as_str().unwrap()).unwrap();
     let good = Lacpdu {
         actor: PortInfo {
             system_priority: 0xffff,

@@ -58,7 +58,7 @@ fn balance_xor_keeps_each_flow_on_one_member_and_spreads_64_flows() {
     assert_ip_works(&p, 5002);
     let mac_a = p.a.link("bond0").mac;
     let mac_b = p.b.link("bond0").mac;
-    let parse = |m: &str| bondxdp::config::parse_mac(m).unwrap();
+    let parse = |m: &str| bondxdp::mac::parse_mac(m).unwrap();
     let mut flows_per_member = [0; 3];
     for flow in 0..64u16 {
         let sport = 20000 + flow * 7;

@@ -519,3 +519,32 @@ fn load_aware_places_new_flows_by_smooth_weighted_round_robin() {
         }
     });
 }
+
+/// Every program the modes table names (egress for each hash policy, ingress, the XDP fast
+/// path's LAN-side program) is in the object, so a mode whose program was forgotten in the
+/// eBPF crate fails here rather than at a user's `up`.
+#[test]
+fn every_program_the_modes_table_names_is_in_the_object() {
+    let ebpf = bondxdp::loader::load().expect("loading the object");
+    let mut checked = 0;
+    for info in bondxdp_common::modes::MODES {
+        let mut names = vec![info.ingress];
+        for policy in HashPolicy::ALL {
+            names.extend(bondxdp::loader::programs::program_for(info.mode, policy));
+            names.push(bondxdp_common::forward::lan_program_for(info.mode, policy));
+        }
+        for name in names {
+            assert!(
+                ebpf.program(name).is_some(),
+                "{}: program {name} is not in the object",
+                info.name
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "{checked}");
+    // And the ones no mode names directly.
+    for name in bondxdp::loader::programs::all() {
+        assert!(ebpf.program(name).is_some(), "{name} is not in the object");
+    }
+}

@@ -47,7 +47,7 @@ fn mac_of(iface: &str) -> [u8; 6] {
         .output()
         .unwrap();
     let line = String::from_utf8(out.stdout).unwrap();
-    bondxdp::config::parse_mac(line.split_whitespace().nth(2).unwrap()).unwrap()
+    bondxdp::mac::parse_mac(line.split_whitespace().nth(2).unwrap()).unwrap()
 }
 
 /// The router around the harness (runs inside its namespace): `bnd` stands for the bond,

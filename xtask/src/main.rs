@@ -3,6 +3,8 @@
 mod from_scratch;
 mod lab;
 mod lab_wan;
+#[cfg(test)]
+mod layout;
 mod setup;
 mod toolchain;
 mod util;

@@ -1,8 +1,11 @@
-//! Member selection: one file per bonding mode.
+//! Member selection: the table of modes, and one file per bonding mode.
 //!
-//! A mode answers two questions, both pure and host-tested:
+//! [`MODES`] holds every fact about a mode that the rest of bondxdp reads: its kernel number
+//! and name, its egress, ingress and XDP programs, which members are eligible, and what its
+//! options mean ([`Mode`]'s methods read it). The per-packet work is in the mode's file:
 //! * [`transmits`]/[`receives`]: which members are eligible at all (userspace asks, when it
-//!   rebuilds the configuration after a link or option change);
+//!   rebuilds the configuration after a link or option change), from the table's
+//!   [`Eligibility`];
 //! * [`Selector::select`]: which eligible member sends this packet (the egress program asks,
 //!   per packet).
 //!
@@ -12,8 +15,9 @@
 //! host.
 //!
 //! Adding a mode: write `modes/<name>.rs` with a [`Selector`], add its number to
-//! [`crate::config::Mode`], and register it in [`program_for`], [`select`] and
-//! [`EGRESS_PROGRAMS`] here and in the eBPF crate's `egress_programs!` (see `docs/modes.md`).
+//! [`crate::types::Mode`] and its row to [`MODES`]; the compiler then names every `match`
+//! that must learn it (none has a `_` arm over modes), and the eBPF crate's
+//! `selector_programs!` gets its programs (see `docs/modes.md`).
 
 pub mod active_backup;
 pub mod broadcast;
@@ -23,12 +27,11 @@ pub mod round_robin;
 pub mod xor;
 
 use crate::{
-    config::{
-        BondConfig, HashPolicy, MAX_MEMBERS, MEMBER_LACP_COLLECTING, MEMBER_LACP_DISTRIBUTING, Mode,
-    },
+    config::BondConfig,
     counters::Counter,
     hash::PacketMeta,
     packet::PacketView,
+    types::{HashPolicy, MAX_MEMBERS, MEMBER_LACP_COLLECTING, MEMBER_LACP_DISTRIBUTING, Mode},
 };
 
 /// Where one packet goes.
@@ -100,13 +103,289 @@ pub const CUSTOM_FINISH: &str = "custom_finish";
 /// The ingress program of the link-aggregation modes (on each member).
 pub const MEMBER_INGRESS: &str = "member_ingress";
 
+/// A mode's egress program (tc, on the bond).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Egress {
+    /// This program.
+    One(&'static str),
+    /// balance-xor's program for the bond's hash policy ([`xor::program`]).
+    ByPolicy,
+    /// None yet: the mode has no data plane, and a bond cannot be put in it.
+    Missing,
+}
+
+/// A mode's LAN-side XDP program on the fast path (`--forward-from`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FastPath {
+    /// This program.
+    One(&'static str),
+    /// balance-xor's program for the bond's hash policy ([`xor::xdp_program`]).
+    ByPolicy,
+    /// Not accelerated: every frame goes to the kernel (`forward::XDP_LAN_PASS`).
+    Pass,
+}
+
+/// Which members may transmit and deliver what they receive (given their link is up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Eligibility {
+    /// Every member.
+    Every,
+    /// Only the active member ([`BondConfig::active_slot`]).
+    ActiveOnly,
+    /// The members the LACP actor has distributing (transmit) and collecting (receive).
+    Lacp,
+}
+
+/// Whether the member a packet takes depends on its transport ports (so the later fragments
+/// of a datagram, which carry none, would take another member than its first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ports {
+    /// Never.
+    Never,
+    /// When the hash policy is layer3+4 or encap3+4.
+    ByPolicy,
+    /// Always (flows are identified by their 5-tuple).
+    Always,
+}
+
+/// [`ModeInfo::flags`]: the transmit hash policy (`xmit_hash_policy`) applies.
+pub const USES_HASH: u8 = 1 << 0;
+/// [`ModeInfo::flags`]: one member is active and the others stand by (`primary`,
+/// `primary_reselect`, `fail_over_mac` apply).
+pub const USES_ACTIVE: u8 = 1 << 1;
+/// [`ModeInfo::flags`]: new flows go to members by weight (a bucket table).
+pub const USES_WEIGHTS: u8 = 1 << 2;
+/// [`ModeInfo::flags`]: members are uplinks to different networks that keep their own
+/// addresses, not ports of one link aggregate.
+pub const MULTI_UPLINK: u8 = 1 << 3;
+
+/// Everything bondxdp knows about one mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModeInfo {
+    /// The mode (its kernel number).
+    pub mode: Mode,
+    /// The kernel's option name (`mode=balance-rr`).
+    pub name: &'static str,
+    /// The description `/proc/net/bonding` prints ("Bonding Mode: ...").
+    pub description: &'static str,
+    /// Its egress program.
+    pub egress: Egress,
+    /// The ingress program on each member.
+    pub ingress: &'static str,
+    /// Its XDP fast-path program.
+    pub fast_path: FastPath,
+    /// Which members are eligible.
+    pub eligibility: Eligibility,
+    /// Whether the member choice reads transport ports.
+    pub ports: Ports,
+    /// `USES_*` and [`MULTI_UPLINK`] flags.
+    pub flags: u8,
+}
+
+/// Every mode, in the order of [`Mode::ALL`] (checked at compile time).
+pub const MODES: [ModeInfo; 10] = [
+    ModeInfo {
+        mode: Mode::BalanceRr,
+        name: "balance-rr",
+        description: "load balancing (round-robin)",
+        egress: Egress::One(round_robin::RoundRobin::PROGRAM),
+        ingress: MEMBER_INGRESS,
+        fast_path: FastPath::One(round_robin::RoundRobin::XDP_PROGRAM),
+        eligibility: Eligibility::Every,
+        ports: Ports::Never,
+        flags: 0,
+    },
+    ModeInfo {
+        mode: Mode::ActiveBackup,
+        name: "active-backup",
+        description: "fault-tolerance (active-backup)",
+        egress: Egress::One(active_backup::ActiveBackup::PROGRAM),
+        ingress: MEMBER_INGRESS,
+        fast_path: FastPath::One(active_backup::ActiveBackup::XDP_PROGRAM),
+        eligibility: Eligibility::ActiveOnly,
+        ports: Ports::Never,
+        flags: USES_ACTIVE,
+    },
+    ModeInfo {
+        mode: Mode::BalanceXor,
+        name: "balance-xor",
+        description: "load balancing (xor)",
+        egress: Egress::ByPolicy,
+        ingress: MEMBER_INGRESS,
+        fast_path: FastPath::ByPolicy,
+        eligibility: Eligibility::Every,
+        ports: Ports::ByPolicy,
+        flags: USES_HASH,
+    },
+    ModeInfo {
+        mode: Mode::Broadcast,
+        name: "broadcast",
+        description: "fault-tolerance (broadcast)",
+        egress: Egress::One(broadcast::Broadcast::PROGRAM),
+        ingress: MEMBER_INGRESS,
+        fast_path: FastPath::One(broadcast::Broadcast::XDP_PROGRAM),
+        eligibility: Eligibility::Every,
+        ports: Ports::Never,
+        flags: 0,
+    },
+    // 802.3ad transmits like balance-xor, over the members LACP has distributing; members
+    // deliver only what they may collect.
+    ModeInfo {
+        mode: Mode::Ieee8023ad,
+        name: "802.3ad",
+        description: "IEEE 802.3ad Dynamic link aggregation",
+        egress: Egress::ByPolicy,
+        ingress: MEMBER_INGRESS,
+        fast_path: FastPath::ByPolicy,
+        eligibility: Eligibility::Lacp,
+        ports: Ports::ByPolicy,
+        flags: USES_HASH,
+    },
+    ModeInfo {
+        mode: Mode::BalanceTlb,
+        name: "balance-tlb",
+        description: "transmit load balancing",
+        egress: Egress::One(load_aware::LoadAware::PROGRAM),
+        ingress: MEMBER_INGRESS,
+        fast_path: FastPath::One(load_aware::LoadAware::XDP_PROGRAM),
+        eligibility: Eligibility::Every,
+        ports: Ports::Always,
+        flags: USES_HASH | USES_WEIGHTS,
+    },
+    ModeInfo {
+        mode: Mode::BalanceAlb,
+        name: "balance-alb",
+        description: "adaptive load balancing",
+        egress: Egress::Missing,
+        ingress: MEMBER_INGRESS,
+        fast_path: FastPath::Pass,
+        eligibility: Eligibility::Every,
+        ports: Ports::Never,
+        flags: 0,
+    },
+    ModeInfo {
+        mode: Mode::MultiWan,
+        name: "multi-wan",
+        description: "multi-uplink (per-flow, translated to each uplink's address)",
+        egress: Egress::One(MULTI_WAN_EGRESS),
+        ingress: MULTI_WAN_INGRESS,
+        fast_path: FastPath::Pass,
+        eligibility: Eligibility::Every,
+        ports: Ports::Never,
+        flags: USES_WEIGHTS | MULTI_UPLINK,
+    },
+    ModeInfo {
+        mode: Mode::LoadAware,
+        name: "load-aware",
+        description: "load-aware (flowlets to members by spare capacity)",
+        egress: Egress::One(load_aware::LoadAware::PROGRAM),
+        ingress: MEMBER_INGRESS,
+        fast_path: FastPath::One(load_aware::LoadAware::XDP_PROGRAM),
+        eligibility: Eligibility::Every,
+        ports: Ports::Always,
+        flags: USES_WEIGHTS,
+    },
+    ModeInfo {
+        mode: Mode::Custom,
+        name: "custom",
+        description: "custom (a user's selection program)",
+        egress: Egress::One(CUSTOM_EGRESS),
+        ingress: MEMBER_INGRESS,
+        fast_path: FastPath::Pass,
+        eligibility: Eligibility::Every,
+        ports: Ports::ByPolicy,
+        flags: USES_HASH | USES_WEIGHTS,
+    },
+];
+
+// The table is in the order of Mode::ALL, so a mode's row is found by its position.
+const _: () = {
+    assert!(MODES.len() == Mode::ALL.len());
+    let mut i = 0;
+    while i < MODES.len() {
+        assert!(
+            MODES[i].mode as u32 == Mode::ALL[i] as u32,
+            "MODES out of Mode::ALL's order"
+        );
+        assert!(
+            MODES[i].mode.position() == i,
+            "Mode::position disagrees with Mode::ALL"
+        );
+        i += 1;
+    }
+};
+
+impl Mode {
+    /// This mode's row of [`MODES`].
+    pub const fn info(self) -> &'static ModeInfo {
+        &MODES[self.position()]
+    }
+
+    /// Position in [`Mode::ALL`] and [`MODES`].
+    const fn position(self) -> usize {
+        match self {
+            Mode::BalanceRr => 0,
+            Mode::ActiveBackup => 1,
+            Mode::BalanceXor => 2,
+            Mode::Broadcast => 3,
+            Mode::Ieee8023ad => 4,
+            Mode::BalanceTlb => 5,
+            Mode::BalanceAlb => 6,
+            Mode::MultiWan => 7,
+            Mode::LoadAware => 8,
+            Mode::Custom => 9,
+        }
+    }
+
+    /// The kernel's option name (`mode=balance-rr`).
+    pub const fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    /// The description `/proc/net/bonding` prints ("Bonding Mode: ...").
+    pub const fn description(self) -> &'static str {
+        self.info().description
+    }
+
+    /// Parses a kernel mode name or number (`balance-rr`, `0`).
+    pub fn parse(s: &str) -> Option<Mode> {
+        MODES
+            .iter()
+            .find(|m| s.eq_ignore_ascii_case(m.name))
+            .map(|m| m.mode)
+            .or_else(|| s.parse::<u32>().ok().and_then(Mode::from_u32))
+    }
+
+    /// Whether the mode picks members by [`HashPolicy`].
+    pub const fn uses_hash(self) -> bool {
+        self.info().flags & USES_HASH != 0
+    }
+
+    /// Whether one member is "active" and the others only stand by.
+    pub const fn uses_active(self) -> bool {
+        self.info().flags & USES_ACTIVE != 0
+    }
+
+    /// Whether new flows go to members by weight (a bucket table).
+    pub const fn uses_weights(self) -> bool {
+        self.info().flags & USES_WEIGHTS != 0
+    }
+
+    /// Whether members are uplinks to different networks that keep their own addresses
+    /// (nothing about them is changed) rather than ports of one link aggregate.
+    pub const fn is_multi_uplink(self) -> bool {
+        self.info().flags & MULTI_UPLINK != 0
+    }
+
+    /// Whether a bond can be put in this mode (it has a data plane).
+    pub const fn has_data_plane(self) -> bool {
+        !matches!(self.info().egress, Egress::Missing)
+    }
+}
+
 /// The ingress program members of a bond in `mode` run.
 pub const fn ingress_program_for(mode: Mode) -> &'static str {
-    if mode.is_multi_uplink() {
-        MULTI_WAN_INGRESS
-    } else {
-        MEMBER_INGRESS
-    }
+    mode.info().ingress
 }
 
 /// Every egress program, in the order of [`Mode`] and [`HashPolicy`] numbers.
@@ -128,17 +407,11 @@ pub const EGRESS_PROGRAMS: [&str; 12] = [
 /// The egress program for a mode (and, for hashing modes, a hash policy); `None` for modes
 /// without a data plane.
 pub const fn program_for(mode: Mode, policy: HashPolicy) -> Option<&'static str> {
-    Some(match mode {
-        Mode::BalanceRr => round_robin::RoundRobin::PROGRAM,
-        Mode::ActiveBackup => active_backup::ActiveBackup::PROGRAM,
-        // 802.3ad transmits like balance-xor, over the members LACP has distributing.
-        Mode::BalanceXor | Mode::Ieee8023ad => xor::program(policy),
-        Mode::Broadcast => broadcast::Broadcast::PROGRAM,
-        Mode::MultiWan => MULTI_WAN_EGRESS,
-        Mode::BalanceTlb | Mode::LoadAware => load_aware::LoadAware::PROGRAM,
-        Mode::Custom => CUSTOM_EGRESS,
-        _ => return None,
-    })
+    match mode.info().egress {
+        Egress::One(program) => Some(program),
+        Egress::ByPolicy => Some(xor::program(policy)),
+        Egress::Missing => None,
+    }
 }
 
 /// Picks the member that sends one packet, dispatching on the configured mode at run time
@@ -160,28 +433,29 @@ pub fn select<P: PacketView + ?Sized, E: TxEnv>(
         }
         // The user's program is not here: what the data plane does without one.
         Some(Mode::Custom) => xor::select(cfg, pkt, meta, env),
-        // Modes without a data plane yet transmit nothing rather than guess.
-        _ => Selection::NoMember,
+        // multi-wan translates as it sends (its own program, not a selector): the host has
+        // no answer for it; modes without a data plane transmit nothing rather than guess.
+        Some(Mode::MultiWan | Mode::BalanceAlb) | None => Selection::NoMember,
     }
 }
 
 /// Whether the member in `slot` may transmit (given it is up). `lacp` holds its
 /// `MEMBER_LACP_*` flags: in 802.3ad only members the LACP actor has distributing transmit.
 pub fn transmits(mode: Mode, slot: u32, active_slot: u32, lacp: u8) -> bool {
-    match mode {
-        Mode::ActiveBackup => slot == active_slot,
-        Mode::Ieee8023ad => lacp & MEMBER_LACP_DISTRIBUTING != 0,
-        _ => true,
+    match mode.info().eligibility {
+        Eligibility::Every => true,
+        Eligibility::ActiveOnly => slot == active_slot,
+        Eligibility::Lacp => lacp & MEMBER_LACP_DISTRIBUTING != 0,
     }
 }
 
 /// Whether frames received on the member in `slot` reach the bond. `lacp` as for
 /// [`transmits`]: in 802.3ad only members the LACP actor has collecting deliver.
 pub fn receives(mode: Mode, slot: u32, active_slot: u32, lacp: u8) -> bool {
-    match mode {
-        Mode::ActiveBackup => slot == active_slot,
-        Mode::Ieee8023ad => lacp & MEMBER_LACP_COLLECTING != 0,
-        _ => true,
+    match mode.info().eligibility {
+        Eligibility::Every => true,
+        Eligibility::ActiveOnly => slot == active_slot,
+        Eligibility::Lacp => lacp & MEMBER_LACP_COLLECTING != 0,
     }
 }
 
@@ -340,5 +614,78 @@ mod tests {
             select(&cfg, &frame[..], &meta, &mut FakeEnv::default()),
             Selection::NoMember
         );
+    }
+    #[test]
+    fn modes_parse_by_name_and_number() {
+        assert_eq!(Mode::parse("balance-rr"), Some(Mode::BalanceRr));
+        assert_eq!(Mode::parse("0"), Some(Mode::BalanceRr));
+        assert_eq!(Mode::parse("ACTIVE-BACKUP"), Some(Mode::ActiveBackup));
+        assert_eq!(Mode::parse("2"), Some(Mode::BalanceXor));
+        assert_eq!(Mode::parse("broadcast"), Some(Mode::Broadcast));
+        assert_eq!(Mode::parse("802.3ad"), Some(Mode::Ieee8023ad));
+        assert_eq!(Mode::parse("7"), None);
+        assert_eq!(Mode::parse("multi-wan"), Some(Mode::MultiWan));
+        assert_eq!(Mode::parse("16"), Some(Mode::MultiWan));
+        assert_eq!(Mode::parse("round-robin"), None);
+        for mode in Mode::ALL {
+            assert_eq!(Mode::from_u32(mode as u32), Some(mode));
+            assert_eq!(Mode::parse(mode.name()), Some(mode));
+        }
+    }
+
+    #[test]
+    fn the_table_answers_as_the_rules_it_replaced() {
+        // The rules as they were written per mode before the table; the table must keep them.
+        for mode in Mode::ALL {
+            let hashes = matches!(
+                mode,
+                Mode::BalanceXor | Mode::Ieee8023ad | Mode::BalanceTlb | Mode::Custom
+            );
+            let weighs = matches!(
+                mode,
+                Mode::MultiWan | Mode::BalanceTlb | Mode::LoadAware | Mode::Custom
+            );
+            assert_eq!(mode.uses_hash(), hashes, "{mode:?}");
+            assert_eq!(mode.uses_weights(), weighs, "{mode:?}");
+            assert_eq!(mode.uses_active(), mode == Mode::ActiveBackup, "{mode:?}");
+            assert_eq!(mode.is_multi_uplink(), mode == Mode::MultiWan, "{mode:?}");
+            assert_eq!(mode.has_data_plane(), mode != Mode::BalanceAlb, "{mode:?}");
+            let ingress = if mode == Mode::MultiWan {
+                MULTI_WAN_INGRESS
+            } else {
+                MEMBER_INGRESS
+            };
+            assert_eq!(ingress_program_for(mode), ingress);
+            for (slot, lacp) in [
+                (0, 0),
+                (1, 0),
+                (1, MEMBER_LACP_DISTRIBUTING),
+                (1, MEMBER_LACP_COLLECTING),
+            ] {
+                let (tx, rx) = match mode {
+                    Mode::ActiveBackup => (slot == 1, slot == 1),
+                    Mode::Ieee8023ad => (
+                        lacp & MEMBER_LACP_DISTRIBUTING != 0,
+                        lacp & MEMBER_LACP_COLLECTING != 0,
+                    ),
+                    _ => (true, true),
+                };
+                assert_eq!(transmits(mode, slot, 1, lacp), tx, "{mode:?} {slot} {lacp}");
+                assert_eq!(receives(mode, slot, 1, lacp), rx, "{mode:?} {slot} {lacp}");
+            }
+        }
+        assert_eq!(program_for(Mode::BalanceAlb, HashPolicy::Layer2), None);
+        assert_eq!(
+            program_for(Mode::Ieee8023ad, HashPolicy::Layer34),
+            Some(xor::program(HashPolicy::Layer34))
+        );
+        // Every egress program a mode can name is one the eBPF object is asked to build.
+        for mode in Mode::ALL {
+            for policy in HashPolicy::ALL {
+                if let Some(program) = program_for(mode, policy) {
+                    assert!(EGRESS_PROGRAMS.contains(&program), "{mode:?} {program}");
+                }
+            }
+        }
     }
 }

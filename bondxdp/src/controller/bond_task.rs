@@ -18,7 +18,8 @@ use std::{
 
 use bondxdp_common::{
     BondConfig, MAX_MEMBERS, Mode,
-    config::{BondState, LacpRecord, LinkState, MEMBER_LACP_MASK},
+    config::{LinkState, MEMBER_LACP_MASK},
+    records::{BondState, LacpRecord},
 };
 use tokio::{
     sync::{broadcast, mpsc, watch},

@@ -18,9 +18,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bondxdp_common::config::{
-    LacpRecord, MAX_MEMBERS, MEMBER_LACP_COLLECTING, MEMBER_LACP_DISTRIBUTING,
-};
+use bondxdp_common::config::{MAX_MEMBERS, MEMBER_LACP_COLLECTING, MEMBER_LACP_DISTRIBUTING};
+use bondxdp_common::records::LacpRecord;
 use tokio::sync::mpsc;
 use tracing::{debug, info, trace, warn};
 
@@ -29,12 +28,13 @@ use super::{
     packet_socket::{PacketSocket, Reader},
 };
 use crate::{
-    config::{LacpOptions, format_mac},
+    config::LacpOptions,
     lacp::{
         Actor, ActorConfig, Link, PortConfig, Received,
         port::SHORT_TIMEOUT_MS,
         record::{self, MemberPort},
     },
+    mac::format_mac,
     maps::monotonic_ns,
 };
 

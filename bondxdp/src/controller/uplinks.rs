@@ -23,12 +23,13 @@ use std::{
 
 use bondxdp_common::{
     BondConfig, MAX_MEMBERS,
-    config::{
-        HEALTH_CONFIRMING, HEALTH_DOWN, HEALTH_UP, LinkState, MWAN_RESET_ON_FAILOVER, MwanRecord,
-        PROBLEM_GATEWAY_UNRESOLVED, PROBLEM_NO_ADDRESS, PROBLEM_NO_GATEWAY, UplinkHealth,
-    },
+    config::LinkState,
     counters::UplinkSignals,
     nat::{FAMILY_V4, FLOW_CLOSING, FlowKey, addr_bytes},
+    records::{
+        HEALTH_CONFIRMING, HEALTH_DOWN, HEALTH_UP, MWAN_RESET_ON_FAILOVER, MwanRecord,
+        PROBLEM_GATEWAY_UNRESOLVED, PROBLEM_NO_ADDRESS, PROBLEM_NO_GATEWAY, UplinkHealth,
+    },
 };
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};

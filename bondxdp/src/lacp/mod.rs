@@ -74,7 +74,7 @@ pub use select::{AdSelect, LagKey};
 mod mac_serde {
     use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
 
-    use crate::config::{format_mac, parse_mac};
+    use crate::mac::{format_mac, parse_mac};
 
     /// Writes `aa:bb:cc:dd:ee:ff`.
     pub fn serialize<S: Serializer>(mac: &[u8; 6], s: S) -> Result<S::Ok, S::Error> {

@@ -7,10 +7,10 @@
 //! are stored as small numbers ([`mux_code`] and friends); a number this version does not
 //! know reads as the most conservative state (detached, disabled, unselected).
 
-use bondxdp_common::config::{
+use bondxdp_common::config::MAX_MEMBERS;
+use bondxdp_common::records::{
     LACP_PORT_COLLECTING, LACP_PORT_DISTRIBUTING, LACP_PORT_FULL_DUPLEX, LACP_PORT_LINK_UP,
     LACP_PORT_PARTNER_KNOWN, LacpCountersRecord, LacpInfoRecord, LacpPortRecord, LacpRecord,
-    MAX_MEMBERS,
 };
 
 use super::{

@@ -116,7 +116,7 @@ pub fn run(trials: usize, quick: bool) -> Section {
         "dev",
         "bond0",
     ]);
-    let dst = bondxdp::config::parse_mac(&r.router.link("lan0").mac).expect("lan0's MAC");
+    let dst = bondxdp::mac::parse_mac(&r.router.link("lan0").mac).expect("lan0's MAC");
     let mut frame = Frame::eth_between(dst, [2, 0, 0, 0, 0x10, 2], 0x0800)
         .ipv4([198, 18, 10, 2], [198, 18, 20, 2], 17, 0, 0)
         .ports(9000, 9)

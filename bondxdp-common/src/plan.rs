@@ -1,0 +1,203 @@
+//! Planning: what the data plane acts on, derived from what userspace configured. After a
+//! link, option or LACP change userspace calls [`BondConfig::recompute`] once and publishes
+//! the result; the rules it applies live with each mode ([`crate::modes`]) and the fast path
+//! ([`crate::forward`]). This room sits above both.
+
+use crate::{
+    config::{BondConfig, CFG_ALL_SLAVES_ACTIVE, XDP_FORWARDS, XDP_PORTS},
+    forward,
+    reciprocal::Reciprocal,
+    types::{
+        HashPolicy, LinkState, MAX_MEMBERS, MEMBER_LACP_MASK, MEMBER_RX_ACCEPT, Mode, UPLINK_V4,
+        UPLINK_V6,
+    },
+};
+
+impl BondConfig {
+    /// Derives what the data plane acts on from the members' link states, the mode and (in
+    /// 802.3ad) the controller's `MEMBER_LACP_*` flags: the transmit list and each member's
+    /// receive flag. `active_slot` must already be chosen (see
+    /// [`crate::modes::active_backup::choose_active`]). Outside 802.3ad the LACP flags are
+    /// cleared, so a bond switched to 802.3ad starts with no member collecting or
+    /// distributing.
+    pub fn recompute(&mut self) {
+        let mode = self.mode().unwrap_or(Mode::BalanceRr);
+        let mut count = 0usize;
+        for slot in 0..MAX_MEMBERS {
+            let member = self.members[slot];
+            let lacp = if mode == Mode::Ieee8023ad && member.is_used() {
+                member.flags & MEMBER_LACP_MASK
+            } else {
+                0
+            };
+            let up = member.is_used() && member.link_state() == LinkState::Up;
+            let transmits =
+                up && crate::modes::transmits(mode, slot as u32, self.active_slot, lacp);
+            if transmits {
+                self.tx_slots[count] = slot as u8;
+                count += 1;
+            }
+            let receives = member.is_used()
+                && (self.has_flag(CFG_ALL_SLAVES_ACTIVE)
+                    || crate::modes::receives(mode, slot as u32, self.active_slot, lacp));
+            self.members[slot].flags = lacp | if receives { MEMBER_RX_ACCEPT } else { 0 };
+        }
+        for rest in &mut self.tx_slots[count..] {
+            *rest = 0;
+        }
+        self.tx_count = count as u32;
+        if !self.has_carrier() {
+            // Below min_links the bond is down: nothing transmits.
+            self.tx_count = 0;
+        }
+        self.tx_count_recip = Reciprocal::new(self.tx_count);
+        if mode.uses_weights() {
+            self.rebuild_buckets(mode);
+        }
+        self.derive_fast_path();
+    }
+
+    /// Sets `xdp_lan` and `xdp_flags` from the mode and hash policy (also done by
+    /// [`BondConfig::recompute`]). The fast path's programs read these two bytes instead of
+    /// decoding the mode on every frame.
+    pub fn derive_fast_path(&mut self) {
+        let policy = self.hash_policy().unwrap_or(HashPolicy::Layer2);
+        let (program, flags) = match self.mode() {
+            Some(mode) if forward::accelerates(mode) => {
+                let ports = if forward::uses_ports(mode, policy) {
+                    XDP_PORTS
+                } else {
+                    0
+                };
+                (forward::lan_program_for(mode, policy), XDP_FORWARDS | ports)
+            }
+            _ => (forward::XDP_LAN_PASS, 0),
+        };
+        self.xdp_lan = forward::lan_index(program);
+        self.xdp_flags = flags;
+    }
+
+    /// Rebuilds the weighted tables from the members that transmit (for multi-wan: per
+    /// address family, those ready for it), moving as few buckets as possible.
+    fn rebuild_buckets(&mut self, mode: Mode) {
+        for (family, flag) in [(0, UPLINK_V4), (1, UPLINK_V6)] {
+            let mut weights = [0u32; MAX_MEMBERS];
+            for &slot in self.tx_slots() {
+                let slot = slot as usize;
+                if !mode.is_multi_uplink() || self.uplinks[slot].flags & flag != 0 {
+                    weights[slot] = self.weights[slot] as u32;
+                }
+            }
+            crate::weights::rebuild(&mut self.buckets[family], &weights);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{MEMBER_LACP_COLLECTING, MEMBER_LACP_DISTRIBUTING, MemberSlot};
+
+    fn bond(mode: Mode, links: &[LinkState]) -> BondConfig {
+        let mut cfg = BondConfig {
+            mode: mode as u32,
+            ..Default::default()
+        };
+        for (slot, link) in links.iter().enumerate() {
+            cfg.members[slot] = MemberSlot {
+                ifindex: 10 + slot as u32,
+                mac: [2, 0, 0, 0, 0, slot as u8],
+                link: *link as u8,
+                flags: 0,
+            };
+        }
+        cfg
+    }
+
+    #[test]
+    fn recompute_lists_up_members_for_balancing_modes() {
+        use LinkState::*;
+        for mode in [Mode::BalanceRr, Mode::BalanceXor, Mode::Broadcast] {
+            let mut cfg = bond(mode, &[Up, Down, Up]);
+            cfg.recompute();
+            assert_eq!(cfg.tx_slots(), &[0, 2], "{mode:?}");
+            for slot in 0..3 {
+                assert_eq!(cfg.members[slot].flags, MEMBER_RX_ACCEPT, "{mode:?}");
+            }
+            assert_eq!(cfg.members[3].flags, 0);
+        }
+    }
+
+    #[test]
+    fn recompute_active_backup_sends_and_receives_on_the_active_only() {
+        use LinkState::*;
+        let mut cfg = bond(Mode::ActiveBackup, &[Up, Up, Up]);
+        cfg.active_slot = 1;
+        cfg.recompute();
+        assert_eq!(cfg.tx_slots(), &[1]);
+        assert_eq!(cfg.members[0].flags, 0);
+        assert_eq!(cfg.members[1].flags, MEMBER_RX_ACCEPT);
+        cfg.flags |= CFG_ALL_SLAVES_ACTIVE;
+        cfg.recompute();
+        assert_eq!(cfg.tx_slots(), &[1]);
+        assert_eq!(cfg.members[0].flags, MEMBER_RX_ACCEPT);
+        // An active member that went down transmits nothing until a new one is chosen.
+        cfg.members[1].link = Down as u8;
+        cfg.recompute();
+        assert_eq!(cfg.tx_slots(), &[] as &[u8]);
+    }
+
+    #[test]
+    fn recompute_8023ad_follows_the_controllers_lacp_flags() {
+        use LinkState::*;
+        let mut cfg = bond(Mode::Ieee8023ad, &[Up, Up, Down, Up]);
+        // Members start neither collecting nor distributing: nothing moves.
+        cfg.recompute();
+        assert_eq!(cfg.tx_slots(), &[] as &[u8]);
+        assert!(cfg.members[..4].iter().all(|m| m.flags == 0));
+        assert!(!cfg.has_carrier());
+        // Distributing on 0 and 2 (2 is down: not sent through), collecting on 0, 1 and 2.
+        cfg.members[0].flags = MEMBER_LACP_COLLECTING | MEMBER_LACP_DISTRIBUTING;
+        cfg.members[1].flags = MEMBER_LACP_COLLECTING;
+        cfg.members[2].flags = MEMBER_LACP_COLLECTING | MEMBER_LACP_DISTRIBUTING;
+        cfg.recompute();
+        assert_eq!(cfg.tx_slots(), &[0]);
+        let rx: [bool; 4] = core::array::from_fn(|s| cfg.members[s].flags & MEMBER_RX_ACCEPT != 0);
+        assert_eq!(rx, [true, true, true, false]);
+        // The controller's flags survive a recompute.
+        assert_eq!(
+            cfg.members[1].flags & MEMBER_LACP_MASK,
+            MEMBER_LACP_COLLECTING
+        );
+        // Carrier and min_links count distributing members that are up.
+        assert_eq!(cfg.carrier_members(), 1);
+        assert!(cfg.has_carrier());
+        cfg.min_links = 2;
+        cfg.recompute();
+        assert!(!cfg.has_carrier());
+        assert_eq!(
+            cfg.tx_slots(),
+            &[] as &[u8],
+            "below min_links nothing transmits"
+        );
+        cfg.members[3].flags = MEMBER_LACP_COLLECTING | MEMBER_LACP_DISTRIBUTING;
+        cfg.recompute();
+        assert_eq!(cfg.tx_slots(), &[0, 3]);
+        // all_slaves_active delivers from every member, as in the other modes.
+        cfg.flags |= CFG_ALL_SLAVES_ACTIVE;
+        cfg.recompute();
+        assert!(
+            cfg.members[..4]
+                .iter()
+                .all(|m| m.flags & MEMBER_RX_ACCEPT != 0)
+        );
+        // Another mode drops the LACP flags: switching back starts from nothing.
+        cfg.mode = Mode::BalanceXor as u32;
+        cfg.recompute();
+        assert!(cfg.members.iter().all(|m| m.flags & MEMBER_LACP_MASK == 0));
+        assert_eq!(cfg.tx_slots(), &[0, 1, 3]);
+        cfg.mode = Mode::Ieee8023ad as u32;
+        cfg.recompute();
+        assert_eq!(cfg.tx_slots(), &[] as &[u8]);
+    }
+}
