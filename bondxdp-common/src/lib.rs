@@ -18,7 +18,7 @@
 #![cfg_attr(not(test), no_std)]
 // The eBPF target's atomic add (`load_aware::Credits`) is one instruction of inline assembly:
 // core offers no read-modify-write atomics there. The eBPF crates are built with the pinned
-// Rust and RUSTC_BOOTSTRAP=1 (README, "Toolchain"), so unstable features are available.
+// Rust and RUSTC_BOOTSTRAP=1 (docs/toolchain.md), so unstable features are available.
 #![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
 pub mod config;
