@@ -8,7 +8,7 @@
 //! raw `__be32` addresses and ports as native `u32`s, so the result depends on byte order and
 //! this module reproduces the little-endian value.
 //!
-//! Deliberate limits (documented in the README):
+//! Deliberate limits (documented in docs/architecture.md, "Transmit hash, bit-exact"):
 //! * encap2+3/encap3+4 follow VLAN tags, IPv4/IPv6 (with extension headers), IP-in-IP and GRE
 //!   version 0 like the kernel's flow dissector, and stop after [`MAX_DISSECT_HDRS`] headers;
 //!   MPLS, TIPC, PPPoE and PPTP are treated as "cannot dissect" (layer2 fallback).

@@ -630,7 +630,7 @@ fn build_lab(args: &LabArgs, rates: &[String]) -> Result<()> {
 
 /// `--forward`: the LAN host behind host A (`bxlab-lan`, eth0 -- lan0 on A) and A routing
 /// for it (B's route back comes with its bond). Veth needs two things real NICs do not
-/// (README, "XDP fast path"): the peers XDP redirects into need NAPI (GRO on: B's members,
+/// (docs/fast-path.md): the peers XDP redirects into need NAPI (GRO on: B's members,
 /// the LAN host's eth0), and the hosts sending into A's XDP compute checksums in software
 /// (tx off: the LAN host's eth0, B's members and bond).
 fn build_lan(args: &LabArgs) -> Result<()> {
