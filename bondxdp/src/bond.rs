@@ -10,7 +10,7 @@ use aya::programs::TcAttachType;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bondxdp_common::{
-    BondConfig, HashPolicy, MAX_MEMBERS, MemberSlot, Mode,
+    BondConfig, MAX_MEMBERS, MemberSlot, Mode,
     config::{CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS, LinkState, NAT_STICKY_HOST, NO_SLOT},
     modes::active_backup::choose_active,
     records::{
@@ -20,14 +20,14 @@ use bondxdp_common::{
 use tracing::{debug, info, warn};
 
 use crate::{
-    config::{
-        BalanceOptions, BondOptions, BondSpec, IpCidr, LacpOptions, MonitorOptions,
-        MultiWanOptions, Sticky, set_option, validate_ifname,
-    },
     error::{Error, Result},
     fastpath, loader,
     maps::{BondMaps, name_bytes, name_string, names},
     netdev::{self, Link, Netlink},
+    options::{
+        BondOptions, BondSpec, IpCidr, OPTIONS, Sticky, forward_names, pinned_options, set_option,
+        slot_names, validate_ifname,
+    },
     pins::{self, BondLock, BondPaths, NamespaceLock},
     preflight, select_program,
     uplink::{self, Discovery},
@@ -445,17 +445,6 @@ fn detach_lan_fast_path(paths: &BondPaths, record: &mut ForwardRecord, i: usize)
     Ok(())
 }
 
-/// The `--forward-from` interfaces a bond records.
-pub fn forward_names(record: &ForwardRecord) -> Vec<String> {
-    record
-        .ifindex
-        .iter()
-        .zip(&record.names)
-        .filter(|(i, _)| **i != 0)
-        .map(|(_, n)| name_string(n))
-        .collect()
-}
-
 /// Placeholder next hop of the routes through a multi-wan bond (ARP is off on it, so no
 /// one is ever asked for this address; one next hop keeps the neighbour table at one entry
 /// however many destinations there are).
@@ -701,39 +690,6 @@ fn member_speed(cfg: &BondConfig, slot: u32) -> u32 {
         .filter(|m| m.is_used())
         .and_then(|m| netdev::link_speed_by_index(m.ifindex))
         .unwrap_or(0)
-}
-
-/// The options a running bond has, read back from its pinned configuration and state.
-pub fn pinned_options(cfg: &BondConfig, state: &BondState) -> BondOptions {
-    BondOptions {
-        mode: cfg.mode().unwrap_or(Mode::BalanceRr),
-        xmit_hash_policy: cfg.hash_policy().unwrap_or(HashPolicy::Layer2),
-        packets_per_slave: cfg.packets_per_slave,
-        primary: state
-            .members
-            .get(state.primary_slot as usize)
-            .filter(|m| m.ifindex != 0)
-            .map(|m| name_string(&m.name)),
-        keep_member_macs: cfg.has_flag(CFG_KEEP_MEMBER_MACS),
-        all_slaves_active: cfg.has_flag(CFG_ALL_SLAVES_ACTIVE),
-        mac: Some(cfg.bond_mac),
-        min_links: cfg.min_links,
-        monitor: MonitorOptions::from_pinned(&state.monitor),
-        multi_wan: MultiWanOptions::from_pinned(&state.mwan, &slot_names(state)),
-        balance: BalanceOptions::from_pinned(&state.balance, &slot_names(state), cfg.flowlet_ns),
-        select_program: Some(name_string(&state.custom.program)).filter(|p| !p.is_empty()),
-        forward_from: forward_names(&state.forward),
-        lacp: LacpOptions::from_pinned(&state.lacp),
-    }
-}
-
-/// Member names by slot (`None` for free slots).
-pub fn slot_names(state: &BondState) -> Vec<Option<String>> {
-    state
-        .members
-        .iter()
-        .map(|m| (m.ifindex != 0).then(|| name_string(&m.name)))
-        .collect()
 }
 
 /// Member names of a bond in slot order.
@@ -987,12 +943,16 @@ async fn change_options(bond: &mut OpenBond, options: BondOptions) -> Result<Vec
     }
     let mut spec = bond.spec();
     let before = &spec.options;
-    if options.keep_member_macs != before.keep_member_macs
-        || options.mac.is_some_and(|m| Some(m) != before.mac)
-    {
+    // Options the option table marks as not live (the bond's MACs) need a new bond.
+    let fixed = || OPTIONS.iter().filter(|o| !o.live);
+    if fixed().any(|o| (o.get)(&options) != (o.get)(before)) {
+        let names: Vec<&str> = fixed().map(|o| o.name).collect();
         return Err(Error::invalid(
             "option",
-            "keep_member_macs and mac cannot change on a running bond; recreate it (down, up)",
+            format!(
+                "{} cannot change on a running bond; recreate it (down, up)",
+                names.join(" and ")
+            ),
         ));
     }
     spec.options = BondOptions {

@@ -2,7 +2,8 @@
 //!
 //! The rooms, one concern each (a host test in xtask/src/layout.rs keeps them free of import
 //! circles):
-//! * [`config`]: what a bond is asked to be, validated before the host is touched;
+//! * [`options`]: what a bond is asked to be (the option table, validation, the config file,
+//!   the pinned records), checked before the host is touched;
 //! * [`bond`]: `up`/`down`/`set`/`member`, building, changing and dismantling a bond without
 //!   ever leaving it half-done;
 //! * [`controller`]: `bondxdp run`: link monitoring, failover, config files;
@@ -25,7 +26,6 @@
 
 pub mod bond;
 pub mod cli;
-pub mod config;
 pub mod controller;
 pub mod error;
 pub mod fastpath;
@@ -36,6 +36,7 @@ pub mod mac;
 pub mod maps;
 pub mod metrics;
 pub mod netdev;
+pub mod options;
 pub mod pins;
 pub mod preflight;
 pub mod select_program;

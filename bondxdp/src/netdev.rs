@@ -12,8 +12,8 @@ use netlink_packet_route::link::{
 use rtnetlink::{Handle, LinkUnspec, LinkVeth};
 
 use crate::{
-    config::IpCidr,
     error::{Error, Result},
+    options::IpCidr,
 };
 
 /// What bondxdp needs to know about one interface.

@@ -18,12 +18,12 @@ use bondxdp_common::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    config::{LacpOptions, MonitorOptions, validate_ifname},
     error::{Error, Result},
     lacp::{AggregatorStatus, PortStatus, record::read_record},
     mac::format_mac,
     maps::{BondMaps, name_string},
     netdev::Netlink,
+    options::{LacpOptions, MonitorOptions, validate_ifname},
     pins::{self, BondPaths},
     preflight,
 };

@@ -11,9 +11,9 @@ use bondxdp_common::{
 };
 
 use crate::{
-    config::IpCidr,
     error::Result,
     netdev::{Link, Netlink},
+    options::IpCidr,
 };
 
 /// One uplink as the host has it now.

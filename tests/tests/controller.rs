@@ -448,10 +448,19 @@ fn live_changes_keep_untouched_members_flowing() {
         "miimon=fast",
         "primary=nosuch",
         "keep_member_macs=1",
+        "mac=02:00:5e:00:00:77",
         "colour=blue",
     ] {
         let out = p.a.bondxdp(&["set", "bond0", bad]);
         assert!(!out.status.success(), "{bad} accepted");
+        // The option table marks the bond's MACs as not changeable live.
+        if bad.starts_with("keep_member_macs") || bad.starts_with("mac") {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains("cannot change on a running bond"),
+                "{bad}: {stderr}"
+            );
+        }
     }
     assert_eq!(p.a.status("bond0")["generation"], s["generation"]);
 }

@@ -6,9 +6,9 @@ use tracing::{info, warn};
 
 use crate::{
     bond,
-    config::{BondEntry, ConfigFile},
     error::Result,
     netdev::Netlink,
+    options::{BondEntry, ConfigFile},
     pins::BondPaths,
 };
 

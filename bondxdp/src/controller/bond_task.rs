@@ -37,12 +37,13 @@ use super::{
     uplinks::{Heard as UplinkHeard, Uplinks},
 };
 use crate::{
-    bond::{apply_options, pinned_options, slot_names},
-    config::{ArpAllTargets, ArpValidate, IpCidr, LacpOptions, MonitorOptions},
+    bond::apply_options,
     error::{Error, Result},
     maps::{BondMaps, name_string},
     metrics::SharedCounts,
     netdev::Netlink,
+    options::{ArpAllTargets, ArpValidate, IpCidr, LacpOptions, MonitorOptions},
+    options::{pinned_options, slot_names},
     pins::{BondLock, BondPaths},
 };
 

@@ -28,7 +28,6 @@ use super::{
     packet_socket::{PacketSocket, Reader},
 };
 use crate::{
-    config::LacpOptions,
     lacp::{
         Actor, ActorConfig, Link, PortConfig, Received,
         port::SHORT_TIMEOUT_MS,
@@ -36,6 +35,7 @@ use crate::{
     },
     mac::format_mac,
     maps::monotonic_ns,
+    options::LacpOptions,
 };
 
 /// Port priority of every member (Linux's).

@@ -35,8 +35,8 @@ use tracing::{error, info, warn};
 
 use crate::{
     bond,
-    config::{ConfigFile, load_config_file},
     error::{Error, Result},
+    options::{ConfigFile, load_config_file},
     pins::{self, BondPaths},
     preflight,
 };

@@ -41,9 +41,9 @@ use super::{
 };
 use crate::{
     bond::discover_uplinks,
-    config::{MultiWanOptions, ProbeTarget},
     maps::{BondMaps, monotonic_ns},
     netdev::Netlink,
+    options::{MultiWanOptions, ProbeTarget},
     uplink::{self, Discovery},
 };
 
