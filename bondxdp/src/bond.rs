@@ -25,8 +25,8 @@ use crate::{
     maps::{BondMaps, name_bytes, name_string, names},
     netdev::{self, Link, Netlink},
     options::{
-        BondOptions, BondSpec, IpCidr, OPTIONS, Sticky, forward_names, pinned_options, set_option,
-        slot_names, validate_ifname,
+        BondOptions, BondSpec, IpCidr, OPTIONS, OptionSpec, Sticky, forward_names, pinned_options,
+        set_option, slot_names, validate_ifname,
     },
     pins::{self, BondLock, BondPaths, NamespaceLock},
     preflight, select_program,
@@ -943,9 +943,14 @@ async fn change_options(bond: &mut OpenBond, options: BondOptions) -> Result<Vec
     }
     let mut spec = bond.spec();
     let before = &spec.options;
-    // Options the option table marks as not live (the bond's MACs) need a new bond.
+    // Options the option table marks as not live (the bond's MACs) need a new bond; one left
+    // unset (a config file without `mac`) keeps what the bond has.
     let fixed = || OPTIONS.iter().filter(|o| !o.live);
-    if fixed().any(|o| (o.get)(&options) != (o.get)(before)) {
+    let changed = |o: &OptionSpec| {
+        let new = (o.get)(&options);
+        !new.is_empty() && new != (o.get)(before)
+    };
+    if fixed().any(changed) {
         let names: Vec<&str> = fixed().map(|o| o.name).collect();
         return Err(Error::invalid(
             "option",

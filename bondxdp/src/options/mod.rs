@@ -36,7 +36,7 @@ mod validate;
 
 pub use file::{BondEntry, ConfigFile, load_config_file, parse_config};
 pub use pinned::{forward_names, pinned_options, slot_names};
-pub use table::{OPTIONS, OptionArgs, set_option};
+pub use table::{OPTIONS, OptionArgs, OptionSpec, set_option};
 pub use validate::{
     validate_balance, validate_forward, validate_ifname, validate_monitor, validate_multi_wan,
 };
