@@ -79,6 +79,14 @@ pub enum Error {
     /// State pinned in bpffs is unreadable or from another version.
     #[error("pinned state in {0} is damaged or from an incompatible version")]
     BadPinnedState(PathBuf),
+    /// A change failed, and undoing it failed in places too (everything else was undone).
+    #[error("{cause}\nundoing it failed too:\n  {}", .failures.join("\n  "))]
+    UndoFailed {
+        /// Why the change failed.
+        cause: Box<Error>,
+        /// The undo steps that failed.
+        failures: Vec<String>,
+    },
     /// Several things failed while tearing a bond down (everything else was done).
     #[error("bond {bond} was removed with errors:\n  {}", .errors.join("\n  "))]
     Teardown {

@@ -34,7 +34,7 @@ use super::{
     monitor::{Delays, LinkMonitor, ProbeState},
     packet_socket::{PacketSocket, Reader},
     rebalance::Rebalancer,
-    uplinks::{Heard as UplinkHeard, Uplinks},
+    uplinks::{UplinkProbeReply, Uplinks},
 };
 use crate::{
     bond::apply_options,
@@ -63,7 +63,7 @@ const LACP_SPEED_REFRESH: Duration = Duration::from_secs(1);
 
 /// A probe-relevant frame heard on a member.
 #[derive(Clone, Copy, Debug)]
-enum Heard {
+enum MemberProbeReply {
     Arp(Arp),
     Nd(Nd),
 }
@@ -154,8 +154,8 @@ struct BondTask {
     /// Members by slot.
     members: HashMap<usize, Member>,
     events: broadcast::Receiver<LinkEvent>,
-    heard_tx: mpsc::UnboundedSender<(usize, Heard)>,
-    heard_rx: mpsc::UnboundedReceiver<(usize, Heard)>,
+    heard_tx: mpsc::UnboundedSender<(usize, MemberProbeReply)>,
+    heard_rx: mpsc::UnboundedReceiver<(usize, MemberProbeReply)>,
     addresses: Vec<IpCidr>,
     addresses_read: Option<Instant>,
     carrier_on: Option<bool>,
@@ -166,7 +166,7 @@ struct BondTask {
     counts: SharedCounts,
     /// multi-wan bonds: their uplinks, watched.
     mwan: Option<Uplinks>,
-    mwan_rx: Option<mpsc::UnboundedReceiver<UplinkHeard>>,
+    mwan_rx: Option<mpsc::UnboundedReceiver<UplinkProbeReply>>,
     /// Weighted modes: spare-capacity weights.
     rebalancer: Rebalancer,
     next_rebalance: Instant,
@@ -343,7 +343,7 @@ impl BondTask {
         Ok(())
     }
 
-    fn on_heard(&mut self, slot: usize, heard: Heard) {
+    fn on_heard(&mut self, slot: usize, heard: MemberProbeReply) {
         let now = Instant::now();
         let validated = self.validates(slot);
         let targets4 = &self.opts.arp_ip_targets;
@@ -354,13 +354,15 @@ impl BondTask {
         };
         // Which target (index into the combined v4+v6 list) this frame proves alive.
         let target = match heard {
-            Heard::Arp(a) => targets4.iter().position(|t| *t == a.sender).or_else(|| {
-                // A backup hearing the active member's probe also proves its path (kernel).
-                (a.op == 1 && Some(a.sender) == own4)
-                    .then(|| targets4.iter().position(|t| *t == a.target))
-                    .flatten()
-            }),
-            Heard::Nd(n) => targets6
+            MemberProbeReply::Arp(a) => {
+                targets4.iter().position(|t| *t == a.sender).or_else(|| {
+                    // A backup hearing the active member's probe also proves its path (kernel).
+                    (a.op == 1 && Some(a.sender) == own4)
+                        .then(|| targets4.iter().position(|t| *t == a.target))
+                        .flatten()
+                })
+            }
+            MemberProbeReply::Nd(n) => targets6
                 .iter()
                 .position(|t| *t == n.source || (n.kind == 136 && *t == n.target))
                 .map(|i| targets4.len() + i),
@@ -636,9 +638,9 @@ impl BondTask {
                     while let Ok(n) = reader.recv(&mut buf).await {
                         let frame = &buf[..n];
                         let heard = if let Some(a) = frames::parse_arp(frame) {
-                            Heard::Arp(a)
+                            MemberProbeReply::Arp(a)
                         } else if let Some(nd) = frames::parse_nd(frame) {
-                            Heard::Nd(nd)
+                            MemberProbeReply::Nd(nd)
                         } else {
                             continue;
                         };

@@ -66,7 +66,7 @@ fn flow_timeout(proto: u8, closing: bool) -> Duration {
 
 /// Something heard about a probe.
 #[derive(Clone, Copy, Debug)]
-pub enum Heard {
+pub enum UplinkProbeReply {
     /// An echo reply on the uplink in this slot.
     Echo(usize, EchoReply, Instant),
     /// A TCP probe of this round connected (or was refused: the target is alive) after rtt.
@@ -98,7 +98,7 @@ pub struct Uplinks {
     record: MwanRecord,
     targets: Vec<ProbeTarget>,
     watched: BTreeMap<usize, Watched>,
-    heard_tx: mpsc::UnboundedSender<Heard>,
+    heard_tx: mpsc::UnboundedSender<UplinkProbeReply>,
     next_discovery: Instant,
     next_signals: Instant,
     next_gc: Instant,
@@ -107,7 +107,10 @@ pub struct Uplinks {
 impl Uplinks {
     /// Watches the uplinks of bond `bond` with options `record`; what probes hear arrives on
     /// the returned receiver (feed it to [`Uplinks::on_heard`]).
-    pub fn new(bond: &str, record: MwanRecord) -> (Uplinks, mpsc::UnboundedReceiver<Heard>) {
+    pub fn new(
+        bond: &str,
+        record: MwanRecord,
+    ) -> (Uplinks, mpsc::UnboundedReceiver<UplinkProbeReply>) {
         let (heard_tx, heard_rx) = mpsc::unbounded_channel();
         let now = Instant::now();
         let targets = MultiWanOptions::from_pinned(&record, &[]).probes;
@@ -202,7 +205,9 @@ impl Uplinks {
                     let mut buf = vec![0u8; 2048];
                     while let Ok(n) = s.recv(&mut buf).await {
                         if let Some(r) = frames::parse_echo_reply(&buf[..n], l3)
-                            && tx.send(Heard::Echo(slot, r, Instant::now())).is_err()
+                            && tx
+                                .send(UplinkProbeReply::Echo(slot, r, Instant::now()))
+                                .is_err()
                         {
                             break;
                         }
@@ -334,9 +339,9 @@ impl Uplinks {
     }
 
     /// Takes a probe answer; returns whether a verdict changed.
-    pub fn on_heard(&mut self, heard: Heard) -> bool {
+    pub fn on_heard(&mut self, heard: UplinkProbeReply) -> bool {
         match heard {
-            Heard::Echo(slot, reply, at) => {
+            UplinkProbeReply::Echo(slot, reply, at) => {
                 let Some(w) = self.watched.get_mut(&slot) else {
                     return false;
                 };
@@ -348,7 +353,7 @@ impl Uplinks {
                 };
                 w.prober.on_reply(round, at.duration_since(sent), at)
             }
-            Heard::Tcp(slot, round, rtt, at) => self
+            UplinkProbeReply::Tcp(slot, round, rtt, at) => self
                 .watched
                 .get_mut(&slot)
                 .is_some_and(|w| w.prober.on_reply(round, rtt, at)),
@@ -581,7 +586,7 @@ fn send_echo(w: &mut Watched, target: ProbeTarget, round: u64, now: Instant) {
 /// Opens a TCP connection to `addr`:`port` through `w` from its own address; a connection
 /// or a refusal (the target is alive) within 5 s is an answer to `round`.
 fn spawn_tcp_probe(
-    tx: mpsc::UnboundedSender<Heard>,
+    tx: mpsc::UnboundedSender<UplinkProbeReply>,
     slot: usize,
     w: &Watched,
     addr: IpAddr,
@@ -617,7 +622,12 @@ fn spawn_tcp_probe(
             Err(_) => false,
         };
         if alive {
-            let _ = tx.send(Heard::Tcp(slot, round, sent.elapsed(), Instant::now()));
+            let _ = tx.send(UplinkProbeReply::Tcp(
+                slot,
+                round,
+                sent.elapsed(),
+                Instant::now(),
+            ));
         }
     });
 }

@@ -1,0 +1,185 @@
+//! Creating a link-aggregation bond: the journal first, then the interface, the data
+//! plane's configuration, the members, and the transmit path last.
+
+use super::*;
+
+/// The name of the bond's hidden veth peer: `bxp` and a hash of the bond name, avoiding
+/// names already in use.
+async fn peer_name(nl: &Netlink, bond: &str) -> Result<String> {
+    for salt in 0u32..64 {
+        let mut h: u32 = 0x811c_9dc5 ^ salt;
+        for b in bond.bytes() {
+            h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+        }
+        let name = format!("bxp{h:08x}");
+        if nl.link_by_name(&name).await?.is_none() {
+            return Ok(name);
+        }
+    }
+    Err(Error::NameTaken(format!("bxp* (peer of {bond})")))
+}
+
+/// The steps of `up` after validation; any error is undone by the caller.
+pub(super) async fn build(
+    nl: &Netlink,
+    spec: &BondSpec,
+    paths: &BondPaths,
+    members: &[Link],
+    lans: &[Link],
+) -> Result<()> {
+    if spec.options.mode.is_multi_uplink() {
+        return build_multi_wan(nl, spec, paths, members).await;
+    }
+    let opts = &spec.options;
+    let mut ebpf = loader::load()?;
+    loader::pin(&mut ebpf, paths)?;
+    let mut maps = BondMaps::from_ebpf(&mut ebpf)?;
+
+    // The journal first: what the members looked like, before anything changes.
+    let mut state = BondState {
+        name: name_bytes(&spec.name),
+        ..Default::default()
+    };
+    for (slot, m) in members.iter().enumerate() {
+        state.members[slot] = restore_record(m);
+    }
+    let primary = opts
+        .primary
+        .as_ref()
+        .and_then(|p| spec.members.iter().position(|m| m == p))
+        .map_or(NO_SLOT, |s| s as u32);
+    state.primary_slot = primary;
+    state.monitor = opts.monitor.to_pinned();
+    let slots: Vec<Option<String>> = spec.members.iter().cloned().map(Some).collect();
+    state.balance = opts.balance.to_pinned(&slots);
+    opts.lacp.write_pinned(&mut state.lacp);
+    // The logical interface.
+    let (bond, peer_link) =
+        create_interface(nl, &spec.name, members, &mut state, &mut maps).await?;
+    let bond_mac = opts.mac.or(members[0].mac).expect("members have MACs");
+    nl.set_mac(bond.index, bond_mac).await?;
+
+    // The data plane's configuration, before any program is attached.
+    let mut cfg = BondConfig {
+        bond_ifindex: bond.index,
+        bond_mac,
+        ..Default::default()
+    };
+    for (slot, m) in members.iter().enumerate() {
+        cfg.members[slot] = MemberSlot {
+            ifindex: m.index,
+            mac: if opts.keep_member_macs {
+                m.mac.expect("checked")
+            } else {
+                bond_mac
+            },
+            // Assumed up until the controller says otherwise (kernel: miimon=0).
+            link: LinkState::Up as u8,
+            flags: 0,
+        };
+    }
+    apply_options(&mut cfg, opts, primary, &slots);
+    maps.config.publish(cfg)?;
+
+    // Members.
+    let mut ingress = loader::pinned_program(paths, loader::programs::MEMBER_INGRESS)?;
+    for m in members {
+        enslave(nl, m, bond_mac, opts.keep_member_macs).await?;
+        loader::attach_and_pin(
+            &mut ingress,
+            &m.name,
+            TcAttachType::Ingress,
+            &paths.ingress_link(m.index),
+        )?;
+        nl.set_up(m.index, true).await?;
+        debug!(member = %m.name, "enslaved");
+    }
+
+    if let Some(program) = &opts.select_program {
+        state.custom.program = name_bytes(&select_program::install(paths, program)?);
+        maps.set_state(state)?;
+    }
+    if !lans.is_empty() {
+        for (slot, m) in members.iter().enumerate() {
+            attach_member_fast_path(paths, &mut state.forward, slot, m.index, &m.name)?;
+        }
+        let program = fastpath::lan_program(opts.mode, opts.xmit_hash_policy);
+        for l in lans {
+            attach_lan_fast_path(paths, &mut state.forward, l, program)?;
+        }
+        maps.set_state(state)?;
+        if !fastpath::ip_forwarding() {
+            warn!(
+                bond = %spec.name,
+                "net.ipv4.ip_forward is 0: the XDP fast path forwards only what the kernel \
+                 would, so nothing yet"
+            );
+        }
+    }
+
+    // Transmit path last: the bond starts sending once everything else is in place.
+    let program = loader::egress_program(opts.mode, opts.xmit_hash_policy)?;
+    let egress = loader::classifier(&mut ebpf, program)?;
+    loader::attach_and_pin(
+        egress,
+        &spec.name,
+        TcAttachType::Egress,
+        &paths.egress_link(),
+    )?;
+    nl.set_up(peer_link.index, true).await?;
+    nl.set_up(bond.index, true).await?;
+    Ok(())
+}
+
+/// Prepares one member: the bond's MAC (unless members keep theirs), no IPv6 of its own,
+/// multicast (and with kept MACs, all unicast) delivered to the bond. Leaves it down.
+pub(super) async fn enslave(
+    nl: &Netlink,
+    m: &Link,
+    bond_mac: [u8; 6],
+    keep_mac: bool,
+) -> Result<()> {
+    nl.set_up(m.index, false).await?;
+    if !keep_mac {
+        nl.set_mac(m.index, bond_mac).await?;
+    } else {
+        nl.set_promisc(m.index, true).await?;
+    }
+    nl.set_allmulti(m.index, true).await?;
+    if netdev::ipv6_disabled(&m.name).is_some() {
+        netdev::set_ipv6_disabled(&m.name, true)?;
+    }
+    Ok(())
+}
+
+/// Creates the bond's interface, the same way for every mode: a veth pair (the bond, and a
+/// peer that only keeps the bond's carrier up and never speaks) at the members' smallest MTU,
+/// recorded in the pinned state before and after it exists.
+pub(super) async fn create_interface(
+    nl: &Netlink,
+    name: &str,
+    members: &[Link],
+    state: &mut BondState,
+    maps: &mut BondMaps,
+) -> Result<(Link, Link)> {
+    let peer = peer_name(nl, name).await?;
+    state.peer_name = name_bytes(&peer);
+    maps.set_state(*state)?;
+    nl.create_veth(name, &peer).await?;
+    let bond = nl.require(name).await?;
+    let peer_link = nl.require(&peer).await?;
+    state.bond_ifindex = bond.index;
+    state.peer_ifindex = peer_link.index;
+    maps.set_state(*state)?;
+    // Frames must fit every member as they are (multi-wan translates, never fragments).
+    let mtu = members
+        .iter()
+        .map(|m| m.mtu)
+        .min()
+        .expect("at least one member");
+    nl.set_mtu(bond.index, mtu).await?;
+    nl.set_mtu(peer_link.index, mtu).await?;
+    let _ = netdev::set_ipv6_disabled(&peer, true);
+    nl.set_arp(peer_link.index, false).await?;
+    Ok((bond, peer_link))
+}
