@@ -1,6 +1,6 @@
-//! Builds the eBPF programs (bondxdp-ebpf, and the custom mode's example selection programs)
-//! for bpfel-unknown-none with aya-build, so that a plain `cargo build` produces a binary with
-//! the objects embedded.
+//! Builds the eBPF programs (bondxdp-ebpf, the custom mode's example selection programs and
+//! the benchmark-only programs of bench/ebpf) for bpfel-unknown-none with aya-build, so that a
+//! plain `cargo build` produces a binary with the objects embedded.
 //!
 //! The eBPF compiler is the exact Rust pinned in the root Cargo.toml
 //! (`[workspace.metadata.toolchain]`), never a floating `nightly`; before building, the
@@ -91,7 +91,11 @@ fn build(root: &Path, pins: &Pins) -> anyhow::Result<()> {
     let dir = |rel: &str| -> anyhow::Result<String> {
         Ok(root.join(rel).to_str().context("utf-8 path")?.to_string())
     };
-    let (programs, example) = (dir("bondxdp-ebpf")?, dir("examples/select-program")?);
+    let (programs, example, bench) = (
+        dir("bondxdp-ebpf")?,
+        dir("examples/select-program")?,
+        dir("bench/ebpf")?,
+    );
     aya_build::build_ebpf(
         [
             aya_build::Package {
@@ -103,6 +107,13 @@ fn build(root: &Path, pins: &Pins) -> anyhow::Result<()> {
             aya_build::Package {
                 name: "bondxdp-select-example",
                 root_dir: &example,
+                ..Default::default()
+            },
+            // The benchmark-only programs (floors, kernel path, sink) for `cargo xtask bench`,
+            // kept out of the data plane's object.
+            aya_build::Package {
+                name: "bondxdp-bench-ebpf",
+                root_dir: &bench,
                 ..Default::default()
             },
         ],

@@ -82,32 +82,6 @@ static MEMBER_STATS: PerCpuArray<MemberStats> =
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
 
-/// Benchmark only: frames `bench_xdp_sink` dropped.
-#[map]
-static BENCH_SINK: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
-
-/// Benchmark only: frames `bench_xdp_redirect_map` forwarded.
-#[map]
-static BENCH_FLOOR: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
-
-/// Counts one frame forwarded by the benchmark's floor program.
-#[inline(always)]
-pub fn count_sink_floor() {
-    if let Some(n) = BENCH_FLOOR.get_ptr_mut(0) {
-        // SAFETY: per-CPU entry.
-        unsafe { *n += 1 };
-    }
-}
-
-/// Counts one frame at the benchmark sink.
-#[inline(always)]
-pub fn count_sink() {
-    if let Some(n) = BENCH_SINK.get_ptr_mut(0) {
-        // SAFETY: per-CPU entry.
-        unsafe { *n += 1 };
-    }
-}
-
 /// balance-rr's per-CPU place in the round.
 #[map]
 static RR_COUNTER: PerCpuArray<RrCursor> = PerCpuArray::with_max_entries(1, 0);

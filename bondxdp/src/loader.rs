@@ -32,6 +32,13 @@ pub static EBPF_OBJECT: &[u8] =
 pub static EXAMPLE_SELECT_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bondxdp-select-example"));
 
+/// Benchmark only (bench/ebpf): the programs `cargo xtask bench` measures the data plane
+/// against (`bench_floor`, `bench_xdp_floor`, `bench_xdp_redirect_map`, `bench_xdp_pass`) and
+/// the far end of its forwarding section (`bench_xdp_sink`). Never loaded by bondxdp itself;
+/// kept out of [`EBPF_OBJECT`], which carries only what a bond runs.
+pub static BENCH_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bondxdp-bench-ebpf"));
+
 /// Program names in the object.
 pub mod programs {
     pub use bondxdp_common::modes::{

@@ -1,11 +1,13 @@
 //! BPF_PROG_TEST_RUN harness: the real eBPF object, loaded as `bondxdp up` loads it, its
 //! maps written through bondxdp's own typed wrappers, and its programs run on crafted frames.
+//! Benchmark programs (`bench_floor`) come from the separate benchmark object
+//! ([`loader::BENCH_OBJECT`]), loaded next to it on demand ([`Harness::load_bench_program`]).
 //!
 //! Runs inside a namespace that owns veth pairs `m0`/`p0`, `m1`/`p1`, ... so member ifindexes
 //! are real (broadcast's clones really leave through them).
 
 use aya::{
-    Ebpf,
+    Ebpf, EbpfLoader,
     programs::{SchedClassifier, TestRun, TestRunOptions, Xdp},
 };
 use bondxdp::{loader, maps::BondMaps};
@@ -64,6 +66,8 @@ impl Outcome {
 /// One loaded copy of the data plane with `n` members.
 pub struct Harness {
     ebpf: Ebpf,
+    /// The benchmark object, once a program of it is loaded ([`Harness::load_bench_program`]).
+    bench: Option<Ebpf>,
     /// The bond's maps.
     pub maps: BondMaps,
     /// Member ifindexes, by slot.
@@ -138,6 +142,7 @@ impl Harness {
         }
         let mut h = Harness {
             ebpf,
+            bench: None,
             maps,
             members,
             cfg,
@@ -157,10 +162,12 @@ impl Harness {
         self.cfg.generation = self.maps.config.publish(self.cfg).expect("publish");
     }
 
+    /// The tc program `name`: the data plane's, or else the benchmark object's.
     fn program(&self, name: &str) -> &SchedClassifier {
         self.ebpf
             .program(name)
-            .expect("program")
+            .or_else(|| self.bench.as_ref().and_then(|b| b.program(name)))
+            .unwrap_or_else(|| panic!("program {name}"))
             .try_into()
             .expect("classifier")
     }
@@ -288,15 +295,23 @@ impl Harness {
         }
     }
 
-    /// Loads one more program of the object (e.g. `bench_floor`).
-    pub fn load_program(&mut self, name: &str) {
-        loader::classifier(&mut self.ebpf, name)
+    /// Loads tc program `name` of the benchmark object ([`loader::BENCH_OBJECT`], e.g.
+    /// `bench_floor`), loading that object first if need be; [`Harness::time_ns`] then runs it
+    /// by name, as it runs the data plane's programs.
+    pub fn load_bench_program(&mut self, name: &str) {
+        let bench = self.bench.get_or_insert_with(|| {
+            EbpfLoader::new()
+                .load(loader::BENCH_OBJECT)
+                .expect("the benchmark object loads")
+        });
+        loader::classifier(bench, name)
             .expect("program")
             .load()
             .expect("load");
     }
 
-    /// Average run time of `program` on `frame` over `repeat` back-to-back runs, in
+    /// Average run time of `program` (the data plane's, or a benchmark program loaded with
+    /// [`Harness::load_bench_program`]) on `frame` over `repeat` back-to-back runs, in
     /// nanoseconds. Timed around the syscall rather than read from BPF_PROG_TEST_RUN's
     /// `duration`, which the kernel truncates to whole nanoseconds (a 3 % step at 32 ns);
     /// the one-off setup of the call is well under 0.01 ns per run at 100,000 runs.

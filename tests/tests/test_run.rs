@@ -548,3 +548,96 @@ fn every_program_the_modes_table_names_is_in_the_object() {
         assert!(ebpf.program(name).is_some(), "{name} is not in the object");
     }
 }
+
+/// Whether `name` is a benchmark-only name (`bench_*` programs, `BENCH_*` maps and globals).
+fn is_bench_name(name: &str) -> bool {
+    name.to_ascii_lowercase().starts_with("bench")
+}
+
+/// The data plane's object carries only what a bond runs: no benchmark program, map or
+/// global (those live in the benchmark object, bench/ebpf), neither among what aya loads nor
+/// anywhere in the ELF symbol table.
+#[test]
+fn production_object_has_no_benchmark_programs_maps_or_globals() {
+    let ebpf = bondxdp::loader::load().expect("loading the object");
+    let programs: Vec<&str> = ebpf.programs().map(|(name, _)| name).collect();
+    let maps: Vec<&str> = ebpf.maps().map(|(name, _)| name).collect();
+    assert!(
+        programs.len() > 20 && maps.len() > 10,
+        "{programs:?} {maps:?}"
+    );
+    for name in programs.iter().chain(&maps) {
+        assert!(!is_bench_name(name), "{name} is in the data plane's object");
+    }
+    use object::{Object, ObjectSymbol};
+    let elf = object::File::parse(bondxdp::loader::EBPF_OBJECT).expect("an ELF object");
+    let symbols: Vec<&str> = elf.symbols().filter_map(|s| s.name().ok()).collect();
+    assert!(symbols.contains(&"BOND_CONFIG"), "{symbols:?}");
+    for name in symbols {
+        assert!(
+            !is_bench_name(name),
+            "symbol {name} is in the data plane's object"
+        );
+    }
+}
+
+/// The benchmark object has every program, map and global the benchmark sections use, its
+/// programs pass the verifier, and its `FWD_MEMBERS` is defined as the data plane's (the
+/// forwarding section loads it with the bond's pinned one in its place).
+#[test]
+fn bench_object_has_what_the_benchmarks_use() {
+    use aya::{
+        EbpfLoader,
+        maps::Map,
+        programs::{SchedClassifier, Xdp},
+    };
+    use bondxdp_tests::bench::{forwarding, prog_cost};
+    let target = 0u32;
+    let headers = [0u8; 34];
+    let mut bench = EbpfLoader::new()
+        .override_global(forwarding::GLOBALS[0], &target, true)
+        .override_global(forwarding::GLOBALS[1], &headers, true)
+        .load(bondxdp::loader::BENCH_OBJECT)
+        .expect("loading the benchmark object, its globals set");
+    let tc: &mut SchedClassifier = bench
+        .program_mut(prog_cost::FLOOR_PROGRAM)
+        .expect("the program cost floor")
+        .try_into()
+        .expect("a tc program");
+    tc.load().expect("the floor passes the verifier");
+    for name in [
+        forwarding::FLOOR_PROGRAM,
+        forwarding::SAMPLE_PROGRAM,
+        forwarding::KERNEL_PROGRAM,
+        forwarding::SINK_PROGRAM,
+    ] {
+        let xdp: &mut Xdp = bench
+            .program_mut(name)
+            .unwrap_or_else(|| panic!("{name} is not in the benchmark object"))
+            .try_into()
+            .expect("an XDP program");
+        xdp.load()
+            .unwrap_or_else(|e| panic!("{name} fails to load: {e}"));
+    }
+    for name in bench.programs().map(|(name, _)| name) {
+        assert!(is_bench_name(name), "{name}: not a benchmark program");
+    }
+    assert!(matches!(
+        bench.map(forwarding::SINK_MAP),
+        Some(Map::PerCpuArray(_))
+    ));
+    let production = bondxdp::loader::load().expect("loading the data plane's object");
+    let devmap = |ebpf: &aya::Ebpf| match ebpf.map(bondxdp::fastpath::FWD_MEMBERS) {
+        Some(Map::DevMap(map)) => {
+            let info = map.info().expect("map info");
+            (
+                info.key_size(),
+                info.value_size(),
+                info.max_entries(),
+                info.map_flags(),
+            )
+        }
+        other => panic!("FWD_MEMBERS: {other:?}"),
+    };
+    assert_eq!(devmap(&bench), devmap(&production));
+}

@@ -108,8 +108,8 @@ fn main() -> Result<()> {
                 from_scratch::from_scratch(false)?;
             }
             step("building");
-            // The default members: everything but the eBPF crate, which only builds for
-            // bpfel-unknown-none (bondxdp's build script does that).
+            // The default members: everything but the eBPF crates, which only build for
+            // bpfel-unknown-none (bondxdp's build script builds them).
             run(cargo().args(["build", "--all-targets"]))?;
             step("running the tests");
             // Every test binary runs even if one fails, so a red run shows all its failures.
@@ -154,7 +154,11 @@ fn lint() -> Result<()> {
     run(cargo().args(["fmt", "--all", "--check"]))?;
     step("clippy: host crates");
     run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
-    for krate in ["bondxdp-ebpf", "bondxdp-select-example"] {
+    for krate in [
+        "bondxdp-ebpf",
+        "bondxdp-select-example",
+        "bondxdp-bench-ebpf",
+    ] {
         step(&format!(
             "clippy: {krate} (Rust {}, bpfel-unknown-none)",
             pins.ebpf_rust

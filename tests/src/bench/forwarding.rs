@@ -12,7 +12,8 @@
 //!   the bond (its tc path) the usual way.
 //!
 //! The far end counts arrivals in XDP and drops them, so its own stack does not limit the
-//! figures. Trials interleaved; same frames for all.
+//! figures. Trials interleaved; same frames for all. Every program but the fast path's comes
+//! from the benchmark object ([`loader::BENCH_OBJECT`]).
 
 use std::time::Instant;
 
@@ -31,6 +32,21 @@ use crate::{router::Routed, testrun::ifindex};
 pub const FLOOR_TARGET: f64 = 0.90;
 /// Fast path against the kernel's forwarding.
 pub const KERNEL_TARGET: f64 = 3.0;
+
+/// The benchmark object's XDP programs this section runs ([`loader::BENCH_OBJECT`]): the
+/// floor, the `xdp_redirect_map` sample, the kernel path, and the far end's sink.
+pub const FLOOR_PROGRAM: &str = "bench_xdp_floor";
+/// See [`FLOOR_PROGRAM`].
+pub const SAMPLE_PROGRAM: &str = "bench_xdp_redirect_map";
+/// See [`FLOOR_PROGRAM`].
+pub const KERNEL_PROGRAM: &str = "bench_xdp_pass";
+/// See [`FLOOR_PROGRAM`].
+pub const SINK_PROGRAM: &str = "bench_xdp_sink";
+/// The sink's per-CPU count of frames it dropped.
+pub const SINK_MAP: &str = "BENCH_SINK";
+/// The globals the section sets at load time: the member slot the floor and the sample
+/// redirect to (a `u32`), and the 34 bytes of headers the kernel path restores.
+pub const GLOBALS: [&str; 2] = ["BENCH_XDP_TARGET", "BENCH_XDP_HEADERS"];
 
 /// Frames per trial and variant.
 fn frames(quick: bool) -> u32 {
@@ -74,12 +90,10 @@ pub fn run(trials: usize, quick: bool) -> Section {
     let r = Routed::new("bfw", 1);
     // The far end: every member's peer counts and drops in XDP (no bond there).
     let mut sink = r.upstream.enter(|| {
-        let mut ebpf = loader::load().expect("load");
-        let prog: &mut Xdp = ebpf
-            .program_mut("bench_xdp_sink")
-            .unwrap()
-            .try_into()
-            .unwrap();
+        let mut ebpf = EbpfLoader::new()
+            .load(loader::BENCH_OBJECT)
+            .expect("load the benchmark object");
+        let prog: &mut Xdp = ebpf.program_mut(SINK_PROGRAM).unwrap().try_into().unwrap();
         prog.load().expect("load sink");
         for i in 0..r.n {
             let b = format!("b{i}");
@@ -130,7 +144,8 @@ pub fn run(trials: usize, quick: bool) -> Section {
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     r.router.enter(|| {
         let lan = ifindex("lan0");
-        // The floor redirects to member slot 0 (a0) through the members' devmap.
+        // The floor redirects to member slot 0 (a0) through the members' devmap: the
+        // benchmark object's devmap of that name is the bond's pinned one.
         let slot0 = 0u32;
         let paths = BondPaths::current("bond0").expect("paths");
         let program = fastpath::lan_program(Mode::BalanceRr, HashPolicy::Layer2);
@@ -139,21 +154,17 @@ pub fn run(trials: usize, quick: bool) -> Section {
         let members_pin = paths.map(fastpath::FWD_MEMBERS);
         let mut bench = EbpfLoader::new()
             .map_pin_path(fastpath::FWD_MEMBERS, members_pin.as_path())
-            .override_global("BENCH_XDP_TARGET", &slot0, true)
-            .override_global("BENCH_XDP_HEADERS", &headers, true)
-            .load(loader::EBPF_OBJECT)
-            .expect("load the bench copy");
+            .override_global(GLOBALS[0], &slot0, true)
+            .override_global(GLOBALS[1], &headers, true)
+            .load(loader::BENCH_OBJECT)
+            .expect("load the benchmark object");
         // Each program is also attached to an idle interface of its own: a BPF_PROG_TEST_RUN
         // of an XDP program that is attached nowhere first installs it in the kernel's XDP
         // dispatcher and removes it afterwards (an RCU grace period per call), which would
         // be charged to the floor and the kernel rows only.
-        for (i, name) in [
-            "bench_xdp_floor",
-            "bench_xdp_pass",
-            "bench_xdp_redirect_map",
-        ]
-        .into_iter()
-        .enumerate()
+        for (i, name) in [FLOOR_PROGRAM, KERNEL_PROGRAM, SAMPLE_PROGRAM]
+            .into_iter()
+            .enumerate()
         {
             let (a, b) = (format!("idle{i}"), format!("idle{i}p"));
             r.router
@@ -165,7 +176,7 @@ pub fn run(trials: usize, quick: bool) -> Section {
                 .expect("attach to an idle interface");
         }
         let delivered = || -> u64 {
-            let map = PerCpuArray::<_, u64>::try_from(sink.map("BENCH_SINK").unwrap()).unwrap();
+            let map = PerCpuArray::<_, u64>::try_from(sink.map(SINK_MAP).unwrap()).unwrap();
             map.get(&0, 0).unwrap().iter().sum()
         };
         let program = |name: &str| -> &Xdp { bench.program(name).unwrap().try_into().unwrap() };
@@ -174,10 +185,10 @@ pub fn run(trials: usize, quick: bool) -> Section {
         inject(&xdp_lan, &frame, lan, count / 10);
         for _ in 0..trials {
             for (samples, prog) in [
-                (&mut floor, program("bench_xdp_floor")),
-                (&mut sample, program("bench_xdp_redirect_map")),
+                (&mut floor, program(FLOOR_PROGRAM)),
+                (&mut sample, program(SAMPLE_PROGRAM)),
                 (&mut fast, &xdp_lan),
-                (&mut kernel, program("bench_xdp_pass")),
+                (&mut kernel, program(KERNEL_PROGRAM)),
             ] {
                 let before = delivered();
                 let secs = inject(prog, &frame, lan, count);
@@ -187,7 +198,7 @@ pub fn run(trials: usize, quick: bool) -> Section {
             }
         }
     });
-    drop(sink.take_map("BENCH_SINK"));
+    drop(sink.take_map(SINK_MAP));
     let floor = Row::new("floor: MAC rewrite and devmap redirect only", "Mpps", floor);
     let kernel = Row::new(
         "kernel forwarding (XDP_PASS, then the stack and the bond's tc path)",

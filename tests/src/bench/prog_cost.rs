@@ -1,6 +1,7 @@
 //! Program cost: ns per packet of the bond's egress program of each mode, through
 //! BPF_PROG_TEST_RUN with a million back-to-back runs per trial, against a floor program that
-//! only redirects (same object, same run, trials interleaved).
+//! only redirects (`bench_floor`, from the benchmark object loaded next to the data plane's;
+//! same run, trials interleaved).
 
 use bondxdp_common::{HashPolicy, Mode, testing::Frame};
 
@@ -29,6 +30,10 @@ const CASES: &[(&str, Mode, HashPolicy)] = &[
     ),
 ];
 
+/// The floor: a tc program of the benchmark object ([`bondxdp::loader::BENCH_OBJECT`]) that
+/// only calls `bpf_redirect`.
+pub const FLOOR_PROGRAM: &str = "bench_floor";
+
 /// Target: each mode within 1.3x the floor.
 pub const TARGET: f64 = 1.3;
 
@@ -45,9 +50,9 @@ pub fn run(trials: usize, repeat: u32) -> Section {
     let mut broadcast = Vec::new();
     let mut load_aware = Vec::new();
     with_harness(3, Mode::BalanceRr, |h| {
-        h.load_program("bench_floor");
+        h.load_bench_program(FLOOR_PROGRAM);
         for _ in 0..trials {
-            floor.push(h.time_ns("bench_floor", &frame, repeat));
+            floor.push(h.time_ns(FLOOR_PROGRAM, &frame, repeat));
             for (i, (_, mode, policy)) in CASES.iter().enumerate() {
                 h.set(|c| {
                     c.mode = *mode as u32;
