@@ -61,7 +61,7 @@ pub struct BondConfig {
     /// MAC address of the bond.
     pub bond_mac: [u8; 6],
     /// XDP fast path (derived from `mode` and `hash_policy`): the index in
-    /// [`forward::XDP_LAN_PROGRAMS`] of the LAN-side program that forwards for this
+    /// [`fast_path::XDP_LAN_PROGRAMS`] of the LAN-side program that forwards for this
     /// configuration. A LAN-side program forwards only when it is that one: for the moment a
     /// mode change takes, the previous mode's program may run on the new configuration.
     pub xdp_lan: u8,
@@ -128,8 +128,8 @@ impl Default for BondConfig {
             weights: [1; MAX_MEMBERS],
             buckets: [[NO_BUCKET; BUCKETS]; 2],
             flowlet_ns: 20_000_000,
-            nat_port_min: crate::nat::DEFAULT_PORT_MIN,
-            nat_port_max: crate::nat::DEFAULT_PORT_MAX,
+            nat_port_min: crate::multi_wan::DEFAULT_PORT_MIN,
+            nat_port_max: crate::multi_wan::DEFAULT_PORT_MAX,
             nat_flags: 0,
         }
     }

@@ -8,7 +8,7 @@
 //!   frame (byte slices on the host, the skb in eBPF, so one parser runs in both), per-member
 //!   counters with the named reasons for every drop.
 //! * [`weights`]: weighted tables for choosing members for new flows.
-//! * [`nat`]: the multi-uplink mode's flow tables and packet parser (translation to each
+//! * [`multi_wan`]: the multi-uplink mode's flow tables and packet parser (translation to each
 //!   uplink's address).
 //! * [`hash`]: the kernel bonding driver's transmit hash (`bond_xmit_hash`), bit-exact.
 //! * [`config`]: the map value the data plane reads (`#[repr(C)]`, no padding surprises):
@@ -17,7 +17,7 @@
 //!   never reads them).
 //! * [`modes`]: the table of modes ([`modes::MODES`]) and one file per mode: which member
 //!   sends a packet, and which members are eligible at all.
-//! * [`forward`]: the XDP fast path's decisions for routed traffic (`--forward-from`).
+//! * [`fast_path`]: the XDP fast path's decisions for routed traffic (`--forward-from`).
 //! * [`plan`]: what the data plane acts on, derived from the configuration
 //!   ([`BondConfig::recompute`]).
 //!
@@ -31,10 +31,10 @@
 
 pub mod config;
 pub mod counters;
-pub mod forward;
+pub mod fast_path;
 pub mod hash;
 pub mod modes;
-pub mod nat;
+pub mod multi_wan;
 pub mod packet;
 pub mod plan;
 pub mod reciprocal;

@@ -180,7 +180,7 @@ mod tests {
     use crate::{
         config::HashPolicy,
         hash::{PacketMeta, xmit_hash},
-        nat,
+        multi_wan,
         testing::{Frame, ip},
     };
 
@@ -232,8 +232,8 @@ mod tests {
                 );
             }
             assert_eq!(
-                nat::parse(linear, protocol, 14),
-                nat::parse(&frame[..], protocol, 14),
+                multi_wan::parse(linear, protocol, 14),
+                multi_wan::parse(&frame[..], protocol, 14),
                 "{name}"
             );
             // Without an Ethernet header (raw-IP uplinks) likewise.

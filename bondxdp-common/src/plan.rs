@@ -1,11 +1,11 @@
 //! Planning: what the data plane acts on, derived from what userspace configured. After a
 //! link, option or LACP change userspace calls [`BondConfig::recompute`] once and publishes
 //! the result; the rules it applies live with each mode ([`crate::modes`]) and the fast path
-//! ([`crate::forward`]). This room sits above both.
+//! ([`crate::fast_path`]). This room sits above both.
 
 use crate::{
     config::{BondConfig, CFG_ALL_SLAVES_ACTIVE, XDP_FORWARDS, XDP_PORTS},
-    forward,
+    fast_path,
     reciprocal::Reciprocal,
     types::{
         HashPolicy, LinkState, MAX_MEMBERS, MEMBER_LACP_MASK, MEMBER_RX_ACCEPT, Mode, UPLINK_V4,
@@ -63,17 +63,20 @@ impl BondConfig {
     pub fn derive_fast_path(&mut self) {
         let policy = self.hash_policy().unwrap_or(HashPolicy::Layer2);
         let (program, flags) = match self.mode() {
-            Some(mode) if forward::accelerates(mode) => {
-                let ports = if forward::uses_ports(mode, policy) {
+            Some(mode) if fast_path::accelerates(mode) => {
+                let ports = if fast_path::uses_ports(mode, policy) {
                     XDP_PORTS
                 } else {
                     0
                 };
-                (forward::lan_program_for(mode, policy), XDP_FORWARDS | ports)
+                (
+                    fast_path::lan_program_for(mode, policy),
+                    XDP_FORWARDS | ports,
+                )
             }
-            _ => (forward::XDP_LAN_PASS, 0),
+            _ => (fast_path::XDP_LAN_PASS, 0),
         };
-        self.xdp_lan = forward::lan_index(program);
+        self.xdp_lan = fast_path::lan_index(program);
         self.xdp_flags = flags;
     }
 

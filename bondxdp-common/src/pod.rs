@@ -3,7 +3,7 @@
 use crate::{
     config::{BondConfig, ConfigSlots},
     counters::{MemberStats, UplinkSignals},
-    nat::{FlowEntry, FlowKey, FragEntry, FragKey, HostEntry, NatEntry},
+    multi_wan::{FlowEntry, FlowKey, FragEntry, FragKey, HostEntry, NatEntry},
     records::{BondState, UplinkHealth},
 };
 
@@ -18,7 +18,7 @@ unsafe impl aya::Pod for FlowKey {}
 unsafe impl aya::Pod for FlowEntry {}
 unsafe impl aya::Pod for NatEntry {}
 unsafe impl aya::Pod for HostEntry {}
-unsafe impl aya::Pod for crate::forward::RouteCache {}
+unsafe impl aya::Pod for crate::fast_path::RouteCache {}
 unsafe impl aya::Pod for UplinkHealth {}
 unsafe impl aya::Pod for FragKey {}
 unsafe impl aya::Pod for FragEntry {}

@@ -93,18 +93,18 @@ impl Default for MonitorConfig {
     }
 }
 
-/// [`MwanRecord::flags`]: all flows to one destination host use one uplink.
+/// [`MultiWanRecord::flags`]: all flows to one destination host use one uplink.
 pub const MWAN_STICKY_HOST: u32 = 1 << 0;
-/// [`MwanRecord::flags`]: do not install the default routes through the bond.
+/// [`MultiWanRecord::flags`]: do not install the default routes through the bond.
 pub const MWAN_NO_DEFAULT_ROUTE: u32 = 1 << 1;
-/// [`MwanRecord::flags`]: reset the host's TCP connections through an uplink that fails.
+/// [`MultiWanRecord::flags`]: reset the host's TCP connections through an uplink that fails.
 pub const MWAN_RESET_ON_FAILOVER: u32 = 1 << 2;
 
 /// multi-wan options as pinned in [`BondState`] (userspace only). Addresses are in packet
 /// byte order; IPv4 addresses of mixed lists are IPv4-mapped IPv6 (`::ffff:a.b.c.d`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MwanRecord {
+pub struct MultiWanRecord {
     /// Probe interval while an uplink looks healthy, ms.
     pub probe_interval_ms: u32,
     /// Time after which an unanswered probe counts as lost (at least; grows with the
@@ -148,9 +148,9 @@ pub struct MwanRecord {
     pub gateways6: [[u8; 16]; MAX_MEMBERS],
 }
 
-impl Default for MwanRecord {
+impl Default for MultiWanRecord {
     fn default() -> Self {
-        MwanRecord {
+        MultiWanRecord {
             probe_interval_ms: 300,
             probe_timeout_ms: 150,
             probe_failure_interval_ms: 100,
@@ -160,8 +160,8 @@ impl Default for MwanRecord {
             probe_count: 0,
             flags: 0,
             max_flows: 524_288,
-            port_min: crate::nat::DEFAULT_PORT_MIN,
-            port_max: crate::nat::DEFAULT_PORT_MAX,
+            port_min: crate::multi_wan::DEFAULT_PORT_MIN,
+            port_max: crate::multi_wan::DEFAULT_PORT_MAX,
             probes: [[0; 16]; MAX_TARGETS],
             probe_ports: [0; MAX_TARGETS],
             address4: [0; 4],
@@ -480,7 +480,7 @@ pub struct BondState {
     /// Link monitoring options.
     pub monitor: MonitorConfig,
     /// multi-wan options.
-    pub mwan: MwanRecord,
+    pub mwan: MultiWanRecord,
     /// Weighing of new flows.
     pub balance: BalanceRecord,
     /// custom mode: the selection program.
@@ -506,7 +506,7 @@ impl Default for BondState {
             peer_name: [0; 16],
             members: [MemberRestore::default(); MAX_MEMBERS],
             monitor: MonitorConfig::default(),
-            mwan: MwanRecord::default(),
+            mwan: MultiWanRecord::default(),
             balance: BalanceRecord::default(),
             custom: CustomRecord::default(),
             forward: ForwardRecord::default(),
@@ -525,7 +525,7 @@ mod tests {
         assert_eq!(core::mem::size_of::<MemberRestore>(), 36);
         assert_eq!(core::mem::size_of::<MonitorConfig>(), 36 + 20 * MAX_TARGETS);
         assert_eq!(
-            core::mem::size_of::<MwanRecord>(),
+            core::mem::size_of::<MultiWanRecord>(),
             40 + 16 * MAX_TARGETS + 2 * MAX_TARGETS + 8 + 16 + 20 * MAX_MEMBERS
         );
         assert_eq!(core::mem::size_of::<BalanceRecord>(), 8 + 8 * MAX_MEMBERS);
@@ -534,7 +534,7 @@ mod tests {
             24 + 32
                 + 36 * MAX_MEMBERS
                 + core::mem::size_of::<MonitorConfig>()
-                + core::mem::size_of::<MwanRecord>()
+                + core::mem::size_of::<MultiWanRecord>()
                 + core::mem::size_of::<BalanceRecord>()
                 + core::mem::size_of::<CustomRecord>()
                 + core::mem::size_of::<ForwardRecord>()

@@ -215,8 +215,8 @@ pub const UPLINK_V6: u8 = 1 << 2;
 pub struct Uplink {
     /// The uplink's IPv4 address (bytes in packet order, as a little-endian load reads them).
     pub addr4: u32,
-    /// The uplink's global IPv6 address ([`crate::nat::Addr`]).
-    pub addr6: crate::nat::Addr,
+    /// The uplink's global IPv6 address ([`crate::multi_wan::Addr`]).
+    pub addr6: crate::multi_wan::Addr,
     /// MAC of the IPv4 next hop (the gateway).
     pub gw_mac4: [u8; 6],
     /// MAC of the IPv6 next hop (the router).
@@ -245,11 +245,11 @@ impl Uplink {
         epoch: 0,
     };
 
-    /// The uplink's address for `family` ([`crate::nat::FAMILY_V4`] or `_V6`), as a flow
+    /// The uplink's address for `family` ([`crate::multi_wan::FAMILY_V4`] or `_V6`), as a flow
     /// address (IPv4 in the first four bytes).
     #[inline(always)]
-    pub fn addr(&self, family: u8) -> crate::nat::Addr {
-        if family == crate::nat::FAMILY_V4 {
+    pub fn addr(&self, family: u8) -> crate::multi_wan::Addr {
+        if family == crate::multi_wan::FAMILY_V4 {
             [self.addr4, 0, 0, 0]
         } else {
             self.addr6
@@ -259,7 +259,7 @@ impl Uplink {
     /// The uplink's readiness flag for `family`.
     #[inline(always)]
     pub const fn family_flag(family: u8) -> u8 {
-        if family == crate::nat::FAMILY_V4 {
+        if family == crate::multi_wan::FAMILY_V4 {
             UPLINK_V4
         } else {
             UPLINK_V6

@@ -11,7 +11,7 @@
 //!   one LAN-side program per selector like the egress programs (`xdp_lan_pass` for modes
 //!   without a fast path).
 //! * `egress_mwan`, `ingress_mwan`: the multi-uplink mode's pair (flows pinned to uplinks and
-//!   translated to their addresses; see `nat.rs`).
+//!   translated to their addresses; see `multi_wan.rs`).
 //!
 //! One copy of this object is loaded per bond; its maps (see `maps.rs`) hold that bond's
 //! configuration and counters and are pinned under /sys/fs/bpf/bondxdp/.
@@ -22,11 +22,11 @@
 
 mod custom;
 mod egress;
+mod fast_path;
 mod ingress;
 mod maps;
-mod nat;
+mod multi_wan;
 mod skb;
-mod xdp;
 
 use aya_ebpf::{
     macros::{classifier, xdp},
@@ -52,7 +52,7 @@ macro_rules! selector_programs {
             bond leave through the member `", stringify!($selector), "` picks.")]
         #[xdp]
         pub fn $xdp(ctx: XdpContext) -> u32 {
-            xdp::lan::<$selector>(&ctx)
+            fast_path::lan::<$selector>(&ctx)
         }
 
         // The names userspace attaches by (the modes table reads them from the selector)
@@ -91,13 +91,13 @@ pub fn member_ingress(ctx: TcContext) -> i32 {
 /// multi-wan: tcx egress on the bond (per-flow uplink choice and translation).
 #[classifier]
 pub fn egress_mwan(ctx: TcContext) -> i32 {
-    nat::egress(&ctx)
+    multi_wan::egress(&ctx)
 }
 
 /// multi-wan: tcx ingress on every uplink (replies translated back to the bond).
 #[classifier]
 pub fn ingress_mwan(ctx: TcContext) -> i32 {
-    nat::ingress(&ctx)
+    multi_wan::ingress(&ctx)
 }
 
 /// custom mode: tcx egress on the bond (context, then the user's selection program).
@@ -116,14 +116,14 @@ pub fn custom_finish(ctx: TcContext) -> i32 {
 /// frame to the kernel (counted).
 #[xdp]
 pub fn xdp_lan_pass(_ctx: XdpContext) -> u32 {
-    xdp::lan_pass()
+    fast_path::lan_pass()
 }
 
 /// XDP fast path on each member (with `--forward-from`): routes out of a LAN-side interface
 /// leave through it; the rest goes on to `member_ingress`.
 #[xdp]
 pub fn xdp_member(ctx: XdpContext) -> u32 {
-    xdp::member(&ctx)
+    fast_path::member(&ctx)
 }
 
 #[cfg(not(test))]

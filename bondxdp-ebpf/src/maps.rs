@@ -12,7 +12,7 @@ use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
     config::ConfigSlots,
     counters::{COUNTER_SLOTS, UplinkSignals},
-    forward::{
+    fast_path::{
         LAST_ROUTES_PER_CPU, LastRoute, ROUTE_CACHE_SLOTS, RouteCache, RouteKey4, RouteKey6,
         RouteSlot,
     },
@@ -21,7 +21,7 @@ use bondxdp_common::{
         load_aware::{Credits, Flowlet},
         round_robin::RrCursor,
     },
-    nat::{Addr, Flow, FlowEntry, FlowKey, FragEntry, FragKey, HostEntry, NatEntry},
+    multi_wan::{Addr, Flow, FlowEntry, FlowKey, FragEntry, FragKey, HostEntry, NatEntry},
     records::{BondState, UplinkHealth},
 };
 
@@ -55,7 +55,7 @@ pub fn route_epoch() -> u32 {
 }
 
 /// XDP fast path: cached FIB answers for IPv4, a direct-mapped cache per CPU (see
-/// `bondxdp_common::forward::ROUTE_CACHE_SLOTS`): CPU `c`'s slots are entries
+/// `bondxdp_common::fast_path::ROUTE_CACHE_SLOTS`): CPU `c`'s slots are entries
 /// `c * ROUTE_CACHE_SLOTS ..`. A plain array (sized by the loader for every possible CPU)
 /// rather than a per-CPU one: a slot's address is then computed, where a per-CPU array
 /// first loads the entry's per-CPU pointer, a dependent load on every frame.

@@ -8,7 +8,7 @@ use crate::{
     bond, controller,
     error::{Error, Result},
     options::{BondOptions, BondSpec, OptionArgs},
-    stats,
+    status,
 };
 
 /// Link aggregation (bonding) on eBPF.
@@ -182,13 +182,13 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Flows { name, json } => {
-            let flows = stats::flows(&name).await?;
+            let flows = status::flows(&name).await?;
             if json {
                 let out = serde_json::to_string_pretty(&flows)
                     .map_err(|e| Error::io("serialising", e.into()))?;
                 println!("{out}");
             } else {
-                print!("{}", stats::render_flows(&flows));
+                print!("{}", status::render_flows(&flows));
             }
             Ok(())
         }
@@ -197,14 +197,14 @@ pub async fn run(cli: Cli) -> Result<()> {
             watch: true,
             interval,
             ..
-        } => stats::watch(name.as_deref(), interval).await,
+        } => status::watch(name.as_deref(), interval).await,
         Command::Status {
             name,
             json,
             watch: false,
             ..
         } => {
-            let all = stats::status(name.as_deref()).await?;
+            let all = status::status(name.as_deref()).await?;
             if json {
                 let out = if name.is_some() {
                     serde_json::to_string_pretty(&all[0])
@@ -215,7 +215,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             } else if all.is_empty() {
                 println!("no bonds in this network namespace");
             } else {
-                let text: Vec<String> = all.iter().map(stats::render).collect();
+                let text: Vec<String> = all.iter().map(status::render).collect();
                 print!("{}", text.join("\n"));
             }
             Ok(())

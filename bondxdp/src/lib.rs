@@ -7,15 +7,15 @@
 //! * [`bond`]: `up`/`down`/`set`/`member`, building, changing and dismantling a bond without
 //!   ever leaving it half-done;
 //! * [`controller`]: `bondxdp run`: link monitoring, failover, config files;
-//! * [`fastpath`]: the XDP fast path for routed traffic (`--forward-from`);
+//! * [`fast_path`]: the XDP fast path for routed traffic (`--forward-from`);
 //! * [`loader`]: the embedded eBPF object, loaded once per bond, pinned and attached via tcx;
 //! * [`maps`]: typed access to a bond's maps (atomic configuration swaps, per-CPU counters);
 //! * [`lacp`]: 802.3ad's LACP as pure state machines (PDUs, ports, aggregator selection),
 //!   driven by the controller with frames and time;
 //! * [`netdev`]: interfaces, addresses, routes and neighbours through rtnetlink;
-//! * [`uplink`]: multi-wan uplinks as the host has them (address, gateway, its MAC);
+//! * [`multi_wan`]: multi-wan uplinks as the host has them (address, gateway, its MAC);
 //! * [`pins`]: the bpffs layout, keyed by network namespace;
-//! * [`stats`]: `status`, as /proc/net/bonding shows it;
+//! * [`status`]: `status`, as /proc/net/bonding shows it;
 //! * [`metrics`]: Prometheus metrics served by the controller;
 //! * [`preflight`]: privilege and BPF checks;
 //! * [`mac`]: MAC addresses as users write them;
@@ -28,20 +28,20 @@ pub mod bond;
 pub mod cli;
 pub mod controller;
 pub mod error;
-pub mod fastpath;
+pub mod fast_path;
 /// LACP (802.3ad) without IO: PDU codec, per-port state machines, aggregator selection.
 pub mod lacp;
 pub mod loader;
 pub mod mac;
 pub mod maps;
 pub mod metrics;
+pub mod multi_wan;
 pub mod netdev;
 pub mod options;
 pub mod pins;
 pub mod preflight;
 pub mod select_program;
-pub mod stats;
-pub mod uplink;
+pub mod status;
 
 pub use bondxdp_common as common;
 pub use error::{Error, Result};

@@ -68,13 +68,13 @@ pub fn load_sized(max_flows: u32) -> Result<Ebpf> {
     // The XDP route caches hold a set of slots for every CPU that may come online.
     let cpus =
         aya::util::nr_cpus().map_err(|(_, e)| Error::io("counting the possible CPUs", e))? as u32;
-    let slots = cpus * bondxdp_common::forward::ROUTE_CACHE_SLOTS;
+    let slots = cpus * bondxdp_common::fast_path::ROUTE_CACHE_SLOTS;
     loader
-        .map_max_entries(crate::fastpath::ROUTES4, slots)
-        .map_max_entries(crate::fastpath::ROUTES6, slots)
+        .map_max_entries(crate::fast_path::ROUTES4, slots)
+        .map_max_entries(crate::fast_path::ROUTES6, slots)
         .map_max_entries(
-            crate::fastpath::LAST_ROUTES,
-            cpus * bondxdp_common::forward::LAST_ROUTES_PER_CPU,
+            crate::fast_path::LAST_ROUTES,
+            cpus * bondxdp_common::fast_path::LAST_ROUTES_PER_CPU,
         );
     if max_flows > 0 {
         loader
@@ -86,7 +86,7 @@ pub fn load_sized(max_flows: u32) -> Result<Ebpf> {
     for name in programs::all() {
         classifier(&mut ebpf, name)?.load()?;
     }
-    crate::fastpath::load(&mut ebpf)?;
+    crate::fast_path::load(&mut ebpf)?;
     Ok(ebpf)
 }
 
@@ -94,7 +94,7 @@ pub fn load_sized(max_flows: u32) -> Result<Ebpf> {
 /// an entry in the flow table and one in the NAT table (key, value and the kernel's ~56-byte
 /// element header each), and hosts take a quarter as many.
 pub fn flow_table_bytes(max_flows: u32) -> u64 {
-    use bondxdp_common::nat::{FlowEntry, FlowKey, HostEntry, NatEntry};
+    use bondxdp_common::multi_wan::{FlowEntry, FlowKey, HostEntry, NatEntry};
     let elem = |k: usize, v: usize| (56 + k.next_multiple_of(8) + v.next_multiple_of(8)) as u64;
     let flows = elem(size_of::<FlowKey>(), size_of::<FlowEntry>())
         + elem(size_of::<FlowKey>(), size_of::<NatEntry>());
@@ -136,7 +136,7 @@ pub fn pin(ebpf: &mut Ebpf, paths: &BondPaths) -> Result<()> {
     for name in names::ALL
         .into_iter()
         .chain(names::CUSTOM)
-        .chain(crate::fastpath::MAPS)
+        .chain(crate::fast_path::MAPS)
     {
         ebpf.map(name)
             .ok_or_else(|| Error::Ebpf(format!("map {name} missing from the eBPF object")))?
@@ -145,8 +145,8 @@ pub fn pin(ebpf: &mut Ebpf, paths: &BondPaths) -> Result<()> {
     for name in programs::all() {
         classifier(ebpf, name)?.pin(paths.program(name))?;
     }
-    for name in crate::fastpath::programs() {
-        crate::fastpath::xdp(ebpf, name)?.pin(paths.program(name))?;
+    for name in crate::fast_path::programs() {
+        crate::fast_path::xdp(ebpf, name)?.pin(paths.program(name))?;
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS, MemberStats,
     config::ConfigSlots,
     counters::UplinkSignals,
-    nat::{Addr, FlowEntry, FlowKey, HostEntry, NatEntry},
+    multi_wan::{Addr, FlowEntry, FlowKey, HostEntry, NatEntry},
     records::{BOND_STATE_MAGIC, BOND_STATE_VERSION, BondState, LacpRecord, UplinkHealth},
 };
 

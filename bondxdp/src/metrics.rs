@@ -20,7 +20,7 @@ use crate::{
     error::{Error, Result},
     netdev::Netlink,
     pins::{self, BondPaths},
-    stats,
+    status,
 };
 
 /// What the controller counts itself, per bond.
@@ -135,7 +135,7 @@ pub async fn render(counts: &SharedCounts) -> Result<String> {
     let lacp = LacpFamilies::register(&mut registry);
     let counts = counts.lock().map(|c| c.clone()).unwrap_or_default();
     for name in pins::list_bonds()? {
-        let Ok(status) = stats::bond_status(&nl, &BondPaths::current(&name)?).await else {
+        let Ok(status) = status::bond_status(&nl, &BondPaths::current(&name)?).await else {
             continue;
         };
         let bond = BondLabels { bond: name.clone() };

@@ -233,9 +233,9 @@ impl Harness {
     pub fn retire_routes(&mut self) {
         let map = self
             .ebpf
-            .map_mut(bondxdp::fastpath::ROUTE_CACHE)
+            .map_mut(bondxdp::fast_path::ROUTE_CACHE)
             .expect("route cache");
-        let mut map: aya::maps::Array<_, bondxdp_common::forward::RouteCache> =
+        let mut map: aya::maps::Array<_, bondxdp_common::fast_path::RouteCache> =
             aya::maps::Array::try_from(map).expect("array");
         let mut cache = map.get(&0, 0).expect("epoch");
         cache.epoch += 1;

@@ -252,7 +252,7 @@ fn bad_forward_from_is_refused_and_the_fast_path_changes_live() {
     let member_ports = |r: &Routed| -> Vec<bool> {
         r.router.enter(|| {
             let paths = bondxdp::pins::BondPaths::current("bond0").unwrap();
-            let pin = paths.map(bondxdp::fastpath::FWD_MEMBERS);
+            let pin = paths.map(bondxdp::fast_path::FWD_MEMBERS);
             let data = aya::maps::MapData::from_pin(pin).expect("members' devmap");
             let map = aya::maps::xdp::DevMap::try_from(aya::maps::Map::DevMap(data)).unwrap();
             (0..2).map(|slot| map.get(slot, 0).is_ok()).collect()

@@ -531,7 +531,9 @@ fn every_program_the_modes_table_names_is_in_the_object() {
         let mut names = vec![info.ingress];
         for policy in HashPolicy::ALL {
             names.extend(bondxdp::loader::programs::program_for(info.mode, policy));
-            names.push(bondxdp_common::forward::lan_program_for(info.mode, policy));
+            names.push(bondxdp_common::fast_path::lan_program_for(
+                info.mode, policy,
+            ));
         }
         for name in names {
             assert!(
@@ -627,7 +629,7 @@ fn bench_object_has_what_the_benchmarks_use() {
         Some(Map::PerCpuArray(_))
     ));
     let production = bondxdp::loader::load().expect("loading the data plane's object");
-    let devmap = |ebpf: &aya::Ebpf| match ebpf.map(bondxdp::fastpath::FWD_MEMBERS) {
+    let devmap = |ebpf: &aya::Ebpf| match ebpf.map(bondxdp::fast_path::FWD_MEMBERS) {
         Some(Map::DevMap(map)) => {
             let info = map.info().expect("map info");
             (

@@ -121,7 +121,7 @@ pub enum FastPath {
     One(&'static str),
     /// balance-xor's program for the bond's hash policy ([`xor::xdp_program`]).
     ByPolicy,
-    /// Not accelerated: every frame goes to the kernel (`forward::XDP_LAN_PASS`).
+    /// Not accelerated: every frame goes to the kernel (`fast_path::XDP_LAN_PASS`).
     Pass,
 }
 

@@ -103,12 +103,12 @@ pub(super) async fn build(
         for (slot, m) in members.iter().enumerate() {
             attach_member_fast_path(paths, &mut state.forward, slot, m.index, &m.name)?;
         }
-        let program = fastpath::lan_program(opts.mode, opts.xmit_hash_policy);
+        let program = crate::fast_path::lan_program(opts.mode, opts.xmit_hash_policy);
         for l in lans {
             attach_lan_fast_path(paths, &mut state.forward, l, program)?;
         }
         maps.set_state(state)?;
-        if !fastpath::ip_forwarding() {
+        if !crate::fast_path::ip_forwarding() {
             warn!(
                 bond = %spec.name,
                 "net.ipv4.ip_forward is 0: the XDP fast path forwards only what the kernel \

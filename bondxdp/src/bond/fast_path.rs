@@ -36,9 +36,9 @@ pub(super) fn attach_member_fast_path(
     ifindex: u32,
     name: &str,
 ) -> Result<()> {
-    fastpath::add_member_port(paths, slot, ifindex)?;
-    let mut program = fastpath::pinned(paths, fastpath::XDP_MEMBER)?;
-    let generic = fastpath::attach(&mut program, name, ifindex, &paths.xdp_link(ifindex))?;
+    crate::fast_path::add_member_port(paths, slot, ifindex)?;
+    let mut program = crate::fast_path::pinned(paths, crate::fast_path::XDP_MEMBER)?;
+    let generic = crate::fast_path::attach(&mut program, name, ifindex, &paths.xdp_link(ifindex))?;
     let bit = 1 << (16 + slot);
     record.generic = if generic {
         record.generic | bit
@@ -56,7 +56,7 @@ pub(super) fn detach_member_fast_path(
     ifindex: u32,
 ) -> Result<()> {
     loader::unpin_link(&paths.xdp_link(ifindex))?;
-    fastpath::remove_member_port(paths, slot, ifindex)?;
+    crate::fast_path::remove_member_port(paths, slot, ifindex)?;
     record.generic &= !(1 << (16 + slot));
     Ok(())
 }
@@ -73,9 +73,10 @@ pub(super) fn attach_lan_fast_path(
         .iter()
         .position(|&x| x == 0)
         .ok_or_else(|| Error::invalid("forward_from", format!("at most {MAX_FORWARD}")))?;
-    fastpath::add_lan_port(paths, l.index)?;
-    let mut program = fastpath::pinned(paths, program)?;
-    let generic = fastpath::attach(&mut program, &l.name, l.index, &paths.xdp_link(l.index))?;
+    crate::fast_path::add_lan_port(paths, l.index)?;
+    let mut program = crate::fast_path::pinned(paths, program)?;
+    let generic =
+        crate::fast_path::attach(&mut program, &l.name, l.index, &paths.xdp_link(l.index))?;
     record.ifindex[i] = l.index;
     record.names[i] = name_bytes(&l.name);
     if generic {
@@ -92,7 +93,7 @@ pub(super) fn detach_lan_fast_path(
 ) -> Result<()> {
     let ifindex = record.ifindex[i];
     loader::unpin_link(&paths.xdp_link(ifindex))?;
-    fastpath::remove_lan_port(paths, ifindex)?;
+    crate::fast_path::remove_lan_port(paths, ifindex)?;
     record.ifindex[i] = 0;
     record.names[i] = [0; 16];
     record.generic &= !(1 << i);

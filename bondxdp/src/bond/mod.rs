@@ -20,15 +20,16 @@ use bondxdp_common::{
     config::{CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS, LinkState, NAT_STICKY_HOST, NO_SLOT},
     modes::active_backup::choose_active,
     records::{
-        BondState, ForwardRecord, MAX_FORWARD, MemberRestore, MwanRecord, RESTORE_UNTOUCHED,
+        BondState, ForwardRecord, MAX_FORWARD, MemberRestore, MultiWanRecord, RESTORE_UNTOUCHED,
     },
 };
 use tracing::{debug, info, warn};
 
 use crate::{
     error::{Error, Result},
-    fastpath, loader,
+    loader,
     maps::{BondMaps, name_bytes, name_string, names},
+    multi_wan::Discovery,
     netdev::{self, Link, Netlink},
     options::{
         BondOptions, BondSpec, IpCidr, OPTIONS, OptionSpec, Sticky, forward_names, pinned_options,
@@ -36,7 +37,6 @@ use crate::{
     },
     pins::{self, BondLock, BondPaths, NamespaceLock},
     preflight, select_program,
-    uplink::{self, Discovery},
 };
 
 mod create;
@@ -166,7 +166,7 @@ pub async fn down(name: &str) -> Result<()> {
 pub(crate) async fn discover_uplinks(
     nl: &Netlink,
     links: &[(usize, Link)],
-    record: &MwanRecord,
+    record: &MultiWanRecord,
 ) -> Result<Vec<(usize, Discovery)>> {
     let mut out = Vec::new();
     for (slot, link) in links {
@@ -174,7 +174,7 @@ pub(crate) async fn discover_uplinks(
             (record.gateways4[*slot] != [0; 4]).then(|| Ipv4Addr::from(record.gateways4[*slot]));
         let gw6 =
             (record.gateways6[*slot] != [0; 16]).then(|| Ipv6Addr::from(record.gateways6[*slot]));
-        out.push((*slot, uplink::discover(nl, link, gw4, gw6).await?));
+        out.push((*slot, crate::multi_wan::discover(nl, link, gw4, gw6).await?));
     }
     Ok(out)
 }
@@ -316,7 +316,7 @@ impl OpenBond {
         let before = self.egress_program();
         let after = loader::egress_program(opts.mode, opts.xmit_hash_policy)?;
         let lan_before = self.lan_program();
-        let lan_after = fastpath::lan_program(opts.mode, opts.xmit_hash_policy);
+        let lan_after = crate::fast_path::lan_program(opts.mode, opts.xmit_hash_policy);
         let has_lans = self.state.forward.ifindex.iter().any(|&i| i != 0);
         if lan_before != lan_after && has_lans && !self.paths.program(lan_after).exists() {
             // Bonds brought up by a bondxdp before per-mode XDP programs have none pinned.
@@ -363,7 +363,7 @@ impl OpenBond {
         }
         if lan_before != lan_after {
             for &ifindex in self.state.forward.ifindex.iter().filter(|&&i| i != 0) {
-                fastpath::swap(&self.paths, ifindex, lan_after)?;
+                crate::fast_path::swap(&self.paths, ifindex, lan_after)?;
             }
             debug!(bond = %self.paths.name(), program = lan_after, "LAN-side XDP program swapped");
         }
@@ -416,8 +416,8 @@ impl OpenBond {
     /// The LAN-side XDP program the current configuration runs with.
     fn lan_program(&self) -> &'static str {
         match (self.cfg.mode(), self.cfg.hash_policy()) {
-            (Some(mode), Some(policy)) => fastpath::lan_program(mode, policy),
-            _ => fastpath::XDP_LAN_PASS,
+            (Some(mode), Some(policy)) => crate::fast_path::lan_program(mode, policy),
+            _ => crate::fast_path::XDP_LAN_PASS,
         }
     }
 

@@ -81,7 +81,7 @@ pub(super) async fn build_multi_wan(
     let addresses = w.addresses_or_default();
     let uplinks: Vec<Discovery> = found.iter().map(|(_, d)| d.clone()).collect();
     for cidr in &addresses {
-        if let Some(why) = uplink::overlaps(cidr, &uplinks) {
+        if let Some(why) = crate::multi_wan::overlaps(cidr, &uplinks) {
             return Err(Error::invalid("address", why));
         }
     }
@@ -93,7 +93,7 @@ pub(super) async fn build_multi_wan(
     }) && std::time::Instant::now() < deadline
     {
         for ((_, d), (_, link)) in found.iter().zip(&links) {
-            uplink::nudge_resolution(d, link.index);
+            crate::multi_wan::nudge_resolution(d, link.index);
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         found = discover_uplinks(nl, &links, &record).await?;

@@ -32,9 +32,9 @@ use super::{
     frames::{self, Arp, Nd},
     lacp::{LacpDriver, LacpFrame, MemberInfo, actor_config},
     monitor::{Delays, LinkMonitor, ProbeState},
+    multi_wan::{UplinkProbeReply, Uplinks},
     packet_socket::{PacketSocket, Reader},
     rebalance::Rebalancer,
-    uplinks::{UplinkProbeReply, Uplinks},
 };
 use crate::{
     bond::apply_options,

@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 
 use crate::{
     error::{Error, Result},
-    fastpath,
+    fast_path,
     netdev::Link,
     pins::{self, BondPaths},
 };
@@ -102,7 +102,7 @@ pub fn watch_routes() -> Result<()> {
             while let Some(Some(_)) = messages.next().now_or_never() {}
             for name in pins::list_bonds().unwrap_or_default() {
                 if let Ok(paths) = BondPaths::current(&name)
-                    && let Err(e) = fastpath::invalidate_routes(&paths)
+                    && let Err(e) = fast_path::invalidate_routes(&paths)
                 {
                     tracing::warn!(bond = %name, "cannot retire cached routes: {e}");
                 }

@@ -22,11 +22,9 @@ pub mod events;
 pub mod frames;
 pub mod lacp;
 pub mod monitor;
+pub mod multi_wan;
 pub mod packet_socket;
-pub mod prober;
 pub mod rebalance;
-pub mod reset;
-mod uplinks;
 
 use std::{collections::HashMap, path::PathBuf, time::Duration};
 

@@ -19,7 +19,8 @@ use bondxdp_common::{
     modes::active_backup::PrimaryReselect,
     records::{
         BalanceRecord, LACP_PASSIVE, LACP_RATE_FAST, LacpRecord, MAX_FORWARD, MAX_TARGETS,
-        MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER, MWAN_STICKY_HOST, MonitorConfig, MwanRecord,
+        MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER, MWAN_STICKY_HOST, MonitorConfig,
+        MultiWanRecord,
     },
 };
 
@@ -212,7 +213,7 @@ pub const DEFAULT_MWAN_ADDRESS: IpCidr = IpCidr {
 
 impl Default for MultiWanOptions {
     fn default() -> Self {
-        MultiWanOptions::from_pinned(&MwanRecord::default(), &[])
+        MultiWanOptions::from_pinned(&MultiWanRecord::default(), &[])
     }
 }
 

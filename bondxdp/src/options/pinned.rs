@@ -49,8 +49,8 @@ impl LacpOptions {
 impl MultiWanOptions {
     /// The options as pinned; member settings go to the slot of the member's name
     /// (`slots[i]`: the member in slot `i`, if any).
-    pub fn to_pinned(&self, slots: &[Option<String>]) -> MwanRecord {
-        let mut r = MwanRecord {
+    pub fn to_pinned(&self, slots: &[Option<String>]) -> MultiWanRecord {
+        let mut r = MultiWanRecord {
             probe_interval_ms: self.probe_interval,
             probe_timeout_ms: self.probe_timeout,
             probe_failure_interval_ms: self.probe_failure_interval,
@@ -61,7 +61,7 @@ impl MultiWanOptions {
             max_flows: self.max_flows,
             port_min: self.nat_ports.0,
             port_max: self.nat_ports.1,
-            ..MwanRecord::default()
+            ..MultiWanRecord::default()
         };
         if self.sticky == Sticky::Host {
             r.flags |= MWAN_STICKY_HOST;
@@ -105,7 +105,7 @@ impl MultiWanOptions {
         r
     }
     /// The options from the pinned record (`slots` as for [`MultiWanOptions::to_pinned`]).
-    pub fn from_pinned(r: &MwanRecord, slots: &[Option<String>]) -> MultiWanOptions {
+    pub fn from_pinned(r: &MultiWanRecord, slots: &[Option<String>]) -> MultiWanOptions {
         let n = (r.probe_count as usize).min(MAX_TARGETS);
         let probes = (0..n)
             .map(|i| {

@@ -271,7 +271,7 @@ pub fn validate_forward(spec: &BondSpec) -> Result<()> {
     if f.is_empty() {
         return Ok(());
     }
-    if !bondxdp_common::forward::accelerates(spec.options.mode) {
+    if !bondxdp_common::fast_path::accelerates(spec.options.mode) {
         return Err(Error::invalid(
             "forward_from",
             format!(

@@ -22,7 +22,7 @@ use aya::{
     maps::PerCpuArray,
     programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp},
 };
-use bondxdp::{fastpath, loader, pins::BondPaths};
+use bondxdp::{fast_path, loader, pins::BondPaths};
 use bondxdp_common::{HashPolicy, Mode, testing::Frame};
 
 use super::{Row, Section, Target};
@@ -148,12 +148,12 @@ pub fn run(trials: usize, quick: bool) -> Section {
         // benchmark object's devmap of that name is the bond's pinned one.
         let slot0 = 0u32;
         let paths = BondPaths::current("bond0").expect("paths");
-        let program = fastpath::lan_program(Mode::BalanceRr, HashPolicy::Layer2);
-        let xdp_lan = fastpath::pinned(&paths, program).expect("pinned LAN-side program");
+        let program = fast_path::lan_program(Mode::BalanceRr, HashPolicy::Layer2);
+        let xdp_lan = fast_path::pinned(&paths, program).expect("pinned LAN-side program");
         let headers: [u8; 34] = frame[..34].try_into().unwrap();
-        let members_pin = paths.map(fastpath::FWD_MEMBERS);
+        let members_pin = paths.map(fast_path::FWD_MEMBERS);
         let mut bench = EbpfLoader::new()
-            .map_pin_path(fastpath::FWD_MEMBERS, members_pin.as_path())
+            .map_pin_path(fast_path::FWD_MEMBERS, members_pin.as_path())
             .override_global(GLOBALS[0], &slot0, true)
             .override_global(GLOBALS[1], &headers, true)
             .load(loader::BENCH_OBJECT)

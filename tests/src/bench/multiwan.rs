@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use bondxdp_common::{
     Mode,
     config::{UPLINK_V4, Uplink},
-    nat::addr_from_bytes,
+    multi_wan::addr_from_bytes,
     testing::ip,
 };
 

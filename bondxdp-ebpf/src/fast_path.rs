@@ -5,7 +5,7 @@
 //! without the kernel's forwarding path: FIB lookup (its answers cached per CPU in `ROUTES4`
 //! / `ROUTES6` until the controller retires them or they age out), MAC rewrite, TTL
 //! decrement, devmap redirect. Everything else goes to the kernel unchanged, counted by reason
-//! (`bondxdp_common::forward`).
+//! (`bondxdp_common::fast_path`).
 
 use aya_ebpf::{
     EbpfContext,
@@ -21,7 +21,7 @@ use aya_ebpf::{
 use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS,
     config::{CFG_KEEP_MEMBER_MACS, MEMBER_RX_ACCEPT, XDP_FORWARDS, XDP_PORTS},
-    forward::{
+    fast_path::{
         self, CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, LAST_ROUTES_PER_CPU, LastRoute, NextHop, Route,
         RouteKey, RouteSlot, TTL_OFFSET_V4,
     },
@@ -93,7 +93,7 @@ fn accelerated() -> Result<(&'static BondConfig, bool), Counter> {
 fn accelerated_by<S: Selector>() -> Result<(&'static BondConfig, bool), Counter> {
     // An unwritten configuration names `xdp_lan_pass` (index 0).
     let cfg = maps::live_config();
-    if cfg.xdp_lan != const { forward::lan_index(S::XDP_PROGRAM) } {
+    if cfg.xdp_lan != const { fast_path::lan_index(S::XDP_PROGRAM) } {
         return Err(Counter::XdpPassMode);
     }
     Ok((cfg, cfg.xdp_flags & XDP_PORTS != 0))
@@ -104,7 +104,7 @@ fn try_lan<S: Selector>(ctx: &XdpContext) -> Result<u32, Counter> {
     let (cfg, split_fragments) = accelerated_by::<S>()?;
     let t = CacheTime::read(false);
     let pkt = SkbView::from_range(ctx.data(), ctx.data_end());
-    forward::classify_then(
+    fast_path::classify_then(
         &pkt,
         split_fragments,
         #[inline(always)]
@@ -133,7 +133,7 @@ fn try_member(ctx: &XdpContext) -> Result<u32, Counter> {
     }
     let t = CacheTime::read(true);
     let pkt = SkbView::from_range(ctx.data(), ctx.data_end());
-    let route = forward::classify(&pkt, split_fragments)?;
+    let route = fast_path::classify(&pkt, split_fragments)?;
     // A member's frames arrive, for the kernel, on the bond.
     let hop = next_hop(ctx, &route, cfg.bond_ifindex, t)?;
     // Only the --forward-from interfaces are in this devmap, so the redirect itself says
@@ -257,7 +257,8 @@ impl CacheTime {
         {
             // SAFETY: this CPU's record; programs on one CPU do not interleave.
             let LastRoute { slot, ipv6 } = unsafe { *last };
-            let at = cpu * forward::ROUTE_CACHE_SLOTS + (slot & (forward::ROUTE_CACHE_SLOTS - 1));
+            let at =
+                cpu * fast_path::ROUTE_CACHE_SLOTS + (slot & (fast_path::ROUTE_CACHE_SLOTS - 1));
             t.last = last;
             t.last_v6 = ipv6 != 0;
             t.last_slot = if t.last_v6 {
@@ -313,7 +314,7 @@ fn via_cache<K: RouteKey>(
     let index = key.slot();
     // The loader sizes the array for every possible CPU: the lookup cannot fail.
     let slot = cache
-        .get_ptr_mut(t.cpu * forward::ROUTE_CACHE_SLOTS + index)
+        .get_ptr_mut(t.cpu * fast_path::ROUTE_CACHE_SLOTS + index)
         .ok_or(Counter::XdpPassFib)?;
     // SAFETY: one of this CPU's slots: nothing else writes it while this program runs (XDP
     // runs with migration off, and only these programs touch the cache).
@@ -355,7 +356,7 @@ fn fib(
         max_len: route.tot_len,
         pad: 0,
         epoch,
-        expires: now + forward::ROUTE_CACHE_TTL_TICKS,
+        expires: now + fast_path::ROUTE_CACHE_TTL_TICKS,
     })
 }
 
@@ -421,13 +422,13 @@ fn lookup(
 }
 
 /// Rewrites the MACs and decrements the TTL / hop limit (IPv4 checksum updated) of the frame
-/// `pkt` views ([`forward::classify`] saw its whole IP header). `dst` and `src` lie in map
+/// `pkt` views ([`fast_path::classify`] saw its whole IP header). `dst` and `src` lie in map
 /// values (the route cache, the configuration).
 #[inline(always)]
 fn rewrite(pkt: &SkbView, route: &Route, dst: &[u8; 6], src: &[u8; 6]) -> Result<(), Counter> {
     let ip_header = if route.ipv6 { 40 } else { 20 };
     let frame = pkt
-        .start(forward::ETH_HLEN + ip_header)
+        .start(fast_path::ETH_HLEN + ip_header)
         .ok_or(Counter::XdpPassMalformed)?;
     // SAFETY: the frame holds the Ethernet and IP headers (checked above against data_end);
     // `dst` and `src` are six bytes each, in map values.
@@ -440,7 +441,7 @@ fn rewrite(pkt: &SkbView, route: &Route, dst: &[u8; 6], src: &[u8; 6]) -> Result
             let check = u16::from_be(load_u16(frame + CHECK_OFFSET_V4));
             store_u16(
                 frame + CHECK_OFFSET_V4,
-                forward::checksum_after_ttl_decrement(check).to_be(),
+                fast_path::checksum_after_ttl_decrement(check).to_be(),
             );
         }
     }

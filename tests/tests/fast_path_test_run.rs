@@ -7,7 +7,7 @@ use std::process::Command;
 use bondxdp_common::{
     Counter, HashPolicy, Mode,
     config::{MEMBER_LACP_COLLECTING, MEMBER_LACP_DISTRIBUTING},
-    forward::{
+    fast_path::{
         self, CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, TTL_OFFSET_V4, XDP_LAN_PASS, accelerates,
         lan_program_for,
     },
@@ -397,7 +397,7 @@ fn the_route_cache_answers_until_retired_or_aged_and_asks_again_for_longer_packe
         // kernel ticks: waited out for the slowest tick rate, HZ=100).
         next_hop_at("02:00:00:00:20:02");
         std::thread::sleep(std::time::Duration::from_nanos(
-            forward::ROUTE_CACHE_TTL_MAX_NS + 100_000_000,
+            fast_path::ROUTE_CACHE_TTL_MAX_NS + 100_000_000,
         ));
         assert_eq!(run(h, &frame), (NEXT_HOP_MAC, 1), "aged out: the FIB again");
     });

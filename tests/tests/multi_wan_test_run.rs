@@ -5,7 +5,7 @@
 use bondxdp_common::{
     Counter, Mode,
     config::{LinkState, NAT_STICKY_HOST, UPLINK_V4, UPLINK_V6, Uplink},
-    nat::{self, Addr, FAMILY_V4, Flow, FlowKey, addr_from_bytes, tcp},
+    multi_wan::{self, Addr, FAMILY_V4, Flow, FlowKey, addr_from_bytes, tcp},
     testing::{csum, ip},
 };
 use bondxdp_tests::testrun::{Harness, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, with_harness};
@@ -56,7 +56,7 @@ fn mwan<T: Send>(weights: [u16; 2], f: impl FnOnce(&mut Harness) -> T + Send) ->
 }
 
 fn parsed(frame: &[u8]) -> Flow {
-    nat::parse(frame, u16::from_be_bytes([frame[12], frame[13]]), 14).expect("parses")
+    multi_wan::parse(frame, u16::from_be_bytes([frame[12], frame[13]]), 14).expect("parses")
 }
 
 fn a4(b: [u8; 4]) -> Addr {

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 
 use bondxdp_common::{
     config::{UPLINK_L3, UPLINK_V4, UPLINK_V6, Uplink},
-    nat::addr_from_bytes,
+    multi_wan::addr_from_bytes,
 };
 
 use crate::{

@@ -25,26 +25,30 @@ use bondxdp_common::{
     BondConfig, MAX_MEMBERS,
     config::LinkState,
     counters::UplinkSignals,
-    nat::{FAMILY_V4, FLOW_CLOSING, FlowKey, addr_bytes},
+    multi_wan::{FAMILY_V4, FLOW_CLOSING, FlowKey, addr_bytes},
     records::{
-        HEALTH_CONFIRMING, HEALTH_DOWN, HEALTH_UP, MWAN_RESET_ON_FAILOVER, MwanRecord,
+        HEALTH_CONFIRMING, HEALTH_DOWN, HEALTH_UP, MWAN_RESET_ON_FAILOVER, MultiWanRecord,
         PROBLEM_GATEWAY_UNRESOLVED, PROBLEM_NO_ADDRESS, PROBLEM_NO_GATEWAY, UplinkHealth,
     },
 };
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+pub mod prober;
+pub mod reset;
+
+use prober::{ProbeSettings, Prober};
+
 use super::{
     frames::{self, EchoReply},
     packet_socket::{PacketSocket, Reader},
-    prober::{ProbeSettings, Prober},
 };
 use crate::{
     bond::discover_uplinks,
     maps::{BondMaps, monotonic_ns},
+    multi_wan::{self, Discovery},
     netdev::Netlink,
     options::{MultiWanOptions, ProbeTarget},
-    uplink::{self, Discovery},
 };
 
 /// How often addresses and gateways are read again.
@@ -95,7 +99,7 @@ struct Watched {
 /// The uplinks of one multi-wan bond.
 pub struct Uplinks {
     bond: String,
-    record: MwanRecord,
+    record: MultiWanRecord,
     targets: Vec<ProbeTarget>,
     watched: BTreeMap<usize, Watched>,
     heard_tx: mpsc::UnboundedSender<UplinkProbeReply>,
@@ -109,7 +113,7 @@ impl Uplinks {
     /// the returned receiver (feed it to [`Uplinks::on_heard`]).
     pub fn new(
         bond: &str,
-        record: MwanRecord,
+        record: MultiWanRecord,
     ) -> (Uplinks, mpsc::UnboundedReceiver<UplinkProbeReply>) {
         let (heard_tx, heard_rx) = mpsc::unbounded_channel();
         let now = Instant::now();
@@ -143,7 +147,7 @@ impl Uplinks {
     }
 
     /// Takes new options (`bondxdp set`): probers start over if the probing changed.
-    pub fn set_record(&mut self, record: MwanRecord) {
+    pub fn set_record(&mut self, record: MultiWanRecord) {
         let probing_changed = record.probes != self.record.probes
             || record.probe_ports != self.record.probe_ports
             || record.probe_count != self.record.probe_count
@@ -286,7 +290,7 @@ impl Uplinks {
                 w.discovery = d;
                 changed = true;
             }
-            uplink::nudge_resolution(&w.discovery, link.index);
+            multi_wan::nudge_resolution(&w.discovery, link.index);
         }
         changed
     }
@@ -474,7 +478,7 @@ impl Uplinks {
             })
             .collect();
         if !reset.is_empty() {
-            match super::reset::destroy(&reset) {
+            match reset::destroy(&reset) {
                 Ok(n) => info!(
                     bond = %self.bond,
                     connections = n,
@@ -529,7 +533,7 @@ impl Uplinks {
 
 impl Uplinks {
     /// The host's own connection behind flow `k`, if its inside end is the bond's address.
-    fn local_connection(&self, k: &FlowKey) -> Option<super::reset::Connection> {
+    fn local_connection(&self, k: &FlowKey) -> Option<reset::Connection> {
         let r = &self.record;
         let (local, remote): (IpAddr, IpAddr) = if k.family == FAMILY_V4 {
             let a = std::net::Ipv4Addr::from(k.src[0].to_le_bytes());
@@ -550,7 +554,7 @@ impl Uplinks {
                 std::net::Ipv6Addr::from(addr_bytes(&k.dst)).into(),
             )
         };
-        Some(super::reset::Connection {
+        Some(reset::Connection {
             local,
             local_port: k.sport,
             remote,

@@ -20,7 +20,7 @@ use aya_ebpf::{
 use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS,
     config::{LinkState, NAT_STICKY_HOST, UPLINK_L3, Uplink},
-    nat::{
+    multi_wan::{
         self, Addr, FAMILY_V4, FLOW_CLOSING, Flow, FlowEntry, FlowKey, FragEntry, FragKey,
         Fragment, HostEntry, Inner, NatEntry, PORT_TRIES, ParseError, Transport, tcp,
     },
@@ -58,13 +58,13 @@ pub fn egress(ctx: &TcContext) -> i32 {
     let Some(flow) = maps::scratch_flow() else {
         return TC_ACT_SHOT;
     };
-    match nat::parse_into(&SkbView::new(ctx), ethertype(ctx), ETH_HLEN, flow) {
+    match multi_wan::parse_into(&SkbView::new(ctx), ethertype(ctx), ETH_HLEN, flow) {
         Ok(()) => {}
         Err(ParseError::NotIp) => return drop(Counter::NatNotIp),
         Err(_) => return drop(Counter::NatMalformed),
     }
     let flow: &Flow = flow;
-    if !nat::translatable(&flow.key) {
+    if !multi_wan::translatable(&flow.key) {
         return drop(Counter::NatUntranslatable);
     }
     if flow.fragment == Fragment::Later {
@@ -284,7 +284,7 @@ fn nat_entry(key: &FlowKey, slot: usize, epoch: u32, now: u64) -> NatEntry {
 #[inline(always)]
 fn choose_uplink(cfg: &BondConfig, key: &FlowKey) -> Option<usize> {
     let sticky = cfg.nat_flags & NAT_STICKY_HOST != 0;
-    let host = nat::host_key(key);
+    let host = multi_wan::host_key(key);
     if sticky && let Some(h) = NAT_HOSTS.get_ptr(host) {
         // SAFETY: a map value pointer from a successful lookup.
         let (slot, epoch) = unsafe { ((*h).slot as usize, (*h).epoch) };
@@ -297,7 +297,7 @@ fn choose_uplink(cfg: &BondConfig, key: &FlowKey) -> Option<usize> {
     }
     let family = (key.family != FAMILY_V4) as usize;
     let table = cfg.buckets.get(family)?;
-    let bucket = table.get(bucket_of(nat::flow_hash(key)))?;
+    let bucket = table.get(bucket_of(multi_wan::flow_hash(key)))?;
     if *bucket == NO_BUCKET || *bucket as usize >= MAX_MEMBERS {
         maps::count(Counter::NatNoUplink);
         return None;
@@ -328,12 +328,12 @@ fn claim_port(cfg: &BondConfig, flow: &Flow, slot: usize, now: u64) -> Option<u1
         Transport::IcmpEcho => (PORT_TRIES, 1, u16::MAX),
         _ => (1, 0, 0),
     };
-    let seed = nat::flow_hash(key);
+    let seed = multi_wan::flow_hash(key);
     for i in 0..tries {
         let port = if tries == 1 {
             0
         } else {
-            nat::port_candidate(i, key.sport, seed, min, max)
+            multi_wan::port_candidate(i, key.sport, seed, min, max)
         };
         let reply = key.reply_key(addr, port);
         if NAT_TABLE.insert(reply, entry, BPF_NOEXIST as u64).is_ok() {
@@ -396,7 +396,11 @@ fn rewrite_addr(
         }
         // The IPv4 header checksum is never offloaded: updated here, no helper needed.
         let check = write::read_u16(ctx, flow.l3_off + 10)?;
-        write::u16(ctx, flow.l3_off + 10, nat::csum_replace4(check, from, to))?;
+        write::u16(
+            ctx,
+            flow.l3_off + 10,
+            multi_wan::csum_replace4(check, from, to),
+        )?;
         write::u32(ctx, at, to)?;
     } else {
         if pseudo {
@@ -581,7 +585,7 @@ pub fn ingress(ctx: &TcContext) -> i32 {
         return TC_ACT_OK;
     };
     let l3_off = if l3 { 0 } else { ETH_HLEN };
-    if nat::parse_into(&SkbView::network_at(ctx, l3_off), ether, l3_off, flow).is_err() {
+    if multi_wan::parse_into(&SkbView::network_at(ctx, l3_off), ether, l3_off, flow).is_err() {
         return pass();
     }
     let flow: &Flow = flow;

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use bondxdp_common::{
     BondConfig, MAX_MEMBERS, Mode,
     config::{LinkState, MEMBER_RX_ACCEPT, UPLINK_L3},
-    nat::{Addr, FAMILY_V4, addr_bytes},
+    multi_wan::{Addr, FAMILY_V4, addr_bytes},
     records::{
         ForwardRecord, HEALTH_CONFIRMING, HEALTH_DOWN, HEALTH_UP, MAX_FORWARD,
         PROBLEM_GATEWAY_UNRESOLVED, PROBLEM_NO_ADDRESS, PROBLEM_NO_GATEWAY, UplinkHealth,
@@ -477,7 +477,7 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
             .map(|i| ForwardStatus {
                 name: name_string(&state.forward.names[i]),
                 xdp: xdp_mode(state.forward.generic & (1 << i) != 0),
-                program: crate::fastpath::lan_program(
+                program: crate::fast_path::lan_program(
                     mode,
                     cfg.hash_policy()
                         .unwrap_or(bondxdp_common::HashPolicy::Layer2),

@@ -22,14 +22,14 @@ use aya::{
 use aya_obj::programs::XdpAttachType;
 use tracing::warn;
 
-use bondxdp_common::forward::RouteCache;
+use bondxdp_common::fast_path::RouteCache;
 
 use crate::{
     error::{Error, Result},
     pins::BondPaths,
 };
 
-pub use bondxdp_common::forward::{
+pub use bondxdp_common::fast_path::{
     XDP_LAN_PASS, XDP_LAN_PROGRAMS, XDP_MEMBER, lan_program_for as lan_program,
 };
 
