@@ -278,21 +278,7 @@ mod tests {
         );
     }
 
-    fn bond(mode: Mode, links: &[LinkState]) -> BondConfig {
-        let mut cfg = BondConfig {
-            mode: mode as u32,
-            ..Default::default()
-        };
-        for (slot, link) in links.iter().enumerate() {
-            cfg.members[slot] = MemberSlot {
-                ifindex: 10 + slot as u32,
-                mac: [2, 0, 0, 0, 0, slot as u8],
-                link: *link as u8,
-                flags: 0,
-            };
-        }
-        cfg
-    }
+    use crate::testing::bond_with_links as bond;
 
     #[test]
     fn slot_lookup() {

@@ -99,23 +99,9 @@ impl BondConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{MEMBER_LACP_COLLECTING, MEMBER_LACP_DISTRIBUTING, MemberSlot};
+    use crate::types::{MEMBER_LACP_COLLECTING, MEMBER_LACP_DISTRIBUTING};
 
-    fn bond(mode: Mode, links: &[LinkState]) -> BondConfig {
-        let mut cfg = BondConfig {
-            mode: mode as u32,
-            ..Default::default()
-        };
-        for (slot, link) in links.iter().enumerate() {
-            cfg.members[slot] = MemberSlot {
-                ifindex: 10 + slot as u32,
-                mac: [2, 0, 0, 0, 0, slot as u8],
-                link: *link as u8,
-                flags: 0,
-            };
-        }
-        cfg
-    }
+    use crate::testing::bond_with_links as bond;
 
     #[test]
     fn recompute_lists_up_members_for_balancing_modes() {

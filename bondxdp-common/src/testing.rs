@@ -383,3 +383,24 @@ pub mod ip {
         f
     }
 }
+
+/// A configuration in `mode` with one member per entry of `links` (slot `i`: ifindex `10 + i`,
+/// MAC `02:00:00:00:00:i`), nothing derived yet.
+pub fn bond_with_links(
+    mode: crate::types::Mode,
+    links: &[crate::types::LinkState],
+) -> crate::config::BondConfig {
+    let mut cfg = crate::config::BondConfig {
+        mode: mode as u32,
+        ..Default::default()
+    };
+    for (slot, link) in links.iter().enumerate() {
+        cfg.members[slot] = crate::types::MemberSlot {
+            ifindex: 10 + slot as u32,
+            mac: [2, 0, 0, 0, 0, slot as u8],
+            link: *link as u8,
+            flags: 0,
+        };
+    }
+    cfg
+}

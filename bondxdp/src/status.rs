@@ -86,6 +86,10 @@ pub struct BondStatus {
     /// 802.3ad: LACP settings and aggregators.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub lacp: Option<LacpStatus>,
+    /// Every option that applies to the bond's mode, rendered by the option table as
+    /// `bondxdp set` takes it back (`miimon` -> `100`).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
 }
 
 /// 802.3ad as `status` reports it (what /proc/net/bonding calls "802.3ad info").
@@ -424,7 +428,14 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
         };
         map.insert(counter.name().to_string(), value);
     }
+    let configured = crate::options::pinned_options(&cfg, &state);
+    let options = crate::options::OPTIONS
+        .iter()
+        .filter(|o| o.applies.to(mode))
+        .map(|o| (o.name.to_string(), (o.get)(&configured)))
+        .collect();
     Ok(BondStatus {
+        options,
         name: paths.name(),
         ifindex: bond_link.as_ref().map_or(0, |l| l.index),
         netns: pins::netns_id()?,

@@ -388,6 +388,10 @@ fn live_changes_keep_untouched_members_flowing() {
         },
     );
     let s = p.a.status("bond0");
+    // status renders every option of the mode through the option table, as `set` takes it.
+    assert_eq!(s["options"]["miimon"], "50", "{}", s["options"]);
+    assert_eq!(s["options"]["xmit_hash_policy"], "layer3+4");
+    assert!(s["options"].get("lacp_rate").is_none(), "802.3ad only");
     let carrier_slot = s["members"]
         .as_array()
         .unwrap()

@@ -119,14 +119,27 @@ pub(super) async fn build(
 
     // Transmit path last: the bond starts sending once everything else is in place.
     let program = loader::egress_program(opts.mode, opts.xmit_hash_policy)?;
-    let egress = loader::classifier(&mut ebpf, program)?;
+    go_live(nl, &mut ebpf, program, paths, &bond, &peer_link).await
+}
+
+/// The last step of creating any bond: its egress program attached, then the bond (and its
+/// peer) up, so it transmits only once everything else is in place.
+pub(super) async fn go_live(
+    nl: &Netlink,
+    ebpf: &mut aya::Ebpf,
+    egress_program: &str,
+    paths: &BondPaths,
+    bond: &Link,
+    peer: &Link,
+) -> Result<()> {
+    let egress = loader::classifier(ebpf, egress_program)?;
     loader::attach_and_pin(
         egress,
-        &spec.name,
+        &bond.name,
         TcAttachType::Egress,
         &paths.egress_link(),
     )?;
-    nl.set_up(peer_link.index, true).await?;
+    nl.set_up(peer.index, true).await?;
     nl.set_up(bond.index, true).await?;
     Ok(())
 }

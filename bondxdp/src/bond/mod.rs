@@ -45,7 +45,7 @@ mod members;
 mod multi_wan;
 mod teardown;
 
-use create::{build, create_interface, enslave};
+use create::{build, create_interface, enslave, go_live};
 use fast_path::{
     attach_lan_fast_path, attach_member_fast_path, detach_lan_fast_path, detach_member_fast_path,
     resolve_forward,

@@ -151,15 +151,15 @@ pub(super) async fn build_multi_wan(
             &paths.ingress_link(m.index),
         )?;
     }
-    let egress = loader::classifier(&mut ebpf, loader::programs::MULTI_WAN_EGRESS_PROGRAM)?;
-    loader::attach_and_pin(
-        egress,
-        &spec.name,
-        TcAttachType::Egress,
-        &paths.egress_link(),
-    )?;
-    nl.set_up(peer_link.index, true).await?;
-    nl.set_up(bond.index, true).await?;
+    go_live(
+        nl,
+        &mut ebpf,
+        loader::programs::MULTI_WAN_EGRESS_PROGRAM,
+        paths,
+        &bond,
+        &peer_link,
+    )
+    .await?;
     for cidr in &addresses {
         nl.add_address(bond.index, *cidr).await?;
     }
