@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bondxdp_common::{
     BondConfig, MAX_MEMBERS, MemberSlot, Mode,
-    config::{CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS, LinkState, NAT_STICKY_HOST, NO_SLOT},
+    config::{LinkState, NO_SLOT},
     modes::active_backup::choose_active,
     records::{
         BondState, ForwardRecord, MAX_FORWARD, MemberRestore, MultiWanRecord, RESTORE_UNTOUCHED,
@@ -32,7 +32,7 @@ use crate::{
     multi_wan::Discovery,
     netdev::{self, Link, Netlink},
     options::{
-        BondOptions, BondSpec, IpCidr, OPTIONS, OptionSpec, Sticky, forward_names, pinned_options,
+        BondOptions, BondSpec, IpCidr, OPTIONS, OptionSpec, forward_names, pinned_options,
         set_option, slot_names, validate_ifname,
     },
     pins::{self, BondLock, BondPaths, NamespaceLock},
@@ -188,39 +188,7 @@ pub(crate) fn apply_options(
     primary: u32,
     slots: &[Option<String>],
 ) {
-    cfg.mode = opts.mode as u32;
-    cfg.flowlet_ns = opts.balance.flowlet_timeout as u64 * 1_000_000;
-    // A configured weight wins; the others keep what the controller last set (1 at first).
-    for slot in 0..MAX_MEMBERS {
-        let manual = slots
-            .get(slot)
-            .and_then(|n| n.as_ref())
-            .and_then(|n| opts.balance.weights.iter().find(|(m, _)| m == n))
-            .map(|(_, w)| (*w).clamp(1, u16::MAX as u32) as u16);
-        cfg.weights[slot] = match (cfg.members[slot].is_used(), manual) {
-            (false, _) => 0,
-            (true, Some(w)) => w,
-            (true, None) => cfg.weights[slot].max(1),
-        };
-    }
-    let w = &opts.multi_wan;
-    cfg.nat_port_min = w.nat_ports.0;
-    cfg.nat_port_max = w.nat_ports.1;
-    cfg.nat_flags = if w.sticky == Sticky::Host {
-        NAT_STICKY_HOST
-    } else {
-        0
-    };
-    cfg.hash_policy = opts.xmit_hash_policy as u32;
-    cfg.packets_per_slave = opts.packets_per_slave;
-    cfg.min_links = opts.min_links;
-    cfg.flags &= !(CFG_KEEP_MEMBER_MACS | CFG_ALL_SLAVES_ACTIVE);
-    if opts.keep_member_macs {
-        cfg.flags |= CFG_KEEP_MEMBER_MACS;
-    }
-    if opts.all_slaves_active {
-        cfg.flags |= CFG_ALL_SLAVES_ACTIVE;
-    }
+    opts.write_config(cfg, slots);
     cfg.active_slot = choose_active(
         cfg,
         cfg.active_slot,

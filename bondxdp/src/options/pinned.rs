@@ -3,7 +3,8 @@
 //! exactly what `up` and `set` wrote.
 
 use bondxdp_common::{
-    config::{BondConfig, CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS},
+    MAX_MEMBERS,
+    config::{BondConfig, CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS, NAT_STICKY_HOST},
     records::{BondState, ForwardRecord},
 };
 
@@ -311,4 +312,46 @@ pub fn forward_names(record: &ForwardRecord) -> Vec<String> {
         .filter(|(i, _)| **i != 0)
         .map(|(_, n)| name_string(n))
         .collect()
+}
+
+impl BondOptions {
+    /// Writes the data plane's side of the options into `cfg` (`slots` names the member in
+    /// each slot, for per-member options); what is derived from them (the active member, the
+    /// transmit list) is `bond::apply_options`'s.
+    pub fn write_config(&self, cfg: &mut BondConfig, slots: &[Option<String>]) {
+        let opts = self;
+        cfg.mode = opts.mode as u32;
+        cfg.flowlet_ns = opts.balance.flowlet_timeout as u64 * 1_000_000;
+        // A configured weight wins; the others keep what the controller last set (1 at first).
+        for slot in 0..MAX_MEMBERS {
+            let manual = slots
+                .get(slot)
+                .and_then(|n| n.as_ref())
+                .and_then(|n| opts.balance.weights.iter().find(|(m, _)| m == n))
+                .map(|(_, w)| (*w).clamp(1, u16::MAX as u32) as u16);
+            cfg.weights[slot] = match (cfg.members[slot].is_used(), manual) {
+                (false, _) => 0,
+                (true, Some(w)) => w,
+                (true, None) => cfg.weights[slot].max(1),
+            };
+        }
+        let w = &opts.multi_wan;
+        cfg.nat_port_min = w.nat_ports.0;
+        cfg.nat_port_max = w.nat_ports.1;
+        cfg.nat_flags = if w.sticky == Sticky::Host {
+            NAT_STICKY_HOST
+        } else {
+            0
+        };
+        cfg.hash_policy = opts.xmit_hash_policy as u32;
+        cfg.packets_per_slave = opts.packets_per_slave;
+        cfg.min_links = opts.min_links;
+        cfg.flags &= !(CFG_KEEP_MEMBER_MACS | CFG_ALL_SLAVES_ACTIVE);
+        if opts.keep_member_macs {
+            cfg.flags |= CFG_KEEP_MEMBER_MACS;
+        }
+        if opts.all_slaves_active {
+            cfg.flags |= CFG_ALL_SLAVES_ACTIVE;
+        }
+    }
 }
