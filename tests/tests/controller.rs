@@ -248,6 +248,58 @@ fn downdelay_and_updelay_follow_kernel_semantics() {
     assert!(eventually(600, || links(&p)[0] == "up"), "{}", ctl.log());
 }
 
+/// Ported from the kernel's bonding selftests mode-1-recovery-updelay.sh (and mode-2-):
+/// active-backup, a long updelay; member 0's link fails and comes back (so it sits in its
+/// updelay), then member 1's fails. With no member up, the kernel uses the one still inside
+/// its updelay at once (`ignore_updelay`) instead of carrying nothing until the delay ends.
+#[test]
+fn updelay_is_skipped_when_no_member_is_up() {
+    let p = Pair::new("upd", 2);
+    p.bond_side(
+        "a",
+        &[
+            "--mode",
+            "active-backup",
+            "--miimon",
+            "100",
+            "--updelay",
+            "5000",
+            "--primary",
+            "a1",
+            "--all-slaves-active",
+        ],
+    );
+    // Back to back, no switch: B hashes over the members its own controller sees up.
+    p.bond_side("b", &["--mode", "balance-xor"]);
+    let ctl = Controller::start(&p.a, &[], 1);
+    let _ctl_b = Controller::start(&p.b, &[], 1);
+    p.ping_ok();
+    p.b.ip(&["link", "set", "b0", "down"]);
+    assert!(eventually(1000, || links(&p)[0] == "down"), "{}", ctl.log());
+    p.b.ip(&["link", "set", "b0", "up"]);
+    sleep_ms(500);
+    assert_eq!(
+        links(&p),
+        ["down", "up"],
+        "a0 inside its updelay, a1 carries"
+    );
+    // The last member up fails: a0 is used at once, 4 s before its updelay ends.
+    p.b.ip(&["link", "set", "b1", "down"]);
+    assert!(
+        eventually(1000, || links(&p) == ["up", "down"]),
+        "a0 not used before its updelay ended: {:?}\n{}",
+        links(&p),
+        ctl.log()
+    );
+    assert_eq!(active(&p), "a0");
+    assert!(
+        ctl.log().contains("before its updelay ends"),
+        "{}",
+        ctl.log()
+    );
+    p.ping_ok();
+}
+
 #[test]
 fn min_links_takes_the_carrier_down_and_back() {
     let p = Pair::new("ml", 3);

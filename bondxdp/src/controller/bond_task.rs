@@ -31,7 +31,7 @@ use super::{
     events::LinkEvent,
     frames::{self, Arp, Nd},
     lacp::{LacpDriver, LacpFrame, MemberInfo, actor_config},
-    monitor::{Delays, LinkMonitor, ProbeState},
+    monitor::{Delays, LinkMonitor, Phase, ProbeState},
     multi_wan::{UplinkProbeReply, Uplinks},
     packet_socket::{PacketSocket, Reader},
     rebalance::Rebalancer,
@@ -782,12 +782,16 @@ impl BondTask {
         let missed_max = self.opts.arp_missed_max;
         let mut changed = false;
         let mwan = self.mwan.as_ref();
+        let mut recovering = Vec::new();
         for (slot, m) in self.members.iter_mut() {
             let probe_ok = match mwan {
                 Some(u) => u.healthy(*slot),
                 None => !probing || m.probe.alive(now, interval, missed_max, all_targets),
             };
             let link_ok = m.carrier && probe_ok;
+            if link_ok {
+                recovering.push(*slot);
+            }
             if m.monitor.observe(link_ok, now, delays) {
                 changed = true;
                 if let Ok(mut counts) = self.counts.lock() {
@@ -806,6 +810,33 @@ impl BondTask {
                     "link {} ({why})",
                     if m.monitor.phase().usable() { "up" } else { "down" },
                 );
+            }
+        }
+        // With no member usable, a member still inside its updelay is used at once, as the
+        // kernel does (`ignore_updelay` when the bond has no active slave): waiting out the
+        // delay would leave the bond carrying nothing.
+        if !self.members.values().any(|m| m.monitor.phase().usable()) {
+            let skip = Delays {
+                up: Duration::ZERO,
+                ..delays
+            };
+            for slot in recovering {
+                let Some(m) = self.members.get_mut(&slot) else {
+                    continue;
+                };
+                let Phase::GoingUp { since } = m.monitor.phase() else {
+                    continue;
+                };
+                if m.monitor.observe(true, now, skip) {
+                    changed = true;
+                    let early = (since + delays.up).saturating_duration_since(now);
+                    info!(
+                        bond = %self.name,
+                        member = %m.name,
+                        "link up {} ms before its updelay ends: no other member is up",
+                        early.as_millis()
+                    );
+                }
             }
         }
         if let Some(lacp) = self.lacp.as_mut() {
