@@ -285,14 +285,14 @@ mod tests {
         }
         assert_eq!(spec.options, expected);
         // Every row has its flag.
+        let help = Cli::try_parse_from(["bondxdp", "up", "--help"])
+            .unwrap_err()
+            .to_string();
         for spec in crate::options::OPTIONS {
             let flag = match spec.cli {
                 crate::options::table::Cli::NamedFlag(flag, _) => flag.to_string(),
                 _ => spec.name.replace('_', "-"),
             };
-            let help = Cli::try_parse_from(["bondxdp", "up", "--help"])
-                .unwrap_err()
-                .to_string();
             assert!(help.contains(&format!("--{flag}")), "{flag}");
         }
         assert!(

@@ -81,10 +81,10 @@ impl Pins {
             ("rust-toolchain.toml channel", &pins.userspace_rust),
             ("ebpf-rust", &pins.ebpf_rust),
         ] {
-            if !is_exact_toolchain(toolchain) {
+            if !is_exact_version(toolchain) {
                 return Err(format!(
-                    "{what} is {toolchain:?}: pin an exact version (\"1.98.0\" or \
-                     \"nightly-2026-05-19\"), never a channel that moves"
+                    "{what} is {toolchain:?}: pin an exact release (\"1.98.0\"), never a \
+                     channel that moves"
                 ));
             }
         }
@@ -119,26 +119,10 @@ impl Pins {
     }
 }
 
-/// Whether `toolchain` names one exact Rust release (`1.98.0`, `nightly-2026-05-19`,
-/// `beta-2026-05-19`), not a channel that moves (`stable`, `nightly`, `1.98`).
-pub fn is_exact_toolchain(toolchain: &str) -> bool {
-    if is_exact_version(toolchain) {
-        return true;
-    }
-    let Some((channel, date)) = toolchain.split_once('-') else {
-        return false;
-    };
-    let parts: Vec<&str> = date.split('-').collect();
-    matches!(channel, "nightly" | "beta")
-        && parts.len() == 3
-        && [4, 2, 2]
-            .iter()
-            .zip(&parts)
-            .all(|(len, p)| p.len() == *len && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// Whether `v` is `MAJOR.MINOR.PATCH`, all digits.
-fn is_exact_version(v: &str) -> bool {
+/// Whether `v` is one exact release, `MAJOR.MINOR.PATCH`, all digits: the only form a pin may
+/// take (a channel such as `stable` or `1.98` moves; the eBPF Rust is an exact stable built
+/// with `RUSTC_BOOTSTRAP=1`).
+pub fn is_exact_version(v: &str) -> bool {
     let parts: Vec<&str> = v.split('.').collect();
     parts.len() == 3
         && parts
@@ -314,28 +298,20 @@ mod tests {
     }
 
     #[test]
-    fn only_exact_toolchains_count_as_pins() {
-        for exact in [
-            "1.98.0",
-            "1.100.12",
-            "nightly-2026-05-19",
-            "beta-2026-07-01",
-        ] {
-            assert!(is_exact_toolchain(exact), "{exact}");
+    fn only_exact_releases_count_as_pins() {
+        for exact in ["1.98.0", "1.100.12", "0.13.0"] {
+            assert!(is_exact_version(exact), "{exact}");
         }
-        for floating in [
+        for moving in [
             "stable",
-            "nightly",
-            "beta",
             "1.98",
             "1",
-            "nightly-2026-5-19",
-            "nightly-2026-05",
-            "stable-2026-05-19",
+            "nightly-2026-05-19",
             "1.98.0-x86_64-unknown-linux-gnu",
+            "1..0",
             "",
         ] {
-            assert!(!is_exact_toolchain(floating), "{floating}");
+            assert!(!is_exact_version(moving), "{moving}");
         }
     }
 
@@ -344,7 +320,7 @@ mod tests {
         assert_eq!(tables("1.98.0", "1.98.0", "0.13.0"), Ok(pins("1.98.0", 22)));
         for (channel, ebpf, linker, complaint) in [
             ("stable", "1.98.0", "0.13.0", "rust-toolchain.toml channel"),
-            ("1.98.0", "nightly", "0.13.0", "ebpf-rust"),
+            ("1.98.0", "stable", "0.13.0", "ebpf-rust"),
             ("1.98.0", "1.98.0", "0.13", "bpf-linker"),
         ] {
             let err = tables(channel, ebpf, linker).unwrap_err();
