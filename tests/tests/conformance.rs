@@ -1,0 +1,226 @@
+//! Scenarios ported from the kernel's bonding selftests
+//! (tools/testing/selftests/drivers/net/bonding/) that have no better home: each test names
+//! the script it ports. docs/conformance.md maps every selftest to the test that ports it.
+//!
+//! The kernel's "2d1c" topology: a server whose bond has two members on one switch (a Linux
+//! bridge in its own namespace), and a client on the same switch.
+
+use std::process::Command;
+
+use bondxdp_tests::{Netns, eventually};
+
+/// The server's bond address.
+const SERVER: &str = "198.18.0.1";
+/// The client's address.
+const CLIENT: &str = "198.18.0.3";
+
+/// Server, switch and client (kernel bond_topo_2d1c.sh, without its gateway router).
+struct Topo {
+    server: Netns,
+    switch: Netns,
+    client: Netns,
+}
+
+impl Topo {
+    /// `eth0`/`eth1` in the server, `eth0` in the client, all ports of `br0` in the switch.
+    fn new(tag: &str) -> Topo {
+        let t = Topo {
+            server: Netns::new(&format!("{tag}s")),
+            switch: Netns::new(&format!("{tag}w")),
+            client: Netns::new(&format!("{tag}c")),
+        };
+        t.switch
+            .exec_ok(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+        t.switch.ip(&[
+            "link",
+            "add",
+            "br0",
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+        ]);
+        t.switch.ip(&["link", "set", "br0", "up"]);
+        for (host, dev, port) in [
+            (&t.server, "eth0", "s0"),
+            (&t.server, "eth1", "s1"),
+            (&t.client, "eth0", "c0"),
+        ] {
+            veth(host, dev, &t.switch, port);
+            t.switch.ip(&["link", "set", port, "master", "br0"]);
+            t.switch.ip(&["link", "set", port, "up"]);
+        }
+        t.client.ip(&["link", "set", "eth0", "up"]);
+        t.client
+            .ip(&["addr", "add", &format!("{CLIENT}/24"), "dev", "eth0"]);
+        t.client
+            .ip(&["addr", "add", "2001:db8::3/64", "dev", "eth0", "nodad"]);
+        t
+    }
+
+    /// `bondxdp up bond0 OPTIONS -m eth0 -m eth1` in the server, with its addresses.
+    fn bond(&self, options: &[&str]) {
+        let mut args = vec!["up", "bond0"];
+        args.extend_from_slice(options);
+        args.extend_from_slice(&["-m", "eth0", "-m", "eth1"]);
+        self.server.bondxdp_ok(&args);
+        self.server
+            .ip(&["addr", "add", &format!("{SERVER}/24"), "dev", "bond0"]);
+        self.server
+            .ip(&["addr", "add", "2001:db8::1/64", "dev", "bond0", "nodad"]);
+    }
+}
+
+fn veth(a: &Netns, a_name: &str, b: &Netns, b_name: &str) {
+    let out = Command::new("ip")
+        .args([
+            "link",
+            "add",
+            a_name,
+            "netns",
+            a.name(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            b_name,
+            "netns",
+            b.name(),
+        ])
+        .output()
+        .expect("ip");
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// Whether `from` reaches `to` (four pings, as the selftest's check_connection).
+fn reaches(from: &Netns, to: &str) -> bool {
+    from.exec(&["ping", "-c", "4", "-i", "0.1", "-W", "2", to])
+        .status
+        .success()
+}
+
+/// Ported from bond_macvlan_ipvlan.sh: macvlan (bridge mode) and ipvlan (l2) devices on top
+/// of an active-backup bond, each moved into its own namespace, reach the client and each
+/// other over IPv4 and IPv6, and the client reaches them and the bond. (ipvlan only where
+/// the kernel has it: this machine's is built without CONFIG_IPVLAN.)
+#[test]
+fn macvlan_and_ipvlan_over_the_bond() {
+    for (kind, mode) in [("macvlan", "bridge"), ("ipvlan", "l2")] {
+        let t = Topo::new(&kind[..3]);
+        let probe = t.client.exec(&[
+            "ip", "link", "add", "link", "eth0", "name", "probe0", "type", kind,
+        ]);
+        if String::from_utf8_lossy(&probe.stderr).contains("Unknown device type") {
+            eprintln!("skipping {kind}: the kernel has no {kind} devices");
+            continue;
+        }
+        t.client.ip(&["link", "del", "probe0"]);
+        t.bond(&["--mode", "active-backup", "--miimon", "100"]);
+        let xv: Vec<Netns> = (1..=2)
+            .map(|i| {
+                let ns = Netns::new(&format!("{}x{i}", &kind[..3]));
+                let dev = format!("{kind}{i}");
+                t.server.ip(&[
+                    "link", "add", "link", "bond0", "name", &dev, "type", kind, "mode", mode,
+                ]);
+                t.server.ip(&["link", "set", &dev, "netns", ns.name()]);
+                ns.ip(&["link", "set", &dev, "up"]);
+                ns.ip(&["addr", "add", &format!("198.18.0.1{i}/24"), "dev", &dev]);
+                ns.ip(&[
+                    "addr",
+                    "add",
+                    &format!("2001:db8::1{i}/64"),
+                    "dev",
+                    &dev,
+                    "nodad",
+                ]);
+                ns
+            })
+            .collect();
+        let checks: [(&Netns, &str); 14] = [
+            (&t.client, SERVER),
+            (&t.client, "2001:db8::1"),
+            (&t.client, "198.18.0.11"),
+            (&t.client, "2001:db8::11"),
+            (&t.client, "198.18.0.12"),
+            (&t.client, "2001:db8::12"),
+            (&xv[0], "198.18.0.12"),
+            (&xv[0], "2001:db8::12"),
+            (&t.server, CLIENT),
+            (&t.server, "2001:db8::3"),
+            (&xv[0], CLIENT),
+            (&xv[0], "2001:db8::3"),
+            (&xv[1], CLIENT),
+            (&xv[1], "2001:db8::3"),
+        ];
+        for (from, to) in checks {
+            assert!(
+                eventually(3000, || reaches(from, to)),
+                "{kind}: {} cannot reach {to}",
+                from.name()
+            );
+        }
+    }
+}
+
+/// The data-plane link state of each of the server's members, from `status --json`.
+fn links(ns: &Netns) -> Vec<String> {
+    ns.status("bond0")["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["link"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Ported from bond-lladdr-target.sh: active-backup whose only probe target is the switch's
+/// IPv6 link-local address (`ns_ip6_target`, arp_validate all, arp_interval 1000), with only
+/// a link-local address on the bond, gets its carrier; and, as bond_options.sh's
+/// arp_validate test expects, every member is judged up (the backup by the active member's
+/// solicitations the switch floods to it).
+#[test]
+fn link_local_ns_target_brings_the_bond_up() {
+    let t = Topo::new("lla");
+    t.switch
+        .exec_ok(&["sysctl", "-qw", "net.ipv6.conf.br0.disable_ipv6=0"]);
+    t.switch
+        .ip(&["addr", "add", "fe80::5/64", "dev", "br0", "nodad"]);
+    t.server.bondxdp_ok(&[
+        "up",
+        "bond0",
+        "--mode",
+        "active-backup",
+        "--ns-ip6-target",
+        "fe80::5",
+        "--arp-validate",
+        "all",
+        "--arp-interval",
+        "1000",
+        "-m",
+        "eth0",
+        "-m",
+        "eth1",
+    ]);
+    t.server
+        .ip(&["addr", "add", "fe80::beef/64", "dev", "bond0", "nodad"]);
+    let ctl = bondxdp_tests::controller::Controller::start(&t.server, &[], 1);
+    assert!(
+        eventually(8000, || links(&t.server) == ["up", "up"]),
+        "members {:?}\n{}",
+        links(&t.server),
+        ctl.log()
+    );
+    let shown = t.server.ip(&["link", "show", "bond0"]);
+    assert!(shown.contains("LOWER_UP"), "no carrier: {shown}");
+    // Answers stop (the switch loses its address): both members go down, and so does the
+    // carrier, so the probes were what kept them up.
+    t.switch.ip(&["addr", "del", "fe80::5/64", "dev", "br0"]);
+    assert!(
+        eventually(8000, || links(&t.server) == ["down", "down"]),
+        "members {:?}\n{}",
+        links(&t.server),
+        ctl.log()
+    );
+}
