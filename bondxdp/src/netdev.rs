@@ -232,6 +232,76 @@ impl Netlink {
 }
 
 impl Netlink {
+    /// The unicast addresses on interface `index`'s own receive filter (what `bridge fdb
+    /// show dev X` lists as `self`: its MAC and the addresses of macvlans and the like
+    /// stacked on it).
+    pub async fn unicast_filter(&self, index: u32) -> Result<Vec<[u8; 6]>> {
+        use netlink_packet_route::{
+            AddressFamily,
+            neighbour::{NeighbourAttribute, NeighbourFlags, NeighbourMessage},
+        };
+        let mut req = self.handle.neighbours().get();
+        req.message_mut().header.family = AddressFamily::Bridge;
+        req.message_mut().header.ifindex = index;
+        let entries: Vec<NeighbourMessage> = req.execute().try_collect().await?;
+        let mut macs = Vec::new();
+        for n in entries {
+            if n.header.ifindex != index || !n.header.flags.contains(NeighbourFlags::Own) {
+                continue;
+            }
+            for a in n.attributes {
+                if let NeighbourAttribute::LinkLocalAddress(l) = a
+                    && let Ok(mac) = <[u8; 6]>::try_from(l.as_slice())
+                    && mac[0] & 1 == 0
+                    && !macs.contains(&mac)
+                {
+                    macs.push(mac);
+                }
+            }
+        }
+        Ok(macs)
+    }
+
+    /// Adds `mac` to interface `index`'s unicast receive filter (`bridge fdb add MAC dev X
+    /// self permanent`).
+    pub async fn add_unicast_filter(&self, index: u32, mac: [u8; 6]) -> Result<()> {
+        use netlink_packet_route::neighbour::NeighbourFlags;
+        self.handle
+            .neighbours()
+            .add_bridge(index, &mac)
+            .flags(NeighbourFlags::Own)
+            .execute()
+            .await
+            .map_err(|e| {
+                Error::Netlink(format!("adding a unicast address on ifindex {index}: {e}"))
+            })
+    }
+
+    /// Removes `mac` from interface `index`'s unicast receive filter.
+    pub async fn del_unicast_filter(&self, index: u32, mac: [u8; 6]) -> Result<()> {
+        use netlink_packet_route::{
+            AddressFamily,
+            neighbour::{NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState},
+        };
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = AddressFamily::Bridge;
+        msg.header.ifindex = index;
+        msg.header.state = NeighbourState::Permanent;
+        msg.header.flags = NeighbourFlags::Own;
+        msg.attributes
+            .push(NeighbourAttribute::LinkLocalAddress(mac.to_vec()));
+        self.handle
+            .neighbours()
+            .del(msg)
+            .execute()
+            .await
+            .map_err(|e| {
+                Error::Netlink(format!(
+                    "removing a unicast address on ifindex {index}: {e}"
+                ))
+            })
+    }
+
     /// Addresses of interface `index` with their prefix lengths.
     pub async fn addresses(&self, index: u32) -> Result<Vec<IpCidr>> {
         Ok(self

@@ -224,3 +224,65 @@ fn link_local_ns_target_brings_the_bond_up() {
         ctl.log()
     );
 }
+
+/// Whether `dev`'s own unicast filter (`bridge fdb show dev DEV`, `self` entries) has `mac`.
+fn filter_has(ns: &Netns, dev: &str, mac: &str) -> bool {
+    ns.exec_ok(&["bridge", "fdb", "show", "dev", dev])
+        .lines()
+        .any(|l| l.starts_with(mac) && l.contains("self"))
+}
+
+/// Ported from dev_addr_lists.sh / lag_lib.sh `test_LAG_cleanup` (active-backup and
+/// 802.3ad): a macvlan's unicast address on the bond reaches the members' receive filters
+/// (so a real NIC accepts its frames), leaves them when the macvlan goes, and nothing is left
+/// on any member after `down`. Multicast differs on purpose: members are `allmulti` while in
+/// the bond instead of carrying the bond's multicast list (docs/conformance.md).
+#[test]
+fn stacked_unicast_addresses_reach_the_members_and_leave_with_the_bond() {
+    const MV: &str = "02:00:00:12:34:56";
+    for mode in ["active-backup", "802.3ad"] {
+        let t = Topo::new(if mode == "802.3ad" { "dal4" } else { "dal1" });
+        t.bond(&["--mode", mode, "--miimon", "100"]);
+        let ctl = bondxdp_tests::controller::Controller::start(&t.server, &[], 1);
+        let members = ["eth0", "eth1"];
+        let everywhere = |present: bool| {
+            members
+                .iter()
+                .all(|m| filter_has(&t.server, m, MV) == present)
+        };
+        assert!(
+            !everywhere(true),
+            "{mode}: {MV} on a member before any macvlan"
+        );
+        t.server.ip(&[
+            "link", "add", "mv0", "link", "bond0", "up", "address", MV, "type", "macvlan",
+        ]);
+        assert!(
+            eventually(3000, || everywhere(true)),
+            "{mode}: {MV} never reached the members\n{}",
+            ctl.log()
+        );
+        for m in members {
+            assert!(
+                t.server.link(m).flags.iter().any(|f| f == "ALLMULTI"),
+                "{mode}: {m} not allmulti"
+            );
+        }
+        t.server.ip(&["link", "del", "mv0"]);
+        assert!(
+            eventually(3000, || everywhere(false)),
+            "{mode}: {MV} stayed on a member after its macvlan went\n{}",
+            ctl.log()
+        );
+        t.server.ip(&[
+            "link", "add", "mv0", "link", "bond0", "up", "address", MV, "type", "macvlan",
+        ]);
+        assert!(eventually(3000, || everywhere(true)), "{mode}: not back");
+        drop(ctl);
+        t.server.bondxdp_ok(&["down", "bond0"]);
+        assert!(
+            everywhere(false),
+            "{mode}: {MV} left on a member after down"
+        );
+    }
+}

@@ -209,6 +209,7 @@ pub async fn member_del(name: &str, iface: &str) -> Result<()> {
     loader::unpin_link(&bond.paths.ingress_link(saved.ifindex))?;
     detach_member_fast_path(&bond.paths, &mut bond.state.forward, slot, saved.ifindex)?;
     bond.maps.set_state(bond.state)?;
+    addresses::clear(&nl, bond.state.bond_ifindex, saved.ifindex).await?;
     restore_member(&nl, &saved).await?;
     info!(bond = %name, member = %iface, "member removed");
     Ok(())

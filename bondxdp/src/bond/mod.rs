@@ -9,7 +9,8 @@
 //! The room by job: this file has the verbs (`up`, `down`, `set`) and an open bond;
 //! `create` builds a link-aggregation bond, `multi_wan` a multi-uplink one (both through
 //! one interface-creation step), `members` adds and removes members, `fast_path` wires the
-//! XDP fast path, `teardown` takes a bond apart. A failed change is undone by an [`Undo`]
+//! XDP fast path, `addresses` mirrors the bond's unicast list onto the members, `teardown`
+//! takes a bond apart. A failed change is undone by an [`Undo`]
 //! list, which runs every step and reports each one that fails.
 
 use aya::programs::TcAttachType;
@@ -39,6 +40,7 @@ use crate::{
     preflight, select_program,
 };
 
+pub(crate) mod addresses;
 mod create;
 mod fast_path;
 mod members;

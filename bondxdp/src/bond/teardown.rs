@@ -20,6 +20,10 @@ pub(super) async fn teardown(nl: &Netlink, paths: &BondPaths) -> Result<()> {
         Ok(Some(state)) => {
             for m in state.members.iter().filter(|m| m.ifindex != 0) {
                 undo.step(
+                    format_args!("clearing {}'s stacked addresses", name_string(&m.name)),
+                    addresses::clear(nl, state.bond_ifindex, m.ifindex).await,
+                );
+                undo.step(
                     format_args!("restoring {}", name_string(&m.name)),
                     restore_member(nl, m).await,
                 );

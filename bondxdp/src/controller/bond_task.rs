@@ -10,7 +10,7 @@
 //! ([`LacpDriver::record_due`]) and a restarted controller resumes from there.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     sync::Arc,
     time::{Duration, Instant},
@@ -37,7 +37,7 @@ use super::{
     rebalance::Rebalancer,
 };
 use crate::{
-    bond::apply_options,
+    bond::{addresses, apply_options},
     error::{Error, Result},
     maps::{BondMaps, name_string},
     metrics::SharedCounts,
@@ -176,6 +176,9 @@ struct BondTask {
     lacp_tx: mpsc::UnboundedSender<LacpFrame>,
     lacp_rx: mpsc::UnboundedReceiver<LacpFrame>,
     next_speed_refresh: Instant,
+    /// (member, address) pairs this task put on members' unicast filters.
+    stacked: BTreeSet<(u32, [u8; 6])>,
+    next_address_sync: Instant,
 }
 
 impl BondTask {
@@ -230,6 +233,8 @@ impl BondTask {
             lacp_tx,
             lacp_rx,
             next_speed_refresh: now,
+            stacked: BTreeSet::new(),
+            next_address_sync: now,
         })
     }
 
@@ -404,6 +409,10 @@ impl BondTask {
         if now >= self.next_reconcile {
             self.reload_state().await?;
         }
+        if self.mwan.is_none() && now >= self.next_address_sync {
+            self.next_address_sync = now + ADDRESS_REFRESH;
+            self.sync_stacked_addresses().await;
+        }
         if let Some(lacp) = self.lacp.as_mut() {
             lacp.tick();
         }
@@ -430,6 +439,15 @@ impl BondTask {
             self.next_rebalance = now + Duration::from_millis(interval as u64);
         }
         self.evaluate().await
+    }
+
+    /// Mirrors the unicast addresses stacked on the bond (macvlans...) onto the members.
+    async fn sync_stacked_addresses(&mut self) {
+        let members: Vec<u32> = self.members.values().map(|m| m.ifindex).collect();
+        let bond = self.state.bond_ifindex;
+        if let Err(e) = addresses::sync(&self.nl, bond, &members, &mut self.stacked).await {
+            warn!(bond = %self.name, "mirroring stacked addresses onto the members: {e}");
+        }
     }
 
     /// Whether the controller computes this bond's weights: a weighted mode with a
