@@ -76,6 +76,17 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// bondxdp's directory in bpffs is not safe to use (someone else's, a link...).
+    #[error(
+        "{} cannot hold bondxdp's pins: {why}; remove it (bondxdp creates it root-owned, mode 700)",
+        .path.display()
+    )]
+    UnsafePinDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
     /// State pinned in bpffs is unreadable or from another version.
     #[error("pinned state in {0} is damaged or from an incompatible version")]
     BadPinnedState(PathBuf),

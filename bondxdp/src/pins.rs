@@ -1,6 +1,7 @@
 //! Where a bond's state lives in bpffs, and how concurrent commands take turns.
 //!
-//! Layout: `<bpffs>/bondxdp/ns<cookie>/<bond>/` holds the bond's maps (by map name), its
+//! Layout: `<bpffs>/bondxdp/ns<cookie>/<bond>/` (the first level root-owned, 0700, checked
+//! before use and never removed: [`pin_root`]) holds the bond's maps (by map name), its
 //! programs (`prog_*`) and its links (`link_*`). bpffs is shared by every network namespace
 //! while interface names are not, so the directory is keyed by the namespace (its cookie, see
 //! [`netns_pin_id`]): two namespaces may each have a `bond0`.
@@ -14,7 +15,7 @@ use std::{
     fs::File,
     os::{
         fd::{AsRawFd, FromRawFd},
-        unix::fs::MetadataExt,
+        unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt},
     },
     path::{Path, PathBuf},
 };
@@ -130,9 +131,61 @@ pub fn netns_pin_id() -> Result<u64> {
     Ok(cookie)
 }
 
-/// The directory holding every bond of the current network namespace.
+/// Name of bondxdp's directory in bpffs.
+const PIN_ROOT: &str = "bondxdp";
+
+/// bondxdp's directory in bpffs (`<bpffs>/bondxdp`), created root-owned and 0700 if missing.
+///
+/// bpffs is usually mounted world-writable and sticky (1777), so anyone could create this
+/// directory first and then rename or plant entries in it. It is therefore checked before
+/// every use (a real directory, not a symlink, owned by root, writable by nobody else) and
+/// never removed: once it exists, only root can change what is in it.
+pub fn pin_root() -> Result<PathBuf> {
+    let root = bpffs_root()?.join(PIN_ROOT);
+    match std::fs::DirBuilder::new().mode(0o700).create(&root) {
+        Ok(()) => {
+            // The mode given to mkdir is filtered by the umask; set it exactly.
+            std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io(format!("securing {}", root.display()), e))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::io(format!("creating {}", root.display()), e)),
+    }
+    check_owned_dir(&root)?;
+    Ok(root)
+}
+
+/// Refuses `dir` unless it is a directory (not a symlink) owned by root that nobody else
+/// may write to.
+fn check_owned_dir(dir: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| Error::io(format!("checking {}", dir.display()), e))?;
+    let problem = if meta.file_type().is_symlink() {
+        Some("it is a symbolic link".to_string())
+    } else if !meta.is_dir() {
+        Some("it is not a directory".to_string())
+    } else if meta.uid() != 0 {
+        Some(format!("it is owned by uid {}, not root", meta.uid()))
+    } else if meta.mode() & 0o022 != 0 {
+        Some(format!(
+            "others may write to it (mode {:o})",
+            meta.mode() & 0o7777
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(why) => Err(Error::UnsafePinDir {
+            path: dir.to_path_buf(),
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The directory holding every bond of network namespace `netns` under the pin root.
 pub fn namespace_dir(root: &Path, netns: u64) -> PathBuf {
-    root.join("bondxdp").join(format!("ns{netns}"))
+    root.join(format!("ns{netns}"))
 }
 
 /// Paths of one bond's pins.
@@ -157,7 +210,7 @@ impl BondPaths {
     /// Paths for bond `name` in the calling thread's namespace.
     pub fn current(name: &str) -> Result<BondPaths> {
         Ok(BondPaths::new(
-            &namespace_dir(&bpffs_root()?, netns_pin_id()?),
+            &namespace_dir(&pin_root()?, netns_pin_id()?),
             name,
         ))
     }
@@ -248,8 +301,9 @@ impl BondPaths {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(format!("removing {}", self.dir.display()), e)),
         }
-        // The namespace directory and bondxdp/ go too once empty (remove_dir refuses else).
-        for parent in self.dir.ancestors().skip(1).take(2) {
+        // The namespace directory goes too once empty (remove_dir refuses else); bondxdp/
+        // stays, see [`pin_root`].
+        if let Some(parent) = self.dir.parent() {
             let _ = std::fs::remove_dir(parent);
         }
         Ok(())
@@ -258,7 +312,7 @@ impl BondPaths {
 
 /// Names of the bonds pinned for the calling thread's namespace.
 pub fn list_bonds() -> Result<Vec<String>> {
-    let dir = namespace_dir(&bpffs_root()?, netns_pin_id()?);
+    let dir = namespace_dir(&pin_root()?, netns_pin_id()?);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
@@ -285,20 +339,40 @@ fn lock_dir(dir: &Path) -> Result<File> {
 }
 
 /// An exclusive lock serialising commands that create or remove bonds in one namespace
-/// (released on drop). Taken on the namespace directory, which it creates if needed.
+/// (released on drop). Taken on the namespace directory, which it creates if needed and
+/// removes on release if no bond is left in it (a refused `up` leaves nothing behind).
 pub struct NamespaceLock {
     _file: File,
+    dir: PathBuf,
 }
 
 impl NamespaceLock {
     /// Blocks until the lock for the calling thread's namespace is ours.
     pub fn acquire() -> Result<NamespaceLock> {
-        let dir = namespace_dir(&bpffs_root()?, netns_pin_id()?);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        Ok(NamespaceLock {
-            _file: lock_dir(&dir)?,
-        })
+        let dir = namespace_dir(&pin_root()?, netns_pin_id()?);
+        loop {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+            let file = lock_dir(&dir)?;
+            // The holder before us may have removed the directory as it released it: then
+            // the lock is on a directory nobody else will lock; start again.
+            let locked = file
+                .metadata()
+                .map_err(|e| Error::io(format!("checking {}", dir.display()), e))?;
+            match std::fs::symlink_metadata(&dir) {
+                Ok(now) if now.ino() == locked.ino() && now.dev() == locked.dev() => {
+                    return Ok(NamespaceLock { _file: file, dir });
+                }
+                _ => continue,
+            }
+        }
+    }
+}
+
+impl Drop for NamespaceLock {
+    fn drop(&mut self) {
+        // Still locked here: nobody can be creating a bond in it.
+        let _ = std::fs::remove_dir(&self.dir);
     }
 }
 

@@ -271,7 +271,6 @@ impl Drop for Netns {
             .output();
         // Pins of bonds a test left behind on purpose (crash tests) or by failing.
         let _ = std::fs::remove_dir_all(self.pin_dir());
-        let _ = std::fs::remove_dir("/sys/fs/bpf/bondxdp");
     }
 }
 

@@ -44,6 +44,53 @@ impl Host {
             !self.ns.pin_dir().join("bond1").exists(),
             "{args:?} left pins"
         );
+        let dir = self.ns.pin_dir();
+        assert!(
+            !dir.exists() || std::fs::read_dir(&dir).unwrap().next().is_some(),
+            "{args:?} left an empty {}",
+            dir.display()
+        );
+    }
+}
+
+/// A private BPF filesystem mounted world-writable and sticky like /sys/fs/bpf, unmounted on
+/// drop.
+struct PrivateBpffs {
+    path: std::path::PathBuf,
+}
+
+impl PrivateBpffs {
+    fn new(tag: &str) -> PrivateBpffs {
+        let path = std::env::temp_dir().join(format!("bxt-bpffs-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new(args[0])
+                .args(&args[1..])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{args:?}: {out:?}");
+        };
+        run(&["mount", "-t", "bpf", "bpf", path.to_str().unwrap()]);
+        run(&["chmod", "1777", path.to_str().unwrap()]);
+        PrivateBpffs { path }
+    }
+
+    /// Runs `args` as the unprivileged user nobody.
+    fn as_nobody(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for PrivateBpffs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(&self.path)
+            .output();
+        let _ = std::fs::remove_dir(&self.path);
     }
 }
 
@@ -298,5 +345,60 @@ fn missing_privileges_bpf_or_bpffs_are_refused() {
         exec(&[], Some(("BONDXDP_BPFFS", "/tmp"))),
         &args,
         "no BPF filesystem",
+    );
+}
+
+/// Issue 18, item 1: bpffs is world-writable and sticky, so an unprivileged user could create
+/// bondxdp's directory first (then rename or plant entries in it). bondxdp refuses a
+/// directory it does not own or that is a link, creates its own root-owned 0700, and never
+/// removes it; a refused `up` leaves no namespace directory.
+#[test]
+fn pin_directory_taken_by_another_user_is_refused() {
+    let h = Host::new("pinown");
+    let fs = PrivateBpffs::new("own");
+    let root = fs.path.join("bondxdp");
+    let root_s = root.to_str().unwrap();
+    let bin = bondxdp_tests::bondxdp_bin();
+    let up = |fs: &PrivateBpffs, args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", h.ns.name(), &bin])
+            .args(args)
+            .env("BONDXDP_BPFFS", &fs.path)
+            .output()
+            .unwrap()
+    };
+    let args = ["up", "bond1", "--mode", "0", "-m", "m0"];
+    // Created first by someone else.
+    assert!(fs.as_nobody(&["mkdir", root_s]).status.success());
+    h.refuses_with(up(&fs, &args), &args, "owned by uid 65534, not root");
+    assert!(fs.as_nobody(&["rmdir", root_s]).status.success());
+    // A symbolic link planted in its place.
+    assert!(fs.as_nobody(&["ln", "-s", "/tmp", root_s]).status.success());
+    h.refuses_with(up(&fs, &args), &args, "symbolic link");
+    assert!(fs.as_nobody(&["rm", root_s]).status.success());
+    // Made by bondxdp: root's, 0700, nobody can add to it, and it outlives the last bond.
+    let out = up(&fs, &args);
+    assert!(out.status.success(), "{out:?}");
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::symlink_metadata(&root).unwrap();
+    assert_eq!((meta.uid(), meta.permissions().mode() & 0o7777), (0, 0o700));
+    let planted = format!("{root_s}/ns1");
+    assert!(!fs.as_nobody(&["mkdir", &planted]).status.success());
+    let out = up(&fs, &["down", "bond1"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(root.is_dir(), "the pin root was removed by the last down");
+    assert_eq!(
+        std::fs::read_dir(&root).unwrap().count(),
+        0,
+        "namespace dir left"
+    );
+    // A refused up (unknown member) leaves no namespace directory behind.
+    let bad = ["up", "bond1", "--mode", "0", "-m", "nosuch0"];
+    let out = up(&fs, &bad);
+    assert!(!out.status.success());
+    assert_eq!(
+        std::fs::read_dir(&root).unwrap().count(),
+        0,
+        "refused up left a directory"
     );
 }

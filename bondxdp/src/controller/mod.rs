@@ -57,8 +57,8 @@ pub struct RunOptions {
 pub async fn run(opts: RunOptions) -> Result<()> {
     preflight::check_privileges()?;
     // Found now, while whoever started us is still there to show it (and held from then on).
-    let bpffs = pins::bpffs_root()?;
-    tracing::debug!(bpffs = %bpffs.display(), "pins");
+    let pins = pins::pin_root()?;
+    tracing::debug!(pins = %pins.display(), "pins");
     let mut config = match &opts.config {
         Some(path) => {
             let file = load_config_file(path)?;
