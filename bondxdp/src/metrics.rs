@@ -1,18 +1,27 @@
 //! Prometheus metrics (`bondxdp run --metrics 127.0.0.1:9477`): per-member traffic and state,
 //! drops by reason, failovers and link failures, member selections per mode. Collected at
 //! scrape time from the pinned maps (the same source as `status`) and the controller's own
-//! counts; served on loopback by default.
+//! counts; served on loopback by default, to at most [`MAX_CONNECTIONS`] clients at a time,
+//! each for at most [`CONNECTION_LIFETIME`].
 
 use std::{
     collections::HashMap,
+    future::Future,
     net::SocketAddr,
+    pin::Pin,
     sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::Duration,
 };
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    sync::{OwnedSemaphorePermit, Semaphore},
 };
 use tracing::{info, warn};
 
@@ -253,12 +262,121 @@ impl LacpFamilies {
     }
 }
 
-/// Serves `/metrics` on `addr` until the process ends.
+/// At most this many scrapes are served at once; further connections wait in the kernel's
+/// accept queue and cost the controller no descriptor.
+pub const MAX_CONNECTIONS: usize = 32;
+/// A connection is closed this long after it was accepted, finished or not (a scrape takes
+/// milliseconds; an idle or trickling client must not hold a slot).
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(5);
+
+/// The metrics listener: bounded connections, each with a deadline, so that no local user
+/// can exhaust the controller's descriptors (and with them its ability to fail over).
+struct BoundedListener {
+    listener: tokio::net::TcpListener,
+    slots: Arc<Semaphore>,
+}
+
+impl axum::serve::Listener for BoundedListener {
+    type Io = BoundedStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (BoundedStream, SocketAddr) {
+        loop {
+            let slot = self
+                .slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            match self.listener.accept().await {
+                Ok((stream, addr)) => {
+                    let stream = BoundedStream {
+                        stream,
+                        _slot: slot,
+                        deadline: Box::pin(tokio::time::sleep(CONNECTION_LIFETIME)),
+                    };
+                    return (stream, addr);
+                }
+                Err(e) => {
+                    // Out of descriptors or a connection reset before it was accepted: wait a
+                    // little rather than spin.
+                    warn!("metrics endpoint: accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+/// An accepted connection holding one of the [`MAX_CONNECTIONS`] slots until it is dropped;
+/// reads and writes fail once its [`CONNECTION_LIFETIME`] is over, which closes it.
+struct BoundedStream {
+    stream: tokio::net::TcpStream,
+    _slot: OwnedSemaphorePermit,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl BoundedStream {
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        self.deadline.as_mut().poll(cx).is_ready()
+    }
+}
+
+fn timed_out() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "metrics connection lifetime over",
+    )
+}
+
+impl AsyncRead for BoundedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.expired(cx) {
+            return Poll::Ready(Err(timed_out()));
+        }
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for BoundedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.expired(cx) {
+            return Poll::Ready(Err(timed_out()));
+        }
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Serves `/metrics` on `addr` until the process ends, [`MAX_CONNECTIONS`] at a time.
 pub async fn serve(addr: SocketAddr, counts: SharedCounts) -> Result<()> {
     use axum::{Router, http::header, response::IntoResponse, routing::get};
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Error::io(format!("binding the metrics endpoint {addr}"), e))?;
+    let listener = BoundedListener {
+        listener,
+        slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+    };
     if !addr.ip().is_loopback() {
         warn!(%addr, "metrics are served beyond loopback");
     }

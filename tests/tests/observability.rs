@@ -99,3 +99,68 @@ fn status_watch_shows_live_rates() {
         .any(|mbps| mbps > 1.0);
     assert!(busy, "no non-zero tx rate in:\n{text}");
 }
+
+/// Issue 18, item 2: with the descriptor limit a systemd service gets (1,024), 1,100 idle
+/// connections to the metrics endpoint (all accepted before) used to exhaust the controller's descriptors, after
+/// which it stopped ("Too many open files") and a carrier loss was no longer acted on. Now
+/// only a few connections are served at once, each for a bounded time: the failover still
+/// happens, and the endpoint serves again once the idle clients are dropped.
+#[test]
+fn idle_metrics_connections_cannot_starve_the_controller() {
+    let p = Pair::new("mfd", 2);
+    p.bond_side("a", &["--mode", "active-backup", "--all-slaves-active"]);
+    p.bond_side("b", &["--mode", "balance-xor"]);
+    p.ping_ok();
+    let ctl = Controller::start(&p.a, &["--metrics", "127.0.0.1:9478"], 1);
+    let limit = std::process::Command::new("prlimit")
+        .args(["--pid", &ctl.pid().to_string(), "--nofile=1024:1024"])
+        .output()
+        .unwrap();
+    assert!(limit.status.success(), "{limit:?}");
+    let idle: Vec<std::net::TcpStream> = p.a.enter(|| {
+        // As many as the controller accepts or the kernel queues for it (all of them before
+        // the fix; ten connections in a row that do not complete end the loop).
+        let mut open = Vec::new();
+        let mut failed_in_a_row = 0;
+        while open.len() < 1100 && failed_in_a_row < 10 {
+            match std::net::TcpStream::connect_timeout(
+                &sock("127.0.0.1", 9478),
+                Duration::from_millis(200),
+            ) {
+                Ok(s) => {
+                    open.push(s);
+                    failed_in_a_row = 0;
+                }
+                Err(_) => failed_in_a_row += 1,
+            }
+        }
+        open
+    });
+    assert!(idle.len() > 32, "only {} connections opened", idle.len());
+    // Give the controller time to accept what it will.
+    std::thread::sleep(Duration::from_millis(500));
+    p.b.ip(&["link", "set", "b0", "down"]);
+    let active = || {
+        p.a.status("bond0")["active"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        bondxdp_tests::eventually(2000, || active() == "a1"),
+        "no failover with {} idle metrics connections (active {})\n{}",
+        idle.len(),
+        active(),
+        ctl.log()
+    );
+    assert!(!ctl.log().contains("Too many open files"), "{}", ctl.log());
+    drop(idle);
+    assert!(
+        bondxdp_tests::eventually(8000, || {
+            let s = scrape(&p.a, 9478);
+            metric(&s, r#"bondxdp_failovers_total{bond="bond0"}"#) == 1.0
+        }),
+        "{}",
+        ctl.log()
+    );
+}
