@@ -76,6 +76,9 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Another `bondxdp run` manages this network namespace's bonds.
+    #[error("another bondxdp controller is already running in this network namespace")]
+    ControllerRunning,
     /// bondxdp's directory in bpffs is not safe to use (someone else's, a link...).
     #[error(
         "{} cannot hold bondxdp's pins: {why}; remove it (bondxdp creates it root-owned, mode 700)",

@@ -604,3 +604,33 @@ fn bad_config_files_are_refused_at_start_without_changes() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 18, item 7: a second `bondxdp run` in a namespace that has one is refused (both
+/// would probe and both would run an LACP actor); a controller in another namespace is not
+/// in the way, and once the first one is gone a new one starts.
+#[test]
+fn a_second_controller_in_the_namespace_is_refused() {
+    let p = Pair::new("twice", 2);
+    p.bond_both(&["--mode", "active-backup"]);
+    let first = Controller::start(&p.a, &[], 1);
+    let bin = bondxdp_tests::bondxdp_bin();
+    let second = p.a.exec(&["timeout", "5", &bin, "run"]);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(
+        second.status.code(),
+        Some(1),
+        "second controller: {second:?}"
+    );
+    assert!(
+        stderr.contains("already running in this network namespace"),
+        "{stderr}"
+    );
+    assert!(
+        !first.log().contains("controller stopping"),
+        "{}",
+        first.log()
+    );
+    let _other = Controller::start(&p.b, &[], 1);
+    drop(first);
+    let _again = Controller::start(&p.a, &[], 1);
+}

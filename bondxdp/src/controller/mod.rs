@@ -53,9 +53,26 @@ pub struct RunOptions {
     pub metrics: Option<std::net::SocketAddr>,
 }
 
+/// Claims "the controller of this network namespace": an abstract unix socket, which lives in
+/// the namespace and goes with the process however it ends. Two controllers would both probe
+/// and both run an LACP actor on the same members.
+fn claim_namespace() -> Result<std::os::unix::net::UnixDatagram> {
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(b"bondxdp-controller")
+        .map_err(|e| Error::io("naming the controller's socket", e))?;
+    std::os::unix::net::UnixDatagram::bind_addr(&addr).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            Error::ControllerRunning
+        } else {
+            Error::io("claiming the controller's socket", e)
+        }
+    })
+}
+
 /// Runs the controller until SIGTERM or Ctrl-C.
 pub async fn run(opts: RunOptions) -> Result<()> {
     preflight::check_privileges()?;
+    let _claim = claim_namespace()?;
     // Found now, while whoever started us is still there to show it (and held from then on).
     let pins = pins::pin_root()?;
     tracing::debug!(pins = %pins.display(), "pins");
