@@ -352,16 +352,23 @@ pub struct BondSpec {
 
 impl BondSpec {
     /// Applies the kernel's silent corrections and returns a warning for each: delays that
-    /// are not multiples of `miimon` are rounded down to one (as the kernel does). LACP
-    /// options outside 802.3ad are kept (the kernel keeps them too) with a warning that they
-    /// do nothing.
+    /// are not multiples of `miimon` are rounded down to one (as the kernel does). Options
+    /// set away from their defaults in a mode they do nothing in (LACP options outside
+    /// 802.3ad, weights in balance-xor...) are kept, so a later mode change finds them, with
+    /// a warning that they do nothing.
     pub fn normalize(&mut self) -> Vec<String> {
         let mut warnings = Vec::new();
-        if self.options.mode != Mode::Ieee8023ad && self.options.lacp != LacpOptions::default() {
-            warnings.push(format!(
-                "the lacp_* and ad_* options only act in 802.3ad mode, not in {}",
-                self.options.mode.name()
-            ));
+        let mode = self.options.mode;
+        let defaults = BondOptions::default();
+        for spec in OPTIONS {
+            if !spec.applies.to(mode) && (spec.get)(&self.options) != (spec.get)(&defaults) {
+                warnings.push(format!(
+                    "{} does nothing in {} (it acts in {})",
+                    spec.name,
+                    mode.name(),
+                    spec.applies.describe()
+                ));
+            }
         }
         let m = &mut self.options.monitor;
         if m.miimon > 0 {
@@ -657,7 +664,10 @@ mod tests {
         assert!(s.normalize().is_empty());
         set_option(&mut s.options, "lacp_rate", "fast").unwrap();
         let w = s.normalize();
-        assert!(w[0].contains("only act in 802.3ad"), "{w:?}");
+        assert!(
+            w[0].contains("does nothing in balance-rr (it acts in 802.3ad)"),
+            "{w:?}"
+        );
         set_option(&mut s.options, "mode", "802.3ad").unwrap();
         assert!(s.normalize().is_empty());
         s.validate().unwrap();
@@ -702,6 +712,46 @@ mod tests {
         s.validate().unwrap();
         s.options.min_links = 3;
         assert!(err(s).contains("more than the bond's 2 members"));
+    }
+
+    #[test]
+    fn probe_targets_must_be_hosts_once_each() {
+        for (key, value, needle) in [
+            ("arp_ip_target", "0.0.0.0", "not a host address"),
+            ("arp_ip_target", "255.255.255.255", "broadcast"),
+            ("arp_ip_target", "224.0.0.1", "multicast"),
+            ("arp_ip_target", "127.0.0.1", "loopback"),
+            ("arp_ip_target", "198.18.0.2,198.18.0.2", "given twice"),
+            ("ns_ip6_target", "::", "not a host address"),
+            ("ns_ip6_target", "ff02::1", "multicast"),
+            ("ns_ip6_target", "::1", "loopback"),
+            ("ns_ip6_target", "2001:db8::2,2001:db8::2", "given twice"),
+        ] {
+            let mut s = spec(&["eth0"]);
+            set_option(&mut s.options, key, value).unwrap();
+            let e = err(s);
+            assert!(e.contains(needle) && e.contains(key), "{key}={value}: {e}");
+        }
+        let mut s = spec(&["eth0"]);
+        set_option(&mut s.options, "arp_ip_target", "198.18.0.2,198.18.0.3").unwrap();
+        set_option(&mut s.options, "ns_ip6_target", "fe80::1,2001:db8::2").unwrap();
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn options_that_do_nothing_in_the_mode_are_kept_with_a_warning() {
+        let mut s = spec(&["eth0", "eth1"]);
+        set_option(&mut s.options, "mode", "balance-xor").unwrap();
+        set_option(&mut s.options, "weight", "eth0=3").unwrap();
+        let w = s.normalize();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("weight does nothing in balance-xor"),
+            "{w:?}"
+        );
+        assert_eq!(s.options.balance.weights, vec![("eth0".to_string(), 3)]);
+        set_option(&mut s.options, "mode", "load-aware").unwrap();
+        assert!(s.normalize().is_empty());
     }
 
     #[test]

@@ -349,6 +349,40 @@ pub fn validate_monitor(m: &MonitorOptions) -> Result<()> {
             ),
         ));
     }
+    for (i, t) in m.arp_ip_targets.iter().enumerate() {
+        let why = if t.is_unspecified() || t.octets()[0] == 0 {
+            Some("is not a host address")
+        } else if t.is_broadcast() {
+            Some("is the broadcast address")
+        } else if t.is_multicast() {
+            Some("is a multicast address")
+        } else if t.is_loopback() {
+            Some("is a loopback address")
+        } else if m.arp_ip_targets[..i].contains(t) {
+            Some("is given twice")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(Error::invalid("arp_ip_target", format!("{t} {why}")));
+        }
+    }
+    for (i, t) in m.ns_ip6_targets.iter().enumerate() {
+        let why = if t.is_unspecified() {
+            Some("is not a host address")
+        } else if t.is_multicast() {
+            Some("is a multicast address")
+        } else if t.is_loopback() {
+            Some("is the loopback address")
+        } else if m.ns_ip6_targets[..i].contains(t) {
+            Some("is given twice")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(Error::invalid("ns_ip6_target", format!("{t} {why}")));
+        }
+    }
     if m.arp_interval > 0 && m.arp_ip_targets.is_empty() && m.ns_ip6_targets.is_empty() {
         return Err(Error::invalid(
             "arp_interval",
