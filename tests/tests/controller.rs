@@ -634,3 +634,38 @@ fn a_second_controller_in_the_namespace_is_refused() {
     drop(first);
     let _again = Controller::start(&p.a, &[], 1);
 }
+
+/// Issue 18, item 6: a bond's MTU change reaches its members, as the kernel sets every
+/// slave's MTU: jumbo frames then cross the bond. A member joining later takes the bond's
+/// MTU too, and `down` gives members back the MTU they had.
+#[test]
+fn the_bonds_mtu_reaches_its_members() {
+    let p = Pair::new("mtu", 2);
+    p.bond_both(&["--mode", "balance-rr"]);
+    let ctl_a = Controller::start(&p.a, &[], 1);
+    let _ctl_b = Controller::start(&p.b, &[], 1);
+    for ns in [&p.a, &p.b] {
+        ns.ip(&["link", "set", "bond0", "mtu", "9000"]);
+    }
+    let mtus = |ns: &bondxdp_tests::Netns, side: &str| -> Vec<u64> {
+        (0..2).map(|i| ns.link(&format!("{side}{i}")).mtu).collect()
+    };
+    assert!(
+        eventually(3000, || mtus(&p.a, "a") == [9000, 9000]
+            && mtus(&p.b, "b") == [9000, 9000]),
+        "member MTUs {:?} {:?}\n{}",
+        mtus(&p.a, "a"),
+        mtus(&p.b, "b"),
+        ctl_a.log()
+    );
+    p.a.exec_ok(&[
+        "ping", "-c", "3", "-i", "0.2", "-W", "2", "-s", "8000", "-M", "do", ADDR_B,
+    ]);
+    drop(ctl_a);
+    p.a.bondxdp_ok(&["down", "bond0"]);
+    assert_eq!(
+        mtus(&p.a, "a"),
+        [1500, 1500],
+        "down did not restore the MTUs"
+    );
+}

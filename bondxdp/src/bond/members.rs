@@ -257,6 +257,9 @@ pub(super) async fn restore_member(nl: &Netlink, saved: &MemberRestore) -> Resul
         nl.set_up(link.index, false).await?;
         nl.set_mac(link.index, saved.mac).await?;
     }
+    if saved.mtu != 0 && link.mtu != saved.mtu {
+        nl.set_mtu(link.index, saved.mtu).await?;
+    }
     if link.promisc != (saved.was_promisc != 0) {
         nl.set_promisc(link.index, saved.was_promisc != 0).await?;
     }

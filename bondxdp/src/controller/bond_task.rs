@@ -179,6 +179,8 @@ struct BondTask {
     /// (member, address) pairs this task put on members' unicast filters.
     stacked: BTreeSet<(u32, [u8; 6])>,
     next_address_sync: Instant,
+    /// The bond MTU the members were last given.
+    mtu: Option<u32>,
 }
 
 impl BondTask {
@@ -235,6 +237,7 @@ impl BondTask {
             next_speed_refresh: now,
             stacked: BTreeSet::new(),
             next_address_sync: now,
+            mtu: None,
         })
     }
 
@@ -412,6 +415,7 @@ impl BondTask {
         if self.mwan.is_none() && now >= self.next_address_sync {
             self.next_address_sync = now + ADDRESS_REFRESH;
             self.sync_stacked_addresses().await;
+            self.sync_mtu().await;
         }
         if let Some(lacp) = self.lacp.as_mut() {
             lacp.tick();
@@ -447,6 +451,45 @@ impl BondTask {
         let bond = self.state.bond_ifindex;
         if let Err(e) = addresses::sync(&self.nl, bond, &members, &mut self.stacked).await {
             warn!(bond = %self.name, "mirroring stacked addresses onto the members: {e}");
+        }
+    }
+
+    /// Gives every member (and the bond's hidden peer) the bond's MTU, as the kernel does
+    /// when a bond's MTU is changed or a member joins. If a member refuses it, the bond goes
+    /// back to the MTU the members last took.
+    async fn sync_mtu(&mut self) {
+        let Ok(Some(bond)) = self.nl.link_by_index(self.state.bond_ifindex).await else {
+            return;
+        };
+        let mut targets: Vec<(u32, String)> = self
+            .members
+            .values()
+            .map(|m| (m.ifindex, m.name.clone()))
+            .collect();
+        targets.push((self.state.peer_ifindex, "the bond's peer".into()));
+        let mut refused = None;
+        for (ifindex, name) in &targets {
+            match self.nl.link_by_index(*ifindex).await {
+                Ok(Some(l)) if l.mtu != bond.mtu => {
+                    if let Err(e) = self.nl.set_mtu(*ifindex, bond.mtu).await {
+                        refused = Some(format!("{name}: {e}"));
+                        break;
+                    }
+                    info!(bond = %self.name, member = %name, mtu = bond.mtu, "MTU follows the bond");
+                }
+                _ => {}
+            }
+        }
+        match (refused, self.mtu) {
+            (None, _) => self.mtu = Some(bond.mtu),
+            (Some(why), Some(previous)) => {
+                warn!(bond = %self.name, mtu = bond.mtu, previous, "MTU refused ({why}); back to the previous one");
+                let _ = self.nl.set_mtu(self.state.bond_ifindex, previous).await;
+                for (ifindex, _) in &targets {
+                    let _ = self.nl.set_mtu(*ifindex, previous).await;
+                }
+            }
+            (Some(why), None) => warn!(bond = %self.name, mtu = bond.mtu, "MTU refused: {why}"),
         }
     }
 
