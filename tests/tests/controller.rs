@@ -566,6 +566,23 @@ fn config_file_creates_bonds_reloads_on_sighup_and_keeps_running_on_a_bad_reload
     ctl.wait_for_log(|l| l.contains("reload refused"), Duration::from_secs(5));
     assert_eq!(p.a.status("bond0")["mode"], "balance-xor");
     p.ping_ok();
+    // One that parses but that the host cannot take (a second bond's member does not
+    // exist) changes nothing either, not even the first bond it could have changed
+    // (issue 18, item 5).
+    std::fs::write(
+        &path,
+        "[[bond]]\nname = \"bond0\"\nmembers = [\"a0\", \"a1\"]\nmode = \"balance-rr\"\n\
+         [[bond]]\nname = \"bond1\"\nmembers = [\"nosuch0\"]\nmode = \"active-backup\"\n",
+    )
+    .unwrap();
+    ctl.hangup();
+    ctl.wait_for_log(
+        |l| l.matches("reload refused").count() >= 2,
+        Duration::from_secs(5),
+    );
+    assert_eq!(p.a.status("bond0")["mode"], "balance-xor", "{}", ctl.log());
+    assert!(!p.a.has_link("bond1"));
+    p.ping_ok();
     drop(ctl);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -589,6 +606,11 @@ fn bad_config_files_are_refused_at_start_without_changes() {
         (
             "[[bond]]\nname = \"bond0\"\nmembers = [\"a0\"]\nmode = 0\narp_ip_target = [\"gateway\"]\n",
             "not an IPv4 address",
+        ),
+        // Valid on paper; the host has no nosuch0: the first bond is not created either.
+        (
+            "[[bond]]\nname = \"bond0\"\nmembers = [\"a0\"]\nmode = 0\n[[bond]]\nname = \"bond1\"\nmembers = [\"nosuch0\"]\nmode = 0\n",
+            "\"nosuch0\" does not exist",
         ),
     ] {
         let path = dir.join("bad.toml");

@@ -3,9 +3,15 @@
 
 use super::*;
 
-/// Looks the members up and refuses any that cannot be enslaved.
-pub(super) async fn resolve_members(nl: &Netlink, spec: &BondSpec) -> Result<Vec<Link>> {
-    let owners = member_owners().await?;
+/// Looks the members up and refuses any that cannot be enslaved. Interfaces of the bonds in
+/// `leaving` (going down in the same change: a config reload) count as free.
+pub(super) async fn resolve_members(
+    nl: &Netlink,
+    spec: &BondSpec,
+    leaving: &[String],
+) -> Result<Vec<Link>> {
+    let mut owners = member_owners().await?;
+    owners.retain(|(_, bond, _)| !leaving.contains(bond));
     let mut members = Vec::with_capacity(spec.members.len());
     for name in &spec.members {
         let link = nl.require(name).await?;
@@ -93,7 +99,7 @@ pub async fn member_add(name: &str, iface: &str) -> Result<()> {
         members: vec![iface.to_string()],
         ..spec.clone()
     };
-    let link = resolve_members(&nl, &probe).await?.remove(0);
+    let link = resolve_members(&nl, &probe, &[]).await?.remove(0);
     let slot = bond.cfg.free_slot().ok_or_else(|| {
         Error::invalid(
             "members",

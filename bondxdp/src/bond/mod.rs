@@ -124,7 +124,7 @@ pub async fn up(spec: &BondSpec) -> Result<()> {
             warn!("{e}");
         }
     }
-    let members = resolve_members(&nl, spec).await?;
+    let members = resolve_members(&nl, spec, &[]).await?;
     let lans = resolve_forward(&nl, &spec.options.forward_from).await?;
     paths.create()?;
     match build(&nl, spec, &paths, &members, &lans).await {
@@ -161,6 +161,44 @@ pub async fn down(name: &str) -> Result<()> {
     }
     teardown(&nl, &paths).await?;
     info!(bond = %name, "bond is down");
+    Ok(())
+}
+
+/// Checks bonds a configuration file describes against the host, changing nothing: every
+/// new bond could be created and every existing one could take its new members. `leaving`
+/// are the bonds the same change brings down (their interfaces count as free).
+pub async fn check_against_host(specs: &[&BondSpec], leaving: &[String]) -> Result<()> {
+    let nl = Netlink::connect()?;
+    for spec in specs {
+        let mut spec = (*spec).clone();
+        spec.normalize();
+        spec.validate()?;
+        if let Some(program) = &spec.options.select_program {
+            select_program::check(program)?;
+        }
+        let paths = BondPaths::current(&spec.name)?;
+        let new_members: Vec<String> = if paths.exists() && !leaving.contains(&spec.name) {
+            let current = OpenBond::open(&spec.name)?.spec();
+            spec.members
+                .iter()
+                .filter(|m| !current.members.contains(m))
+                .cloned()
+                .collect()
+        } else {
+            if !leaving.contains(&spec.name) && nl.link_by_name(&spec.name).await?.is_some() {
+                return Err(Error::NameTaken(spec.name.clone()));
+            }
+            resolve_forward(&nl, &spec.options.forward_from).await?;
+            spec.members.clone()
+        };
+        if !new_members.is_empty() {
+            let probe = BondSpec {
+                members: new_members,
+                ..spec.clone()
+            };
+            resolve_members(&nl, &probe, leaving).await?;
+        }
+    }
     Ok(())
 }
 

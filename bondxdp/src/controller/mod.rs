@@ -163,6 +163,10 @@ async fn reload(opts: &RunOptions, current: &mut Option<ConfigFile>) {
             return;
         }
     };
+    if let Err(e) = apply::check(&file, current.as_ref()).await {
+        warn!("config reload refused, keeping the running configuration: {e}");
+        return;
+    }
     match apply::apply(&file, current.as_ref()).await {
         Ok(()) => {
             info!("config reloaded");
