@@ -895,3 +895,53 @@ fn ad_select_stable_keeps_the_first_aggregate_count_takes_the_larger_one() {
         );
     }
 }
+
+/// `coupled_control 0` (the kernel's option, 802.1AX-2014 6.4.15 independent control)
+/// against a partner with the kernel's default coupled control: A's ports go through
+/// COLLECTING to DISTRIBUTING once B collects, traffic flows, and `set coupled_control=1`
+/// brings A back to COLLECTING_DISTRIBUTING live.
+#[test]
+fn independent_control_interoperates_with_coupled_and_changes_live() {
+    let p = Pair::new("lcc", 2);
+    let decoupled: Vec<&str> = LACP_FAST
+        .iter()
+        .copied()
+        .chain(["--coupled-control", "0"])
+        .collect();
+    p.bond_side("a", &decoupled);
+    p.bond_side("b", LACP_FAST);
+    assert_eq!(p.a.status("bond0")["options"]["coupled_control"], "0");
+    let start = SystemTime::now();
+    let ctl_a = Controller::start(&p.a, &[], 1);
+    let _ctl_b = Controller::start(&p.b, &[], 1);
+    all_distributing(&ctl_a, &["a0", "a1"], start);
+    let mux = |ns: &Netns| -> Vec<String> {
+        members(ns)
+            .iter()
+            .map(|m| m["lacp"]["mux_state"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert!(
+        eventually(3000, || mux(&p.a) == ["distributing", "distributing"]
+            && all_distributing_now(&p.a)
+            && all_distributing_now(&p.b)),
+        "{:?} {:?}",
+        mux(&p.a),
+        distributing(&p.a)
+    );
+    assert_eq!(mux(&p.b), ["collecting_distributing"; 2]);
+    p.ping_ok();
+    let before = tx(&p.a);
+    flows(&p.a, ADDR_A, ADDR_B, 20000, 16, 10);
+    let d = delta(&tx(&p.a), &before);
+    assert!(d.iter().all(|n| *n > 0), "both members send: {d:?}");
+
+    p.a.bondxdp_ok(&["set", "bond0", "coupled_control=1"]);
+    assert!(
+        eventually(5000, || mux(&p.a) == ["collecting_distributing"; 2]
+            && all_distributing_now(&p.a)),
+        "{:?}",
+        mux(&p.a)
+    );
+    p.ping_ok();
+}

@@ -127,7 +127,7 @@ pub fn actor_config(opts: &LacpOptions, bond_mac: [u8; 6]) -> ActorConfig {
         lacp_active: opts.active,
         lacp_fast: opts.fast,
         ad_select: opts.ad_select,
-        coupled_control: true,
+        coupled_control: opts.coupled_control,
     }
 }
 

@@ -809,3 +809,70 @@ fn churn_is_detected_when_the_partner_never_syncs() {
     assert_eq!(p.churn().0, ChurnState::None, "the actor itself is in sync");
     assert!(!s.a.is_distributing(0));
 }
+
+#[test]
+fn independent_control_distributes_only_while_the_partner_collects() {
+    // A partner in sync that does not collect (yet): 802.1AX-2014 6.4.15 independent control
+    // collects but must not distribute; coupled control (the kernel's default) does both.
+    let mut not_collecting = scripted_partner([0x52, 0x54, 0, 0, 0, 1], 0x21);
+    not_collecting.state = PortState(0x0f);
+    let collecting = scripted_partner([0x52, 0x54, 0, 0, 0, 1], 0x21);
+    let mut coupled = Scripted::new(config(SYS_A, true));
+    coupled.advance(5_000, Some(not_collecting));
+    assert_eq!(
+        coupled.a.port(0).map(Port::mux_state),
+        Some(MuxState::CollectingDistributing)
+    );
+    assert!(coupled.a.is_distributing(0));
+
+    let mut s = Scripted::new(ActorConfig {
+        coupled_control: false,
+        ..config(SYS_A, true)
+    });
+    s.advance(5_000, Some(not_collecting));
+    assert_eq!(s.a.port(0).map(Port::mux_state), Some(MuxState::Collecting));
+    assert!(s.a.is_collecting(0));
+    assert!(!s.a.is_distributing(0));
+    let said = |s: &Scripted| match s.tx.last() {
+        Some((_, SlowPdu::Lacp(l))) => l.actor.state,
+        _ => panic!("a LACPDU"),
+    };
+    assert!(said(&s).contains(PortState::COLLECTING));
+    assert!(!said(&s).contains(PortState::DISTRIBUTING));
+    // The partner collects: distributing, and the partner is told.
+    s.advance(7_000, Some(collecting));
+    assert_eq!(
+        s.a.port(0).map(Port::mux_state),
+        Some(MuxState::Distributing)
+    );
+    assert!(s.a.is_distributing(0));
+    assert!(said(&s).contains(PortState::DISTRIBUTING));
+    // It stops collecting: back to collecting only, still in the aggregate.
+    s.advance(9_000, Some(not_collecting));
+    assert_eq!(s.a.port(0).map(Port::mux_state), Some(MuxState::Collecting));
+    assert!(s.a.is_collecting(0) && !s.a.is_distributing(0));
+    // Out of sync: attached, neither.
+    let mut out_of_sync = not_collecting;
+    out_of_sync.state = PortState(0x07);
+    s.advance(11_000, Some(out_of_sync));
+    assert_eq!(s.a.port(0).map(Port::mux_state), Some(MuxState::Attached));
+    assert!(!s.a.is_collecting(0));
+}
+
+#[test]
+fn control_mode_changed_live_takes_effect_through_attached() {
+    // `set coupled_control 0` on a running bond: the actor is rebuilt from its snapshot
+    // (as the controller does) and the ports reach DISTRIBUTING through COLLECTING.
+    let mut w = Wire::new(config(SYS_A, true), config(SYS_B, true), &[G10, G10]);
+    until_all_distributing(&mut w, 5_000);
+    let mut snap = w.a.snapshot();
+    snap.config.coupled_control = false;
+    w.a = Actor::restore(&snap, w.now);
+    assert!(w.a.distributing_ports().is_empty(), "rebuilt: attached until B answers");
+    until_all_distributing(&mut w, 5_000);
+    for p in w.a.ports() {
+        assert_eq!(p.mux_state(), MuxState::Distributing);
+    }
+    // The partner already collects, so A passes COLLECTING without a PDU of its own there.
+    assert!(w.a_distributed.iter().all(|d| *d));
+}

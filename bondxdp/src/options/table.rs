@@ -491,6 +491,18 @@ pub static OPTIONS: &[OptionSpec] = &[
     )
     .applies(LACP),
     row(
+        "coupled_control",
+        "BOOL",
+        "802.3ad: 1 (default): a member starts collecting and distributing together; 0: \
+         independent control, it collects first and distributes once the partner collects.",
+        |o, k, v| {
+            o.lacp.coupled_control = parse_bool(k, v)?;
+            Ok(())
+        },
+        |o| bool_text(o.lacp.coupled_control),
+    )
+    .applies(LACP),
+    row(
         "link_events",
         "BOOL",
         "Act on netlink link events as well as polling (`--no-link-events`: notice carrier \
@@ -1053,6 +1065,7 @@ mod tests {
             ("ad_actor_sys_prio", "100"),
             ("ad_user_port_key", "7"),
             ("ad_actor_system", "02:00:00:00:00:09"),
+            ("coupled_control", "0"),
             ("link_events", "off"),
             ("gateway", "eth1=198.18.0.1,eth2=2001:db8::1"),
             ("weight", "eth1=3,eth2=1"),
