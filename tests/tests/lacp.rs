@@ -945,3 +945,80 @@ fn independent_control_interoperates_with_coupled_and_changes_live() {
     );
     p.ping_ok();
 }
+
+/// `ad_select bandwidth` against `count` with members of different speeds (veth always
+/// reports 10 Gbit/s, so the `speed` option sets the LACP speed of two members to 1 Gbit/s on
+/// both ends, as two slower cables would): one aggregator of one 10G link, one of two 1G
+/// links. `bandwidth` carries everything on the 10G link, `count` (set live on both ends) on
+/// the two 1G links. Ports the kernel's `ad_select` option, documented in its bonding.rst.
+#[test]
+fn ad_select_bandwidth_takes_the_fast_link_count_the_two_slow_ones() {
+    let p = Pair::new("lbw", 3);
+    for side in ["a", "b"] {
+        let slow1 = format!("{side}1=1000");
+        let slow2 = format!("{side}2=1000");
+        let options: Vec<&str> = LACP_FAST
+            .iter()
+            .copied()
+            .chain(["--ad-select", "bandwidth", "--speed", &slow1, "--speed", &slow2])
+            .collect();
+        p.bond_side(side, &options);
+    }
+    let start = SystemTime::now();
+    let ctl_a = Controller::start(&p.a, &[], 1);
+    let _ctl_b = Controller::start(&p.b, &[], 1);
+    all_distributing(&ctl_a, &["a0"], start);
+    let aggs = |ns: &Netns| -> Vec<(Vec<u64>, u64)> {
+        let mut v: Vec<(Vec<u64>, u64)> = ns.status("bond0")["lacp"]["aggregators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let ports = a["ports"].as_array().unwrap();
+                let ports = ports.iter().filter_map(Value::as_u64).collect();
+                (ports, a["bandwidth_mbps"].as_u64().unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(aggs(&p.a), [(vec![1], 10_000), (vec![2, 3], 2_000)]);
+    let sends_on = |want: [bool; 3]| {
+        let (da, db) = (tx(&p.a), tx(&p.b));
+        flows(&p.a, ADDR_A, ADDR_B, 20000, 32, 5);
+        flows(&p.b, ADDR_B, ADDR_A, 21000, 32, 5);
+        let (da, db) = (delta(&tx(&p.a), &da), delta(&tx(&p.b), &db));
+        for d in [&da, &db] {
+            let used: Vec<bool> = d.iter().map(|n| *n > 0).collect();
+            assert_eq!(used, want, "sent by member: A {da:?}, B {db:?}");
+        }
+    };
+    assert!(
+        eventually(3000, || active_ports(&p.a) == [1] && active_ports(&p.b) == [1]),
+        "{:#}",
+        p.a.status("bond0")["lacp"]
+    );
+    sends_on([true, false, false]);
+    p.ping_ok();
+
+    let changed = SystemTime::now();
+    for ns in [&p.a, &p.b] {
+        ns.bondxdp_ok(&["set", "bond0", "ad_select=count"]);
+    }
+    assert!(
+        eventually(8000, || active_ports(&p.a) == [2, 3]
+            && active_ports(&p.b) == [2, 3]
+            && distributing(&p.a)[1..].iter().all(|m| m.1 && m.2)
+            && distributing(&p.b)[1..].iter().all(|m| m.1 && m.2)),
+        "{:?} {:?}",
+        active_ports(&p.a),
+        distributing(&p.a)
+    );
+    eprintln!(
+        "ad_select count: the two 1G links carry traffic {} ms after the change",
+        ms_since(SystemTime::now(), changed)
+    );
+    assert!(!distributing(&p.a)[0].1, "the 10G link stands by");
+    sends_on([false, true, true]);
+    p.ping_ok();
+}

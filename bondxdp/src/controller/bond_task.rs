@@ -580,6 +580,7 @@ impl BondTask {
         match self.lacp.as_mut() {
             Some(lacp) => {
                 lacp.set_config(config);
+                lacp.set_speeds(self.state.balance.speeds_mbps);
                 lacp.sync(&members);
             }
             None => {
@@ -589,13 +590,15 @@ impl BondTask {
                     Ok(Some(state)) => state.lacp,
                     _ => LacpRecord::default(),
                 };
-                self.lacp = Some(LacpDriver::start(
+                let mut lacp = LacpDriver::start(
                     &self.name,
                     config,
                     &members,
                     &rec,
                     self.lacp_tx.clone(),
-                ));
+                );
+                lacp.set_speeds(self.state.balance.speeds_mbps);
+                self.lacp = Some(lacp);
             }
         }
     }

@@ -116,6 +116,8 @@ pub struct LacpDriver {
     counters_pending: bool,
     /// The record last handed out, and when.
     written: Option<(LacpRecord, Instant)>,
+    /// Configured speeds by slot (the `speed` option), Mbit/s; 0: the link's own.
+    speeds: [u32; MAX_MEMBERS],
 }
 
 /// The actor configuration `opts` describe for a bond whose MAC is `bond_mac`.
@@ -166,6 +168,7 @@ impl LacpDriver {
             dirty: true,
             counters_pending: false,
             written: None,
+            speeds: [0; MAX_MEMBERS],
         };
         for (member, errors) in members.iter().zip(tx_errors) {
             let mut port = driver.open(member.clone());
@@ -298,9 +301,16 @@ impl LacpDriver {
         }
     }
 
+    /// Takes the configured speeds by slot (the `speed` option; 0: the link's own). A member
+    /// whose speed changes gets a new key at its next refresh, as when ethtool's changes.
+    pub fn set_speeds(&mut self, speeds: [u32; MAX_MEMBERS]) {
+        self.speeds = speeds;
+    }
+
     /// Reports member `slot`'s link: `usable` as the link monitor judges it (carrier, after
     /// updelay/downdelay). Speed and duplex are read with ethtool when the link comes up and
-    /// when `refresh` asks for it (a changed speed changes the port's key).
+    /// when `refresh` asks for it (a changed speed changes the port's key); a configured
+    /// speed replaces ethtool's.
     pub fn on_link(&mut self, slot: usize, usable: bool, refresh: bool) {
         let Some(i) = self.ports.iter().position(|p| p.member.slot == slot) else {
             return;
@@ -310,11 +320,17 @@ impl LacpDriver {
         if usable == was_up && !(usable && refresh) {
             return;
         }
+        let configured = self.speeds.get(slot).copied().unwrap_or(0);
         let link = if usable {
             // By index: the member may have been renamed since.
             let settings = crate::netdev::ifname(port.member.ifindex)
                 .and_then(|n| crate::netdev::link_settings(&n));
             match (settings, port.link) {
+                _ if configured != 0 => Link {
+                    up: true,
+                    speed_mbps: configured,
+                    full_duplex: settings.is_none_or(|s| s.full_duplex),
+                },
                 (Some(s), _) => Link {
                     up: true,
                     speed_mbps: s.speed_mbps,

@@ -105,6 +105,14 @@ const LACP: Applies = Applies::Modes(&[Mode::Ieee8023ad]);
 const MULTI_WAN: Applies = Applies::Modes(&[Mode::MultiWan]);
 const FLOWLETS: Applies = Applies::Modes(&[Mode::BalanceTlb, Mode::LoadAware]);
 const MONITOR: Applies = Applies::All;
+/// The weighted modes (`USES_WEIGHTS`) and 802.3ad (member speeds).
+const WEIGHTS_OR_LACP: Applies = Applies::Modes(&[
+    Mode::BalanceTlb,
+    Mode::MultiWan,
+    Mode::LoadAware,
+    Mode::Custom,
+    Mode::Ieee8023ad,
+]);
 
 /// A row with the common defaults (`Cli::Value`, every mode, live, not per member).
 const fn row(
@@ -549,7 +557,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     row(
         "speed",
         "IF=MBIT",
-        "Weighted modes: a member's capacity in Mbit/s, IF=MBIT (default: the link's speed).",
+        "Weighted modes: a member's capacity in Mbit/s, IF=MBIT (default: the link's speed); \
+         802.3ad: the speed LACP takes for the member's key and `ad_select bandwidth`.",
         |o, k, v| {
             o.balance.speeds = parse_member_u32s(k, v)?;
             Ok(())
@@ -558,7 +567,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     )
     .cli(Cli::List)
     .per_member()
-    .applies(Applies::Uses(USES_WEIGHTS)),
+    .applies(WEIGHTS_OR_LACP),
     row(
         "flowlet_timeout",
         "MS",
@@ -1124,6 +1133,14 @@ mod tests {
             [("eth1".to_string(), 3), ("eth2".to_string(), 5)]
         );
         assert!(set_option(&mut o, "mode.eth1", "1").is_err());
+    }
+
+    #[test]
+    fn speed_applies_to_the_weighted_modes_and_802_3ad() {
+        for mode in Mode::ALL {
+            let want = Applies::Uses(USES_WEIGHTS).to(mode) || mode == Mode::Ieee8023ad;
+            assert_eq!(WEIGHTS_OR_LACP.to(mode), want, "{mode:?}");
+        }
     }
 
     #[test]
