@@ -709,17 +709,19 @@ fn open_vswitch_port_with_another_aggregation_key_stays_out_of_the_aggregate() {
 #[test]
 fn passive_meets_passive_no_aggregate_until_one_side_turns_active_live() {
     let p = Pair::new("lq", 2);
+    // lacp_strict: without it each side would carry traffic on one member without a
+    // partner, as the kernel does (see without_lacp_partner_one_member_carries_traffic_...).
     let passive: Vec<&str> = LACP_FAST
         .iter()
         .copied()
-        .chain(["--lacp-active", "off"])
+        .chain(["--lacp-active", "off", "--lacp-strict", "on"])
         .collect();
     p.bond_side("a", &passive);
     p.bond_side("b", &passive);
     let _ctl_a = Controller::start(&p.a, &[], 1);
     let _ctl_b = Controller::start(&p.b, &[], 1);
     // Passive ports speak only when spoken to: with both sides passive nobody speaks, so
-    // there is no aggregate and nothing transmits (the standard's rule; the kernel's too).
+    // there is no aggregate and, strict, nothing transmits (the standard's rule).
     sleep_ms(3500);
     for ns in [&p.a, &p.b] {
         for m in members(ns) {
@@ -1021,4 +1023,95 @@ fn ad_select_bandwidth_takes_the_fast_link_count_the_two_slow_ones() {
     assert!(!distributing(&p.a)[0].1, "the 10G link stands by");
     sends_on([false, true, true]);
     p.ping_ok();
+}
+
+/// Whether the kernel reports carrier on `bond0` in `ns`.
+fn bond_carrier(ns: &Netns) -> bool {
+    ns.exec(&["cat", "/sys/class/net/bond0/carrier"]).stdout == b"1\n"
+}
+
+/// A partner that does not speak LACP (a Linux bridge over all of B's ends): with
+/// `lacp_strict` off (the kernel's default) one member carries traffic, fails over to another
+/// when its link goes, and `lacp_strict on` carries nothing and drops the carrier. Ports the
+/// kernel's bond_lacp_strict.sh ("eth0 and eth1 stopped sending LACP": carrier up with
+/// lacp_strict off, down with it on) and Open vSwitch's `lacp-fallback-ab` (lacp.at, bond.at:
+/// a bond without LACP partner falls back to active-backup).
+#[test]
+fn without_lacp_partner_one_member_carries_traffic_unless_lacp_strict() {
+    let p = Pair::new("lfb", 3);
+    p.b.ip(&["link", "add", "br0", "type", "bridge", "stp_state", "0"]);
+    for m in ["b0", "b1", "b2"] {
+        p.b.ip(&["link", "set", m, "master", "br0"]);
+        p.b.ip(&["link", "set", m, "up"]);
+    }
+    p.b.ip(&["addr", "add", &format!("{ADDR_B}/24"), "dev", "br0"]);
+    p.b.ip(&["link", "set", "br0", "up"]);
+    p.bond_side("a", LACP_FAST);
+    let start = SystemTime::now();
+    let ctl = Controller::start(&p.a, &[], 1);
+    let carrying = |ns: &Netns| -> Vec<usize> {
+        distributing(ns)
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.1 && m.2)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    assert!(
+        eventually(5000, || carrying(&p.a).len() == 1),
+        "{:?}",
+        distributing(&p.a)
+    );
+    eprintln!(
+        "no LACP partner: one member carries traffic {} ms after the controller started",
+        ms_since(SystemTime::now(), start)
+    );
+    let first = carrying(&p.a)[0];
+    for m in members(&p.a) {
+        let mux = m["lacp"]["mux_state"].as_str().unwrap_or("");
+        assert!(
+            mux == "attached" || mux == "waiting",
+            "LACP itself never aggregates: {m:#}"
+        );
+    }
+    assert!(bond_carrier(&p.a));
+    p.ping_ok();
+    let before = tx(&p.a);
+    flows(&p.a, ADDR_A, ADDR_B, 20000, 16, 5);
+    let d = delta(&tx(&p.a), &before);
+    assert!(
+        (0..3).all(|i| (d[i] > 0) == (i == first)),
+        "only a{first} sends: {d:?}"
+    );
+
+    // Its link fails: another member takes over (active-backup).
+    p.b.ip(&["link", "set", &format!("b{first}"), "down"]);
+    assert!(
+        eventually(3000, || {
+            let c = carrying(&p.a);
+            c.len() == 1 && c[0] != first
+        }),
+        "{:?}",
+        distributing(&p.a)
+    );
+    p.ping_ok();
+
+    // lacp_strict on: nothing without a partner, and no carrier.
+    p.a.bondxdp_ok(&["set", "bond0", "lacp_strict=on"]);
+    assert!(
+        eventually(3000, || carrying(&p.a).is_empty() && !bond_carrier(&p.a)),
+        "{:?}",
+        distributing(&p.a)
+    );
+    let out =
+        p.a.exec(&["ping", "-c", "2", "-i", "0.2", "-W", "1", ADDR_B]);
+    assert!(!out.status.success(), "strict: no traffic");
+    p.a.bondxdp_ok(&["set", "bond0", "lacp_strict=off"]);
+    assert!(
+        eventually(5000, || carrying(&p.a).len() == 1 && bond_carrier(&p.a)),
+        "{:?}",
+        distributing(&p.a)
+    );
+    p.ping_ok();
+    drop(ctl);
 }

@@ -130,6 +130,7 @@ pub fn actor_config(opts: &LacpOptions, bond_mac: [u8; 6]) -> ActorConfig {
         lacp_fast: opts.fast,
         ad_select: opts.ad_select,
         coupled_control: opts.coupled_control,
+        lacp_strict: opts.strict,
     }
 }
 

@@ -18,7 +18,7 @@ use bondxdp_common::{
     HashPolicy, MAX_MEMBERS, Mode,
     modes::active_backup::PrimaryReselect,
     records::{
-        BalanceRecord, LACP_DECOUPLED, LACP_PASSIVE, LACP_RATE_FAST, LacpRecord, MAX_FORWARD, MAX_TARGETS,
+        BalanceRecord, LACP_DECOUPLED, LACP_PASSIVE, LACP_STRICT, LACP_RATE_FAST, LacpRecord, MAX_FORWARD, MAX_TARGETS,
         MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER, MWAN_STICKY_HOST, MonitorConfig,
         MultiWanRecord,
     },
@@ -94,6 +94,9 @@ pub struct LacpOptions {
     /// Collecting and distributing switch together (`coupled_control 1`, the default) or
     /// separately, distributing only once the partner collects (`0`).
     pub coupled_control: bool,
+    /// Carry nothing through an aggregator without partner (`lacp_strict on`); off (the
+    /// default, as the kernel): one member carries traffic while nobody speaks LACP.
+    pub strict: bool,
 }
 
 impl Default for LacpOptions {
@@ -603,6 +606,7 @@ mod tests {
                 user_port_key: 0,
                 actor_system: None,
                 coupled_control: true,
+                strict: false,
             },
             "the kernel's defaults"
         );
@@ -615,6 +619,7 @@ mod tests {
             ("ad_user_port_key", "1023"),
             ("ad_actor_system", "02:00:5e:00:00:09"),
             ("coupled_control", "0"),
+            ("lacp_strict", "on"),
         ] {
             set_option(&mut o, k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
         }
@@ -624,7 +629,7 @@ mod tests {
         assert_eq!(l.ad_select, AdSelect::Count);
         assert_eq!((l.system_priority, l.user_port_key), (100, 1023));
         assert_eq!(l.actor_system, Some([2, 0, 0x5e, 0, 0, 9]));
-        assert!(!l.coupled_control);
+        assert!(!l.coupled_control && l.strict);
         // Pinned and read back unchanged, without touching the controller's part.
         let mut r = LacpRecord {
             active_aggregator: 3,

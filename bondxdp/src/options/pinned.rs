@@ -24,6 +24,9 @@ impl LacpOptions {
         if !self.coupled_control {
             r.flags |= LACP_DECOUPLED;
         }
+        if self.strict {
+            r.flags |= LACP_STRICT;
+        }
         r.ad_select = match self.ad_select {
             AdSelect::Stable => 0,
             AdSelect::Bandwidth => 1,
@@ -47,6 +50,7 @@ impl LacpOptions {
             user_port_key: r.user_port_key,
             actor_system: (r.actor_system != [0; 6]).then_some(r.actor_system),
             coupled_control: r.flags & LACP_DECOUPLED == 0,
+            strict: r.flags & LACP_STRICT != 0,
         }
     }
 }

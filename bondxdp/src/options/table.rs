@@ -511,6 +511,18 @@ pub static OPTIONS: &[OptionSpec] = &[
     )
     .applies(LACP),
     row(
+        "lacp_strict",
+        "BOOL",
+        "802.3ad: off (default): while no partner speaks LACP, one member carries traffic, as \
+         the kernel does (Open vSwitch's lacp-fallback-ab); on: nothing until LACP negotiates.",
+        |o, k, v| {
+            o.lacp.strict = parse_bool(k, v)?;
+            Ok(())
+        },
+        |o| bool_text(o.lacp.strict),
+    )
+    .applies(LACP),
+    row(
         "link_events",
         "BOOL",
         "Act on netlink link events as well as polling (`--no-link-events`: notice carrier \
@@ -1075,6 +1087,7 @@ mod tests {
             ("ad_user_port_key", "7"),
             ("ad_actor_system", "02:00:00:00:00:09"),
             ("coupled_control", "0"),
+            ("lacp_strict", "1"),
             ("link_events", "off"),
             ("gateway", "eth1=198.18.0.1,eth2=2001:db8::1"),
             ("weight", "eth1=3,eth2=1"),
