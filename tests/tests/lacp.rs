@@ -1115,3 +1115,109 @@ fn without_lacp_partner_one_member_carries_traffic_unless_lacp_strict() {
     p.ping_ok();
     drop(ctl);
 }
+
+/// Open vSwitch's lacp.at "lacp - multi port config" and "lacp - negotiation", against
+/// bondxdp: OVS's configured system id, system priority, port ids, port priorities and
+/// aggregation key are what bondxdp reports as partner; with the LACPDUs of one link dropped
+/// both ways (nftables, where lacp.at re-patches the link), both ends call that member
+/// `expired` within the 3 s short timeout and `defaulted` 3 s later, the other member stays
+/// current and carries the traffic.
+#[test]
+fn open_vswitch_lacp_at_multi_port_config_and_negotiation() {
+    let p = Pair::new("lon", 2);
+    let ovs = Ovs::start(&p.b);
+    ovs.lacp_bridge(&p.b, "bond0", &["b0", "b1"], &format!("{ADDR_B}/24"));
+    ovs.vsctl(&[
+        "set",
+        "port",
+        "bond0",
+        "other_config:lacp-system-id=11:22:33:44:55:66",
+        "other_config:lacp-system-priority=54321",
+        "--",
+        "set",
+        "interface",
+        "b0",
+        "other_config:lacp-port-id=11",
+        "other_config:lacp-port-priority=111",
+        "other_config:lacp-aggregation-key=3333",
+        "--",
+        "set",
+        "interface",
+        "b1",
+        "other_config:lacp-port-id=22",
+        "other_config:lacp-port-priority=222",
+        "other_config:lacp-aggregation-key=3333",
+    ]);
+    p.bond_side("a", LACP_FAST);
+    let start = SystemTime::now();
+    let ctl = Controller::start(&p.a, &[], 1);
+    all_distributing(&ctl, &["a0", "a1"], start);
+    let a_mac = p.a.status("bond0")["mac"].as_str().unwrap().to_string();
+    let ovs_current = |names: &[&str]| {
+        let l = ovs.lacp("bond0");
+        l.negotiated
+            && names.iter().all(|n| {
+                l.member(n).is_some_and(|m| {
+                    m.status == "current" && m.attached && m.partner_system == a_mac
+                })
+            })
+    };
+    assert!(
+        eventually(3000, || ovs_current(&["b0", "b1"])),
+        "{:?}",
+        ovs.lacp("bond0")
+    );
+    assert!(eventually(3000, || members(&p.a)
+        .iter()
+        .all(|m| m["lacp"]["partner"]["state"].as_u64() == Some(0x3f))));
+    for (m, (port, prio)) in members(&p.a).iter().zip([(11, 111), (22, 222)]) {
+        let partner = &m["lacp"]["partner"];
+        assert_eq!(partner["system"], "11:22:33:44:55:66", "{m:#}");
+        assert_eq!(partner["system_priority"].as_u64(), Some(54321), "{m:#}");
+        assert_eq!(partner["key"].as_u64(), Some(3333), "{m:#}");
+        assert_eq!(partner["port"].as_u64(), Some(port), "{m:#}");
+        assert_eq!(partner["port_priority"].as_u64(), Some(prio), "{m:#}");
+    }
+    assert_eq!(active_ports(&p.a), [1, 2]);
+    p.ping_ok();
+
+    // lacp.at re-patches p0 to a null port: nothing passes either way on that link.
+    let silenced = SystemTime::now();
+    let rules = [
+        (&p.a, p.a.drop_ethertype("a0", "egress", SLOW_PROTOCOLS)),
+        (&p.b, p.b.drop_ethertype("b0", "egress", SLOW_PROTOCOLS)),
+    ];
+    let rx_state = |i: usize| members(&p.a)[i]["lacp"]["rx_state"].clone();
+    let ovs_status = |n: &str| ovs.lacp("bond0").member(n).map(|m| m.status.clone());
+    assert!(
+        eventually(4000, || rx_state(0) == "expired"
+            && ovs_status("b0").as_deref() == Some("expired")),
+        "{} {:?}",
+        rx_state(0),
+        ovs.lacp("bond0")
+    );
+    let expired = ms_since(SystemTime::now(), silenced);
+    assert!(!distributing(&p.a)[0].1, "{:?}", distributing(&p.a));
+    assert!(
+        eventually(4000, || rx_state(0) == "defaulted"
+            && ovs_status("b0").as_deref() == Some("defaulted")),
+        "{} {:?}",
+        rx_state(0),
+        ovs.lacp("bond0")
+    );
+    eprintln!(
+        "lacp.at negotiation: link 0 expired after {expired} ms, defaulted after {} ms",
+        ms_since(SystemTime::now(), silenced)
+    );
+    let m0 = &members(&p.a)[0]["lacp"];
+    assert_eq!(m0["partner"]["system"], "00:00:00:00:00:00", "{m0:#}");
+    assert!(!ovs.lacp("bond0").member("b0").unwrap().attached);
+    assert_eq!(rx_state(1), "current");
+    assert!(ovs_current(&["b1"]), "{:?}", ovs.lacp("bond0"));
+    let d = distributing(&p.a);
+    assert!(!d[0].1 && d[1].1 && d[1].2, "{d:?}");
+    p.ping_ok();
+    for (ns, rule) in &rules {
+        ns.allow(rule);
+    }
+}
