@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use bondxdp::lacp::{Lacpdu, PortInfo, PortState};
+use bondxdp::lacp::{Lacpdu, PortInfo, PortState, SlowPdu};
 use bondxdp_tests::{
     LACP_FAST, Netns, Pair,
     capture::Capture,
@@ -1219,5 +1219,47 @@ fn open_vswitch_lacp_at_multi_port_config_and_negotiation() {
     p.ping_ok();
     for (ns, rule) in &rules {
         ns.allow(rule);
+    }
+}
+
+/// The kernel's bond-break-lacpdu-tx.sh: a bond whose MAC is set (to its bridge's) before
+/// its members join, enslaved to that bridge, still sends LACPDUs on every member, from the
+/// configured system id.
+#[test]
+fn lacpdus_go_out_with_the_bond_mac_set_and_the_bond_in_a_bridge() {
+    let p = Pair::new("lbm", 2);
+    let mac = "52:54:00:3b:7c:a6";
+    p.a.ip(&["link", "add", "fab-br0", "address", mac, "type", "bridge"]);
+    let options: Vec<&str> = LACP_FAST.iter().copied().chain(["--mac", mac]).collect();
+    p.a.bondxdp_ok(&[&["up", "bond0"], &options[..], &["-m", "a0", "-m", "a1"]].concat());
+    p.a.ip(&["link", "set", "bond0", "master", "fab-br0"]);
+    p.a.ip(&["link", "set", "fab-br0", "up"]);
+    let caps: Vec<Capture> = ["b0", "b1"]
+        .iter()
+        .map(|m| {
+            p.b.ip(&["link", "set", m, "up"]);
+            Capture::start(&p.b, m)
+        })
+        .collect();
+    let _ctl = Controller::start(&p.a, &[], 1);
+    let system = bondxdp::mac::parse_mac(mac).unwrap();
+    for (cap, m) in caps.iter().zip(["b0", "b1"]) {
+        let until = Instant::now() + Duration::from_secs(3);
+        let mut lacpdus: Vec<Lacpdu> = Vec::new();
+        while lacpdus.is_empty() && Instant::now() < until {
+            lacpdus.extend(
+                cap.frames(Duration::from_millis(200), 16)
+                    .iter()
+                    .filter_map(|f| match SlowPdu::decode(f) {
+                        Ok(SlowPdu::Lacp(l)) => Some(l),
+                        _ => None,
+                    }),
+            );
+        }
+        assert!(!lacpdus.is_empty(), "no LACPDU on {m}");
+        assert!(
+            lacpdus.iter().all(|l| l.actor.system == system),
+            "{m}: {lacpdus:?}"
+        );
     }
 }
