@@ -962,7 +962,14 @@ fn ad_select_bandwidth_takes_the_fast_link_count_the_two_slow_ones() {
         let options: Vec<&str> = LACP_FAST
             .iter()
             .copied()
-            .chain(["--ad-select", "bandwidth", "--speed", &slow1, "--speed", &slow2])
+            .chain([
+                "--ad-select",
+                "bandwidth",
+                "--speed",
+                &slow1,
+                "--speed",
+                &slow2,
+            ])
             .collect();
         p.bond_side(side, &options);
     }
@@ -996,7 +1003,8 @@ fn ad_select_bandwidth_takes_the_fast_link_count_the_two_slow_ones() {
         }
     };
     assert!(
-        eventually(3000, || active_ports(&p.a) == [1] && active_ports(&p.b) == [1]),
+        eventually(3000, || active_ports(&p.a) == [1]
+            && active_ports(&p.b) == [1]),
         "{:#}",
         p.a.status("bond0")["lacp"]
     );

@@ -590,13 +590,8 @@ impl BondTask {
                     Ok(Some(state)) => state.lacp,
                     _ => LacpRecord::default(),
                 };
-                let mut lacp = LacpDriver::start(
-                    &self.name,
-                    config,
-                    &members,
-                    &rec,
-                    self.lacp_tx.clone(),
-                );
+                let mut lacp =
+                    LacpDriver::start(&self.name, config, &members, &rec, self.lacp_tx.clone());
                 lacp.set_speeds(self.state.balance.speeds_mbps);
                 self.lacp = Some(lacp);
             }

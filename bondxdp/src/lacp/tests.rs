@@ -871,7 +871,10 @@ fn control_mode_changed_live_takes_effect_through_attached() {
     let mut snap = w.a.snapshot();
     snap.config.coupled_control = false;
     w.a = Actor::restore(&snap, w.now);
-    assert!(w.a.distributing_ports().is_empty(), "rebuilt: attached until B answers");
+    assert!(
+        w.a.distributing_ports().is_empty(),
+        "rebuilt: attached until B answers"
+    );
     until_all_distributing(&mut w, 5_000);
     for p in w.a.ports() {
         assert_eq!(p.mux_state(), MuxState::Distributing);

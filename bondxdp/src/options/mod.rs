@@ -18,9 +18,9 @@ use bondxdp_common::{
     HashPolicy, MAX_MEMBERS, Mode,
     modes::active_backup::PrimaryReselect,
     records::{
-        BalanceRecord, LACP_DECOUPLED, LACP_PASSIVE, LACP_STRICT, LACP_RATE_FAST, LacpRecord, MAX_FORWARD, MAX_TARGETS,
-        MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER, MWAN_STICKY_HOST, MonitorConfig,
-        MultiWanRecord,
+        BalanceRecord, LACP_DECOUPLED, LACP_PASSIVE, LACP_RATE_FAST, LACP_STRICT, LacpRecord,
+        MAX_FORWARD, MAX_TARGETS, MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER, MWAN_STICKY_HOST,
+        MonitorConfig, MultiWanRecord,
     },
 };
 
