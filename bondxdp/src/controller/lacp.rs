@@ -465,11 +465,10 @@ impl LacpDriver {
     /// confirm them. Dropping carrier there would flap the bond for a few milliseconds.
     pub fn holds_carrier(&self) -> bool {
         self.restored_until.is_some_and(|t| self.now() < t)
-            && self
-                .actor
-                .ports()
-                .iter()
-                .any(|p| p.aggregator_id().is_some() && p.link().up)
+            && self.actor.ports().iter().any(|p| {
+                // A port without a partner has nobody to confirm it.
+                p.aggregator_id().is_some() && p.link().up && p.partner_info().system != [0; 6]
+            })
     }
 
     /// Logs members that started or stopped distributing since last asked.
