@@ -1271,3 +1271,72 @@ fn lacpdus_go_out_with_the_bond_mac_set_and_the_bond_in_a_bridge() {
         );
     }
 }
+
+/// LACPDUs sent on each member so far (bondxdp's LACP counters).
+fn lacpdus_sent(ns: &Netns) -> Vec<u64> {
+    members(ns)
+        .iter()
+        .map(|m| m["lacp"]["counters"]["lacpdu_tx"].as_u64().unwrap_or(0))
+        .collect()
+}
+
+/// The kernel's bond_passive_lacp.sh: a passive bond (A) sends nothing until its active
+/// partner (B) speaks, never claims activity, keeps the aggregate up on B's PDUs alone; once
+/// one member leaves each bond, B keeps sending on the member whose partner left, and A
+/// stops sending on its member whose partner left as soon as that partner defaulted.
+#[test]
+fn passive_bond_speaks_only_to_an_active_partner_and_falls_silent_when_it_leaves() {
+    let p = Pair::new("lpa", 2);
+    let passive: Vec<&str> = LACP_FAST
+        .iter()
+        .copied()
+        .chain(["--lacp-active", "off"])
+        .collect();
+    p.bond_side("a", &passive);
+    p.bond_side("b", LACP_FAST);
+    let start = SystemTime::now();
+    let ctl_a = Controller::start(&p.a, &[], 1);
+    sleep_ms(1000);
+    // 1. The passive side sends nothing while nobody speaks to it (an active port sends its
+    // first PDU as soon as its link is up).
+    assert_eq!(lacpdus_sent(&p.a), [0, 0]);
+    let _ctl_b = Controller::start(&p.b, &[], 1);
+    all_distributing(&ctl_a, &["a0", "a1"], start);
+    let activity = |ns: &Netns| -> Vec<bool> {
+        members(ns)
+            .iter()
+            .map(|m| m["lacp"]["actor"]["state"].as_u64().unwrap_or(0) & 1 != 0)
+            .collect()
+    };
+    // 2, 3. Activity: off on the passive side, on on the active side.
+    assert_eq!(activity(&p.a), [false, false]);
+    assert_eq!(activity(&p.b), [true, true]);
+    // 4. B's PDUs keep the aggregate: still current past the 3 s short timeout.
+    sleep_ms(3200);
+    assert!(all_distributing_now(&p.a) && all_distributing_now(&p.b));
+    for m in members(&p.b) {
+        assert_eq!(m["lacp"]["rx_state"], "current", "{m:#}");
+    }
+    p.ping_ok();
+
+    // One member leaves each side: b0 (a0's partner) and a1 (b1's partner).
+    let (b_before, a_before) = (lacpdus_sent(&p.b), lacpdus_sent(&p.a));
+    p.b.bondxdp_ok(&["member", "del", "bond0", "b0"]);
+    p.a.bondxdp_ok(&["member", "del", "bond0", "a1"]);
+    // As the kernel test does: the ex-members stay up (plain interfaces, no LACP).
+    p.b.ip(&["link", "set", "b0", "up"]);
+    p.a.ip(&["link", "set", "a1", "up"]);
+    let a0_rx = || members(&p.a)[0]["lacp"]["rx_state"].clone();
+    assert!(eventually(8000, || a0_rx() == "defaulted"), "{}", a0_rx());
+    // 5. The active side still speaks on b1 (its partner a1 is gone).
+    let b_now = lacpdus_sent(&p.b);
+    assert!(
+        b_now[0] > b_before[1],
+        "B keeps sending on b1: {b_before:?} -> {b_now:?}"
+    );
+    // 6. The passive side fell silent on a0.
+    let a_then = lacpdus_sent(&p.a)[0];
+    assert!(a_then >= a_before[0]);
+    sleep_ms(1500);
+    assert_eq!(lacpdus_sent(&p.a)[0], a_then, "A silent on a0");
+}
