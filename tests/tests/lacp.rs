@@ -1083,6 +1083,13 @@ fn without_lacp_partner_one_member_carries_traffic_unless_lacp_strict() {
         );
     }
     assert!(bond_carrier(&p.a));
+    let text = p.a.bondxdp_ok(&["status", "bond0"]);
+    assert_eq!(
+        text.matches("Carrying traffic without a LACP partner")
+            .count(),
+        1,
+        "{text}"
+    );
     p.ping_ok();
     let before = tx(&p.a);
     flows(&p.a, ADDR_A, ADDR_B, 20000, 16, 5);
