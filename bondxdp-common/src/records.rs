@@ -287,6 +287,11 @@ pub struct ForwardRecord {
 pub const LACP_RATE_FAST: u8 = 1 << 0;
 /// [`LacpRecord::flags`]: `lacp_active off` (passive: only answer a partner that speaks).
 pub const LACP_PASSIVE: u8 = 1 << 1;
+/// [`LacpRecord::flags`]: `coupled_control 0` (independent control: collecting and
+/// distributing switch separately, distributing only once the partner collects).
+pub const LACP_DECOUPLED: u8 = 1 << 2;
+/// [`LacpRecord::flags`]: `lacp_strict on` (no traffic through an aggregator without partner).
+pub const LACP_STRICT: u8 = 1 << 3;
 
 /// [`LacpPortRecord::flags`]: carrier up (as last reported to the actor).
 pub const LACP_PORT_LINK_UP: u8 = 1 << 0;
@@ -413,7 +418,7 @@ pub struct LacpPortRecord {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LacpRecord {
-    /// `LACP_RATE_FAST`, `LACP_PASSIVE`.
+    /// `LACP_RATE_FAST`, `LACP_PASSIVE`, `LACP_DECOUPLED`, `LACP_STRICT`.
     pub flags: u8,
     /// `ad_select`: 0 stable, 1 bandwidth, 2 count.
     pub ad_select: u8,

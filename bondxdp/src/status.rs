@@ -883,6 +883,17 @@ fn render_lacp_port(o: &mut String, l: &LacpMemberStatus) {
         if p.collecting { "yes" } else { "no" },
         if p.distributing { "yes" } else { "no" }
     );
+    if p.distributing
+        && !matches!(
+            p.mux_state,
+            crate::lacp::MuxState::Distributing | crate::lacp::MuxState::CollectingDistributing
+        )
+    {
+        let _ = writeln!(
+            o,
+            "Carrying traffic without a LACP partner (lacp_strict off)"
+        );
+    }
     let _ = writeln!(o, "Actor Churn State: {}", churn(p.actor_churn));
     let _ = writeln!(o, "Partner Churn State: {}", churn(p.partner_churn));
     let _ = writeln!(o, "Actor Churned Count: {}", p.counters.actor_churns);

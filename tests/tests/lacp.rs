@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use bondxdp::lacp::{Lacpdu, PortInfo, PortState};
+use bondxdp::lacp::{Lacpdu, PortInfo, PortState, SlowPdu};
 use bondxdp_tests::{
     LACP_FAST, Netns, Pair,
     capture::Capture,
@@ -709,17 +709,19 @@ fn open_vswitch_port_with_another_aggregation_key_stays_out_of_the_aggregate() {
 #[test]
 fn passive_meets_passive_no_aggregate_until_one_side_turns_active_live() {
     let p = Pair::new("lq", 2);
+    // lacp_strict: without it each side would carry traffic on one member without a
+    // partner, as the kernel does (see without_lacp_partner_one_member_carries_traffic_...).
     let passive: Vec<&str> = LACP_FAST
         .iter()
         .copied()
-        .chain(["--lacp-active", "off"])
+        .chain(["--lacp-active", "off", "--lacp-strict", "on"])
         .collect();
     p.bond_side("a", &passive);
     p.bond_side("b", &passive);
     let _ctl_a = Controller::start(&p.a, &[], 1);
     let _ctl_b = Controller::start(&p.b, &[], 1);
     // Passive ports speak only when spoken to: with both sides passive nobody speaks, so
-    // there is no aggregate and nothing transmits (the standard's rule; the kernel's too).
+    // there is no aggregate and, strict, nothing transmits (the standard's rule).
     sleep_ms(3500);
     for ns in [&p.a, &p.b] {
         for m in members(ns) {
@@ -894,4 +896,454 @@ fn ad_select_stable_keeps_the_first_aggregate_count_takes_the_larger_one() {
             active_ports(&p.a)
         );
     }
+}
+
+/// `coupled_control 0` (the kernel's option, 802.1AX-2014 6.4.15 independent control)
+/// against a partner with the kernel's default coupled control: A's ports go through
+/// COLLECTING to DISTRIBUTING once B collects, traffic flows, and `set coupled_control=1`
+/// brings A back to COLLECTING_DISTRIBUTING live.
+#[test]
+fn independent_control_interoperates_with_coupled_and_changes_live() {
+    let p = Pair::new("lcc", 2);
+    let decoupled: Vec<&str> = LACP_FAST
+        .iter()
+        .copied()
+        .chain(["--coupled-control", "0"])
+        .collect();
+    p.bond_side("a", &decoupled);
+    p.bond_side("b", LACP_FAST);
+    assert_eq!(p.a.status("bond0")["options"]["coupled_control"], "0");
+    let start = SystemTime::now();
+    let ctl_a = Controller::start(&p.a, &[], 1);
+    let _ctl_b = Controller::start(&p.b, &[], 1);
+    all_distributing(&ctl_a, &["a0", "a1"], start);
+    let mux = |ns: &Netns| -> Vec<String> {
+        members(ns)
+            .iter()
+            .map(|m| m["lacp"]["mux_state"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert!(
+        eventually(3000, || mux(&p.a) == ["distributing", "distributing"]
+            && all_distributing_now(&p.a)
+            && all_distributing_now(&p.b)),
+        "{:?} {:?}",
+        mux(&p.a),
+        distributing(&p.a)
+    );
+    assert_eq!(mux(&p.b), ["collecting_distributing"; 2]);
+    p.ping_ok();
+    let before = tx(&p.a);
+    flows(&p.a, ADDR_A, ADDR_B, 20000, 16, 10);
+    let d = delta(&tx(&p.a), &before);
+    assert!(d.iter().all(|n| *n > 0), "both members send: {d:?}");
+
+    p.a.bondxdp_ok(&["set", "bond0", "coupled_control=1"]);
+    assert!(
+        eventually(5000, || mux(&p.a) == ["collecting_distributing"; 2]
+            && all_distributing_now(&p.a)),
+        "{:?}",
+        mux(&p.a)
+    );
+    p.ping_ok();
+}
+
+/// `ad_select bandwidth` against `count` with members of different speeds (veth always
+/// reports 10 Gbit/s, so the `speed` option sets the LACP speed of two members to 1 Gbit/s on
+/// both ends, as two slower cables would): one aggregator of one 10G link, one of two 1G
+/// links. `bandwidth` carries everything on the 10G link, `count` (set live on both ends) on
+/// the two 1G links. Ports the kernel's `ad_select` option, documented in its bonding.rst.
+#[test]
+fn ad_select_bandwidth_takes_the_fast_link_count_the_two_slow_ones() {
+    let p = Pair::new("lbw", 3);
+    for side in ["a", "b"] {
+        let slow1 = format!("{side}1=1000");
+        let slow2 = format!("{side}2=1000");
+        let options: Vec<&str> = LACP_FAST
+            .iter()
+            .copied()
+            .chain([
+                "--ad-select",
+                "bandwidth",
+                "--speed",
+                &slow1,
+                "--speed",
+                &slow2,
+            ])
+            .collect();
+        p.bond_side(side, &options);
+    }
+    let start = SystemTime::now();
+    let ctl_a = Controller::start(&p.a, &[], 1);
+    let _ctl_b = Controller::start(&p.b, &[], 1);
+    all_distributing(&ctl_a, &["a0"], start);
+    let aggs = |ns: &Netns| -> Vec<(Vec<u64>, u64)> {
+        let mut v: Vec<(Vec<u64>, u64)> = ns.status("bond0")["lacp"]["aggregators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let ports = a["ports"].as_array().unwrap();
+                let ports = ports.iter().filter_map(Value::as_u64).collect();
+                (ports, a["bandwidth_mbps"].as_u64().unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(aggs(&p.a), [(vec![1], 10_000), (vec![2, 3], 2_000)]);
+    let sends_on = |want: [bool; 3]| {
+        let (da, db) = (tx(&p.a), tx(&p.b));
+        flows(&p.a, ADDR_A, ADDR_B, 20000, 32, 5);
+        flows(&p.b, ADDR_B, ADDR_A, 21000, 32, 5);
+        let (da, db) = (delta(&tx(&p.a), &da), delta(&tx(&p.b), &db));
+        for d in [&da, &db] {
+            let used: Vec<bool> = d.iter().map(|n| *n > 0).collect();
+            assert_eq!(used, want, "sent by member: A {da:?}, B {db:?}");
+        }
+    };
+    assert!(
+        eventually(3000, || active_ports(&p.a) == [1]
+            && active_ports(&p.b) == [1]),
+        "{:#}",
+        p.a.status("bond0")["lacp"]
+    );
+    sends_on([true, false, false]);
+    p.ping_ok();
+
+    let changed = SystemTime::now();
+    for ns in [&p.a, &p.b] {
+        ns.bondxdp_ok(&["set", "bond0", "ad_select=count"]);
+    }
+    assert!(
+        eventually(8000, || active_ports(&p.a) == [2, 3]
+            && active_ports(&p.b) == [2, 3]
+            && distributing(&p.a)[1..].iter().all(|m| m.1 && m.2)
+            && distributing(&p.b)[1..].iter().all(|m| m.1 && m.2)),
+        "{:?} {:?}",
+        active_ports(&p.a),
+        distributing(&p.a)
+    );
+    eprintln!(
+        "ad_select count: the two 1G links carry traffic {} ms after the change",
+        ms_since(SystemTime::now(), changed)
+    );
+    assert!(!distributing(&p.a)[0].1, "the 10G link stands by");
+    sends_on([false, true, true]);
+    p.ping_ok();
+}
+
+/// Whether the kernel reports carrier on `bond0` in `ns`.
+fn bond_carrier(ns: &Netns) -> bool {
+    ns.exec(&["cat", "/sys/class/net/bond0/carrier"]).stdout == b"1\n"
+}
+
+/// A partner that does not speak LACP (a Linux bridge over all of B's ends): with
+/// `lacp_strict` off (the kernel's default) one member carries traffic, fails over to another
+/// when its link goes, and `lacp_strict on` carries nothing and drops the carrier. Ports the
+/// kernel's bond_lacp_strict.sh ("eth0 and eth1 stopped sending LACP": carrier up with
+/// lacp_strict off, down with it on) and Open vSwitch's `lacp-fallback-ab` (lacp.at, bond.at:
+/// a bond without LACP partner falls back to active-backup).
+#[test]
+fn without_lacp_partner_one_member_carries_traffic_unless_lacp_strict() {
+    let p = Pair::new("lfb", 3);
+    p.b.ip(&["link", "add", "br0", "type", "bridge", "stp_state", "0"]);
+    for m in ["b0", "b1", "b2"] {
+        p.b.ip(&["link", "set", m, "master", "br0"]);
+        p.b.ip(&["link", "set", m, "up"]);
+    }
+    p.b.ip(&["addr", "add", &format!("{ADDR_B}/24"), "dev", "br0"]);
+    p.b.ip(&["link", "set", "br0", "up"]);
+    p.bond_side("a", LACP_FAST);
+    let start = SystemTime::now();
+    let ctl = Controller::start(&p.a, &[], 1);
+    let carrying = |ns: &Netns| -> Vec<usize> {
+        distributing(ns)
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.1 && m.2)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    assert!(
+        eventually(5000, || carrying(&p.a).len() == 1),
+        "{:?}",
+        distributing(&p.a)
+    );
+    eprintln!(
+        "no LACP partner: one member carries traffic {} ms after the controller started",
+        ms_since(SystemTime::now(), start)
+    );
+    let first = carrying(&p.a)[0];
+    for m in members(&p.a) {
+        let mux = m["lacp"]["mux_state"].as_str().unwrap_or("");
+        assert!(
+            mux == "attached" || mux == "waiting",
+            "LACP itself never aggregates: {m:#}"
+        );
+    }
+    assert!(bond_carrier(&p.a));
+    let text = p.a.bondxdp_ok(&["status", "bond0"]);
+    assert_eq!(
+        text.matches("Carrying traffic without a LACP partner")
+            .count(),
+        1,
+        "{text}"
+    );
+    p.ping_ok();
+    let before = tx(&p.a);
+    flows(&p.a, ADDR_A, ADDR_B, 20000, 16, 5);
+    let d = delta(&tx(&p.a), &before);
+    assert!(
+        (0..3).all(|i| (d[i] > 0) == (i == first)),
+        "only a{first} sends: {d:?}"
+    );
+
+    // Its link fails: another member takes over (active-backup).
+    p.b.ip(&["link", "set", &format!("b{first}"), "down"]);
+    assert!(
+        eventually(3000, || {
+            let c = carrying(&p.a);
+            c.len() == 1 && c[0] != first
+        }),
+        "{:?}",
+        distributing(&p.a)
+    );
+    p.ping_ok();
+
+    // lacp_strict on: nothing without a partner, and no carrier.
+    p.a.bondxdp_ok(&["set", "bond0", "lacp_strict=on"]);
+    assert!(
+        eventually(3000, || carrying(&p.a).is_empty() && !bond_carrier(&p.a)),
+        "{:?}",
+        distributing(&p.a)
+    );
+    let out =
+        p.a.exec(&["ping", "-c", "2", "-i", "0.2", "-W", "1", ADDR_B]);
+    assert!(!out.status.success(), "strict: no traffic");
+    p.a.bondxdp_ok(&["set", "bond0", "lacp_strict=off"]);
+    assert!(
+        eventually(5000, || carrying(&p.a).len() == 1 && bond_carrier(&p.a)),
+        "{:?}",
+        distributing(&p.a)
+    );
+    p.ping_ok();
+    drop(ctl);
+}
+
+/// Open vSwitch's lacp.at "lacp - multi port config" and "lacp - negotiation", against
+/// bondxdp: OVS's configured system id, system priority, port ids, port priorities and
+/// aggregation key are what bondxdp reports as partner; with the LACPDUs of one link dropped
+/// both ways (nftables, where lacp.at re-patches the link), both ends call that member
+/// `expired` within the 3 s short timeout and `defaulted` 3 s later, the other member stays
+/// current and carries the traffic.
+#[test]
+fn open_vswitch_lacp_at_multi_port_config_and_negotiation() {
+    let p = Pair::new("lon", 2);
+    let ovs = Ovs::start(&p.b);
+    ovs.lacp_bridge(&p.b, "bond0", &["b0", "b1"], &format!("{ADDR_B}/24"));
+    ovs.vsctl(&[
+        "set",
+        "port",
+        "bond0",
+        "other_config:lacp-system-id=11:22:33:44:55:66",
+        "other_config:lacp-system-priority=54321",
+        "--",
+        "set",
+        "interface",
+        "b0",
+        "other_config:lacp-port-id=11",
+        "other_config:lacp-port-priority=111",
+        "other_config:lacp-aggregation-key=3333",
+        "--",
+        "set",
+        "interface",
+        "b1",
+        "other_config:lacp-port-id=22",
+        "other_config:lacp-port-priority=222",
+        "other_config:lacp-aggregation-key=3333",
+    ]);
+    p.bond_side("a", LACP_FAST);
+    let start = SystemTime::now();
+    let ctl = Controller::start(&p.a, &[], 1);
+    all_distributing(&ctl, &["a0", "a1"], start);
+    let a_mac = p.a.status("bond0")["mac"].as_str().unwrap().to_string();
+    let ovs_current = |names: &[&str]| {
+        let l = ovs.lacp("bond0");
+        l.negotiated
+            && names.iter().all(|n| {
+                l.member(n).is_some_and(|m| {
+                    m.status == "current" && m.attached && m.partner_system == a_mac
+                })
+            })
+    };
+    assert!(
+        eventually(3000, || ovs_current(&["b0", "b1"])),
+        "{:?}",
+        ovs.lacp("bond0")
+    );
+    assert!(eventually(3000, || members(&p.a)
+        .iter()
+        .all(|m| m["lacp"]["partner"]["state"].as_u64() == Some(0x3f))));
+    for (m, (port, prio)) in members(&p.a).iter().zip([(11, 111), (22, 222)]) {
+        let partner = &m["lacp"]["partner"];
+        assert_eq!(partner["system"], "11:22:33:44:55:66", "{m:#}");
+        assert_eq!(partner["system_priority"].as_u64(), Some(54321), "{m:#}");
+        assert_eq!(partner["key"].as_u64(), Some(3333), "{m:#}");
+        assert_eq!(partner["port"].as_u64(), Some(port), "{m:#}");
+        assert_eq!(partner["port_priority"].as_u64(), Some(prio), "{m:#}");
+    }
+    assert_eq!(active_ports(&p.a), [1, 2]);
+    p.ping_ok();
+
+    // lacp.at re-patches p0 to a null port: nothing passes either way on that link.
+    let silenced = SystemTime::now();
+    let rules = [
+        (&p.a, p.a.drop_ethertype("a0", "egress", SLOW_PROTOCOLS)),
+        (&p.b, p.b.drop_ethertype("b0", "egress", SLOW_PROTOCOLS)),
+    ];
+    let rx_state = |i: usize| members(&p.a)[i]["lacp"]["rx_state"].clone();
+    let ovs_status = |n: &str| ovs.lacp("bond0").member(n).map(|m| m.status.clone());
+    assert!(
+        eventually(4000, || rx_state(0) == "expired"
+            && ovs_status("b0").as_deref() == Some("expired")),
+        "{} {:?}",
+        rx_state(0),
+        ovs.lacp("bond0")
+    );
+    let expired = ms_since(SystemTime::now(), silenced);
+    assert!(!distributing(&p.a)[0].1, "{:?}", distributing(&p.a));
+    assert!(
+        eventually(4000, || rx_state(0) == "defaulted"
+            && ovs_status("b0").as_deref() == Some("defaulted")),
+        "{} {:?}",
+        rx_state(0),
+        ovs.lacp("bond0")
+    );
+    eprintln!(
+        "lacp.at negotiation: link 0 expired after {expired} ms, defaulted after {} ms",
+        ms_since(SystemTime::now(), silenced)
+    );
+    let m0 = &members(&p.a)[0]["lacp"];
+    assert_eq!(m0["partner"]["system"], "00:00:00:00:00:00", "{m0:#}");
+    assert!(!ovs.lacp("bond0").member("b0").unwrap().attached);
+    assert_eq!(rx_state(1), "current");
+    assert!(ovs_current(&["b1"]), "{:?}", ovs.lacp("bond0"));
+    let d = distributing(&p.a);
+    assert!(!d[0].1 && d[1].1 && d[1].2, "{d:?}");
+    p.ping_ok();
+    for (ns, rule) in &rules {
+        ns.allow(rule);
+    }
+}
+
+/// The kernel's bond-break-lacpdu-tx.sh: a bond whose MAC is set (to its bridge's) before
+/// its members join, enslaved to that bridge, still sends LACPDUs on every member, from the
+/// configured system id.
+#[test]
+fn lacpdus_go_out_with_the_bond_mac_set_and_the_bond_in_a_bridge() {
+    let p = Pair::new("lbm", 2);
+    let mac = "52:54:00:3b:7c:a6";
+    p.a.ip(&["link", "add", "fab-br0", "address", mac, "type", "bridge"]);
+    let options: Vec<&str> = LACP_FAST.iter().copied().chain(["--mac", mac]).collect();
+    p.a.bondxdp_ok(&[&["up", "bond0"], &options[..], &["-m", "a0", "-m", "a1"]].concat());
+    p.a.ip(&["link", "set", "bond0", "master", "fab-br0"]);
+    p.a.ip(&["link", "set", "fab-br0", "up"]);
+    let caps: Vec<Capture> = ["b0", "b1"]
+        .iter()
+        .map(|m| {
+            p.b.ip(&["link", "set", m, "up"]);
+            Capture::start(&p.b, m)
+        })
+        .collect();
+    let _ctl = Controller::start(&p.a, &[], 1);
+    let system = bondxdp::mac::parse_mac(mac).unwrap();
+    for (cap, m) in caps.iter().zip(["b0", "b1"]) {
+        let until = Instant::now() + Duration::from_secs(3);
+        let mut lacpdus: Vec<Lacpdu> = Vec::new();
+        while lacpdus.is_empty() && Instant::now() < until {
+            lacpdus.extend(
+                cap.frames(Duration::from_millis(200), 16)
+                    .iter()
+                    .filter_map(|f| match SlowPdu::decode(f) {
+                        Ok(SlowPdu::Lacp(l)) => Some(l),
+                        _ => None,
+                    }),
+            );
+        }
+        assert!(!lacpdus.is_empty(), "no LACPDU on {m}");
+        assert!(
+            lacpdus.iter().all(|l| l.actor.system == system),
+            "{m}: {lacpdus:?}"
+        );
+    }
+}
+
+/// LACPDUs sent on each member so far (bondxdp's LACP counters).
+fn lacpdus_sent(ns: &Netns) -> Vec<u64> {
+    members(ns)
+        .iter()
+        .map(|m| m["lacp"]["counters"]["lacpdu_tx"].as_u64().unwrap_or(0))
+        .collect()
+}
+
+/// The kernel's bond_passive_lacp.sh: a passive bond (A) sends nothing until its active
+/// partner (B) speaks, never claims activity, keeps the aggregate up on B's PDUs alone; once
+/// one member leaves each bond, B keeps sending on the member whose partner left, and A
+/// stops sending on its member whose partner left as soon as that partner defaulted.
+#[test]
+fn passive_bond_speaks_only_to_an_active_partner_and_falls_silent_when_it_leaves() {
+    let p = Pair::new("lpa", 2);
+    let passive: Vec<&str> = LACP_FAST
+        .iter()
+        .copied()
+        .chain(["--lacp-active", "off"])
+        .collect();
+    p.bond_side("a", &passive);
+    p.bond_side("b", LACP_FAST);
+    let start = SystemTime::now();
+    let ctl_a = Controller::start(&p.a, &[], 1);
+    sleep_ms(1000);
+    // 1. The passive side sends nothing while nobody speaks to it (an active port sends its
+    // first PDU as soon as its link is up).
+    assert_eq!(lacpdus_sent(&p.a), [0, 0]);
+    let _ctl_b = Controller::start(&p.b, &[], 1);
+    all_distributing(&ctl_a, &["a0", "a1"], start);
+    let activity = |ns: &Netns| -> Vec<bool> {
+        members(ns)
+            .iter()
+            .map(|m| m["lacp"]["actor"]["state"].as_u64().unwrap_or(0) & 1 != 0)
+            .collect()
+    };
+    // 2, 3. Activity: off on the passive side, on on the active side.
+    assert_eq!(activity(&p.a), [false, false]);
+    assert_eq!(activity(&p.b), [true, true]);
+    // 4. B's PDUs keep the aggregate: still current past the 3 s short timeout.
+    sleep_ms(3200);
+    assert!(all_distributing_now(&p.a) && all_distributing_now(&p.b));
+    for m in members(&p.b) {
+        assert_eq!(m["lacp"]["rx_state"], "current", "{m:#}");
+    }
+    p.ping_ok();
+
+    // One member leaves each side: b0 (a0's partner) and a1 (b1's partner).
+    let (b_before, a_before) = (lacpdus_sent(&p.b), lacpdus_sent(&p.a));
+    p.b.bondxdp_ok(&["member", "del", "bond0", "b0"]);
+    p.a.bondxdp_ok(&["member", "del", "bond0", "a1"]);
+    // As the kernel test does: the ex-members stay up (plain interfaces, no LACP).
+    p.b.ip(&["link", "set", "b0", "up"]);
+    p.a.ip(&["link", "set", "a1", "up"]);
+    let a0_rx = || members(&p.a)[0]["lacp"]["rx_state"].clone();
+    assert!(eventually(8000, || a0_rx() == "defaulted"), "{}", a0_rx());
+    // 5. The active side still speaks on b1 (its partner a1 is gone).
+    let b_now = lacpdus_sent(&p.b);
+    assert!(
+        b_now[0] > b_before[1],
+        "B keeps sending on b1: {b_before:?} -> {b_now:?}"
+    );
+    // 6. The passive side fell silent on a0.
+    let a_then = lacpdus_sent(&p.a)[0];
+    assert!(a_then >= a_before[0]);
+    sleep_ms(1500);
+    assert_eq!(lacpdus_sent(&p.a)[0], a_then, "A silent on a0");
 }

@@ -641,6 +641,7 @@ impl BondTask {
         match self.lacp.as_mut() {
             Some(lacp) => {
                 lacp.set_config(config);
+                lacp.set_speeds(self.state.balance.speeds_mbps);
                 lacp.sync(&members);
             }
             None => {
@@ -650,13 +651,10 @@ impl BondTask {
                     Ok(Some(state)) => state.lacp,
                     _ => LacpRecord::default(),
                 };
-                self.lacp = Some(LacpDriver::start(
-                    &self.name,
-                    config,
-                    &members,
-                    &rec,
-                    self.lacp_tx.clone(),
-                ));
+                let mut lacp =
+                    LacpDriver::start(&self.name, config, &members, &rec, self.lacp_tx.clone());
+                lacp.set_speeds(self.state.balance.speeds_mbps);
+                self.lacp = Some(lacp);
             }
         }
     }

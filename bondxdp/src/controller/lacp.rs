@@ -116,6 +116,8 @@ pub struct LacpDriver {
     counters_pending: bool,
     /// The record last handed out, and when.
     written: Option<(LacpRecord, Instant)>,
+    /// Configured speeds by slot (the `speed` option), Mbit/s; 0: the link's own.
+    speeds: [u32; MAX_MEMBERS],
 }
 
 /// The actor configuration `opts` describe for a bond whose MAC is `bond_mac`.
@@ -127,7 +129,8 @@ pub fn actor_config(opts: &LacpOptions, bond_mac: [u8; 6]) -> ActorConfig {
         lacp_active: opts.active,
         lacp_fast: opts.fast,
         ad_select: opts.ad_select,
-        coupled_control: true,
+        coupled_control: opts.coupled_control,
+        lacp_strict: opts.strict,
     }
 }
 
@@ -166,6 +169,7 @@ impl LacpDriver {
             dirty: true,
             counters_pending: false,
             written: None,
+            speeds: [0; MAX_MEMBERS],
         };
         for (member, errors) in members.iter().zip(tx_errors) {
             let mut port = driver.open(member.clone());
@@ -298,9 +302,16 @@ impl LacpDriver {
         }
     }
 
+    /// Takes the configured speeds by slot (the `speed` option; 0: the link's own). A member
+    /// whose speed changes gets a new key at its next refresh, as when ethtool's changes.
+    pub fn set_speeds(&mut self, speeds: [u32; MAX_MEMBERS]) {
+        self.speeds = speeds;
+    }
+
     /// Reports member `slot`'s link: `usable` as the link monitor judges it (carrier, after
     /// updelay/downdelay). Speed and duplex are read with ethtool when the link comes up and
-    /// when `refresh` asks for it (a changed speed changes the port's key).
+    /// when `refresh` asks for it (a changed speed changes the port's key); a configured
+    /// speed replaces ethtool's.
     pub fn on_link(&mut self, slot: usize, usable: bool, refresh: bool) {
         let Some(i) = self.ports.iter().position(|p| p.member.slot == slot) else {
             return;
@@ -310,11 +321,17 @@ impl LacpDriver {
         if usable == was_up && !(usable && refresh) {
             return;
         }
+        let configured = self.speeds.get(slot).copied().unwrap_or(0);
         let link = if usable {
             // By index: the member may have been renamed since.
             let settings = crate::netdev::ifname(port.member.ifindex)
                 .and_then(|n| crate::netdev::link_settings(&n));
             match (settings, port.link) {
+                _ if configured != 0 => Link {
+                    up: true,
+                    speed_mbps: configured,
+                    full_duplex: settings.is_none_or(|s| s.full_duplex),
+                },
                 (Some(s), _) => Link {
                     up: true,
                     speed_mbps: s.speed_mbps,
@@ -448,11 +465,10 @@ impl LacpDriver {
     /// confirm them. Dropping carrier there would flap the bond for a few milliseconds.
     pub fn holds_carrier(&self) -> bool {
         self.restored_until.is_some_and(|t| self.now() < t)
-            && self
-                .actor
-                .ports()
-                .iter()
-                .any(|p| p.aggregator_id().is_some() && p.link().up)
+            && self.actor.ports().iter().any(|p| {
+                // A port without a partner has nobody to confirm it.
+                p.aggregator_id().is_some() && p.link().up && p.partner_info().system != [0; 6]
+            })
     }
 
     /// Logs members that started or stopped distributing since last asked.

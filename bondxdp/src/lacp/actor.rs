@@ -30,6 +30,11 @@ pub struct ActorConfig {
     pub ad_select: AdSelect,
     /// `coupled_control`: collecting and distributing switch together (Linux's default).
     pub coupled_control: bool,
+    /// `lacp_strict`: only ports LACP put in COLLECTING/DISTRIBUTING carry traffic. Off (the
+    /// kernel's default): while the active aggregator has no partner (nobody speaks LACP on
+    /// its link), its attached ports carry traffic anyway, as the kernel enables them.
+    #[serde(default)]
+    pub lacp_strict: bool,
 }
 
 impl ActorConfig {
@@ -44,6 +49,7 @@ impl ActorConfig {
             lacp_fast: false,
             ad_select: AdSelect::Stable,
             coupled_control: true,
+            lacp_strict: false,
         }
     }
 }
@@ -189,12 +195,27 @@ impl Actor {
 
     /// Whether member `index` may deliver what it receives.
     pub fn is_collecting(&self, index: usize) -> bool {
-        self.ports.get(index).is_some_and(Port::is_collecting)
+        self.ports.get(index).is_some_and(Port::is_collecting) || self.is_fallback(index)
     }
 
     /// Whether member `index` may send.
     pub fn is_distributing(&self, index: usize) -> bool {
-        self.ports.get(index).is_some_and(Port::is_distributing)
+        self.ports.get(index).is_some_and(Port::is_distributing) || self.is_fallback(index)
+    }
+
+    /// Whether member `index` carries traffic without LACP (`lacp_strict` off): it is
+    /// attached to the active aggregator, which has no partner, and its link is up. The
+    /// kernel does the same (it enables the ports of an active aggregator without partner);
+    /// an aggregator with a partner always wins the selection over one without, so this
+    /// ends as soon as the partner answers on any member.
+    pub fn is_fallback(&self, index: usize) -> bool {
+        !self.cfg.lacp_strict
+            && self.ports.get(index).is_some_and(|p| {
+                p.link().up
+                    && p.selection() == Selection::Selected
+                    && p.attached()
+                    && p.aggregator.is_some_and(|(_, lag)| !lag.has_partner())
+            })
     }
 
     /// The members that may send: the data plane's member list in 802.3ad mode.
@@ -345,7 +366,8 @@ impl Actor {
         let ports = self
             .ports
             .iter()
-            .map(|p| {
+            .enumerate()
+            .map(|(i, p)| {
                 let (actor_churn, partner_churn) = p.churn();
                 PortStatus {
                     config: *p.config(),
@@ -354,8 +376,8 @@ impl Actor {
                     selection: p.selection(),
                     rx_state: p.rx_state(),
                     mux_state: p.mux_state(),
-                    collecting: p.is_collecting(),
-                    distributing: p.is_distributing(),
+                    collecting: p.is_collecting() || self.is_fallback(i),
+                    distributing: p.is_distributing() || self.is_fallback(i),
                     actor: p.actor_info(),
                     partner: p.partner_info(),
                     actor_churn,

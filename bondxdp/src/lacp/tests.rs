@@ -390,8 +390,11 @@ fn both_passive_never_aggregate() {
     let mut w = Wire::new(passive(SYS_A), passive(SYS_B), &[G10, G10]);
     w.run_for(30_000);
     assert!(w.sent.is_empty(), "passive ports speak only when spoken to");
-    assert!(w.a.distributing_ports().is_empty());
-    assert!(w.b.distributing_ports().is_empty());
+    // No aggregate: LACP has no port distributing (lacp_strict off still lets one member
+    // carry traffic, see without_a_partner_one_member_carries_traffic_unless_strict).
+    for a in [&w.a, &w.b] {
+        assert!(a.ports().iter().all(|p| !p.is_distributing()));
+    }
 }
 
 #[test]
@@ -441,8 +444,8 @@ fn own_pdus_looped_back_are_ignored_and_counted() {
         assert!(p.counters().loops >= 3, "{:?}", p.counters());
         assert_eq!(p.rx_state(), RxState::Defaulted);
         assert_eq!(p.partner_info().system, [0; 6]);
+        assert!(!p.is_distributing(), "a loop is no partner");
     }
-    assert!(a.distributing_ports().is_empty());
 }
 
 /// A single actor port facing a partner the test writes PDUs for.
@@ -808,4 +811,153 @@ fn churn_is_detected_when_the_partner_never_syncs() {
     assert_eq!(p.counters().partner_churns, 1);
     assert_eq!(p.churn().0, ChurnState::None, "the actor itself is in sync");
     assert!(!s.a.is_distributing(0));
+}
+
+#[test]
+fn independent_control_distributes_only_while_the_partner_collects() {
+    // A partner in sync that does not collect (yet): 802.1AX-2014 6.4.15 independent control
+    // collects but must not distribute; coupled control (the kernel's default) does both.
+    let mut not_collecting = scripted_partner([0x52, 0x54, 0, 0, 0, 1], 0x21);
+    not_collecting.state = PortState(0x0f);
+    let collecting = scripted_partner([0x52, 0x54, 0, 0, 0, 1], 0x21);
+    let mut coupled = Scripted::new(config(SYS_A, true));
+    coupled.advance(5_000, Some(not_collecting));
+    assert_eq!(
+        coupled.a.port(0).map(Port::mux_state),
+        Some(MuxState::CollectingDistributing)
+    );
+    assert!(coupled.a.is_distributing(0));
+
+    let mut s = Scripted::new(ActorConfig {
+        coupled_control: false,
+        ..config(SYS_A, true)
+    });
+    s.advance(5_000, Some(not_collecting));
+    assert_eq!(s.a.port(0).map(Port::mux_state), Some(MuxState::Collecting));
+    assert!(s.a.is_collecting(0));
+    assert!(!s.a.is_distributing(0));
+    let said = |s: &Scripted| match s.tx.last() {
+        Some((_, SlowPdu::Lacp(l))) => l.actor.state,
+        _ => panic!("a LACPDU"),
+    };
+    assert!(said(&s).contains(PortState::COLLECTING));
+    assert!(!said(&s).contains(PortState::DISTRIBUTING));
+    // The partner collects: distributing, and the partner is told.
+    s.advance(7_000, Some(collecting));
+    assert_eq!(
+        s.a.port(0).map(Port::mux_state),
+        Some(MuxState::Distributing)
+    );
+    assert!(s.a.is_distributing(0));
+    assert!(said(&s).contains(PortState::DISTRIBUTING));
+    // It stops collecting: back to collecting only, still in the aggregate.
+    s.advance(9_000, Some(not_collecting));
+    assert_eq!(s.a.port(0).map(Port::mux_state), Some(MuxState::Collecting));
+    assert!(s.a.is_collecting(0) && !s.a.is_distributing(0));
+    // Out of sync: attached, neither.
+    let mut out_of_sync = not_collecting;
+    out_of_sync.state = PortState(0x07);
+    s.advance(11_000, Some(out_of_sync));
+    assert_eq!(s.a.port(0).map(Port::mux_state), Some(MuxState::Attached));
+    assert!(!s.a.is_collecting(0));
+}
+
+#[test]
+fn control_mode_changed_live_takes_effect_through_attached() {
+    // `set coupled_control 0` on a running bond: the actor is rebuilt from its snapshot
+    // (as the controller does) and the ports reach DISTRIBUTING through COLLECTING.
+    let mut w = Wire::new(config(SYS_A, true), config(SYS_B, true), &[G10, G10]);
+    until_all_distributing(&mut w, 5_000);
+    let mut snap = w.a.snapshot();
+    snap.config.coupled_control = false;
+    w.a = Actor::restore(&snap, w.now);
+    assert!(
+        w.a.distributing_ports().is_empty(),
+        "rebuilt: attached until B answers"
+    );
+    until_all_distributing(&mut w, 5_000);
+    for p in w.a.ports() {
+        assert_eq!(p.mux_state(), MuxState::Distributing);
+    }
+    // The partner already collects, so A passes COLLECTING without a PDU of its own there.
+    assert!(w.a_distributed.iter().all(|d| *d));
+}
+
+/// An actor whose partner never speaks LACP (frames out are dropped), run to `until`.
+fn lonely(cfg: ActorConfig, speeds: &[u32], until: u64) -> Actor {
+    let mut a = Actor::new(cfg, ports(cfg.system, speeds.len()), 0);
+    for (i, &s) in speeds.iter().enumerate() {
+        a.on_link(i, 0, up(s));
+    }
+    let mut now = 0;
+    while now < until {
+        while a.poll_transmit(now).is_some() {}
+        now += 100;
+        a.tick(now);
+    }
+    a
+}
+
+#[test]
+fn without_a_partner_one_member_carries_traffic_unless_strict() {
+    // The kernel's default (lacp_strict off): the active aggregator has no partner, so its
+    // port is enabled; the LACP state itself stays out of sync (no Collecting/Distributing
+    // bits in our LACPDUs).
+    let mut a = lonely(config(SYS_A, true), &[G10, G10, G10], 2_500);
+    assert_eq!(a.distributing_ports(), vec![0]);
+    assert!(a.is_collecting(0) && a.is_fallback(0));
+    let p = a.port(0).expect("port");
+    assert!(!p.is_distributing(), "not distributing as far as LACP goes");
+    assert!(!p.actor_info().state.contains(PortState::DISTRIBUTING));
+    let st = a.status();
+    assert!(st.ports[0].distributing && !st.ports[1].distributing);
+    // Still so once the partner information defaulted.
+    let mut now = 2_500;
+    while now < 8_000 {
+        while a.poll_transmit(now).is_some() {}
+        now += 100;
+        a.tick(now);
+    }
+    assert_eq!(a.port(0).map(Port::rx_state), Some(RxState::Defaulted));
+    assert_eq!(a.distributing_ports(), vec![0]);
+    // Its link fails: another member takes over at once (active-backup).
+    a.on_link(0, now, DOWN);
+    let d = a.distributing_ports();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_ne!(d, vec![0]);
+
+    // lacp_strict: nothing, as the standard has it.
+    let strict = ActorConfig {
+        lacp_strict: true,
+        ..config(SYS_A, true)
+    };
+    let a = lonely(strict, &[G10, G10, G10], 8_000);
+    assert!(a.distributing_ports().is_empty());
+    assert!((0..3).all(|i| !a.is_collecting(i)));
+}
+
+#[test]
+fn fallback_ends_as_soon_as_the_partner_speaks_lacp() {
+    // Both passive: nobody speaks, each side carries traffic on one member.
+    let passive = |s| ActorConfig {
+        lacp_active: false,
+        ..config(s, true)
+    };
+    let mut w = Wire::new(passive(SYS_A), passive(SYS_B), &[G10, G10]);
+    w.run_for(3_000);
+    assert!(w.sent.is_empty(), "passive sides never speak");
+    assert_eq!(w.a.distributing_ports().len(), 1);
+    assert_eq!(w.b.distributing_ports().len(), 1);
+    // A turns active: LACP aggregates both members on both sides, no fallback left.
+    let mut snap = w.a.snapshot();
+    snap.config.lacp_active = true;
+    w.a = Actor::restore(&snap, w.now);
+    until_all_distributing(&mut w, 5_000);
+    for i in 0..2 {
+        assert!(!w.a.is_fallback(i) && !w.b.is_fallback(i));
+        assert_eq!(
+            w.a.port(i).map(Port::mux_state),
+            Some(MuxState::CollectingDistributing)
+        );
+    }
 }

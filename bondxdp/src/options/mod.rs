@@ -18,9 +18,9 @@ use bondxdp_common::{
     HashPolicy, MAX_MEMBERS, Mode,
     modes::active_backup::PrimaryReselect,
     records::{
-        BalanceRecord, LACP_PASSIVE, LACP_RATE_FAST, LacpRecord, MAX_FORWARD, MAX_TARGETS,
-        MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER, MWAN_STICKY_HOST, MonitorConfig,
-        MultiWanRecord,
+        BalanceRecord, LACP_DECOUPLED, LACP_PASSIVE, LACP_RATE_FAST, LACP_STRICT, LacpRecord,
+        MAX_FORWARD, MAX_TARGETS, MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER, MWAN_STICKY_HOST,
+        MonitorConfig, MultiWanRecord,
     },
 };
 
@@ -91,6 +91,12 @@ pub struct LacpOptions {
     pub user_port_key: u16,
     /// The system identifier in our LACPDUs (`ad_actor_system`; default: the bond's MAC).
     pub actor_system: Option<[u8; 6]>,
+    /// Collecting and distributing switch together (`coupled_control 1`, the default) or
+    /// separately, distributing only once the partner collects (`0`).
+    pub coupled_control: bool,
+    /// Carry nothing through an aggregator without partner (`lacp_strict on`); off (the
+    /// default, as the kernel): one member carries traffic while nobody speaks LACP.
+    pub strict: bool,
 }
 
 impl Default for LacpOptions {
@@ -606,6 +612,8 @@ mod tests {
                 system_priority: 65535,
                 user_port_key: 0,
                 actor_system: None,
+                coupled_control: true,
+                strict: false,
             },
             "the kernel's defaults"
         );
@@ -617,6 +625,8 @@ mod tests {
             ("ad_actor_sys_prio", "100"),
             ("ad_user_port_key", "1023"),
             ("ad_actor_system", "02:00:5e:00:00:09"),
+            ("coupled_control", "0"),
+            ("lacp_strict", "on"),
         ] {
             set_option(&mut o, k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
         }
@@ -626,6 +636,7 @@ mod tests {
         assert_eq!(l.ad_select, AdSelect::Count);
         assert_eq!((l.system_priority, l.user_port_key), (100, 1023));
         assert_eq!(l.actor_system, Some([2, 0, 0x5e, 0, 0, 9]));
+        assert!(!l.coupled_control && l.strict);
         // Pinned and read back unchanged, without touching the controller's part.
         let mut r = LacpRecord {
             active_aggregator: 3,
@@ -654,6 +665,7 @@ mod tests {
             ("ad_user_port_key", "1024", "out of range 0-1023"),
             ("ad_actor_system", "01:80:c2:00:00:02", "multicast"),
             ("ad_actor_system", "02:00", "aa:bb:cc:dd:ee:ff"),
+            ("coupled_control", "2", "expected one of"),
         ] {
             let e = set_option(&mut o, k, v).unwrap_err().to_string();
             assert!(e.contains(needle), "{k}={v}: {e}");

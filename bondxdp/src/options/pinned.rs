@@ -21,6 +21,12 @@ impl LacpOptions {
         if !self.active {
             r.flags |= LACP_PASSIVE;
         }
+        if !self.coupled_control {
+            r.flags |= LACP_DECOUPLED;
+        }
+        if self.strict {
+            r.flags |= LACP_STRICT;
+        }
         r.ad_select = match self.ad_select {
             AdSelect::Stable => 0,
             AdSelect::Bandwidth => 1,
@@ -43,6 +49,8 @@ impl LacpOptions {
             system_priority: r.system_priority,
             user_port_key: r.user_port_key,
             actor_system: (r.actor_system != [0; 6]).then_some(r.actor_system),
+            coupled_control: r.flags & LACP_DECOUPLED == 0,
+            strict: r.flags & LACP_STRICT != 0,
         }
     }
 }

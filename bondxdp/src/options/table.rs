@@ -105,6 +105,14 @@ const LACP: Applies = Applies::Modes(&[Mode::Ieee8023ad]);
 const MULTI_WAN: Applies = Applies::Modes(&[Mode::MultiWan]);
 const FLOWLETS: Applies = Applies::Modes(&[Mode::BalanceTlb, Mode::LoadAware]);
 const MONITOR: Applies = Applies::All;
+/// The weighted modes (`USES_WEIGHTS`) and 802.3ad (member speeds).
+const WEIGHTS_OR_LACP: Applies = Applies::Modes(&[
+    Mode::BalanceTlb,
+    Mode::MultiWan,
+    Mode::LoadAware,
+    Mode::Custom,
+    Mode::Ieee8023ad,
+]);
 
 /// A row with the common defaults (`Cli::Value`, every mode, live, not per member).
 const fn row(
@@ -491,6 +499,30 @@ pub static OPTIONS: &[OptionSpec] = &[
     )
     .applies(LACP),
     row(
+        "coupled_control",
+        "BOOL",
+        "802.3ad: 1 (default): a member starts collecting and distributing together; 0: \
+         independent control, it collects first and distributes once the partner collects.",
+        |o, k, v| {
+            o.lacp.coupled_control = parse_bool(k, v)?;
+            Ok(())
+        },
+        |o| bool_text(o.lacp.coupled_control),
+    )
+    .applies(LACP),
+    row(
+        "lacp_strict",
+        "BOOL",
+        "802.3ad: off (default): while no partner speaks LACP, one member carries traffic, as \
+         the kernel does (Open vSwitch's lacp-fallback-ab); on: nothing until LACP negotiates.",
+        |o, k, v| {
+            o.lacp.strict = parse_bool(k, v)?;
+            Ok(())
+        },
+        |o| bool_text(o.lacp.strict),
+    )
+    .applies(LACP),
+    row(
         "link_events",
         "BOOL",
         "Act on netlink link events as well as polling (`--no-link-events`: notice carrier \
@@ -537,7 +569,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     row(
         "speed",
         "IF=MBIT",
-        "Weighted modes: a member's capacity in Mbit/s, IF=MBIT (default: the link's speed).",
+        "Weighted modes: a member's capacity in Mbit/s, IF=MBIT (default: the link's speed); \
+         802.3ad: the speed LACP takes for the member's key and `ad_select bandwidth`.",
         |o, k, v| {
             o.balance.speeds = parse_member_u32s(k, v)?;
             Ok(())
@@ -546,7 +579,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     )
     .cli(Cli::List)
     .per_member()
-    .applies(Applies::Uses(USES_WEIGHTS)),
+    .applies(WEIGHTS_OR_LACP),
     row(
         "flowlet_timeout",
         "MS",
@@ -1053,6 +1086,8 @@ mod tests {
             ("ad_actor_sys_prio", "100"),
             ("ad_user_port_key", "7"),
             ("ad_actor_system", "02:00:00:00:00:09"),
+            ("coupled_control", "0"),
+            ("lacp_strict", "1"),
             ("link_events", "off"),
             ("gateway", "eth1=198.18.0.1,eth2=2001:db8::1"),
             ("weight", "eth1=3,eth2=1"),
@@ -1111,6 +1146,14 @@ mod tests {
             [("eth1".to_string(), 3), ("eth2".to_string(), 5)]
         );
         assert!(set_option(&mut o, "mode.eth1", "1").is_err());
+    }
+
+    #[test]
+    fn speed_applies_to_the_weighted_modes_and_802_3ad() {
+        for mode in Mode::ALL {
+            let want = Applies::Uses(USES_WEIGHTS).to(mode) || mode == Mode::Ieee8023ad;
+            assert_eq!(WEIGHTS_OR_LACP.to(mode), want, "{mode:?}");
+        }
     }
 
     #[test]
