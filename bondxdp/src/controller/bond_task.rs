@@ -176,6 +176,8 @@ struct BondTask {
     lacp_tx: mpsc::UnboundedSender<LacpFrame>,
     lacp_rx: mpsc::UnboundedReceiver<LacpFrame>,
     next_speed_refresh: Instant,
+    /// balance-tlb/alb: learning packets, the active receiver, receive balancing.
+    alb: super::alb::Alb,
 }
 
 impl BondTask {
@@ -230,6 +232,7 @@ impl BondTask {
             lacp_tx,
             lacp_rx,
             next_speed_refresh: now,
+            alb: Default::default(),
         })
     }
 
@@ -319,6 +322,9 @@ impl BondTask {
         }
         if let Some(deadline) = self.lacp.as_ref().and_then(LacpDriver::deadline) {
             wake = wake.min(deadline);
+        }
+        if let Some(due) = self.alb.next_due() {
+            wake = wake.min(due);
         }
         wake.max(now)
     }
@@ -429,7 +435,29 @@ impl BondTask {
             let interval = self.state.balance.rebalance_interval_ms.max(100);
             self.next_rebalance = now + Duration::from_millis(interval as u64);
         }
-        self.evaluate().await
+        self.evaluate().await?;
+        self.alb_step().await;
+        Ok(())
+    }
+
+    /// balance-tlb/alb's periodic and on-change work (`controller/alb.rs`).
+    async fn alb_step(&mut self) {
+        let Ok(cfg) = self.config() else { return };
+        if !matches!(cfg.mode(), Some(Mode::BalanceTlb | Mode::BalanceAlb)) {
+            if self.alb.next_due().is_some() {
+                self.alb = Default::default();
+            }
+            return;
+        }
+        self.refresh_addresses().await;
+        let cx = super::alb::Context {
+            name: &self.name,
+            paths: &self.paths,
+            maps: &self.maps,
+            addresses: &self.addresses,
+            num_grat_arp: self.opts.num_grat_arp,
+        };
+        self.alb.step(&cfg, &cx);
     }
 
     /// Whether the controller computes this bond's weights: a weighted mode with a
