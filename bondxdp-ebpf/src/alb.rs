@@ -85,16 +85,24 @@ fn arp_out(ctx: &TcContext, cfg: &BondConfig) -> Option<i32> {
         w.u8::<5>(),
     ];
     let key = u32::from_be_bytes(arp.tpa);
-    // SAFETY: a copy of the value, taken at once.
-    let existing = unsafe { ALB_CLIENTS.get(&key) }.copied();
-    let rr = next_client();
+    // A copy of the entry, taken at once; a default one (never read) when there is none, so no
+    // uninitialised bytes travel through registers (the verifier refuses to read them).
+    // SAFETY: a map value read once, under RCU.
+    let (found, entry) = match unsafe { ALB_CLIENTS.get(key) } {
+        Some(c) => (true, *c),
+        None => (false, Client::default()),
+    };
+    let existing = if found { Some(&entry) } else { None };
+    // The shared counter moves only for a new assignment, so peers are dealt out in turn.
+    let keeps = found && alb::transmitting(cfg, entry.slot);
+    let rr = if keeps { 0 } else { next_client() };
     let now = Env.now_ns();
-    match alb::plan_arp_tx(cfg, &arp, dst, existing.as_ref(), rr, now) {
+    match alb::plan_arp_tx(cfg, &arp, dst, existing, rr, now) {
         ArpTx::Unchanged => None,
         ArpTx::Request { key, client } => {
             maps::count(Counter::RlbArpRequest);
-            if existing.is_none() {
-                let _ = ALB_CLIENTS.insert(&key, &client, 0);
+            if !found {
+                let _ = ALB_CLIENTS.insert(key, client, 0);
             }
             None
         }
@@ -109,8 +117,8 @@ fn arp_out(ctx: &TcContext, cfg: &BondConfig) -> Option<i32> {
                 maps::count(Counter::DropRewriteFailed);
                 return Some(TC_ACT_SHOT);
             }
-            if existing != Some(client) {
-                let _ = ALB_CLIENTS.insert(&key, &client, 0);
+            if !found || entry != client {
+                let _ = ALB_CLIENTS.insert(key, client, 0);
             }
             maps::count(Counter::RlbArpRewritten);
             maps::count_tx(client.slot as u32, ctx.len());
@@ -129,10 +137,10 @@ pub fn learn(ctx: &TcContext) {
     };
     let key = u32::from_be_bytes(arp.spa);
     // SAFETY: a copy of the value, taken at once.
-    let Some(existing) = (unsafe { ALB_CLIENTS.get(&key) }).copied() else {
+    let Some(existing) = (unsafe { ALB_CLIENTS.get(key) }).copied() else {
         return;
     };
     if let Some(client) = alb::learn(&existing, &arp, Env.now_ns()) {
-        let _ = ALB_CLIENTS.insert(&key, &client, 0);
+        let _ = ALB_CLIENTS.insert(key, client, 0);
     }
 }

@@ -34,6 +34,9 @@ const POLL: Duration = Duration::from_millis(100);
 /// kernel's `RLB_UPDATE_DELAY`): a peer ignores a changed MAC for `locktime` (1 s) after it
 /// last updated the entry.
 const REQUEST_DELAY: Duration = Duration::from_secs(2);
+/// When the ARP updates are sent once more: a member that just came back may be heard before
+/// its switch port forwards (the switch reacts to the link after the host does).
+const RETELL: Duration = Duration::from_secs(1);
 
 /// The controller's balance-tlb/alb state for one bond.
 #[derive(Default)]
@@ -44,6 +47,8 @@ pub struct Alb {
     active: Option<u32>,
     requests: Option<u64>,
     tell_all_at: Option<Instant>,
+    retell: Vec<u32>,
+    retell_at: Option<Instant>,
     sockets: HashMap<u32, PacketSocket>,
     clients: Option<Clients>,
 }
@@ -178,6 +183,17 @@ impl Alb {
                 c.flags |= CLIENT_NTT;
             }
         }
+        let retelling = self.retell_at.is_some_and(|t| now >= t);
+        if retelling {
+            self.retell_at = None;
+            for (key, client) in all.iter_mut() {
+                if self.retell.contains(key) {
+                    client.flags |= CLIENT_NTT;
+                }
+            }
+            self.retell.clear();
+        }
+        let mut told = Vec::new();
         for (i, (key, client)) in all.iter_mut().enumerate() {
             if client.flags & CLIENT_NTT != 0
                 && !waiting
@@ -192,6 +208,7 @@ impl Alb {
                 }
                 debug!(bond = %cx.name, peer = %crate::alb::peer_ip(*key), slot = client.slot, "ARP update");
                 client.flags &= !CLIENT_NTT;
+                told.push(*key);
             }
             if before.get(i).map(|(_, c)| c) != Some(client) {
                 // The data plane may have changed the entry since it was read; the next round
@@ -203,6 +220,11 @@ impl Alb {
                 }
             }
         }
+        if !told.is_empty() && !retelling && self.retell_at.is_none() {
+            // Once more, a second later (only after a first telling, not after the repeat).
+            self.retell = told;
+            self.retell_at = Some(now + RETELL);
+        }
     }
 
     /// Sends a frame through the member in `slot`.
@@ -211,20 +233,19 @@ impl Alb {
         if ifindex == 0 {
             return;
         }
-        if !self.sockets.contains_key(&ifindex) {
-            match PacketSocket::open(ifindex, &[drop_all()]) {
-                Ok(s) => {
-                    self.sockets.insert(ifindex, s);
-                }
-                Err(e) => {
-                    warn!("balance-tlb/alb: no socket on ifindex {ifindex}: {e}");
-                    return;
+        let socket = match self.sockets.entry(ifindex) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                match PacketSocket::open(ifindex, &[drop_all()]) {
+                    Ok(s) => e.insert(s),
+                    Err(err) => {
+                        warn!("balance-tlb/alb: no socket on ifindex {ifindex}: {err}");
+                        return;
+                    }
                 }
             }
-        }
-        if let Some(s) = self.sockets.get(&ifindex)
-            && let Err(e) = s.send(frame)
-        {
+        };
+        if let Err(e) = socket.send(frame) {
             debug!("balance-tlb/alb: sending on ifindex {ifindex}: {e}");
         }
     }
