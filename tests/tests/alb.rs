@@ -171,6 +171,18 @@ fn balance_tlb_members_send_their_own_mac_and_inbound_arrives_on_the_active_rece
     assert!(after[0] - before[0] >= 50, "{before:?} -> {after:?}");
     assert_eq!(after[1], before[1], "{before:?} -> {after:?}");
     assert_eq!(lan.peer_cache(0), bond_mac);
+    // Learning packets: every lp_interval (1 s), h1 sends one from its MAC to itself.
+    let port = Capture::start(&lan.sw, "sh1");
+    let learning = port
+        .frames(Duration::from_millis(1500), 10_000)
+        .iter()
+        .filter(|f| f.len() >= 14 && f[12..14] == [0x00, 0x60])
+        .map(|f| (mac_text(&f[0..6]), mac_text(&f[6..12])))
+        .collect::<Vec<_>>();
+    assert!(
+        learning.contains(&(own[1].clone(), own[1].clone())),
+        "{learning:?}"
+    );
     // The active receiver fails: h1 takes the bond's MAC (the switch learns it there).
     lan.sw.ip(&["link", "set", "sh0", "down"]);
     assert!(

@@ -713,6 +713,31 @@ fn balance_tlb_sends_broadcasts_as_the_bond_and_unicast_with_member_macs() {
 }
 
 #[test]
+fn balance_tlb_without_dynamic_lb_sends_unicast_ip_by_the_hash() {
+    with_harness(3, Mode::BalanceTlb, |h| {
+        h.set(|c| c.flags |= bondxdp_common::config::CFG_TLB_HASH);
+        let mut hashed = std::collections::BTreeSet::new();
+        for policy in HashPolicy::ALL {
+            h.set(|c| c.hash_policy = policy as u32);
+            for (name, frame, proto) in frames() {
+                let unicast_ip = frame[0] & 1 == 0 && (proto == 0x0800 || proto == 0x86dd);
+                let out = h.egress(&frame);
+                let want = if unicast_ip {
+                    let (hash, _) =
+                        xmit_hash_detailed(policy, &frame[..], &PacketMeta::ethernet(proto));
+                    hashed.insert((hash % 3) as usize);
+                    (hash % 3) as usize
+                } else {
+                    0 // the active receiver
+                };
+                assert_eq!(out.tx_slot(), Some(want), "{name} / {policy:?}");
+            }
+        }
+        assert_eq!(hashed.len(), 3, "the frames hash to every member");
+    });
+}
+
+#[test]
 fn balance_alb_rewrites_the_arp_the_host_sends_and_learns_from_replies() {
     use bondxdp_common::modes::alb::{CLIENT_NTT, CLIENT_PEER_MAC, update_frame};
     with_harness(3, Mode::BalanceAlb, |h| {
