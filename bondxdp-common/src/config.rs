@@ -23,6 +23,15 @@ pub const CFG_KEEP_MEMBER_MACS: u32 = 1 << 0;
 /// `all_slaves_active`).
 pub const CFG_ALL_SLAVES_ACTIVE: u32 = 1 << 1;
 
+/// [`BondConfig::flags`] (derived from the mode by [`BondConfig::recompute`]): balance-tlb and
+/// balance-alb. The active member is the "active receiver": it sends with the bond's MAC and
+/// receives for it (and receives broadcasts); every other member sends with its own MAC and
+/// delivers only unicast to its own MAC.
+pub const CFG_ACTIVE_RECEIVER: u32 = 1 << 2;
+/// [`BondConfig::flags`]: balance-tlb/alb with `tlb_dynamic_lb=0`: transmit by the
+/// `xmit_hash_policy` hash instead of by load.
+pub const CFG_TLB_HASH: u32 = 1 << 3;
+
 /// [`BondConfig::xdp_flags`]: the XDP fast path forwards for the mode.
 pub const XDP_FORWARDS: u8 = 1 << 0;
 /// [`BondConfig::xdp_flags`]: the mode hashes transport ports, so fragments (the later ones
@@ -88,6 +97,10 @@ pub struct BondConfig {
     pub nat_port_max: u16,
     /// multi-wan: `NAT_*` flags.
     pub nat_flags: u32,
+    /// balance-tlb/alb: seconds between learning packets from each member (`lp_interval`).
+    pub lp_interval: u32,
+    /// Explicit padding (keeps the layout free of implicit holes).
+    pub _pad_tlb: u32,
 }
 
 /// The data plane's two configuration slots (one live, one spare), as one global.
@@ -131,6 +144,8 @@ impl Default for BondConfig {
             nat_port_min: crate::multi_wan::DEFAULT_PORT_MIN,
             nat_port_max: crate::multi_wan::DEFAULT_PORT_MAX,
             nat_flags: 0,
+            lp_interval: 1,
+            _pad_tlb: 0,
         }
     }
 }
@@ -166,6 +181,8 @@ impl BondConfig {
         nat_port_min: 0,
         nat_port_max: 0,
         nat_flags: 0,
+        lp_interval: 0,
+        _pad_tlb: 0,
     };
 
     /// The configured mode, if the number is known.
@@ -181,6 +198,34 @@ impl BondConfig {
     /// Whether flag `CFG_*` is set.
     pub const fn has_flag(&self, flag: u32) -> bool {
         self.flags & flag != 0
+    }
+
+    /// The source MAC of frames the member in `slot` sends: its own with `keep_member_macs`,
+    /// and in balance-tlb/alb for every member but the active receiver; the bond's otherwise (a
+    /// reference into the configuration: the XDP path copies it in aligned words).
+    #[inline(always)]
+    pub fn source_mac(&self, slot: usize) -> &[u8; 6] {
+        let Some(member) = self.members.get(slot) else {
+            return &self.bond_mac;
+        };
+        if self.has_flag(CFG_ACTIVE_RECEIVER) {
+            if slot as u32 == self.active_slot {
+                &self.bond_mac
+            } else {
+                &member.mac
+            }
+        } else if self.has_flag(CFG_KEEP_MEMBER_MACS) {
+            &member.mac
+        } else {
+            &self.bond_mac
+        }
+    }
+
+    /// Whether frames sent through a member need their source MAC written (the bond's MAC is
+    /// what the stack wrote).
+    #[inline(always)]
+    pub const fn rewrites_source(&self) -> bool {
+        self.flags & (CFG_KEEP_MEMBER_MACS | CFG_ACTIVE_RECEIVER) != 0
     }
 
     /// The slot holding interface `ifindex`.
@@ -273,6 +318,7 @@ mod tests {
                 + 40 * MAX_MEMBERS
                 + 2 * MAX_MEMBERS
                 + 2 * BUCKETS
+                + 8
                 + 8
                 + 8
         );

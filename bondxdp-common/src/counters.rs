@@ -136,6 +136,15 @@ pub enum Counter {
     /// XDP fast path: a FIB lookup (`bpf_fib_lookup`), made when the route cache had no
     /// current answer for the packet (the other forwarded packets took the cached one).
     XdpFibLookup = 34,
+    /// balance-alb: an ARP the host sent, rewritten to carry its client's member MAC and
+    /// sent through that member (receive load balancing).
+    RlbArpRewritten = 35,
+    /// balance-alb: a broadcast ARP request the host sent (every client is told its member
+    /// again shortly after, as the kernel's `rlb_req_update_subnet_clients` does).
+    RlbArpRequest = 36,
+    /// Dropped: balance-tlb/alb, received on a member that is not the active receiver and not
+    /// for that member's own MAC (broadcasts and the bond's MAC arrive on the active one).
+    DropNotReceiver = 37,
 }
 
 /// Passive health signals per uplink (multi-wan), from the translation path: the controller
@@ -168,7 +177,7 @@ pub const COUNTER_SLOTS: u32 = 64;
 
 impl Counter {
     /// Every counter, in index order.
-    pub const ALL: [Counter; 35] = [
+    pub const ALL: [Counter; 38] = [
         Counter::DropNoConfig,
         Counter::DropNoMember,
         Counter::DropInactiveMember,
@@ -204,6 +213,9 @@ impl Counter {
         Counter::XdpPassMalformed,
         Counter::XdpPassMode,
         Counter::XdpFibLookup,
+        Counter::RlbArpRewritten,
+        Counter::RlbArpRequest,
+        Counter::DropNotReceiver,
     ];
 
     /// Stable snake_case name (status output, JSON, metrics labels).
@@ -244,6 +256,9 @@ impl Counter {
             Counter::XdpPassMalformed => "xdp_pass_malformed",
             Counter::XdpPassMode => "xdp_pass_mode",
             Counter::XdpFibLookup => "xdp_fib_lookups",
+            Counter::RlbArpRewritten => "rlb_arp_rewritten",
+            Counter::RlbArpRequest => "rlb_arp_requests",
+            Counter::DropNotReceiver => "not_receiver",
         }
     }
 
@@ -254,6 +269,7 @@ impl Counter {
             Counter::DropNoConfig
                 | Counter::DropNoMember
                 | Counter::DropInactiveMember
+                | Counter::DropNotReceiver
                 | Counter::DropRewriteFailed
                 | Counter::DropCloneFailed
                 | Counter::NatNotIp

@@ -22,7 +22,7 @@ pub const XDP_LAN_PASS: &str = "xdp_lan_pass";
 /// Every LAN-side program: [`XDP_LAN_PASS`] first, then one per selector the fast path runs.
 /// First, so that a configuration userspace never wrote (all zeroes) names the program that
 /// forwards nothing: the others need not check for one.
-pub const XDP_LAN_PROGRAMS: [&str; 11] = [
+pub const XDP_LAN_PROGRAMS: [&str; 12] = [
     XDP_LAN_PASS,
     RoundRobin::XDP_PROGRAM,
     ActiveBackup::XDP_PROGRAM,
@@ -34,6 +34,7 @@ pub const XDP_LAN_PROGRAMS: [&str; 11] = [
     xor::xdp_program(HashPolicy::VlanSrcMac),
     Broadcast::XDP_PROGRAM,
     LoadAware::XDP_PROGRAM,
+    crate::modes::tlb::Tlb::XDP_PROGRAM,
 ];
 
 /// The index of LAN-side program `name` in [`XDP_LAN_PROGRAMS`] (what
@@ -705,8 +706,12 @@ mod tests {
                     assert_eq!(lan, XDP_LAN_PASS, "{mode:?}");
                     continue;
                 }
-                // xdp_lan_X runs the selector of egress_X.
-                let egress = crate::modes::program_for(mode, policy).unwrap();
+                // xdp_lan_X runs the selector of egress_X (balance-alb's egress is
+                // balance-tlb's plus its ARP rewrite: routed traffic is IP).
+                let egress = match mode {
+                    Mode::BalanceAlb => crate::modes::tlb::Tlb::PROGRAM,
+                    _ => crate::modes::program_for(mode, policy).unwrap(),
+                };
                 assert_eq!(
                     lan.strip_prefix("xdp_lan_"),
                     egress.strip_prefix("egress_"),

@@ -4,7 +4,7 @@
 //! ([`crate::fast_path`]). This room sits above both.
 
 use crate::{
-    config::{BondConfig, CFG_ALL_SLAVES_ACTIVE, XDP_FORWARDS, XDP_PORTS},
+    config::{BondConfig, CFG_ACTIVE_RECEIVER, CFG_ALL_SLAVES_ACTIVE, XDP_FORWARDS, XDP_PORTS},
     fast_path,
     reciprocal::Reciprocal,
     types::{
@@ -22,6 +22,11 @@ impl BondConfig {
     /// distributing.
     pub fn recompute(&mut self) {
         let mode = self.mode().unwrap_or(Mode::BalanceRr);
+        if matches!(mode, Mode::BalanceTlb | Mode::BalanceAlb) {
+            self.flags |= CFG_ACTIVE_RECEIVER;
+        } else {
+            self.flags &= !CFG_ACTIVE_RECEIVER;
+        }
         let mut count = 0usize;
         for slot in 0..MAX_MEMBERS {
             let member = self.members[slot];

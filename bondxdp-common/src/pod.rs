@@ -22,3 +22,4 @@ unsafe impl aya::Pod for crate::fast_path::RouteCache {}
 unsafe impl aya::Pod for UplinkHealth {}
 unsafe impl aya::Pod for FragKey {}
 unsafe impl aya::Pod for FragEntry {}
+unsafe impl aya::Pod for crate::modes::alb::Client {}

@@ -8,7 +8,6 @@ use aya_ebpf::{
 use aya_log_ebpf::debug;
 use bondxdp_common::{
     BondConfig, Counter, HashPolicy, MAX_MEMBERS,
-    config::CFG_KEEP_MEMBER_MACS,
     hash::PacketMeta,
     modes::{Selection, Selector},
 };
@@ -106,8 +105,9 @@ fn broadcast(ctx: &TcContext, cfg: &BondConfig) -> i32 {
     verdict
 }
 
-/// Validates `slot` and, with `keep_member_macs`, writes the member's MAC as the source.
-/// Returns the member's ifindex.
+/// Validates `slot` and writes the member's source MAC when it is not the bond's
+/// (`keep_member_macs`; balance-tlb/alb members other than the active receiver). Returns the
+/// member's ifindex.
 #[inline(always)]
 fn prepare(ctx: &TcContext, cfg: &BondConfig, slot: u32) -> Option<u32> {
     let member = cfg.members.get(slot as usize)?;
@@ -115,7 +115,7 @@ fn prepare(ctx: &TcContext, cfg: &BondConfig, slot: u32) -> Option<u32> {
         maps::count(Counter::DropNoMember);
         return None;
     }
-    if cfg.has_flag(CFG_KEEP_MEMBER_MACS) && ctx.store(6, &member.mac, 0).is_err() {
+    if cfg.rewrites_source() && ctx.store(6, cfg.source_mac(slot as usize), 0).is_err() {
         maps::count(Counter::DropRewriteFailed);
         return None;
     }

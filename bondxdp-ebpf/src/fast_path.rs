@@ -20,7 +20,7 @@ use aya_ebpf::{
 };
 use bondxdp_common::{
     BondConfig, Counter, MAX_MEMBERS,
-    config::{CFG_KEEP_MEMBER_MACS, MEMBER_RX_ACCEPT, XDP_FORWARDS, XDP_PORTS},
+    config::{MEMBER_RX_ACCEPT, XDP_FORWARDS, XDP_PORTS},
     fast_path::{
         self, CHECK_OFFSET_V4, HOP_LIMIT_OFFSET_V6, LAST_ROUTES_PER_CPU, LastRoute, NextHop, Route,
         RouteKey, RouteSlot, TTL_OFFSET_V4,
@@ -159,16 +159,10 @@ fn to_members(
 ) -> Result<u32, Counter> {
     match selection {
         Selection::Member(slot) => {
-            let member = cfg
-                .members
-                .get(slot as usize)
-                .ok_or(Counter::DropNoMember)?;
-            let src = if cfg.has_flag(CFG_KEEP_MEMBER_MACS) {
-                &member.mac
-            } else {
-                &cfg.bond_mac
-            };
-            rewrite(pkt, route, &hop.dmac, src)?;
+            if slot as usize >= MAX_MEMBERS {
+                return Err(Counter::DropNoMember);
+            }
+            rewrite(pkt, route, &hop.dmac, cfg.source_mac(slot as usize))?;
             maps::count_xdp(slot, len(ctx), true);
             Ok(redirect_member(slot))
         }

@@ -6,15 +6,17 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use bondxdp_common::{
-    Counter,
-    config::{CFG_KEEP_MEMBER_MACS, MEMBER_RX_ACCEPT},
+    Counter, Mode,
+    config::{CFG_ACTIVE_RECEIVER, MEMBER_RX_ACCEPT},
 };
 use network_types::eth::{EthHdr, EtherType};
 
-use crate::{maps, skb::SkbView};
+use crate::{alb, maps, skb::SkbView};
 
 /// IEEE 802.3 Slow Protocols (LACP, Marker), as it appears in `EthHdr::ether_type`.
 const SLOW_PROTOCOLS: u16 = 0x8809u16.to_be();
+/// ARP, likewise.
+const ARP: u16 = 0x0806u16.to_be();
 
 // network-types spells EtherTypes in network byte order; make sure ours agrees.
 const _: () = assert!(EtherType::Ipv4 as u16 == 0x0800u16.to_be());
@@ -43,10 +45,17 @@ pub fn member_ingress(ctx: &TcContext) -> i32 {
         maps::count(Counter::DropInactiveMember);
         return TC_ACT_SHOT;
     }
-    if cfg.has_flag(CFG_KEEP_MEMBER_MACS)
-        && eth.is_some_and(|e| e.dst_addr == member.mac)
-        && ctx.store(0, &cfg.bond_mac, 0).is_err()
-    {
+    let to_member = eth.is_some_and(|e| e.dst_addr == member.mac);
+    if cfg.has_flag(CFG_ACTIVE_RECEIVER) && slot as u32 != cfg.active_slot && !to_member {
+        // balance-tlb/alb: broadcasts and the bond's MAC arrive on the active receiver; the
+        // others deliver only what is sent to their own MAC (no copy twice).
+        maps::count(Counter::DropNotReceiver);
+        return TC_ACT_SHOT;
+    }
+    if cfg.mode == Mode::BalanceAlb as u32 && eth.is_some_and(|e| e.ether_type == ARP) {
+        alb::learn(ctx);
+    }
+    if cfg.rewrites_source() && to_member && ctx.store(0, &cfg.bond_mac, 0).is_err() {
         maps::count(Counter::DropRewriteFailed);
         return TC_ACT_SHOT;
     }

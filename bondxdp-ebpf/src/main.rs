@@ -20,6 +20,7 @@
 // Single-instruction packet loads (see skb.rs); the eBPF crate is built with RUSTC_BOOTSTRAP=1.
 #![feature(asm_experimental_arch)]
 
+mod alb;
 mod custom;
 mod egress;
 mod fast_path;
@@ -34,7 +35,7 @@ use aya_ebpf::{
 };
 use bondxdp_common::modes::{
     Selector, active_backup::ActiveBackup, broadcast::Broadcast, load_aware::LoadAware,
-    round_robin::RoundRobin, xor::Xor,
+    round_robin::RoundRobin, tlb::Tlb, xor::Xor,
 };
 
 /// One tcx egress program per selector, and its XDP fast-path twin for LAN-side interfaces;
@@ -80,6 +81,14 @@ selector_programs! {
     egress_xor_vsm, xdp_lan_xor_vsm => Xor<5>,
     egress_bcast, xdp_lan_bcast => Broadcast,
     egress_load, xdp_lan_load => LoadAware,
+    egress_tlb, xdp_lan_tlb => Tlb,
+}
+
+/// balance-alb: tcx egress on the bond (ARP through its client's member, the rest as
+/// balance-tlb).
+#[classifier]
+pub fn egress_alb(ctx: TcContext) -> i32 {
+    alb::egress(&ctx)
 }
 
 /// tcx ingress on every member interface.

@@ -24,6 +24,7 @@
 //!
 //! The pure decisions (hashes, member selection) live in `bondxdp-common`.
 
+pub mod alb;
 pub mod bond;
 pub mod cli;
 pub mod controller;

@@ -136,6 +136,7 @@ pub fn pin(ebpf: &mut Ebpf, paths: &BondPaths) -> Result<()> {
     for name in names::ALL
         .into_iter()
         .chain(names::CUSTOM)
+        .chain([names::ALB_CLIENTS])
         .chain(crate::fast_path::MAPS)
     {
         ebpf.map(name)

@@ -69,6 +69,8 @@ pub mod names {
     ];
     /// The custom mode's maps, shared with the user's selection program.
     pub const CUSTOM: [&str; 2] = [SELECT_CTX, SELECT_PROGS];
+    /// balance-alb's client table.
+    pub const ALB_CLIENTS: &str = bondxdp_common::modes::alb::CLIENTS_MAP;
 }
 
 /// How long a just-retired configuration slot stays untouched before it may be rewritten.

@@ -90,6 +90,22 @@ pub struct BondStatus {
     /// `bondxdp set` takes it back (`miimon` -> `100`).
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// balance-alb: the client table (receive load balancing).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub alb_clients: Vec<AlbClientStatus>,
+}
+
+/// One balance-alb client: a peer and the member it sends to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlbClientStatus {
+    /// The peer's IPv4 address.
+    pub ip: String,
+    /// The peer's MAC (empty until known).
+    pub mac: String,
+    /// The member the peer sends to.
+    pub member: String,
+    /// The bond's address the peer talks to.
+    pub bond_ip: String,
 }
 
 /// 802.3ad as `status` reports it (what /proc/net/bonding calls "802.3ad info").
@@ -428,6 +444,11 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
         };
         map.insert(counter.name().to_string(), value);
     }
+    let alb_clients = if mode == Mode::BalanceAlb {
+        alb_clients(paths, &members)?
+    } else {
+        Vec::new()
+    };
     let configured = crate::options::pinned_options(&cfg, &state);
     let options = crate::options::OPTIONS
         .iter()
@@ -480,7 +501,7 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
         drops,
         events,
         flow_table,
-        flowlet_timeout_ms: matches!(mode, Mode::LoadAware | Mode::BalanceTlb)
+        flowlet_timeout_ms: matches!(mode, Mode::LoadAware | Mode::BalanceTlb | Mode::BalanceAlb)
             .then_some(cfg.flowlet_ns / 1_000_000),
         select_program: Some(name_string(&state.custom.program)).filter(|p| !p.is_empty()),
         forward_from: (0..MAX_FORWARD)
@@ -497,6 +518,7 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
             })
             .collect(),
         lacp,
+        alb_clients,
     })
 }
 
@@ -677,7 +699,10 @@ pub fn render(s: &BondStatus) -> String {
     if let Some(n) = s.packets_per_slave {
         let _ = writeln!(o, "Packets Per Slave: {n}");
     }
-    if s.mode_number == Mode::ActiveBackup as u32 {
+    if [Mode::ActiveBackup, Mode::BalanceTlb, Mode::BalanceAlb]
+        .iter()
+        .any(|m| *m as u32 == s.mode_number)
+    {
         let _ = writeln!(
             o,
             "Primary Slave: {} (primary_reselect {})",
@@ -788,6 +813,13 @@ pub fn render(s: &BondStatus) -> String {
             t.live, t.capacity, t.created, t.swept, t.evicted
         );
     }
+    if !s.alb_clients.is_empty() {
+        let _ = writeln!(o, "Receive load balancing clients:");
+        for c in &s.alb_clients {
+            let mac = if c.mac.is_empty() { "?" } else { &c.mac };
+            let _ = writeln!(o, "  {} ({}) -> {} (to {})", c.ip, mac, c.member, c.bond_ip);
+        }
+    }
     let events: Vec<_> = s.events.iter().filter(|(_, n)| **n > 0).collect();
     if !events.is_empty() {
         let _ = writeln!(o, "Events:");
@@ -796,6 +828,30 @@ pub fn render(s: &BondStatus) -> String {
         }
     }
     o
+}
+
+/// balance-alb's client table, by peer address.
+fn alb_clients(paths: &BondPaths, members: &[MemberStatus]) -> Result<Vec<AlbClientStatus>> {
+    let Some(clients) = crate::alb::Clients::open(paths)? else {
+        return Ok(Vec::new());
+    };
+    Ok(clients
+        .all()
+        .into_iter()
+        .map(|(key, c)| AlbClientStatus {
+            ip: crate::alb::peer_ip(key).to_string(),
+            mac: if c.flags & bondxdp_common::modes::alb::CLIENT_PEER_MAC != 0 {
+                format_mac(&c.peer_mac)
+            } else {
+                String::new()
+            },
+            member: members
+                .iter()
+                .find(|m| m.slot == c.slot as usize)
+                .map_or_else(|| format!("slot {}", c.slot), |m| m.name.clone()),
+            bond_ip: std::net::Ipv4Addr::from(c.bond_ip).to_string(),
+        })
+        .collect())
 }
 
 /// The bond's "802.3ad info", as /proc/net/bonding prints it.

@@ -172,6 +172,19 @@ impl Harness {
             .expect("classifier")
     }
 
+    /// balance-alb's client table, sorted by peer address.
+    pub fn alb_clients(&self) -> Vec<(u32, bondxdp_common::modes::alb::Client)> {
+        let map = self
+            .ebpf
+            .map(bondxdp_common::modes::alb::CLIENTS_MAP)
+            .expect("client table");
+        let map: aya::maps::HashMap<_, u32, bondxdp_common::modes::alb::Client> =
+            aya::maps::HashMap::try_from(map).expect("a hash map");
+        let mut v: Vec<_> = map.iter().filter_map(Result::ok).collect();
+        v.sort_by_key(|(k, _)| *k);
+        v
+    }
+
     /// The egress program for the configured mode and hash policy.
     pub fn egress_program(&self) -> &'static str {
         loader::programs::program_for(

@@ -510,6 +510,8 @@ fn live_changes_keep_untouched_members_flowing() {
         "keep_member_macs=1",
         "mac=02:00:5e:00:00:77",
         "colour=blue",
+        // Members that took the bond's MAC cannot become balance-alb members live.
+        "mode=balance-alb",
     ] {
         let out = p.a.bondxdp(&["set", "bond0", bad]);
         assert!(!out.status.success(), "{bad} accepted");
@@ -520,6 +522,10 @@ fn live_changes_keep_untouched_members_flowing() {
                 stderr.contains("cannot change on a running bond"),
                 "{bad}: {stderr}"
             );
+        }
+        if bad == "mode=balance-alb" {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("recreate the bond"), "{bad}: {stderr}");
         }
     }
     assert_eq!(p.a.status("bond0")["generation"], s["generation"]);

@@ -142,10 +142,6 @@ fn invalid_arguments_are_refused_without_changes() {
             "expected one of",
         ),
         (
-            &["up", "bond1", "--mode", "balance-alb", "-m", "m0"],
-            "not supported yet",
-        ),
-        (
             &[
                 "up",
                 "bond1",

@@ -643,3 +643,179 @@ fn bench_object_has_what_the_benchmarks_use() {
     };
     assert_eq!(devmap(&bench), devmap(&production));
 }
+
+/// Members with MACs of their own (balance-tlb/alb keep them).
+const OWN: [[u8; 6]; 3] = [
+    [2, 0, 0, 0, 0xaa, 0],
+    [2, 0, 0, 0, 0xaa, 1],
+    [2, 0, 0, 0, 0xaa, 2],
+];
+
+fn own_macs(h: &mut bondxdp_tests::testrun::Harness) {
+    h.set(|c| {
+        c.flags |= CFG_KEEP_MEMBER_MACS;
+        for (slot, mac) in OWN.iter().enumerate() {
+            c.members[slot].mac = *mac;
+        }
+    });
+}
+
+#[test]
+fn balance_tlb_sends_broadcasts_as_the_bond_and_unicast_with_member_macs() {
+    with_harness(3, Mode::BalanceTlb, |h| {
+        own_macs(h);
+        h.set(|c| c.active_slot = 1);
+        let peer = [2, 0, 0, 0, 0, 9];
+        // Balanced unicast: every member but the active receiver writes its own MAC.
+        let mut seen = std::collections::BTreeSet::new();
+        for port in 0..12 {
+            let frame = Frame::eth_between(peer, h.cfg.bond_mac, 0x0800)
+                .ipv4(A1, A2, 17, 0, 0)
+                .ports(1000 + port, 9)
+                .build();
+            let out = h.egress(&frame);
+            let slot = out.tx_slot().expect("sent");
+            let want = if slot == 1 { h.cfg.bond_mac } else { OWN[slot] };
+            assert_eq!(&out.data[6..12], &want, "slot {slot}");
+            seen.insert(slot);
+        }
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        // Broadcast ARP: through the active receiver, with the bond's MAC.
+        let out = h.egress(&arp_request(A1, A2));
+        assert_eq!(out.tx_slot(), Some(1));
+        assert_eq!(&out.data[6..12], &h.cfg.bond_mac);
+        // Receive: a broadcast only on the active receiver; unicast to a member's own MAC on
+        // it, mapped to the bond's.
+        let m = h.members.clone();
+        let bcast = arp_request(A2, A1);
+        assert_eq!(h.ingress(m[1], &bcast).verdict, TC_ACT_REDIRECT);
+        let out = h.ingress(m[0], &bcast);
+        assert_eq!(out.verdict, TC_ACT_SHOT);
+        assert_eq!(out.counter(Counter::DropNotReceiver), 1);
+        let to_bond = Frame::eth_between(h.cfg.bond_mac, peer, 0x0800)
+            .ipv4(A2, A1, 17, 0, 0)
+            .ports(9, 1)
+            .build();
+        assert_eq!(h.ingress(m[1], &to_bond).verdict, TC_ACT_REDIRECT);
+        assert_eq!(
+            h.ingress(m[2], &to_bond).verdict,
+            TC_ACT_SHOT,
+            "no second copy"
+        );
+        let to_member = Frame::eth_between(OWN[2], peer, 0x0800)
+            .ipv4(A2, A1, 17, 0, 0)
+            .ports(9, 1)
+            .build();
+        let out = h.ingress(m[2], &to_member);
+        assert_eq!(out.verdict, TC_ACT_REDIRECT);
+        assert_eq!(&out.data[0..6], &h.cfg.bond_mac);
+    });
+}
+
+#[test]
+fn balance_tlb_without_dynamic_lb_sends_unicast_ip_by_the_hash() {
+    with_harness(3, Mode::BalanceTlb, |h| {
+        h.set(|c| c.flags |= bondxdp_common::config::CFG_TLB_HASH);
+        let mut hashed = std::collections::BTreeSet::new();
+        for policy in HashPolicy::ALL {
+            h.set(|c| c.hash_policy = policy as u32);
+            for (name, frame, proto) in frames() {
+                let unicast_ip = frame[0] & 1 == 0 && (proto == 0x0800 || proto == 0x86dd);
+                let out = h.egress(&frame);
+                let want = if unicast_ip {
+                    let (hash, _) =
+                        xmit_hash_detailed(policy, &frame[..], &PacketMeta::ethernet(proto));
+                    hashed.insert((hash % 3) as usize);
+                    (hash % 3) as usize
+                } else {
+                    0 // the active receiver
+                };
+                assert_eq!(out.tx_slot(), Some(want), "{name} / {policy:?}");
+            }
+        }
+        assert_eq!(hashed.len(), 3, "the frames hash to every member");
+    });
+}
+
+#[test]
+fn balance_alb_rewrites_the_arp_the_host_sends_and_learns_from_replies() {
+    use bondxdp_common::modes::alb::{CLIENT_NTT, CLIENT_PEER_MAC, update_frame};
+    with_harness(3, Mode::BalanceAlb, |h| {
+        own_macs(h);
+        let peer = |j: u8| [2, 0, 0, 0, 0x10, j];
+        let peer_ip = |j: u8| [198, 18, 0, 10 + j];
+        // The host's replies to six peers: each carries (sender and Ethernet source) its
+        // member's own MAC and leaves through that member; the members take two each.
+        let mut per_slot = [0; 3];
+        let mut slot_of = Vec::new();
+        for j in 0..6 {
+            let reply = update_frame(h.cfg.bond_mac, A1, peer(j), peer_ip(j));
+            let out = h.egress(&reply);
+            assert_eq!(out.verdict, TC_ACT_REDIRECT);
+            let slot = out.tx_slot().expect("sent");
+            assert_eq!(&out.data[6..12], &OWN[slot], "Ethernet source");
+            assert_eq!(&out.data[22..28], &OWN[slot], "ARP sender");
+            assert_eq!(&out.data[..6], &reply[..6]);
+            assert_eq!(&out.data[12..22], &reply[12..22]);
+            assert_eq!(&out.data[28..], &reply[28..]);
+            assert_eq!(out.counter(Counter::RlbArpRewritten), 1);
+            per_slot[slot] += 1;
+            slot_of.push(slot);
+        }
+        assert_eq!(per_slot, [2, 2, 2]);
+        // Again: each peer keeps its member.
+        for j in 0..6 {
+            let out = h.egress(&update_frame(h.cfg.bond_mac, A1, peer(j), peer_ip(j)));
+            assert_eq!(out.tx_slot(), Some(slot_of[j as usize]), "peer {j}");
+        }
+        let clients = h.alb_clients();
+        assert_eq!(clients.len(), 6);
+        for (j, (key, c)) in clients.iter().enumerate() {
+            assert_eq!(*key, u32::from_be_bytes(peer_ip(j as u8)));
+            assert_eq!((c.peer_mac, c.slot as usize), (peer(j as u8), slot_of[j]));
+            assert_eq!((c.bond_ip, c.flags), (A1, CLIENT_PEER_MAC));
+        }
+        // A member down: its peers' next reply goes through another member.
+        let gone = slot_of[0];
+        h.set_link(gone, false);
+        let out = h.egress(&update_frame(h.cfg.bond_mac, A1, peer(0), peer_ip(0)));
+        let now = out.tx_slot().expect("sent");
+        assert_ne!(now, gone);
+        assert_eq!(&out.data[22..28], &OWN[now]);
+        h.set_link(gone, true);
+        // A broadcast request: unchanged through the active receiver, counted, and its target
+        // gets a placeholder; the target's reply (on any member) fills in its MAC and marks
+        // it to be told its member.
+        let target = [198, 18, 0, 99];
+        let request = arp_request(A1, target);
+        let out = h.egress(&request);
+        assert_eq!(out.tx_slot(), Some(0));
+        assert_eq!(
+            &out.data[6..12],
+            &h.cfg.bond_mac,
+            "the active receiver sends as the bond"
+        );
+        assert_eq!(&out.data[12..], &request[12..], "the ARP itself unchanged");
+        assert_eq!(out.counter(Counter::RlbArpRequest), 1);
+        let key = u32::from_be_bytes(target);
+        let placeholder = h
+            .alb_clients()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .unwrap()
+            .1;
+        assert_eq!(placeholder.flags, 0);
+        let answer = update_frame(peer(99), target, OWN[2], A1);
+        let out = h.ingress(h.members[2], &answer);
+        assert_eq!(out.verdict, TC_ACT_REDIRECT);
+        let learned = h
+            .alb_clients()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .unwrap()
+            .1;
+        assert_eq!(learned.peer_mac, peer(99));
+        assert_eq!(learned.flags, CLIENT_PEER_MAC | CLIENT_NTT);
+        assert_eq!(learned.slot, placeholder.slot);
+    });
+}

@@ -20,10 +20,12 @@
 //! `selector_programs!` gets its programs (see `docs/modes.md`).
 
 pub mod active_backup;
+pub mod alb;
 pub mod broadcast;
 pub mod custom;
 pub mod load_aware;
 pub mod round_robin;
+pub mod tlb;
 pub mod xor;
 
 use crate::{
@@ -245,23 +247,23 @@ pub const MODES: [ModeInfo; 10] = [
         mode: Mode::BalanceTlb,
         name: "balance-tlb",
         description: "transmit load balancing",
-        egress: Egress::One(load_aware::LoadAware::PROGRAM),
+        egress: Egress::One(tlb::Tlb::PROGRAM),
         ingress: MEMBER_INGRESS,
-        fast_path: FastPath::One(load_aware::LoadAware::XDP_PROGRAM),
+        fast_path: FastPath::One(tlb::Tlb::XDP_PROGRAM),
         eligibility: Eligibility::Every,
         ports: Ports::Always,
-        flags: USES_HASH | USES_WEIGHTS,
+        flags: USES_HASH | USES_WEIGHTS | USES_ACTIVE,
     },
     ModeInfo {
         mode: Mode::BalanceAlb,
         name: "balance-alb",
         description: "adaptive load balancing",
-        egress: Egress::Missing,
+        egress: Egress::One(alb::ALB_EGRESS),
         ingress: MEMBER_INGRESS,
-        fast_path: FastPath::Pass,
+        fast_path: FastPath::One(tlb::Tlb::XDP_PROGRAM),
         eligibility: Eligibility::Every,
-        ports: Ports::Never,
-        flags: 0,
+        ports: Ports::Always,
+        flags: USES_HASH | USES_WEIGHTS | USES_ACTIVE,
     },
     ModeInfo {
         mode: Mode::MultiWan,
@@ -389,7 +391,7 @@ pub const fn ingress_program_for(mode: Mode) -> &'static str {
 }
 
 /// Every egress program, in the order of [`Mode`] and [`HashPolicy`] numbers.
-pub const EGRESS_PROGRAMS: [&str; 12] = [
+pub const EGRESS_PROGRAMS: [&str; 14] = [
     round_robin::RoundRobin::PROGRAM,
     active_backup::ActiveBackup::PROGRAM,
     xor::Xor::<{ HashPolicy::Layer2 as u32 }>::PROGRAM,
@@ -402,6 +404,8 @@ pub const EGRESS_PROGRAMS: [&str; 12] = [
     MULTI_WAN_EGRESS,
     load_aware::LoadAware::PROGRAM,
     CUSTOM_EGRESS,
+    tlb::Tlb::PROGRAM,
+    alb::ALB_EGRESS,
 ];
 
 /// The egress program for a mode (and, for hashing modes, a hash policy); `None` for modes
@@ -428,14 +432,14 @@ pub fn select<P: PacketView + ?Sized, E: TxEnv>(
         Some(Mode::ActiveBackup) => active_backup::ActiveBackup::select(cfg, pkt, meta, env),
         Some(Mode::BalanceXor | Mode::Ieee8023ad) => xor::select(cfg, pkt, meta, env),
         Some(Mode::Broadcast) => broadcast::Broadcast::select(cfg, pkt, meta, env),
-        Some(Mode::BalanceTlb | Mode::LoadAware) => {
-            load_aware::LoadAware::select(cfg, pkt, meta, env)
-        }
+        // balance-alb's ARP rewrite is the data plane's (it needs the client table).
+        Some(Mode::BalanceTlb | Mode::BalanceAlb) => tlb::Tlb::select(cfg, pkt, meta, env),
+        Some(Mode::LoadAware) => load_aware::LoadAware::select(cfg, pkt, meta, env),
         // The user's program is not here: what the data plane does without one.
         Some(Mode::Custom) => xor::select(cfg, pkt, meta, env),
         // multi-wan translates as it sends (its own program, not a selector): the host has
-        // no answer for it; modes without a data plane transmit nothing rather than guess.
-        Some(Mode::MultiWan | Mode::BalanceAlb) | None => Selection::NoMember,
+        // no answer for it.
+        Some(Mode::MultiWan) | None => Selection::NoMember,
     }
 }
 
@@ -589,6 +593,8 @@ mod tests {
             Mode::MultiWan,
             Mode::LoadAware,
             Mode::Custom,
+            Mode::BalanceTlb,
+            Mode::BalanceAlb,
         ] {
             let name = program_for(mode, HashPolicy::Layer2).unwrap();
             assert!(name.len() <= 15, "{name}");
@@ -602,17 +608,25 @@ mod tests {
                 program_for(Mode::BalanceXor, policy)
             );
         }
-        assert_eq!(program_for(Mode::BalanceAlb, HashPolicy::Layer2), None);
+        assert_eq!(
+            program_for(Mode::BalanceAlb, HashPolicy::Layer2),
+            Some(alb::ALB_EGRESS)
+        );
     }
 
     #[test]
-    fn unimplemented_modes_select_nothing() {
+    fn every_mode_has_a_data_plane() {
+        // Every kernel mode and bondxdp's own can be put on a bond.
+        for mode in Mode::ALL {
+            assert!(mode.has_data_plane(), "{mode:?}");
+        }
+        // balance-alb transmits like balance-tlb (broadcasts through the active receiver).
         let cfg = bond(Mode::BalanceAlb, 2);
-        let frame = [0u8; 64];
-        let meta = PacketMeta::ethernet(0x0800);
+        let frame = [0xffu8; 64];
+        let meta = PacketMeta::ethernet(0x0806);
         assert_eq!(
             select(&cfg, &frame[..], &meta, &mut FakeEnv::default()),
-            Selection::NoMember
+            Selection::Member(0)
         );
     }
     #[test]
@@ -637,19 +651,20 @@ mod tests {
     fn the_table_answers_as_the_rules_it_replaced() {
         // The rules as they were written per mode before the table; the table must keep them.
         for mode in Mode::ALL {
-            let hashes = matches!(
-                mode,
-                Mode::BalanceXor | Mode::Ieee8023ad | Mode::BalanceTlb | Mode::Custom
-            );
-            let weighs = matches!(
-                mode,
-                Mode::MultiWan | Mode::BalanceTlb | Mode::LoadAware | Mode::Custom
-            );
+            let tlb = matches!(mode, Mode::BalanceTlb | Mode::BalanceAlb);
+            let hashes = tlb || matches!(mode, Mode::BalanceXor | Mode::Ieee8023ad | Mode::Custom);
+            let weighs = tlb || matches!(mode, Mode::MultiWan | Mode::LoadAware | Mode::Custom);
             assert_eq!(mode.uses_hash(), hashes, "{mode:?}");
             assert_eq!(mode.uses_weights(), weighs, "{mode:?}");
-            assert_eq!(mode.uses_active(), mode == Mode::ActiveBackup, "{mode:?}");
+            // balance-tlb/alb's active member is the "active receiver" (kernel: primary
+            // applies to them).
+            assert_eq!(
+                mode.uses_active(),
+                tlb || mode == Mode::ActiveBackup,
+                "{mode:?}"
+            );
             assert_eq!(mode.is_multi_uplink(), mode == Mode::MultiWan, "{mode:?}");
-            assert_eq!(mode.has_data_plane(), mode != Mode::BalanceAlb, "{mode:?}");
+            assert!(mode.has_data_plane(), "{mode:?}");
             let ingress = if mode == Mode::MultiWan {
                 MULTI_WAN_INGRESS
             } else {
@@ -674,7 +689,6 @@ mod tests {
                 assert_eq!(receives(mode, slot, 1, lacp), rx, "{mode:?} {slot} {lacp}");
             }
         }
-        assert_eq!(program_for(Mode::BalanceAlb, HashPolicy::Layer2), None);
         assert_eq!(
             program_for(Mode::Ieee8023ad, HashPolicy::Layer34),
             Some(xor::program(HashPolicy::Layer34))

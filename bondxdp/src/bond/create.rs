@@ -31,6 +31,22 @@ pub(super) async fn build(
         return build_multi_wan(nl, spec, paths, members).await;
     }
     let opts = &spec.options;
+    let tlb = matches!(opts.mode, Mode::BalanceTlb | Mode::BalanceAlb);
+    if tlb
+        && let Some(mac) = opts.mac
+        && let Some(m) = members.iter().find(|m| m.mac == Some(mac))
+    {
+        // The bond's MAC moves between members that keep their own: it must be none of them.
+        return Err(Error::invalid(
+            "mac",
+            format!(
+                "{} is {}'s MAC; in {} the bond's MAC must differ from every member's",
+                crate::mac::format_mac(&mac),
+                m.name,
+                opts.mode.name()
+            ),
+        ));
+    }
     let mut ebpf = loader::load()?;
     loader::pin(&mut ebpf, paths)?;
     let mut maps = BondMaps::from_ebpf(&mut ebpf)?;
@@ -56,7 +72,10 @@ pub(super) async fn build(
     // The logical interface.
     let (bond, peer_link) =
         create_interface(nl, &spec.name, members, &mut state, &mut maps).await?;
-    let bond_mac = opts.mac.or(members[0].mac).expect("members have MACs");
+    // balance-tlb/alb: members keep their MACs and the bond's moves between them, so it is
+    // its own (the interface's random one), not the first member's as in the other modes.
+    let default_mac = if tlb { bond.mac } else { members[0].mac };
+    let bond_mac = opts.mac.or(default_mac).expect("interfaces have MACs");
     nl.set_mac(bond.index, bond_mac).await?;
 
     // The data plane's configuration, before any program is attached.

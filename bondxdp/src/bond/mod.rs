@@ -499,6 +499,7 @@ async fn change_options(bond: &mut OpenBond, options: BondOptions) -> Result<Vec
     }
     let mut spec = bond.spec();
     let before = &spec.options;
+    let kept_macs = before.keep_member_macs;
     // Options the option table marks as not live (the bond's MACs) need a new bond; one left
     // unset (a config file without `mac`) keeps what the bond has.
     let fixed = || OPTIONS.iter().filter(|o| !o.live);
@@ -521,6 +522,17 @@ async fn change_options(bond: &mut OpenBond, options: BondOptions) -> Result<Vec
         ..options
     };
     let warnings = spec.normalize();
+    if spec.options.keep_member_macs != kept_macs {
+        // balance-tlb/alb members keep their own MACs: the members would need new ones.
+        return Err(Error::invalid(
+            "mode",
+            format!(
+                "{} needs members that keep their own MACs (keep_member_macs); recreate the \
+                 bond (down, up) to change into it",
+                spec.options.mode.name()
+            ),
+        ));
+    }
     spec.validate()?;
     if spec.options != bond.spec().options {
         bond.commit(&spec.options)?;

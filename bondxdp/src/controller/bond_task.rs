@@ -181,6 +181,8 @@ struct BondTask {
     next_address_sync: Instant,
     /// The bond MTU the members were last given.
     mtu: Option<u32>,
+    /// balance-tlb/alb: learning packets, the active receiver, receive balancing.
+    alb: super::alb::Alb,
 }
 
 impl BondTask {
@@ -238,6 +240,7 @@ impl BondTask {
             stacked: BTreeSet::new(),
             next_address_sync: now,
             mtu: None,
+            alb: Default::default(),
         })
     }
 
@@ -327,6 +330,9 @@ impl BondTask {
         }
         if let Some(deadline) = self.lacp.as_ref().and_then(LacpDriver::deadline) {
             wake = wake.min(deadline);
+        }
+        if let Some(due) = self.alb.next_due() {
+            wake = wake.min(due);
         }
         wake.max(now)
     }
@@ -442,7 +448,29 @@ impl BondTask {
             let interval = self.state.balance.rebalance_interval_ms.max(100);
             self.next_rebalance = now + Duration::from_millis(interval as u64);
         }
-        self.evaluate().await
+        self.evaluate().await?;
+        self.alb_step().await;
+        Ok(())
+    }
+
+    /// balance-tlb/alb's periodic and on-change work (`controller/alb.rs`).
+    async fn alb_step(&mut self) {
+        let Ok(cfg) = self.config() else { return };
+        if !matches!(cfg.mode(), Some(Mode::BalanceTlb | Mode::BalanceAlb)) {
+            if self.alb.next_due().is_some() {
+                self.alb = Default::default();
+            }
+            return;
+        }
+        self.refresh_addresses().await;
+        let cx = super::alb::Context {
+            name: &self.name,
+            paths: &self.paths,
+            maps: &self.maps,
+            addresses: &self.addresses,
+            num_grat_arp: self.opts.num_grat_arp,
+        };
+        self.alb.step(&cfg, &cx);
     }
 
     /// Mirrors the unicast addresses stacked on the bond (macvlans...) onto the members.

@@ -16,6 +16,7 @@
 //! and reacts. Killing it changes nothing on the data plane; starting it again adopts every
 //! bond as it is.
 
+pub mod alb;
 mod apply;
 mod bond_task;
 pub mod events;

@@ -248,6 +248,12 @@ pub struct BalanceOptions {
     /// How often the controller recomputes weights, ms (`rebalance_interval`, default 1000;
     /// 0 keeps them as configured).
     pub rebalance_interval: u32,
+    /// balance-tlb/alb: transmit by load (`tlb_dynamic_lb=1`, the default) or by the
+    /// `xmit_hash_policy` hash (0).
+    pub tlb_dynamic_lb: bool,
+    /// balance-tlb/alb: seconds between the learning packets each member sends
+    /// (`lp_interval`, default 1).
+    pub lp_interval: u32,
 }
 
 impl Default for BalanceOptions {
@@ -257,6 +263,8 @@ impl Default for BalanceOptions {
             speeds: Vec::new(),
             flowlet_timeout: 20,
             rebalance_interval: 1000,
+            tlb_dynamic_lb: true,
+            lp_interval: 1,
         }
     }
 }
@@ -364,6 +372,10 @@ impl BondSpec {
     /// a warning that they do nothing.
     pub fn normalize(&mut self) -> Vec<String> {
         let mut warnings = Vec::new();
+        if matches!(self.options.mode, Mode::BalanceTlb | Mode::BalanceAlb) {
+            // As the kernel's: every member but the active receiver sends with its own MAC.
+            self.options.keep_member_macs = true;
+        }
         let mode = self.options.mode;
         let defaults = BondOptions::default();
         for spec in OPTIONS {
@@ -515,8 +527,6 @@ mod tests {
     #[test]
     fn option_errors() {
         let mut s = spec(&["eth0", "eth1"]);
-        s.options.mode = Mode::BalanceAlb;
-        assert!(err(s.clone()).contains("not supported yet"));
         s.options.mode = Mode::BalanceRr;
         s.options.packets_per_slave = 65536;
         assert!(err(s.clone()).contains("out of range"));
@@ -530,6 +540,27 @@ mod tests {
         s.options.primary = None;
         s.options.mac = Some([1, 0, 0, 0, 0, 1]);
         assert!(err(s).contains("not a unicast"));
+    }
+
+    #[test]
+    fn balance_tlb_and_alb_members_keep_their_macs_and_take_their_options() {
+        for mode in [Mode::BalanceTlb, Mode::BalanceAlb] {
+            let mut s = spec(&["eth0", "eth1"]);
+            s.options.mode = mode;
+            assert!(s.normalize().is_empty());
+            assert!(s.options.keep_member_macs, "{mode:?}");
+            s.options.primary = Some("eth1".into());
+            s.validate().unwrap();
+        }
+        let mut o = BondOptions::default();
+        for bad in ["0", "-1", "x", "2147483648"] {
+            assert!(set_option(&mut o, "lp_interval", bad).is_err(), "{bad}");
+        }
+        assert_eq!(o.balance.lp_interval, 1, "a refused value changes nothing");
+        set_option(&mut o, "tlb_dynamic_lb", "0").unwrap();
+        set_option(&mut o, "lp_interval", "3").unwrap();
+        assert!(!o.balance.tlb_dynamic_lb);
+        assert_eq!(o.balance.lp_interval, 3);
     }
 
     #[test]

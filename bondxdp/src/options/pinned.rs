@@ -4,7 +4,9 @@
 
 use bondxdp_common::{
     MAX_MEMBERS,
-    config::{BondConfig, CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS, NAT_STICKY_HOST},
+    config::{
+        BondConfig, CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS, CFG_TLB_HASH, NAT_STICKY_HOST,
+    },
     records::{BondState, ForwardRecord},
 };
 
@@ -295,7 +297,11 @@ pub fn pinned_options(cfg: &BondConfig, state: &BondState) -> BondOptions {
         min_links: cfg.min_links,
         monitor: MonitorOptions::from_pinned(&state.monitor),
         multi_wan: MultiWanOptions::from_pinned(&state.mwan, &slot_names(state)),
-        balance: BalanceOptions::from_pinned(&state.balance, &slot_names(state), cfg.flowlet_ns),
+        balance: BalanceOptions {
+            tlb_dynamic_lb: !cfg.has_flag(CFG_TLB_HASH),
+            lp_interval: cfg.lp_interval,
+            ..BalanceOptions::from_pinned(&state.balance, &slot_names(state), cfg.flowlet_ns)
+        },
         select_program: Some(name_string(&state.custom.program)).filter(|p| !p.is_empty()),
         forward_from: forward_names(&state.forward),
         lacp: LacpOptions::from_pinned(&state.lacp),
@@ -354,7 +360,11 @@ impl BondOptions {
         cfg.hash_policy = opts.xmit_hash_policy as u32;
         cfg.packets_per_slave = opts.packets_per_slave;
         cfg.min_links = opts.min_links;
-        cfg.flags &= !(CFG_KEEP_MEMBER_MACS | CFG_ALL_SLAVES_ACTIVE);
+        cfg.flags &= !(CFG_KEEP_MEMBER_MACS | CFG_ALL_SLAVES_ACTIVE | CFG_TLB_HASH);
+        if !opts.balance.tlb_dynamic_lb {
+            cfg.flags |= CFG_TLB_HASH;
+        }
+        cfg.lp_interval = opts.balance.lp_interval;
         if opts.keep_member_macs {
             cfg.flags |= CFG_KEEP_MEMBER_MACS;
         }

@@ -103,11 +103,13 @@ pub struct OptionSpec {
 
 const LACP: Applies = Applies::Modes(&[Mode::Ieee8023ad]);
 const MULTI_WAN: Applies = Applies::Modes(&[Mode::MultiWan]);
-const FLOWLETS: Applies = Applies::Modes(&[Mode::BalanceTlb, Mode::LoadAware]);
+const FLOWLETS: Applies = Applies::Modes(&[Mode::BalanceTlb, Mode::BalanceAlb, Mode::LoadAware]);
+const TLB: Applies = Applies::Modes(&[Mode::BalanceTlb, Mode::BalanceAlb]);
 const MONITOR: Applies = Applies::All;
 /// The weighted modes (`USES_WEIGHTS`) and 802.3ad (member speeds).
 const WEIGHTS_OR_LACP: Applies = Applies::Modes(&[
     Mode::BalanceTlb,
+    Mode::BalanceAlb,
     Mode::MultiWan,
     Mode::LoadAware,
     Mode::Custom,
@@ -166,7 +168,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "mode",
         "MODE",
         "Bonding mode: balance-rr (0), active-backup (1), balance-xor (2), broadcast (3), \
-         802.3ad (4, LACP; needs `bondxdp run`), balance-tlb (5), load-aware (flowlets by \
+         802.3ad (4, LACP; needs `bondxdp run`), balance-tlb (5), balance-alb (6, receive \
+         balancing by ARP; needs `bondxdp run`), load-aware (flowlets by \
          spare capacity), multi-wan (uplinks to different networks, per flow, translated), or \
          custom (--select-program).",
         |o, _, v| {
@@ -592,6 +595,37 @@ pub static OPTIONS: &[OptionSpec] = &[
         |o| o.balance.flowlet_timeout.to_string(),
     )
     .applies(FLOWLETS),
+    row(
+        "tlb_dynamic_lb",
+        "BOOL",
+        "balance-tlb/alb: transmit by load (1, the default: flows and flowlets over the \
+         members by weight) or by the xmit_hash_policy hash (0).",
+        |o, k, v| {
+            o.balance.tlb_dynamic_lb = parse_bool(k, v)?;
+            Ok(())
+        },
+        |o| bool_text(o.balance.tlb_dynamic_lb),
+    )
+    .applies(TLB),
+    row(
+        "lp_interval",
+        "SECONDS",
+        "balance-tlb/alb: seconds between the learning packets each member sends with its \
+         MAC, so the switch keeps it on that port (default 1; needs `bondxdp run`).",
+        |o, k, v| {
+            let n = parse_u32(k, v)?;
+            if n == 0 || n > i32::MAX as u32 {
+                return Err(Error::invalid(
+                    k,
+                    format!("{n} is out of range 1-{}", i32::MAX),
+                ));
+            }
+            o.balance.lp_interval = n;
+            Ok(())
+        },
+        |o| o.balance.lp_interval.to_string(),
+    )
+    .applies(TLB),
     row(
         "forward_from",
         "IF",
@@ -1093,6 +1127,8 @@ mod tests {
             ("weight", "eth1=3,eth2=1"),
             ("speed.eth1", "100"),
             ("flowlet_timeout", "30"),
+            ("tlb_dynamic_lb", "0"),
+            ("lp_interval", "5"),
             ("forward_from", "lan0,lan1"),
             ("select_program", "/x/sel.o:weighted_hash"),
             ("rebalance_interval", "0"),

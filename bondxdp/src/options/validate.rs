@@ -65,7 +65,7 @@ impl BondSpec {
                 return Err(Error::invalid(
                     "primary",
                     format!(
-                        "only meaningful in active-backup mode, not {}",
+                        "only meaningful in active-backup, balance-tlb and balance-alb, not {}",
                         opts.mode.name()
                     ),
                 ));
