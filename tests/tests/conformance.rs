@@ -102,13 +102,23 @@ fn reaches(from: &Netns, to: &str) -> bool {
 }
 
 /// Ported from bond_macvlan_ipvlan.sh: macvlan (bridge mode) and ipvlan (l2) devices on top
-/// of an active-backup bond, each moved into its own namespace, reach the client and each
-/// other over IPv4 and IPv6, and the client reaches them and the bond. (ipvlan only where
-/// the kernel has it: this machine's is built without CONFIG_IPVLAN.)
+/// of an active-backup, balance-tlb and balance-alb bond, each moved into its own namespace,
+/// reach the client and each other over IPv4 and IPv6, and the client reaches them and the
+/// bond. (ipvlan only where the kernel has it: this machine's is built without
+/// CONFIG_IPVLAN.)
 #[test]
 fn macvlan_and_ipvlan_over_the_bond() {
+    for bond_mode in ["active-backup", "balance-tlb", "balance-alb"] {
+        xvlan_over_bond(bond_mode);
+    }
+}
+
+fn xvlan_over_bond(bond_mode: &str) {
     for (kind, mode) in [("macvlan", "bridge"), ("ipvlan", "l2")] {
-        let t = Topo::new(&kind[..3]);
+        let tag = bond_mode
+            .trim_start_matches("balance-")
+            .trim_start_matches("active-");
+        let t = Topo::new(&format!("{}{tag}", &kind[..3]));
         let probe = t.client.exec(&[
             "ip", "link", "add", "link", "eth0", "name", "probe0", "type", kind,
         ]);
@@ -117,7 +127,8 @@ fn macvlan_and_ipvlan_over_the_bond() {
             continue;
         }
         t.client.ip(&["link", "del", "probe0"]);
-        t.bond(&["--mode", "active-backup", "--miimon", "100"]);
+        t.bond(&["--mode", bond_mode, "--miimon", "100"]);
+        let ctl = bondxdp_tests::controller::Controller::start(&t.server, &[], 1);
         let xv: Vec<Netns> = (1..=2)
             .map(|i| {
                 let ns = Netns::new(&format!("{}x{i}", &kind[..3]));
@@ -158,8 +169,9 @@ fn macvlan_and_ipvlan_over_the_bond() {
         for (from, to) in checks {
             assert!(
                 eventually(3000, || reaches(from, to)),
-                "{kind}: {} cannot reach {to}",
-                from.name()
+                "{bond_mode}/{kind}: {} cannot reach {to}\n{}",
+                from.name(),
+                ctl.log()
             );
         }
     }

@@ -167,6 +167,12 @@ pub fn choose_slot(cfg: &BondConfig, existing: Option<&Client>, rr: u32) -> Opti
 
 const BROADCAST: [u8; 6] = [0xff; 6];
 
+/// Whether `mac` is the bond's or one of its members'.
+#[inline(always)]
+fn own_mac(cfg: &BondConfig, mac: [u8; 6]) -> bool {
+    mac == cfg.bond_mac || cfg.members.iter().any(|m| m.ifindex != 0 && m.mac == mac)
+}
+
 /// Decides what happens to an ARP packet the host sends (`dst`: its Ethernet destination;
 /// `existing`: the target's entry; `rr`: the round-robin counter for a new assignment).
 #[inline(always)]
@@ -181,6 +187,11 @@ pub fn plan_arp_tx(
     let key = u32::from_be_bytes(arp.tpa);
     if key == 0 || arp.spa == arp.tpa || arp.spa == [0; 4] {
         // Gratuitous ARP and probes announce the bond itself: its MAC, as sent.
+        return ArpTx::Unchanged;
+    }
+    if !own_mac(cfg, arp.sha) {
+        // Someone else's ARP leaving through the bond (a macvlan on top of it): its MAC is
+        // the one its peers must use, as the kernel leaves it (`bond_slave_has_mac_rx`).
         return ArpTx::Unchanged;
     }
     let Some(slot) = choose_slot(cfg, existing, rr) else {
@@ -360,6 +371,20 @@ mod tests {
             assert_eq!(again, ArpTx::Rewrite { key, client });
         }
         assert_eq!(slots, [2, 2, 2]);
+    }
+
+    #[test]
+    fn arp_of_a_stacked_device_is_left_as_sent() {
+        let cfg = bond(Mode::BalanceAlb, 2);
+        let macvlan = [2, 0, 0, 0x12, 0x34, 0x56];
+        let a = arp(2, macvlan, [198, 18, 0, 11], PEER, PEER_IP);
+        assert_eq!(plan_arp_tx(&cfg, &a, PEER, None, 0, 5), ArpTx::Unchanged);
+        // A member's own MAC is the bond's to rewrite.
+        let a = arp(2, cfg.members[1].mac, BOND_IP, PEER, PEER_IP);
+        assert!(matches!(
+            plan_arp_tx(&cfg, &a, PEER, None, 0, 5),
+            ArpTx::Rewrite { .. }
+        ));
     }
 
     #[test]
