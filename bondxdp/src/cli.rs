@@ -33,6 +33,8 @@ pub enum Command {
         /// Bond name.
         name: String,
     },
+    /// Free the pins of bonds whose network namespace is gone (deleted without `down`).
+    Gc,
     /// Show bonds like /proc/net/bonding does.
     Status {
         /// Bond name (default: every bond in this network namespace).
@@ -153,6 +155,13 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Up(args) => bond::up(&args.spec()?).await,
         Command::Down { name } => bond::down(&name).await,
+        Command::Gc => {
+            crate::preflight::check_privileges()?;
+            for dir in crate::pins::collect_orphans()? {
+                println!("freed {}", dir.display());
+            }
+            Ok(())
+        }
         Command::Set { name, options } => {
             for warning in bond::set(&name, &options).await? {
                 tracing::warn!("{warning}");

@@ -310,6 +310,75 @@ impl BondPaths {
     }
 }
 
+/// The interface a pinned tcx or XDP link is attached to: `Some(0)` once that interface is
+/// gone (deleted, or its network namespace with it), `None` if the pin cannot be read.
+pub fn link_ifindex(pin: &Path) -> Option<u32> {
+    const BPF_OBJ_GET: libc::c_long = 7;
+    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+    let path = std::ffi::CString::new(pin.as_os_str().as_encoded_bytes()).ok()?;
+    // union bpf_attr for BPF_OBJ_GET: pathname, bpf_fd, file_flags.
+    let mut get = [0u64; 2];
+    get[0] = path.as_ptr() as u64;
+    // SAFETY: bpf(2) reads the attribute (16 bytes) and the NUL-terminated path it points at.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_OBJ_GET, get.as_mut_ptr(), 16) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a descriptor bpf(2) just gave us.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    // struct bpf_link_info: type, id, prog_id, then (8-byte aligned) the per-type union whose
+    // tcx and xdp members start with the ifindex. Larger than the kernel's struct, zeroed.
+    let mut info = [0u32; 32];
+    let mut attr = [0u32; 4];
+    attr[0] = fd.as_raw_fd() as u32;
+    attr[1] = std::mem::size_of_val(&info) as u32;
+    let ptr = info.as_mut_ptr() as u64;
+    attr[2] = ptr as u32;
+    attr[3] = (ptr >> 32) as u32;
+    // SAFETY: bpf(2) writes at most info_len bytes into `info`.
+    let rc = unsafe { libc::syscall(libc::SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, attr.as_mut_ptr(), 16) };
+    (rc == 0).then_some(info[4])
+}
+
+/// A pinned bond none of whose links is attached any more: every interface it was attached
+/// to is gone (its network namespace was deleted without `down`). Nothing is left to restore;
+/// only its pins, holding programs and maps in kernel memory.
+pub fn is_orphan(paths: &BondPaths) -> bool {
+    let links = paths.links();
+    !links.is_empty() && links.iter().all(|l| link_ifindex(l) == Some(0))
+}
+
+/// Frees the pins of every orphaned bond ([`is_orphan`]) of every network namespace; returns
+/// their directories.
+pub fn collect_orphans() -> Result<Vec<PathBuf>> {
+    let root = pin_root()?;
+    let mut freed = Vec::new();
+    let dirs = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for ns in dirs(&root) {
+        for bond in dirs(&ns) {
+            let paths = BondPaths { dir: bond };
+            if is_orphan(&paths) {
+                let _lock = BondLock::acquire(&paths)?;
+                // Checked again under the lock: a command may have been finishing it.
+                if is_orphan(&paths) {
+                    paths.remove()?;
+                    freed.push(paths.dir);
+                }
+            }
+        }
+    }
+    Ok(freed)
+}
+
 /// Names of the bonds pinned for the calling thread's namespace.
 pub fn list_bonds() -> Result<Vec<String>> {
     let dir = namespace_dir(&pin_root()?, netns_pin_id()?);

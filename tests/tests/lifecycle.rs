@@ -160,3 +160,59 @@ fn down_finishes_a_bond_whose_interface_was_deleted_behind_its_back() {
     assert_eq!(ns.link("m0").mac, mac);
     assert!(!ns.pin_dir().exists());
 }
+
+/// Issue 18, item 3: a namespace deleted without `down` (a container torn down, a killed
+/// test) leaves its bond's programs and maps pinned. `bondxdp gc` (and a controller, at start
+/// and every minute) finds bonds none of whose links is attached any more and frees them; a live
+/// bond in another namespace is left alone.
+#[test]
+fn gc_frees_the_pins_of_bonds_whose_namespace_is_gone() {
+    let live = Pair::new("gclive", 2);
+    live.bond_both(&["--mode", "balance-rr"]);
+    let doomed = Pair::new("gcdead", 2);
+    doomed.bond_both(&["--mode", "active-backup"]);
+    let pins = doomed.a.pin_dir();
+    assert!(pins.join("bond0").is_dir());
+    doomed.a.exec_ok(&["true"]); // the namespace is alive until here
+    std::process::Command::new("ip")
+        .args(["netns", "del", doomed.a.name()])
+        .output()
+        .unwrap();
+    // The kernel tears the namespace's devices down asynchronously.
+    let out = bondxdp_tests::eventually(10_000, || {
+        let out = live.b.bondxdp_ok(&["gc"]);
+        // (Printed as bondxdp sees bpffs from inside `ip netns exec`: compare the tail.)
+        let ns_dir = pins.file_name().unwrap().to_string_lossy().to_string();
+        out.contains(&format!("{ns_dir}/bond0"))
+    });
+    let links: Vec<_> = bondxdp::pins::BondPaths::new(&pins, "bond0")
+        .links()
+        .into_iter()
+        .map(|l| (l.clone(), bondxdp::pins::link_ifindex(&l)))
+        .collect();
+    assert!(out, "gc never freed {}: links {links:?}", pins.display());
+    assert!(!pins.exists(), "{} still there", pins.display());
+    // The live bonds keep their pins and keep working.
+    assert!(live.a.pin_dir().join("bond0").is_dir());
+    assert!(live.b.pin_dir().join("bond0").is_dir());
+    live.ping_ok();
+    assert!(!live.b.bondxdp_ok(&["gc"]).contains("freed"));
+    // A controller starting up does the same (and again every minute).
+    let doomed = Pair::new("gcdead2", 2);
+    doomed.bond_side("a", &["--mode", "balance-rr"]);
+    let pins = bondxdp::pins::BondPaths::new(&doomed.a.pin_dir(), "bond0");
+    std::process::Command::new("ip")
+        .args(["netns", "del", doomed.a.name()])
+        .output()
+        .unwrap();
+    assert!(bondxdp_tests::eventually(10_000, || {
+        bondxdp::pins::is_orphan(&pins)
+    }));
+    let ctl = bondxdp_tests::controller::Controller::start(&live.a, &[], 1);
+    ctl.wait_for_log(
+        |l| l.contains("freed a bond whose network namespace is gone"),
+        std::time::Duration::from_secs(5),
+    );
+    assert!(!pins.dir().exists());
+    assert!(live.a.pin_dir().join("bond0").is_dir());
+}

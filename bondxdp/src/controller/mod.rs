@@ -42,6 +42,8 @@ use crate::{
 
 /// How often the controller looks for bonds created or removed behind its back.
 const DISCOVERY: Duration = Duration::from_millis(500);
+/// How often the controller frees bonds left pinned by deleted namespaces ([`pins::collect_orphans`]).
+const GC: Duration = Duration::from_secs(60);
 
 /// Options of `bondxdp run`.
 #[derive(Clone, Debug, Default)]
@@ -97,11 +99,13 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let mut terminate = signal(SignalKind::terminate()).map_err(io)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(io)?;
     let mut discovery = tokio::time::interval(DISCOVERY);
+    let mut gc = tokio::time::interval(GC);
     info!("controller running");
     loop {
         tokio::select! {
             _ = discovery.tick() => sync_tasks(&mut tasks, &events, &counts).await,
             _ = hangup.recv() => reload(&opts, &mut config).await,
+            _ = gc.tick() => collect_orphans(),
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         }
@@ -118,6 +122,18 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Frees the pins of bonds whose namespace is gone, and says so.
+fn collect_orphans() {
+    match pins::collect_orphans() {
+        Ok(freed) => {
+            for dir in freed {
+                info!(pins = %dir.display(), "freed a bond whose network namespace is gone");
+            }
+        }
+        Err(e) => warn!("looking for bonds of deleted namespaces: {e}"),
+    }
 }
 
 /// Starts a task for every bond of the namespace that has none, and forgets finished ones.
