@@ -145,6 +145,10 @@ pub enum Counter {
     /// Dropped: balance-tlb/alb, received on a member that is not the active receiver and not
     /// for that member's own MAC (broadcasts and the bond's MAC arrive on the active one).
     DropNotReceiver = 37,
+    /// Not a drop: load-aware/balance-tlb/alb without a flowlet table (it failed to be
+    /// installed when the mode changed): the flow was placed by its hash on the weights, so
+    /// it stays on one member but never moves as a flowlet.
+    NoFlowletTable = 38,
 }
 
 /// Passive health signals per uplink (multi-wan), from the translation path: the controller
@@ -177,7 +181,7 @@ pub const COUNTER_SLOTS: u32 = 64;
 
 impl Counter {
     /// Every counter, in index order.
-    pub const ALL: [Counter; 38] = [
+    pub const ALL: [Counter; 39] = [
         Counter::DropNoConfig,
         Counter::DropNoMember,
         Counter::DropInactiveMember,
@@ -216,6 +220,7 @@ impl Counter {
         Counter::RlbArpRewritten,
         Counter::RlbArpRequest,
         Counter::DropNotReceiver,
+        Counter::NoFlowletTable,
     ];
 
     /// Stable snake_case name (status output, JSON, metrics labels).
@@ -259,6 +264,7 @@ impl Counter {
             Counter::RlbArpRewritten => "rlb_arp_rewritten",
             Counter::RlbArpRequest => "rlb_arp_requests",
             Counter::DropNotReceiver => "not_receiver",
+            Counter::NoFlowletTable => "no_flowlet_table",
         }
     }
 

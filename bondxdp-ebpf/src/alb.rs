@@ -3,7 +3,7 @@
 //! `bondxdp_common::modes::alb`; everything else transmits as balance-tlb).
 
 use aya_ebpf::{
-    bindings::TC_ACT_SHOT,
+    bindings::{BPF_F_NO_PREALLOC, TC_ACT_SHOT},
     helpers::bpf_redirect,
     macros::map,
     maps::{Array, HashMap},
@@ -25,9 +25,11 @@ use crate::{
 };
 
 /// balance-alb: the client table, by peer IPv4 address (big-endian `u32`); the controller
-/// reads it, moves clients between members and clears their `CLIENT_NTT` flags.
+/// reads it, moves clients between members and clears their `CLIENT_NTT` flags. Not
+/// preallocated: entries take memory only as balance-alb learns clients (none in other modes).
 #[map]
-pub static ALB_CLIENTS: HashMap<u32, Client> = HashMap::with_max_entries(MAX_CLIENTS, 0);
+pub static ALB_CLIENTS: HashMap<u32, Client> =
+    HashMap::with_max_entries(MAX_CLIENTS, BPF_F_NO_PREALLOC);
 
 /// balance-alb: the round-robin counter that deals new clients out over the members (one for
 /// the bond, shared by every CPU, as the kernel's `rlb_next_rx_slave`).

@@ -4,8 +4,9 @@
 //! static under the bond's bpffs directory.
 
 use aya_ebpf::{
+    btf_maps::{ArrayOfMaps, LruHashMap as BtfLruHashMap},
     helpers::{bpf_jiffies64, bpf_ktime_get_coarse_ns},
-    macros::map,
+    macros::{btf_map, map},
     maps::{Array, DevMap, DevMapHash, LruHashMap, PerCpuArray, ProgramArray},
 };
 use bondxdp_common::{
@@ -105,9 +106,15 @@ pub static NAT_TABLE: LruHashMap<FlowKey, NatEntry> = LruHashMap::with_max_entri
 #[map]
 pub static NAT_HOSTS: LruHashMap<Addr, HostEntry> = LruHashMap::with_max_entries(64, 0);
 
-/// balance-tlb / load-aware: each flow's member and when it last sent, by flow id.
-#[map]
-pub static FLOWLETS: LruHashMap<u32, Flowlet> = LruHashMap::with_max_entries(65536, 0);
+/// balance-tlb / balance-alb / load-aware: the flowlet table (each flow's member and when it
+/// last sent, by flow id), held in slot 0 of this one-slot array of maps so that its size
+/// follows the mode: userspace puts a table of [`FLOWLET_ENTRIES`] there before a mode that
+/// reads it starts, and takes it out (freeing ~5.8 MB) when the bond changes to one that does
+/// not. The template here (one entry) only fixes the inner map's kind, key and value.
+///
+/// [`FLOWLET_ENTRIES`]: bondxdp_common::modes::load_aware::FLOWLET_ENTRIES
+#[btf_map]
+pub static FLOWLET_TABLE: ArrayOfMaps<BtfLruHashMap<u32, Flowlet, 1>, 1> = ArrayOfMaps::new();
 
 /// balance-tlb / load-aware: the smooth weighted round-robin credits that place new flows
 /// and flowlets. One entry shared by every CPU (not per-CPU): the bond's split of new flows
@@ -118,8 +125,9 @@ pub static FLOWLETS: LruHashMap<u32, Flowlet> = LruHashMap::with_max_entries(655
 pub static CREDITS: Array<Credits> = Array::with_max_entries(1, 0);
 
 /// multi-wan: fragmented datagrams in flight (their later fragments carry no ports).
+/// Token-sized here, like the other multi-wan tables: the loader sizes it for multi-wan bonds.
 #[map]
-pub static NAT_FRAGS: LruHashMap<FragKey, FragEntry> = LruHashMap::with_max_entries(4096, 0);
+pub static NAT_FRAGS: LruHashMap<FragKey, FragEntry> = LruHashMap::with_max_entries(64, 0);
 
 /// multi-wan: the packet being translated, parsed (too big for the stack next to the rest).
 #[map]

@@ -174,12 +174,21 @@ impl TxEnv for Env {
     fn with_flowlet<R>(&mut self, id: u32, f: impl FnOnce(Option<&mut Flowlet>) -> R) -> R {
         // SAFETY: a map value pointer from a successful lookup, used for this packet only;
         // concurrent writers only race on the timestamp.
-        f(maps::FLOWLETS.get_ptr_mut(id).map(|p| unsafe { &mut *p }))
+        f(maps::FLOWLET_TABLE
+            .get_value_ptr_mut(0, &id)
+            .map(|p| unsafe { &mut *p }))
     }
 
     #[inline(always)]
     fn insert_flowlet(&mut self, id: u32, flowlet: Flowlet) {
-        let _ = maps::FLOWLETS.insert(id, flowlet, 0);
+        if let Some(table) = maps::FLOWLET_TABLE.get(0) {
+            let _ = table.insert(id, flowlet, 0);
+        }
+    }
+
+    #[inline(always)]
+    fn has_flowlet_table(&mut self) -> bool {
+        maps::FLOWLET_TABLE.get(0).is_some()
     }
 
     #[inline(always)]

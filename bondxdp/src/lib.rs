@@ -10,6 +10,7 @@
 //! * [`fast_path`]: the XDP fast path for routed traffic (`--forward-from`);
 //! * [`loader`]: the embedded eBPF object, loaded once per bond, pinned and attached via tcx;
 //! * [`maps`]: typed access to a bond's maps (atomic configuration swaps, per-CPU counters);
+//! * [`tables`]: tables sized to the mode (the flowlet table only where a mode reads it);
 //! * [`lacp`]: 802.3ad's LACP as pure state machines (PDUs, ports, aggregator selection),
 //!   driven by the controller with frames and time;
 //! * [`netdev`]: interfaces, addresses, routes and neighbours through rtnetlink;
@@ -43,6 +44,7 @@ pub mod pins;
 pub mod preflight;
 pub mod select_program;
 pub mod status;
+pub mod tables;
 
 pub use bondxdp_common as common;
 pub use error::{Error, Result};

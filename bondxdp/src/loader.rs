@@ -55,6 +55,12 @@ pub mod programs {
     }
 }
 
+/// The multi-wan fragment table (not pinned: the programs keep it alive): datagrams whose
+/// later fragments are in flight at once. Other modes get the object's token size.
+const NAT_FRAGS: &str = "NAT_FRAGS";
+/// Its size in multi-wan bonds.
+const MULTI_WAN_FRAGMENTS: u32 = 4096;
+
 /// Loads a fresh copy of the object and its programs into the kernel (maps created, nothing
 /// attached or pinned), with the multi-wan tables at their token size.
 pub fn load() -> Result<Ebpf> {
@@ -80,7 +86,8 @@ pub fn load_sized(max_flows: u32) -> Result<Ebpf> {
         loader
             .map_max_entries(crate::maps::names::NAT_FLOWS, max_flows)
             .map_max_entries(crate::maps::names::NAT_TABLE, max_flows)
-            .map_max_entries(crate::maps::names::NAT_HOSTS, (max_flows / 4).max(64));
+            .map_max_entries(crate::maps::names::NAT_HOSTS, (max_flows / 4).max(64))
+            .map_max_entries(NAT_FRAGS, MULTI_WAN_FRAGMENTS);
     }
     let mut ebpf = loader.load(EBPF_OBJECT)?;
     for name in programs::all() {
@@ -136,7 +143,7 @@ pub fn pin(ebpf: &mut Ebpf, paths: &BondPaths) -> Result<()> {
     for name in names::ALL
         .into_iter()
         .chain(names::CUSTOM)
-        .chain([names::ALB_CLIENTS])
+        .chain([names::ALB_CLIENTS, crate::tables::FLOWLET_TABLE])
         .chain(crate::fast_path::MAPS)
     {
         ebpf.map(name)

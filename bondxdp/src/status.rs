@@ -77,6 +77,10 @@ pub struct BondStatus {
     /// load-aware, balance-tlb: the flowlet timeout, ms.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub flowlet_timeout_ms: Option<u64>,
+    /// Entries of the bond's flowlet table, allocated only while the mode reads it
+    /// (load-aware, balance-tlb, balance-alb); absent: none allocated.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub flowlet_table: Option<u32>,
     /// custom: the selection program (`FILE.o[:PROGRAM]`) as loaded.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub select_program: Option<String>,
@@ -503,6 +507,7 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
         flow_table,
         flowlet_timeout_ms: matches!(mode, Mode::LoadAware | Mode::BalanceTlb | Mode::BalanceAlb)
             .then_some(cfg.flowlet_ns / 1_000_000),
+        flowlet_table: crate::tables::flowlet_entries(paths)?,
         select_program: Some(name_string(&state.custom.program)).filter(|p| !p.is_empty()),
         forward_from: (0..MAX_FORWARD)
             .filter(|&i| state.forward.ifindex[i] != 0)
@@ -684,6 +689,10 @@ pub fn render(s: &BondStatus) -> String {
     }
     if let Some(t) = s.flowlet_timeout_ms {
         let _ = writeln!(o, "Flowlet Timeout (ms): {t}");
+    }
+    if let Some(n) = s.flowlet_table {
+        let mb = crate::tables::flowlet_table_bytes(n) as f64 / 1e6;
+        let _ = writeln!(o, "Flowlet Table: {n} entries ({mb:.1} MB)");
     }
     if let Some(p) = &s.select_program {
         let _ = writeln!(o, "Selection Program: {p}");

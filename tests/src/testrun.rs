@@ -124,6 +124,7 @@ impl Harness {
         let flows = if mode.is_multi_uplink() { 4096 } else { 0 };
         let mut ebpf = loader::load_sized(flows).expect("the object loads and passes the verifier");
         let maps = BondMaps::from_ebpf(&mut ebpf).expect("maps");
+        bondxdp::tables::fit_loaded(&ebpf, mode).expect("the mode's tables");
         let members: Vec<u32> = (0..n).map(|i| ifindex(&format!("m{i}"))).collect();
         let mut cfg = BondConfig {
             bond_ifindex: ifindex("lo"),

@@ -150,6 +150,38 @@ fn status_reports_mode_members_and_counters() {
 }
 
 #[test]
+fn the_flowlet_table_exists_only_while_the_mode_reads_it() {
+    // Issue 18: a 5.8 MB flowlet table was allocated for every bond, active-backup included.
+    let p = Pair::new("ftab", 2);
+    p.bond_both(&["--mode", "active-backup"]);
+    let table = |p: &Pair| p.a.status("bond0")["flowlet_table"].as_u64();
+    assert_eq!(table(&p), None, "active-backup reads no flowlet table");
+    // Changed live into a mode that reads it: the table is there before the mode runs, and
+    // flows use it (none placed without one).
+    for side in [&p.a, &p.b] {
+        side.bondxdp_ok(&["set", "bond0", "mode=load-aware"]);
+    }
+    assert_eq!(table(&p), Some(65536));
+    p.ping_ok();
+    let s = p.a.status("bond0");
+    assert_eq!(s["events"]["no_flowlet_table"], 0, "{s}");
+    let text = p.a.bondxdp_ok(&["status", "bond0"]);
+    assert!(text.contains("Flowlet Table: 65536 entries"), "{text}");
+    // And out again: freed.
+    for side in [&p.a, &p.b] {
+        side.bondxdp_ok(&["set", "bond0", "mode=balance-xor"]);
+    }
+    assert_eq!(table(&p), None);
+    p.ping_ok();
+    // A bond created in a mode that reads it has it from the start.
+    let q = Pair::new("ftab2", 2);
+    q.bond_both(&["--mode", "load-aware"]);
+    assert_eq!(table(&q), Some(65536));
+    q.ping_ok();
+    assert_eq!(q.a.status("bond0")["events"]["no_flowlet_table"], 0);
+}
+
+#[test]
 fn down_finishes_a_bond_whose_interface_was_deleted_behind_its_back() {
     let ns = Netns::new("gone");
     ns.ip(&["link", "add", "m0", "type", "veth", "peer", "name", "p0"]);

@@ -47,6 +47,10 @@ use crate::{
     weights::{NO_BUCKET, bucket_of},
 };
 
+/// Entries in a bond's flowlet table (an LRU hash map; ~5.8 MB of kernel memory, allocated
+/// only while the bond's mode reads it: load-aware, balance-tlb, balance-alb).
+pub const FLOWLET_ENTRIES: u32 = 65536;
+
 /// A flow's entry in the flowlet table.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -79,6 +83,17 @@ impl Selector for LoadAware {
         let Some(id) = flow_id(pkt, meta) else {
             return nth_eligible(cfg, eth_hash(pkt));
         };
+        if !env.has_flowlet_table() {
+            // Never expected (userspace installs the table before the mode starts): placed by
+            // hash, the flow at least stays on one member.
+            env.note(Counter::NoFlowletTable);
+            let slot = weighted(cfg, id);
+            return if (slot as usize) < MAX_MEMBERS {
+                Selection::Member(slot)
+            } else {
+                Selection::NoMember
+            };
+        }
         let now = env.now_ns();
         // Keep the flow's member if it may (the common case: one lookup); otherwise the
         // flow is new (`None`) or starts a new flowlet (`Some(previous member)`).
@@ -651,5 +666,26 @@ mod tests {
         let arp = crate::testing::arp_request([198, 18, 0, 1], [198, 18, 0, 2]);
         pick(&cfg, &mut env, &arp);
         assert!(env.flowlets.is_empty());
+    }
+
+    #[test]
+    fn without_a_flowlet_table_every_packet_of_a_flow_takes_the_same_member() {
+        // Placing each packet as a new flow (the credits) would spray one flow over the
+        // members; by hash it stays on one, and the miss is counted.
+        let cfg = weighted_bond(&[1, 1]);
+        let mut env = FakeEnv {
+            no_flowlet_table: true,
+            ..Default::default()
+        };
+        let first = pick(&cfg, &mut env, &tcp(40000));
+        for _ in 0..50 {
+            env.now += 1_000_000;
+            assert_eq!(pick(&cfg, &mut env, &tcp(40000)), first);
+        }
+        assert!(env.notes.iter().all(|c| *c == Counter::NoFlowletTable));
+        assert_eq!(env.notes.len(), 51);
+        // Flows still spread by their hash.
+        let t = tally(&new_flows(&cfg, &mut env, 10000, 400));
+        assert!(t[0] > 100 && t[1] > 100, "{t:?}");
     }
 }

@@ -68,6 +68,9 @@ pub trait TxEnv {
     ) -> R;
     /// Gives flow `id` an entry in the flowlet table (replacing any it has).
     fn insert_flowlet(&mut self, id: u32, flowlet: load_aware::Flowlet);
+    /// Whether the bond has a flowlet table (userspace installs one for the modes that read
+    /// it, sized [`load_aware::FLOWLET_ENTRIES`]).
+    fn has_flowlet_table(&mut self) -> bool;
     /// The bond's new-flow credits (smooth weighted round-robin), one set shared by every CPU
     /// and changed in place (`None`: unavailable).
     fn credits(&mut self) -> Option<&load_aware::Credits>;
@@ -498,6 +501,8 @@ pub(crate) mod testing {
         pub credits: load_aware::Credits,
         /// The credits are unavailable (a failed map lookup).
         pub no_credits: bool,
+        /// The bond has no flowlet table.
+        pub no_flowlet_table: bool,
     }
 
     impl TxEnv for FakeEnv {
@@ -521,7 +526,12 @@ pub(crate) mod testing {
             f(self.flowlets.get_mut(&id))
         }
         fn insert_flowlet(&mut self, id: u32, flowlet: load_aware::Flowlet) {
-            self.flowlets.insert(id, flowlet);
+            if !self.no_flowlet_table {
+                self.flowlets.insert(id, flowlet);
+            }
+        }
+        fn has_flowlet_table(&mut self) -> bool {
+            !self.no_flowlet_table
         }
         fn credits(&mut self) -> Option<&load_aware::Credits> {
             (!self.no_credits).then_some(&self.credits)

@@ -49,6 +49,7 @@ pub(super) async fn build(
     }
     let mut ebpf = loader::load()?;
     loader::pin(&mut ebpf, paths)?;
+    crate::tables::fit(paths, opts.mode)?;
     let mut maps = BondMaps::from_ebpf(&mut ebpf)?;
 
     // The journal first: what the members looked like, before anything changes.

@@ -344,6 +344,10 @@ impl OpenBond {
                  (down, up)",
             ));
         }
+        // A mode that reads the flowlet table gets it before its configuration goes live.
+        if crate::tables::uses_flowlets(opts.mode) {
+            crate::tables::fit(&self.paths, opts.mode)?;
+        }
         let primary = self.primary_slot(opts);
         self.state.primary_slot = primary;
         self.state.monitor = opts.monitor.to_pinned();
@@ -375,9 +379,13 @@ impl OpenBond {
             }
             debug!(bond = %self.paths.name(), program = lan_after, "LAN-side XDP program swapped");
         }
-        // ... and leaves only once the custom mode no longer runs.
+        // ... and leaves only once the custom mode no longer runs; so does the flowlet table
+        // once no mode that reads it does.
         if opts.select_program.is_none() && recorded.is_some() {
             select_program::uninstall(&self.paths)?;
+        }
+        if !crate::tables::uses_flowlets(opts.mode) {
+            crate::tables::fit(&self.paths, opts.mode)?;
         }
         self.sync_fast_path(&opts.forward_from)?;
         Ok(())
