@@ -676,10 +676,10 @@ mod tests {
         l.write_pinned(&mut r);
         assert_eq!(LacpOptions::from_pinned(&r), l);
         assert_eq!(r.active_aggregator, 3);
-        // Numbers as the kernel takes them; zeros mean "the bond's MAC".
+        // Numbers as the kernel takes them; empty means "the bond's MAC".
         set_option(&mut o, "lacp_rate", "0").unwrap();
         set_option(&mut o, "ad_select", "1").unwrap();
-        set_option(&mut o, "ad_actor_system", "00:00:00:00:00:00").unwrap();
+        set_option(&mut o, "ad_actor_system", "").unwrap();
         assert!(!o.lacp.fast);
         assert_eq!(o.lacp.ad_select, AdSelect::Bandwidth);
         assert_eq!(o.lacp.actor_system, None);
@@ -695,6 +695,12 @@ mod tests {
             ("ad_actor_sys_prio", "65536", "out of range 1-65535"),
             ("ad_user_port_key", "1024", "out of range 0-1023"),
             ("ad_actor_system", "01:80:c2:00:00:02", "multicast"),
+            // The kernel refuses all zeros too (is_valid_ether_addr).
+            (
+                "ad_actor_system",
+                "00:00:00:00:00:00",
+                "not a valid system id",
+            ),
             ("ad_actor_system", "02:00", "aa:bb:cc:dd:ee:ff"),
             ("coupled_control", "2", "expected one of"),
         ] {

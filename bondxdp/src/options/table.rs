@@ -486,19 +486,34 @@ pub static OPTIONS: &[OptionSpec] = &[
     row(
         "ad_actor_system",
         "MAC",
-        "802.3ad: the system MAC in our LACPDUs (default: the bond's MAC).",
+        "802.3ad: the system MAC in our LACPDUs (default, or empty: the bond's MAC).",
         |o, k, v| {
+            if v.is_empty() {
+                o.lacp.actor_system = None;
+                return Ok(());
+            }
             let mac = parse_mac(v).map_err(|_| {
                 Error::invalid(k, format!("{v:?} is not of the form aa:bb:cc:dd:ee:ff"))
             })?;
             if mac[0] & 1 == 1 {
                 return Err(Error::invalid(k, format!("{v} is a multicast address")));
             }
-            // All zeros is the kernel's "use the bond's MAC".
-            o.lacp.actor_system = (mac != [0; 6]).then_some(mac);
+            // The kernel refuses it too (is_valid_ether_addr): a partner would see no system.
+            if mac == [0; 6] {
+                return Err(Error::invalid(
+                    k,
+                    format!("{v} is not a valid system id; leave {k} empty for the bond's MAC"),
+                ));
+            }
+            o.lacp.actor_system = Some(mac);
             Ok(())
         },
-        |o| format_mac(&o.lacp.actor_system.unwrap_or([0; 6])),
+        |o| {
+            o.lacp
+                .actor_system
+                .map(|m| format_mac(&m))
+                .unwrap_or_default()
+        },
     )
     .applies(LACP),
     row(
