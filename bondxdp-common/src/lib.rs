@@ -18,6 +18,7 @@
 //! * [`modes`]: the table of modes ([`modes::MODES`]) and one file per mode: which member
 //!   sends a packet, and which members are eligible at all.
 //! * [`fast_path`]: the XDP fast path's decisions for routed traffic (`--forward-from`).
+//! * [`carrier`]: what the controller's carrier watch reports (its fexit programs' records).
 //! * [`plan`]: what the data plane acts on, derived from the configuration
 //!   ([`BondConfig::recompute`]).
 //!
@@ -29,6 +30,7 @@
 // Rust and RUSTC_BOOTSTRAP=1 (docs/toolchain.md), so unstable features are available.
 #![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
+pub mod carrier;
 pub mod config;
 pub mod counters;
 pub mod fast_path;

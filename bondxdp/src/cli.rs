@@ -152,6 +152,19 @@ impl UpArgs {
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
+    let changes_bonds = matches!(
+        cli.command,
+        Command::Up(_) | Command::Down { .. } | Command::Set { .. } | Command::Member { .. }
+    );
+    let result = dispatch(cli).await;
+    if changes_bonds {
+        // Even after a failure: a refused command may have undone a half-made change.
+        crate::notify::changed();
+    }
+    result
+}
+
+async fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Up(args) => bond::up(&args.spec()?).await,
         Command::Down { name } => bond::down(&name).await,

@@ -13,6 +13,7 @@
 //! * [`tables`]: tables sized to the mode (the flowlet table only where a mode reads it);
 //! * [`lacp`]: 802.3ad's LACP as pure state machines (PDUs, ports, aggregator selection),
 //!   driven by the controller with frames and time;
+//! * [`notify`]: commands telling the namespace's controller that bonds changed;
 //! * [`netdev`]: interfaces, addresses, routes and neighbours through rtnetlink;
 //! * [`multi_wan`]: multi-wan uplinks as the host has them (address, gateway, its MAC);
 //! * [`pins`]: the bpffs layout, keyed by network namespace;
@@ -39,6 +40,7 @@ pub mod maps;
 pub mod metrics;
 pub mod multi_wan;
 pub mod netdev;
+pub mod notify;
 pub mod options;
 pub mod pins;
 pub mod preflight;

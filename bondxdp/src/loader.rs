@@ -32,6 +32,11 @@ pub static EBPF_OBJECT: &[u8] =
 pub static EXAMPLE_SELECT_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bondxdp-select-example"));
 
+/// The controller's carrier watch (bondxdp-ebpf/src/carrier.rs): fexit programs on the
+/// kernel's carrier functions, loaded once per `bondxdp run` ([`crate::controller::carrier`]).
+pub static CARRIER_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bondxdp-carrier"));
+
 /// Benchmark only (bench/ebpf): the programs `cargo xtask bench` measures the data plane
 /// against (`bench_floor`, `bench_xdp_floor`, `bench_xdp_redirect_map`, `bench_xdp_pass`) and
 /// the far end of its forwarding section (`bench_xdp_sink`). Never loaded by bondxdp itself;

@@ -45,9 +45,19 @@ pub struct Link {
     pub kind: Option<String>,
     /// Packets received (the interface's own counter).
     pub rx_packets: u64,
+    /// The interface it is linked to (`IFLA_LINK`: a veth's peer, a VLAN's or macvlan's
+    /// lower device), if any.
+    pub lower: Option<u32>,
 }
 
 impl Link {
+    /// Whether the kernel reports its carrier changes on netlink at once: linkwatch treats a
+    /// device linked to another of a different index (veth, VLAN, macvlan) as urgent, and
+    /// defers the rest by up to a second after the last link event it handled.
+    pub fn carrier_events_immediate(&self) -> bool {
+        self.lower.is_some_and(|l| l != self.index)
+    }
+
     /// Decodes an RTM_NEWLINK message.
     pub fn from_message(msg: LinkMessage) -> Link {
         let flags = msg.header.flags;
@@ -66,6 +76,7 @@ impl Link {
             master: None,
             kind: None,
             rx_packets: 0,
+            lower: None,
         };
         for attr in msg.attributes {
             match attr {
@@ -76,6 +87,7 @@ impl Link {
                 LinkAttribute::Mtu(mtu) => link.mtu = mtu,
                 LinkAttribute::Stats64(stats) => link.rx_packets = stats.rx_packets,
                 LinkAttribute::Controller(master) if master != 0 => link.master = Some(master),
+                LinkAttribute::Link(lower) => link.lower = Some(lower),
                 LinkAttribute::LinkInfo(infos) => {
                     for info in infos {
                         if let NlLinkInfo::Kind(kind) = info {

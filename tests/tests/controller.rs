@@ -697,3 +697,38 @@ fn the_bonds_mtu_reaches_its_members() {
         "down did not restore the MTUs"
     );
 }
+
+#[test]
+fn an_idle_controller_sleeps_and_hears_commands_at_once() {
+    // Issue 18: a 1 ms carrier poll cost ~1,000 wakeups a second per bond. Carrier changes
+    // now wake the controller (netlink for members whose notifications the kernel does not
+    // defer, the carrier watch for the rest) and commands notify it.
+    use bondxdp_tests::bench::controller::{bonds, usage};
+    let (ns, ctl) = bonds(5, &[]);
+    sleep_ms(2000);
+    let (_, w0) = usage(ctl.pid());
+    let t0 = std::time::Instant::now();
+    sleep_ms(3000);
+    let (_, w1) = usage(ctl.pid());
+    let per_s = (w1 - w0) as f64 / t0.elapsed().as_secs_f64();
+    assert!(per_s < 10.0, "{per_s:.0} wakeups/s with 5 idle bonds");
+    // A command reaches it at once, not at its next look (every 5 s).
+    ns.bondxdp_ok(&["set", "b3", "updelay=100"]);
+    ctl.wait_for_log(
+        |l| l.contains("options reloaded bond=b3"),
+        Duration::from_millis(1500),
+    );
+    // And so does a carrier loss.
+    let t = std::time::Instant::now();
+    ns.ip(&["link", "set", "p2a", "down"]);
+    assert!(
+        eventually(2000, || ns.status("b2")["active"] == "m2b"),
+        "no failover: {}",
+        ns.status("b2")
+    );
+    assert!(
+        t.elapsed() < Duration::from_millis(1000),
+        "failover took {:?}",
+        t.elapsed()
+    );
+}

@@ -43,7 +43,7 @@ enum Task {
         /// Reduced run (fewer, shorter trials) for CI smoke.
         #[arg(long)]
         quick: bool,
-        /// Only these sections (prog, capacity, aggregation, balance, failover, multiwan,
+        /// Only these sections (prog, capacity, aggregation, balance, failover, idle, multiwan,
         /// forwarding); default all.
         #[arg(long)]
         only: Vec<String>,

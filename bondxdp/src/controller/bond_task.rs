@@ -28,7 +28,8 @@ use tokio::{
 use tracing::{debug, info, warn};
 
 use super::{
-    events::LinkEvent,
+    aligned,
+    events::{ControllerEvent, LinkEvent},
     frames::{self, Arp, Nd},
     lacp::{LacpDriver, LacpFrame, MemberInfo, actor_config},
     monitor::{Delays, LinkMonitor, Phase, ProbeState},
@@ -47,12 +48,24 @@ use crate::{
     pins::{BondLock, BondPaths},
 };
 
-/// How often the loop re-reads options and re-checks the data plane when nothing else is due.
-const IDLE_TICK: Duration = Duration::from_millis(250);
-/// Carrier watch interval while link events are on. The kernel defers netlink carrier
-/// notifications through linkwatch (up to a second for devices that are not kernel bonding
-/// slaves), so "at once" needs a look at the carrier itself: two ioctls per member.
+/// How often the loop re-reads options, re-checks the data plane and looks at the carriers
+/// when nothing else is due: a safety net only, since `bondxdp` commands notify the
+/// controller of every change and the carrier watch of every carrier change. Every bond's
+/// tick falls on the same instants ([`aligned`]), so an idle controller wakes once per tick
+/// however many bonds it has.
+const IDLE_TICK: Duration = Duration::from_secs(5);
+/// The tick of multi-wan bonds, which probe their uplinks all the time anyway: their health
+/// record (probes, loss, RTT: what `status` shows) is written on every tick.
+const MULTI_WAN_TICK: Duration = Duration::from_millis(250);
+/// Carrier poll interval while link events are on but the carrier watch
+/// ([`super::carrier`]) could not start. The kernel defers netlink carrier notifications
+/// through linkwatch (up to a second for devices that are neither stacked nor kernel bonding
+/// slaves), so "at once" then needs a look at the carrier itself: two ioctls per member.
 const CARRIER_WATCH: Duration = Duration::from_millis(1);
+/// The soonest the members' unicast filters and MTU are synced again after a link event of
+/// an interface that is not the bond's (a macvlan created on it, say); changes of the bond
+/// itself are synced at once.
+const LINK_EVENT_SYNC: Duration = Duration::from_secs(1);
 /// How long a member that just joined (or a controller that just started) is given before
 /// unanswered probes count against it: the peer may not be probing or answering yet.
 const PROBE_GRACE: Duration = Duration::from_secs(1);
@@ -74,6 +87,9 @@ struct Member {
     name: String,
     /// Last known "admin up and carrier".
     carrier: bool,
+    /// Whether netlink reports its carrier changes at once
+    /// ([`crate::netdev::Link::carrier_events_immediate`]).
+    immediate: bool,
     monitor: LinkMonitor,
     probe: ProbeState,
     /// The interface's own rx counter at the last probe round (for `arp_validate=none`).
@@ -104,7 +120,7 @@ impl BondHandle {
 /// Starts the loop for the bond pinned at `paths`.
 pub fn spawn(
     paths: BondPaths,
-    events: &broadcast::Sender<LinkEvent>,
+    events: &broadcast::Sender<ControllerEvent>,
     counts: SharedCounts,
 ) -> Result<BondHandle> {
     let (stop, stopped) = watch::channel(false);
@@ -153,7 +169,7 @@ struct BondTask {
     opts: MonitorOptions,
     /// Members by slot.
     members: HashMap<usize, Member>,
-    events: broadcast::Receiver<LinkEvent>,
+    events: broadcast::Receiver<ControllerEvent>,
     heard_tx: mpsc::UnboundedSender<(usize, MemberProbeReply)>,
     heard_rx: mpsc::UnboundedReceiver<(usize, MemberProbeReply)>,
     addresses: Vec<IpCidr>,
@@ -179,6 +195,7 @@ struct BondTask {
     /// (member, address) pairs this task put on members' unicast filters.
     stacked: BTreeSet<(u32, [u8; 6])>,
     next_address_sync: Instant,
+    last_address_sync: Instant,
     /// The bond MTU the members were last given.
     mtu: Option<u32>,
     /// balance-tlb/alb: learning packets, the active receiver, receive balancing.
@@ -189,7 +206,7 @@ impl BondTask {
     /// Takes over a bond as the data plane has it now.
     fn adopt(
         paths: BondPaths,
-        events: broadcast::Receiver<LinkEvent>,
+        events: broadcast::Receiver<ControllerEvent>,
         counts: SharedCounts,
     ) -> Result<BondTask> {
         let maps = BondMaps::open(&paths)?;
@@ -239,6 +256,7 @@ impl BondTask {
             next_speed_refresh: now,
             stacked: BTreeSet::new(),
             next_address_sync: now,
+            last_address_sync: now,
             mtu: None,
             alb: Default::default(),
         })
@@ -255,7 +273,12 @@ impl BondTask {
             tokio::select! {
                 _ = stop.changed() => break,
                 event = self.events.recv() => match event {
-                    Ok(event) => self.on_link_event(event).await?,
+                    Ok(ControllerEvent::Link(event)) => self.on_link_event(event).await?,
+                    Ok(ControllerEvent::CarrierChanged) => self.on_carrier_changed().await?,
+                    Ok(ControllerEvent::Reconfigured) => {
+                        self.next_reconcile = Instant::now();
+                        self.on_tick().await?;
+                    }
                     // Missed events: fall back to asking.
                     Err(broadcast::error::RecvError::Lagged(_)) => self.poll_carriers().await,
                     Err(broadcast::error::RecvError::Closed) => break,
@@ -301,6 +324,13 @@ impl BondTask {
     /// How often carrier is looked at: `miimon`, or the fast watch with link events on.
     fn poll_interval(&self) -> Option<Duration> {
         match (self.opts.link_events, self.opts.miimon) {
+            // Every carrier change wakes the task at once (the carrier watch, or netlink for
+            // members whose notifications the kernel does not defer).
+            (true, _)
+                if super::carrier::watching() || self.members.values().all(|m| m.immediate) =>
+            {
+                None
+            }
             (true, _) => Some(CARRIER_WATCH),
             (false, 0) => None,
             (false, ms) => Some(Duration::from_millis(ms as u64)),
@@ -312,6 +342,9 @@ impl BondTask {
         let mut wake = self.next_reconcile.max(now);
         if self.poll_interval().is_some() {
             wake = wake.min(self.next_poll);
+        }
+        if self.mwan.is_none() {
+            wake = wake.min(self.next_address_sync);
         }
         if self.probing() {
             wake = wake.min(self.next_probe);
@@ -338,6 +371,18 @@ impl BondTask {
     }
 
     async fn on_link_event(&mut self, event: LinkEvent) -> Result<()> {
+        if !self.members.values().any(|m| m.ifindex == event.ifindex) {
+            // The bond's MTU or addresses stacked on it may have changed: sync the members
+            // (at once for the bond itself; for other interfaces, at most once a second).
+            let now = Instant::now();
+            let soonest = if event.ifindex == self.state.bond_ifindex {
+                now
+            } else {
+                (self.last_address_sync + LINK_EVENT_SYNC).max(now)
+            };
+            self.next_address_sync = self.next_address_sync.min(soonest);
+            return Ok(());
+        }
         if !self.opts.link_events {
             return Ok(());
         }
@@ -352,6 +397,19 @@ impl BondTask {
         if m.carrier != usable {
             debug!(bond = %self.name, member = %m.name, usable, "link event");
             m.carrier = usable;
+            self.evaluate().await?;
+        }
+        Ok(())
+    }
+
+    /// The carrier watch saw a carrier change somewhere: look at the members' carriers.
+    async fn on_carrier_changed(&mut self) -> Result<()> {
+        if !self.opts.link_events {
+            return Ok(());
+        }
+        let before: Vec<bool> = self.members.values().map(|m| m.carrier).collect();
+        self.poll_carriers().await;
+        if self.members.values().map(|m| m.carrier).ne(before) {
             self.evaluate().await?;
         }
         Ok(())
@@ -419,18 +477,25 @@ impl BondTask {
             self.reload_state().await?;
         }
         if self.mwan.is_none() && now >= self.next_address_sync {
-            self.next_address_sync = now + ADDRESS_REFRESH;
+            self.next_address_sync = aligned(now, IDLE_TICK);
+            self.last_address_sync = now;
             self.sync_stacked_addresses().await;
             self.sync_mtu().await;
         }
         if let Some(lacp) = self.lacp.as_mut() {
             lacp.tick();
         }
-        if let Some(interval) = self.poll_interval()
-            && now >= self.next_poll
-        {
-            self.poll_carriers().await;
-            self.next_poll = now + interval;
+        match self.poll_interval() {
+            Some(interval) if now >= self.next_poll => {
+                self.poll_carriers().await;
+                self.next_poll = now + interval;
+            }
+            // Events tell of every change; a look now and then costs nothing.
+            None if self.opts.link_events && now >= self.next_poll => {
+                self.poll_carriers().await;
+                self.next_poll = aligned(now, IDLE_TICK);
+            }
+            _ => {}
         }
         if self.probing() && now >= self.next_probe {
             self.probe_round().await;
@@ -606,14 +671,20 @@ impl BondTask {
                 continue;
             }
             let link = self.nl.link_by_index(slot_cfg.ifindex).await?;
-            let (name, carrier, rx_packets) = match &link {
-                Some(l) => (l.name.clone(), l.up && l.carrier, l.rx_packets),
-                None => (name_string(&self.state.members[slot].name), false, 0),
+            let (name, carrier, rx_packets, immediate) = match &link {
+                Some(l) => (
+                    l.name.clone(),
+                    l.up && l.carrier,
+                    l.rx_packets,
+                    l.carrier_events_immediate(),
+                ),
+                None => (name_string(&self.state.members[slot].name), false, 0, false),
             };
             let mut member = Member {
                 ifindex: slot_cfg.ifindex,
                 name,
                 carrier,
+                immediate,
                 monitor: LinkMonitor::new(slot_cfg.link_state() == LinkState::Up),
                 probe: ProbeState::new(Instant::now() + PROBE_GRACE, targets),
                 rx_packets,
@@ -946,7 +1017,10 @@ impl BondTask {
         if !links_changed && now < self.next_reconcile {
             return Ok(());
         }
-        self.next_reconcile = now + IDLE_TICK;
+        self.next_reconcile = match self.mwan {
+            Some(_) => now + MULTI_WAN_TICK,
+            None => aligned(now, IDLE_TICK),
+        };
         let _lock = BondLock::acquire(&self.paths)?;
         let live = self.config()?;
         let mut cfg = live;

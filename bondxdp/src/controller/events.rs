@@ -40,6 +40,18 @@ pub struct LinkEvent {
     pub deleted: bool,
 }
 
+/// What wakes the bond tasks besides their own timers and frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControllerEvent {
+    /// A link notification (netlink).
+    Link(LinkEvent),
+    /// Some carrier changed ([`super::carrier`]): look at the members' carriers.
+    CarrierChanged,
+    /// A bond was created, changed or removed (a `bondxdp` command said so, or the
+    /// controller itself applied a config file): re-read the pinned state now.
+    Reconfigured,
+}
+
 /// rtnetlink messages as a connection hands them out.
 type Messages = futures::channel::mpsc::UnboundedReceiver<(
     netlink_packet_core::NetlinkMessage<RouteNetlinkMessage>,
@@ -60,8 +72,9 @@ fn listen(groups: u32, what: &str) -> Result<Messages> {
 }
 
 /// Subscribes to link events of the calling thread's namespace; every bond task gets its own
-/// receiver from the returned sender.
-pub fn subscribe() -> Result<broadcast::Sender<LinkEvent>> {
+/// receiver from the returned sender (which the carrier watch and the controller's
+/// notifications send on too).
+pub fn subscribe() -> Result<broadcast::Sender<ControllerEvent>> {
     let mut messages = listen(RTMGRP_LINK, "link")?;
     let (tx, _) = broadcast::channel(4096);
     let sender = tx.clone();
@@ -85,7 +98,7 @@ pub fn subscribe() -> Result<broadcast::Sender<LinkEvent>> {
             };
             tracing::trace!(?event, "link event received");
             // No receivers yet is fine.
-            let _ = sender.send(event);
+            let _ = sender.send(ControllerEvent::Link(event));
         }
     });
     Ok(tx)

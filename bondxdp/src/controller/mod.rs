@@ -2,6 +2,8 @@
 //!
 //! * [`monitor`]: the per-member link state machine (updelay/downdelay, probe liveness);
 //! * [`events`]: netlink link events, so carrier loss is acted on at once;
+//! * [`carrier`]: the carrier watch (fexit on the kernel's carrier functions), so an idle
+//!   controller does not poll;
 //! * [`frames`] and [`packet_socket`]: ARP/NS probes and failover announcements, sent and
 //!   heard on each member;
 //! * [`prober`]: the multi-wan health verdict of one uplink from its probe rounds;
@@ -19,6 +21,7 @@
 pub mod alb;
 mod apply;
 mod bond_task;
+pub mod carrier;
 pub mod events;
 pub mod frames;
 pub mod lacp;
@@ -40,8 +43,9 @@ use crate::{
     preflight,
 };
 
-/// How often the controller looks for bonds created or removed behind its back.
-const DISCOVERY: Duration = Duration::from_millis(500);
+/// How often the controller looks for bonds created or removed behind its back (`bondxdp`
+/// commands tell it at once: [`crate::notify`]).
+const DISCOVERY: Duration = Duration::from_secs(5);
 /// How often the controller frees bonds left pinned by deleted namespaces ([`pins::collect_orphans`]).
 const GC: Duration = Duration::from_secs(60);
 
@@ -56,26 +60,11 @@ pub struct RunOptions {
     pub metrics: Option<std::net::SocketAddr>,
 }
 
-/// Claims "the controller of this network namespace": an abstract unix socket, which lives in
-/// the namespace and goes with the process however it ends. Two controllers would both probe
-/// and both run an LACP actor on the same members.
-fn claim_namespace() -> Result<std::os::unix::net::UnixDatagram> {
-    use std::os::linux::net::SocketAddrExt;
-    let addr = std::os::unix::net::SocketAddr::from_abstract_name(b"bondxdp-controller")
-        .map_err(|e| Error::io("naming the controller's socket", e))?;
-    std::os::unix::net::UnixDatagram::bind_addr(&addr).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AddrInUse {
-            Error::ControllerRunning
-        } else {
-            Error::io("claiming the controller's socket", e)
-        }
-    })
-}
-
 /// Runs the controller until SIGTERM or Ctrl-C.
 pub async fn run(opts: RunOptions) -> Result<()> {
     preflight::check_privileges()?;
-    let _claim = claim_namespace()?;
+    let claim = tokio::net::UnixDatagram::from_std(crate::notify::claim()?)
+        .map_err(|e| Error::io("claiming the controller's socket", e))?;
     // Found now, while whoever started us is still there to show it (and held from then on).
     let pins = pins::pin_root()?;
     tracing::debug!(pins = %pins.display(), "pins");
@@ -88,6 +77,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         None => None,
     };
     let events = events::subscribe()?;
+    carrier::start(&events);
     events::watch_routes()?;
     let counts = crate::metrics::SharedCounts::default();
     if let Some(addr) = opts.metrics {
@@ -98,13 +88,30 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let mut hangup = signal(SignalKind::hangup()).map_err(io)?;
     let mut terminate = signal(SignalKind::terminate()).map_err(io)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(io)?;
-    let mut discovery = tokio::time::interval(DISCOVERY);
     let mut gc = tokio::time::interval(GC);
+    let mut next_discovery = tokio::time::Instant::now();
     info!("controller running");
     loop {
         tokio::select! {
-            _ = discovery.tick() => sync_tasks(&mut tasks, &events, &counts).await,
-            _ = hangup.recv() => reload(&opts, &mut config).await,
+            _ = tokio::time::sleep_until(next_discovery) => {
+                sync_tasks(&mut tasks, &events, &counts).await;
+                next_discovery = aligned(std::time::Instant::now(), DISCOVERY).into();
+            }
+            told = claim.readable() => {
+                let told = told.and_then(|()| {
+                    claim.try_io(tokio::io::Interest::READABLE, || crate::notify::drain(&claim))
+                });
+                if let Ok(true) = told {
+                    // A command changed bonds: adopt new ones, and every task looks again.
+                    sync_tasks(&mut tasks, &events, &counts).await;
+                    let _ = events.send(events::ControllerEvent::Reconfigured);
+                }
+            }
+            _ = hangup.recv() => {
+                reload(&opts, &mut config).await;
+                sync_tasks(&mut tasks, &events, &counts).await;
+                let _ = events.send(events::ControllerEvent::Reconfigured);
+            }
             _ = gc.tick() => collect_orphans(),
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
@@ -139,7 +146,7 @@ fn collect_orphans() {
 /// Starts a task for every bond of the namespace that has none, and forgets finished ones.
 async fn sync_tasks(
     tasks: &mut HashMap<String, bond_task::BondHandle>,
-    events: &tokio::sync::broadcast::Sender<events::LinkEvent>,
+    events: &tokio::sync::broadcast::Sender<events::ControllerEvent>,
     counts: &crate::metrics::SharedCounts,
 ) {
     tasks.retain(|_, t| !t.finished());
@@ -191,4 +198,16 @@ async fn reload(opts: &RunOptions, current: &mut Option<ConfigFile>) {
         }
         Err(e) => warn!("config reload failed part way: {e}"),
     }
+}
+
+/// The first instant after `now` on the grid of `period` that every task of the controller
+/// shares (from its start): periodic work of many bonds falls due together, one wakeup for
+/// all of them.
+pub(crate) fn aligned(now: std::time::Instant, period: Duration) -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(std::time::Instant::now);
+    let since = now.saturating_duration_since(epoch).as_nanos();
+    let p = period.as_nanos().max(1);
+    let next = (since / p + 1) * p;
+    epoch + Duration::from_nanos(next.min(u64::MAX as u128) as u64)
 }

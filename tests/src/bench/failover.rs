@@ -43,7 +43,8 @@ fn sock(addr: &str, port: u16) -> SocketAddr {
 }
 
 /// One failover trial: returns the gap in ms.
-fn trial(kind: char, n: usize) -> f64 {
+/// One failover trial of `kind` (a, b or c, as in the section's rows): the gap, ms.
+pub(crate) fn trial(kind: char, n: usize) -> f64 {
     let p = if kind == 'c' {
         Pair::switched(&format!("bf{kind}{n}"), 2)
     } else {

@@ -8,6 +8,7 @@
 pub mod aggregation;
 pub mod balance;
 pub mod capacity;
+pub mod controller;
 pub mod failover;
 pub mod forwarding;
 pub mod iperf;

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use bondxdp_tests::bench::{self, Machine, Report};
 
 /// The sections, in the order they run.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "prog",
     "capacity",
     "aggregation",
     "balance",
     "failover",
+    "idle",
     "multiwan",
     "forwarding",
 ];
@@ -38,7 +39,7 @@ fn main() {
             }
             "-h" | "--help" => {
                 println!(
-                    "bench [--quick] [--out DIR] [--only prog|capacity|aggregation|balance|failover|multiwan|forwarding]..."
+                    "bench [--quick] [--out DIR] [--only prog|capacity|aggregation|balance|failover|idle|multiwan|forwarding]..."
                 );
                 return;
             }
@@ -85,6 +86,11 @@ fn main() {
         let (section, timeline) = bench::failover::run(trials);
         report.sections.push(section);
         series.push(timeline);
+    }
+    if want("idle") {
+        eprintln!("== idle controller");
+        let (trials, secs) = if quick { (2, 3) } else { (5, 10) };
+        report.sections.push(bench::controller::run(trials, secs));
     }
     if want("multiwan") {
         eprintln!("== multi-wan");
