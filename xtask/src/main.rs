@@ -44,7 +44,7 @@ enum Task {
         #[arg(long)]
         quick: bool,
         /// Only these sections (prog, capacity, aggregation, balance, failover, idle, multiwan,
-        /// forwarding); default all.
+        /// forwarding, soak); default all.
         #[arg(long)]
         only: Vec<String>,
         /// Output directory.

@@ -15,6 +15,7 @@ pub mod iperf;
 pub mod multiwan;
 pub mod plots;
 pub mod prog_cost;
+pub mod soak;
 
 use crate::Pair;
 

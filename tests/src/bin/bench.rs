@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use bondxdp_tests::bench::{self, Machine, Report};
 
 /// The sections, in the order they run.
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "prog",
     "capacity",
     "aggregation",
@@ -15,6 +15,7 @@ const SECTIONS: [&str; 8] = [
     "idle",
     "multiwan",
     "forwarding",
+    "soak",
 ];
 
 fn main() {
@@ -39,7 +40,7 @@ fn main() {
             }
             "-h" | "--help" => {
                 println!(
-                    "bench [--quick] [--out DIR] [--only prog|capacity|aggregation|balance|failover|idle|multiwan|forwarding]..."
+                    "bench [--quick] [--out DIR] [--only prog|capacity|aggregation|balance|failover|idle|multiwan|forwarding|soak]..."
                 );
                 return;
             }
@@ -102,6 +103,12 @@ fn main() {
         report
             .sections
             .push(bench::multiwan::run(trials, secs, detections, repeat));
+    }
+    if want("soak") {
+        eprintln!("== soak");
+        report
+            .sections
+            .push(bench::soak::run(if quick { 6 } else { 45 }));
     }
     std::fs::create_dir_all(&out).expect("output directory");
     let md = bench::render_markdown(&report);
