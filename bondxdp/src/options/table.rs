@@ -552,25 +552,6 @@ pub static OPTIONS: &[OptionSpec] = &[
     )
     .cli(Cli::NamedFlag("no-link-events", "0")),
     row(
-        "use_carrier",
-        "BOOL",
-        "The kernel's old switch between carrier and MII/ethtool ioctls: always 1 here (link \
-         state is the carrier, from netlink, the carrier watch or polling); 0 is refused, as \
-         kernels since 6.16 refuse it.",
-        |_, k, v| {
-            if parse_bool(k, v)? {
-                Ok(())
-            } else {
-                Err(Error::invalid(
-                    k,
-                    "0 (MII/ethtool ioctls instead of carrier) is not supported: bondxdp \
-                     always uses the carrier, as kernels since 6.16 do",
-                ))
-            }
-        },
-        |_| "1".into(),
-    ),
-    row(
         "gateway",
         "IF=IP",
         "multi-wan: the gateway of an uplink, IF=IP (default: from its default route).",
@@ -1156,7 +1137,6 @@ mod tests {
             ("coupled_control", "0"),
             ("lacp_strict", "1"),
             ("link_events", "off"),
-            ("use_carrier", "1"),
             ("gateway", "eth1=198.18.0.1,eth2=2001:db8::1"),
             ("weight", "eth1=3,eth2=1"),
             ("speed.eth1", "100"),
@@ -1196,8 +1176,7 @@ mod tests {
         }
         // Every option was changed from its default by the list above.
         let defaults = BondOptions::default();
-        // use_carrier has one value only (its 0 is refused: `use_carrier_0_is_refused`).
-        for spec in OPTIONS.iter().filter(|s| s.name != "use_carrier") {
+        for spec in OPTIONS {
             assert_ne!(
                 (spec.get)(&changed),
                 (spec.get)(&defaults),
@@ -1205,17 +1184,6 @@ mod tests {
                 spec.name
             );
         }
-    }
-
-    #[test]
-    fn use_carrier_0_is_refused() {
-        let mut o = BondOptions::default();
-        set_option(&mut o, "use_carrier", "on").unwrap();
-        assert_eq!(o, BondOptions::default());
-        let e = set_option(&mut o, "use_carrier", "0")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("always uses the carrier"), "{e}");
     }
 
     #[test]
