@@ -496,7 +496,7 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
                     .map(|t| t.to_string())
                     .chain(m.ns_ip6_targets.iter().map(|t| t.to_string()))
                     .collect(),
-                arp_validate: m.arp_validate.name().into(),
+                arp_validate: format!("{:?}", m.arp_validate).to_lowercase(),
                 primary_reselect: format!("{:?}", m.primary_reselect).to_lowercase(),
                 link_events: m.link_events,
             }

@@ -131,10 +131,6 @@ fn new_active_member_announces_itself_with_gratuitous_arp() {
 #[test]
 fn arp_monitor_removes_a_silently_dead_member_and_traffic_recovers() {
     let p = Pair::switched("arp", 3);
-    // arp_validate active: each link is its own segment, so A's backups never hear A's own
-    // probes (which go out through the active member only, as the kernel's do) and, as in
-    // the kernel, would not pass `all`'s validation; they are judged by the traffic they
-    // receive (B's probes) instead.
     let a_opts = [
         "--mode",
         "active-backup",
@@ -144,7 +140,7 @@ fn arp_monitor_removes_a_silently_dead_member_and_traffic_recovers() {
         "--arp-ip-target",
         ADDR_B,
         "--arp-validate",
-        "active",
+        "all",
     ];
     let b_opts = [
         "--mode",

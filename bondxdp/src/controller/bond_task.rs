@@ -29,9 +29,8 @@ use tracing::{debug, info, warn};
 
 use super::{
     aligned,
-    arp_monitor::{self, Heard, Role, Targets},
     events::{ControllerEvent, LinkEvent},
-    frames,
+    frames::{self, Arp, Nd},
     lacp::{LacpDriver, LacpFrame, MemberInfo, actor_config},
     monitor::{Delays, LinkMonitor, Phase, ProbeState},
     multi_wan::{UplinkProbeReply, Uplinks},
@@ -44,7 +43,7 @@ use crate::{
     maps::{BondMaps, name_string},
     metrics::SharedCounts,
     netdev::Netlink,
-    options::{ArpAllTargets, IpCidr, LacpOptions, MonitorOptions},
+    options::{ArpAllTargets, ArpValidate, IpCidr, LacpOptions, MonitorOptions},
     options::{pinned_options, slot_names},
     pins::{BondLock, BondPaths},
 };
@@ -76,7 +75,11 @@ const ADDRESS_REFRESH: Duration = Duration::from_secs(1);
 const LACP_SPEED_REFRESH: Duration = Duration::from_secs(1);
 
 /// A probe-relevant frame heard on a member.
-type MemberProbeReply = Heard;
+#[derive(Clone, Copy, Debug)]
+enum MemberProbeReply {
+    Arp(Arp),
+    Nd(Nd),
+}
 
 /// One member as the loop tracks it.
 struct Member {
@@ -175,12 +178,6 @@ struct BondTask {
     ioctl: std::os::fd::OwnedFd,
     next_poll: Instant,
     next_probe: Instant,
-    /// ARP monitor, active-backup: the active member and when it became active.
-    active_since: Option<(usize, Instant)>,
-    /// ARP monitor, active-backup without an active member: the member probing this round
-    /// (the kernel's `current_arp_slave`) and when it last sent.
-    arp_prober: Option<usize>,
-    arp_probed: Option<Instant>,
     next_reconcile: Instant,
     counts: SharedCounts,
     /// multi-wan bonds: their uplinks, watched.
@@ -245,9 +242,6 @@ impl BondTask {
             carrier_on: None,
             ioctl: crate::netdev::ioctl_socket()?,
             next_poll: now,
-            active_since: None,
-            arp_prober: None,
-            arp_probed: None,
             next_probe: now,
             next_reconcile: now,
             counts,
@@ -423,95 +417,38 @@ impl BondTask {
 
     fn on_heard(&mut self, slot: usize, heard: MemberProbeReply) {
         let now = Instant::now();
-        self.note_active(now);
-        if !self.validates(slot) {
-            // Not validated: traffic counts (the members' rx counters, read each round);
-            // with the `filter` values only ARP/ND does, which is what this is.
-            if let Some(m) = self.members.get_mut(&slot) {
+        let validated = self.validates(slot);
+        let targets4 = &self.opts.arp_ip_targets;
+        let targets6 = &self.opts.ns_ip6_targets;
+        let own4 = self.source_v4();
+        let Some(m) = self.members.get_mut(&slot) else {
+            return;
+        };
+        // Which target (index into the combined v4+v6 list) this frame proves alive.
+        let target = match heard {
+            MemberProbeReply::Arp(a) => {
+                targets4.iter().position(|t| *t == a.sender).or_else(|| {
+                    // A backup hearing the active member's probe also proves its path (kernel).
+                    (a.op == 1 && Some(a.sender) == own4)
+                        .then(|| targets4.iter().position(|t| *t == a.target))
+                        .flatten()
+                })
+            }
+            MemberProbeReply::Nd(n) => targets6
+                .iter()
+                .position(|t| *t == n.source || (n.kind == 136 && *t == n.target))
+                .map(|i| targets4.len() + i),
+        };
+        match target {
+            Some(i) => {
                 m.probe.last_rx = now;
+                if let Some(t) = m.probe.target_rx.get_mut(i) {
+                    *t = now;
+                }
             }
-            return;
-        }
-        let role = self.arp_role(slot, now);
-        let (own4, own6) = self.own_addresses();
-        let targets = Targets {
-            v4: &self.opts.arp_ip_targets,
-            v6: &self.opts.ns_ip6_targets,
-            own4: &own4,
-            own6: &own6,
-        };
-        let Some(target) = targets.proves(role, heard) else {
-            return;
-        };
-        if let Some(m) = self.members.get_mut(&slot) {
-            m.probe.last_rx = now;
-            if let Some(t) = m.probe.target_rx.get_mut(target) {
-                *t = now;
-            }
-        }
-    }
-
-    /// The bond's addresses, by family.
-    fn own_addresses(&self) -> (Vec<Ipv4Addr>, Vec<Ipv6Addr>) {
-        let mut v4 = Vec::new();
-        let mut v6 = Vec::new();
-        for c in &self.addresses {
-            match c.addr {
-                IpAddr::V4(a) => v4.push(a),
-                IpAddr::V6(a) => v6.push(a),
-            }
-        }
-        (v4, v6)
-    }
-
-    /// active-backup: the active member, if it is usable.
-    fn ab_active(&self) -> Option<usize> {
-        let cfg = self.maps.config.current().ok().flatten()?;
-        if cfg.mode() != Some(Mode::ActiveBackup) {
-            return None;
-        }
-        let slot = cfg.active_slot as usize;
-        self.members
-            .get(&slot)
-            .filter(|m| m.monitor.phase().usable())
-            .map(|_| slot)
-    }
-
-    /// Notes when the active member changed (when it became active, the kernel's
-    /// `last_link_up`, against which its answers are judged fresh).
-    fn note_active(&mut self, now: Instant) {
-        let active = self.ab_active();
-        if active != self.active_since.map(|(s, _)| s) {
-            self.active_since = active.map(|s| (s, now));
-        }
-    }
-
-    /// The ARP monitor's view of member `slot` ([`arp_monitor::Role`]).
-    fn arp_role(&self, slot: usize, now: Instant) -> Role {
-        let ab = self
-            .maps
-            .config
-            .current()
-            .ok()
-            .flatten()
-            .is_some_and(|c| c.mode() == Some(Mode::ActiveBackup));
-        if !ab {
-            return Role::Active;
-        }
-        match self.active_since {
-            Some((active, _)) if active == slot => Role::Active,
-            Some((active, since)) => Role::Backup {
-                active_heard: self
-                    .members
-                    .get(&active)
-                    .is_some_and(|m| m.probe.last_rx > since),
-            },
-            None => Role::NoActive {
-                probed_recently: self.arp_probed.is_some_and(|t| {
-                    now.saturating_duration_since(t)
-                        <= Duration::from_millis(self.opts.arp_interval as u64)
-                }),
-            },
+            // Without validation any frame shows the link receives.
+            None if !validated => m.probe.last_rx = now,
+            None => {}
         }
     }
 
@@ -526,7 +463,12 @@ impl BondTask {
             .filter(|c| c.mode() == Some(Mode::ActiveBackup))
             .map(|c| c.active_slot as usize);
         let is_active = active.is_none_or(|a| a == slot);
-        self.opts.arp_validate.validates(is_active)
+        match self.opts.arp_validate {
+            ArpValidate::None => false,
+            ArpValidate::Active => is_active,
+            ArpValidate::Backup => !is_active,
+            ArpValidate::All => true,
+        }
     }
 
     async fn on_tick(&mut self) -> Result<()> {
@@ -854,9 +796,9 @@ impl BondTask {
                     while let Ok(n) = reader.recv(&mut buf).await {
                         let frame = &buf[..n];
                         let heard = if let Some(a) = frames::parse_arp(frame) {
-                            Heard::Arp(a)
+                            MemberProbeReply::Arp(a)
                         } else if let Some(nd) = frames::parse_nd(frame) {
-                            Heard::Nd(nd)
+                            MemberProbeReply::Nd(nd)
                         } else {
                             continue;
                         };
@@ -959,37 +901,15 @@ impl BondTask {
         let src4 = self.source_v4().unwrap_or(Ipv4Addr::UNSPECIFIED);
         let src6 = self.source_v6();
         let now = Instant::now();
-        self.note_active(now);
-        // Not validated: any frame counts (the interface's own counter), or with the
-        // `filter` values only ARP/ND (heard on the probe socket: `on_heard`).
         let unvalidated: Vec<usize> = self
             .members
             .keys()
             .copied()
-            .filter(|s| !self.validates(*s) && !self.opts.arp_validate.filters())
+            .filter(|s| !self.validates(*s))
             .collect();
-        // Who probes: in active-backup the active member, or one member in turn while none
-        // is (`arp_monitor::probers`); in the other modes every member.
-        let ab = cfg.mode() == Some(Mode::ActiveBackup);
-        let with_carrier: Vec<usize> = {
-            let mut v: Vec<usize> = self
-                .members
-                .iter()
-                .filter(|(_, m)| m.carrier)
-                .map(|(s, _)| *s)
-                .collect();
-            v.sort_unstable();
-            v
-        };
-        let active = self.active_since.map(|(s, _)| s);
-        let (probers, current) = arp_monitor::probers(ab, active, &with_carrier, self.arp_prober);
-        self.arp_prober = current;
-        if current.is_some() {
-            self.arp_probed = Some(now);
-        }
         for (slot, m) in self.members.iter_mut() {
             let mac = cfg.members[*slot].mac;
-            if let Some(socket) = m.socket.as_ref().filter(|_| probers.contains(slot)) {
+            if let Some(socket) = &m.socket {
                 for target in &self.opts.arp_ip_targets {
                     let _ = socket.send(&frames::arp_request(mac, src4, *target));
                 }

@@ -1,7 +1,6 @@
 //! The controller (`bondxdp run`): keeps the bonds of one network namespace healthy.
 //!
 //! * [`monitor`]: the per-member link state machine (updelay/downdelay, probe liveness);
-//! * [`arp_monitor`]: the ARP monitor's rules (who probes, which frames prove a path);
 //! * [`events`]: netlink link events, so carrier loss is acted on at once;
 //! * [`carrier`]: the carrier watch (fexit on the kernel's carrier functions), so an idle
 //!   controller does not poll;
@@ -21,7 +20,6 @@
 
 pub mod alb;
 mod apply;
-pub mod arp_monitor;
 mod bond_task;
 pub mod carrier;
 pub mod events;

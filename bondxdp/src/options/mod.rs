@@ -283,57 +283,6 @@ pub enum ArpValidate {
     Backup = 2,
     /// Validated on every member.
     All = 3,
-    /// Like `all`, and where answers are not validated only ARP (and ND) counts as traffic,
-    /// not any frame (the kernel's `filter`).
-    Filter = 4,
-    /// Like `active`, with the `filter` rule for the backups.
-    FilterActive = 5,
-    /// Like `backup`, with the `filter` rule for the active member.
-    FilterBackup = 6,
-}
-
-impl ArpValidate {
-    /// Every value, by its kernel number.
-    pub const ALL: [ArpValidate; 7] = [
-        ArpValidate::None,
-        ArpValidate::Active,
-        ArpValidate::Backup,
-        ArpValidate::All,
-        ArpValidate::Filter,
-        ArpValidate::FilterActive,
-        ArpValidate::FilterBackup,
-    ];
-
-    /// The kernel's name (`filter_active`).
-    pub fn name(self) -> &'static str {
-        match self {
-            ArpValidate::None => "none",
-            ArpValidate::Active => "active",
-            ArpValidate::Backup => "backup",
-            ArpValidate::All => "all",
-            ArpValidate::Filter => "filter",
-            ArpValidate::FilterActive => "filter_active",
-            ArpValidate::FilterBackup => "filter_backup",
-        }
-    }
-
-    /// Whether answers on the active member (`active`) or on a backup are validated.
-    pub fn validates(self, active: bool) -> bool {
-        match self {
-            ArpValidate::None | ArpValidate::Filter => false,
-            ArpValidate::Active | ArpValidate::FilterActive => active,
-            ArpValidate::Backup | ArpValidate::FilterBackup => !active,
-            ArpValidate::All => true,
-        }
-    }
-
-    /// Whether members that are not validated count only ARP/ND, not any frame.
-    pub fn filters(self) -> bool {
-        matches!(
-            self,
-            ArpValidate::Filter | ArpValidate::FilterActive | ArpValidate::FilterBackup
-        )
-    }
 }
 
 /// `arp_all_targets`: does one target answering suffice, or must all?
@@ -727,23 +676,6 @@ mod tests {
         l.write_pinned(&mut r);
         assert_eq!(LacpOptions::from_pinned(&r), l);
         assert_eq!(r.active_aggregator, 3);
-        // arp_validate by name or kernel number, the filter values included.
-        for (v, want) in [
-            ("filter", ArpValidate::Filter),
-            ("5", ArpValidate::FilterActive),
-            ("filter_backup", ArpValidate::FilterBackup),
-            ("3", ArpValidate::All),
-        ] {
-            set_option(&mut o, "arp_validate", v).unwrap();
-            assert_eq!(o.monitor.arp_validate, want, "{v}");
-        }
-        assert!(set_option(&mut o, "arp_validate", "7").is_err());
-        assert!(
-            ArpValidate::FilterActive.validates(true)
-                && !ArpValidate::FilterActive.validates(false)
-        );
-        assert!(ArpValidate::Filter.filters() && !ArpValidate::All.filters());
-        set_option(&mut o, "arp_validate", "none").unwrap();
         // Numbers as the kernel takes them; empty means "the bond's MAC".
         set_option(&mut o, "lacp_rate", "0").unwrap();
         set_option(&mut o, "ad_select", "1").unwrap();

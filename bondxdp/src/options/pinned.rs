@@ -258,9 +258,11 @@ impl MonitorOptions {
                 .iter()
                 .map(|o| Ipv6Addr::from(*o))
                 .collect(),
-            arp_validate: match ArpValidate::ALL.get(m.arp_validate as usize) {
-                Some(a) => *a,
-                None => ArpValidate::None,
+            arp_validate: match m.arp_validate {
+                1 => ArpValidate::Active,
+                2 => ArpValidate::Backup,
+                3 => ArpValidate::All,
+                _ => ArpValidate::None,
             },
             arp_all_targets: if m.arp_all_targets == 1 {
                 ArpAllTargets::All

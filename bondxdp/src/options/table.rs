@@ -349,25 +349,26 @@ pub static OPTIONS: &[OptionSpec] = &[
     row(
         "arp_validate",
         "WHICH",
-        "Which members' probe answers are validated: none, active, backup, all; filter, \
-         filter_active, filter_backup: the same as all, active, backup, and members not \
-         validated count only ARP as received traffic.",
+        "Which members' probe answers are validated: none, active, backup, all.",
         |o, k, v| {
-            o.monitor.arp_validate = ArpValidate::ALL
-                .into_iter()
-                .enumerate()
-                .find(|(n, a)| a.name() == v || n.to_string() == v)
-                .map(|(_, a)| a)
-                .ok_or_else(|| {
-                    bad_choice(
-                        k,
-                        v,
-                        "none, active, backup, all, filter, filter_active, filter_backup",
-                    )
-                })?;
+            o.monitor.arp_validate = match v {
+                "none" | "0" => ArpValidate::None,
+                "active" | "1" => ArpValidate::Active,
+                "backup" | "2" => ArpValidate::Backup,
+                "all" | "3" => ArpValidate::All,
+                _ => return Err(bad_choice(k, v, "none, active, backup, all")),
+            };
             Ok(())
         },
-        |o| o.monitor.arp_validate.name().into(),
+        |o| {
+            match o.monitor.arp_validate {
+                ArpValidate::None => "none",
+                ArpValidate::Active => "active",
+                ArpValidate::Backup => "backup",
+                ArpValidate::All => "all",
+            }
+            .into()
+        },
     ),
     row(
         "arp_all_targets",
