@@ -18,6 +18,7 @@
 
 pub mod alb;
 mod apply;
+pub mod arp_monitor;
 mod bond_task;
 pub mod events;
 pub mod frames;
