@@ -479,7 +479,7 @@ fn arp_validate_filter_counts_only_arp_as_received_traffic() {
     );
     assert!(
         moved,
-        "with filter, unicast alone did not keep {before} active: members {:?}\n{}",
+        "with filter, {before} stayed active on unicast alone: members {:?}\n{}",
         links(&t.server),
         ctl.log()
     );
