@@ -292,8 +292,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "Kernel option (deprecated there): 1 only. bondxdp always judges links by their \
          carrier and netlink state; 0 (the driver's MII/ethtool ioctls) is refused.",
         |_, k, v| match v {
-            "1" | "on" => Ok(()),
-            "0" | "off" => Err(Error::invalid(
+            "1" | "on" | "true" => Ok(()),
+            "0" | "off" | "false" => Err(Error::invalid(
                 k,
                 "0 is not supported: bondxdp always uses the members' carrier (netlink) state",
             )),
@@ -1125,7 +1125,9 @@ mod tests {
         let mut o = BondOptions::default();
         set_option(&mut o, "use_carrier", "1").unwrap();
         set_option(&mut o, "use_carrier", "on").unwrap();
+        set_option(&mut o, "use_carrier", "true").unwrap(); // TOML `use_carrier = true`
         assert_eq!(o, BondOptions::default());
+        assert!(set_option(&mut o, "use_carrier", "false").is_err());
         let e = set_option(&mut o, "use_carrier", "0")
             .unwrap_err()
             .to_string();
