@@ -298,3 +298,189 @@ fn stacked_unicast_addresses_reach_the_members_and_leave_with_the_bond() {
         );
     }
 }
+
+/// The server's active member and the MAC of `dev` in `ns`.
+fn active_member(ns: &Netns) -> String {
+    ns.status("bond0")["active"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn mac_of(ns: &Netns, dev: &str) -> String {
+    ns.exec_ok(&["cat", &format!("/sys/class/net/{dev}/address")])
+        .trim()
+        .to_string()
+}
+
+/// Active-backup with the ARP monitor (arp_interval 100) and its target behind the switch:
+/// `arp_validate` as given.
+fn arp_bond(t: &Topo, validate: &str) {
+    t.bond(&[
+        "--mode",
+        "active-backup",
+        "--arp-interval",
+        "100",
+        "--arp-ip-target",
+        CLIENT,
+        "--arp-validate",
+        validate,
+    ]);
+}
+
+/// Issue 17 defect 2 (bond_options.sh arp_validate on a shared segment): the ARP monitor
+/// probes only through the active member, as the kernel's bond_ab_arp_probe, so the switch
+/// learns the bond's MAC there and unicast to the bond arrives. Before the fix every member
+/// probed with the bond's MAC: the switch delivered to whichever probed last, often a backup
+/// that drops it (most starts lost ~all datagrams).
+#[test]
+fn arp_monitor_on_a_shared_segment_delivers_unicast_to_the_active_member() {
+    let t = Topo::new("arpu");
+    let mut lost_starts = Vec::new();
+    for start in 0..5 {
+        arp_bond(&t, ["none", "active", "backup", "all"][start % 4]);
+        let ctl = bondxdp_tests::controller::Controller::start(&t.server, &[], 1);
+        assert!(
+            eventually(5000, || links(&t.server) == ["up", "up"]),
+            "start {start}: members {:?}\n{}",
+            links(&t.server),
+            ctl.log()
+        );
+        // Several probe rounds, so the switch has seen whatever the probes teach it.
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        let (report, ()) = bondxdp_tests::traffic::udp_stream(
+            &t.client,
+            &t.server,
+            format!("{CLIENT}:7100").parse().unwrap(),
+            format!("{SERVER}:7101").parse().unwrap(),
+            500,
+            std::time::Duration::from_millis(400),
+            || {},
+        );
+        if report.received * 2 < report.sent {
+            lost_starts.push((start, report));
+        }
+        drop(ctl);
+        t.server.bondxdp_ok(&["down", "bond0"]);
+    }
+    assert!(
+        lost_starts.is_empty(),
+        "starts whose unicast to the bond was lost: {lost_starts:?}"
+    );
+}
+
+/// Issue 17 defect 2: the switch stops forwarding the target's frames to the active member's
+/// port (nftables in the switch); the active member hears no answers, its own probes (flooded
+/// to the other member) do not count for it, so the bond fails over, as the kernel's
+/// bond_ab_arp_inspect. Before the fix the bond's own probes kept it up forever.
+#[test]
+fn arp_monitor_fails_over_when_the_target_stops_reaching_the_active_member() {
+    for validate in ["active", "all"] {
+        let t = Topo::new(if validate == "all" { "arpf3" } else { "arpf1" });
+        arp_bond(&t, validate);
+        let ctl = bondxdp_tests::controller::Controller::start(&t.server, &[], 1);
+        assert!(
+            eventually(5000, || links(&t.server) == ["up", "up"]),
+            "{validate}: members {:?}\n{}",
+            links(&t.server),
+            ctl.log()
+        );
+        let before = active_member(&t.server);
+        let port = if before == "eth0" { "s0" } else { "s1" };
+        let client_mac = mac_of(&t.client, "eth0");
+        t.switch.exec_ok(&["nft", "add table bridge cut"]);
+        t.switch.exec_ok(&[
+            "nft",
+            "add chain bridge cut forward { type filter hook forward priority 0; }",
+        ]);
+        t.switch.exec_ok(&[
+            "nft",
+            &format!("add rule bridge cut forward oifname {port} ether saddr {client_mac} drop"),
+        ]);
+        assert!(
+            eventually(3000, || active_member(&t.server) != before),
+            "{validate}: still on {before}, members {:?}\n{}",
+            links(&t.server),
+            ctl.log()
+        );
+        // (The old active member may come back as a backup: the bond's probes, flooded to it,
+        // are what a backup is judged by.)
+        assert!(reaches(&t.client, SERVER), "{validate}: after the failover");
+    }
+}
+
+/// bonding.rst arp_validate filter: nothing is validated, but only ARP frames count as
+/// received traffic. The client stops sending ARP (nftables) but streams unicast to the
+/// bond: with `none` that traffic keeps the active member up; after `set arp_validate
+/// filter` it no longer counts and the active member fails.
+#[test]
+fn arp_validate_filter_counts_only_arp_as_received_traffic() {
+    let t = Topo::new("arpflt");
+    arp_bond(&t, "none");
+    let ctl = bondxdp_tests::controller::Controller::start(&t.server, &[], 1);
+    assert!(
+        eventually(5000, || links(&t.server) == ["up", "up"]),
+        "members {:?}\n{}",
+        links(&t.server),
+        ctl.log()
+    );
+    let bond_mac = mac_of(&t.server, "bond0");
+    t.client.ip(&[
+        "neigh",
+        "replace",
+        SERVER,
+        "lladdr",
+        &bond_mac,
+        "dev",
+        "eth0",
+        "nud",
+        "permanent",
+    ]);
+    t.client.exec_ok(&["nft", "add table arp quiet"]);
+    t.client.exec_ok(&[
+        "nft",
+        "add chain arp quiet out { type filter hook output priority 0; policy drop; }",
+    ]);
+    let before = active_member(&t.server);
+    let still = |ms: u64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+        while std::time::Instant::now() < deadline {
+            if active_member(&t.server) != before || links(&t.server) != ["up", "up"] {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        true
+    };
+    let (report, (kept, moved)) = bondxdp_tests::traffic::udp_stream(
+        &t.client,
+        &t.server,
+        format!("{CLIENT}:7200").parse().unwrap(),
+        format!("{SERVER}:7201").parse().unwrap(),
+        200,
+        std::time::Duration::from_secs(6),
+        || {
+            // No ARP from the target, but unicast keeps arriving: any frame counts.
+            let kept = still(2000);
+            t.server
+                .bondxdp_ok(&["set", "bond0", "arp_validate=filter"]);
+            let moved = eventually(3000, || active_member(&t.server) != before);
+            (kept, moved)
+        },
+    );
+    assert!(
+        report.received > 0,
+        "the unicast stream arrived: {report:?}"
+    );
+    assert!(
+        kept,
+        "with none, unicast kept the active member up\n{}",
+        ctl.log()
+    );
+    assert!(
+        moved,
+        "with filter, {before} stayed active on unicast alone: members {:?}\n{}",
+        links(&t.server),
+        ctl.log()
+    );
+}

@@ -29,10 +29,11 @@ use tracing::{debug, info, warn};
 
 use super::{
     aligned,
+    arp_monitor::{self, Context, Heard, ProbeState, Role, Verdict, Window},
     events::{ControllerEvent, LinkEvent},
-    frames::{self, Arp, Nd},
+    frames,
     lacp::{LacpDriver, LacpFrame, MemberInfo, actor_config},
-    monitor::{Delays, LinkMonitor, Phase, ProbeState},
+    monitor::{Delays, LinkMonitor, Phase},
     multi_wan::{UplinkProbeReply, Uplinks},
     packet_socket::{PacketSocket, Reader},
     rebalance::Rebalancer,
@@ -43,7 +44,7 @@ use crate::{
     maps::{BondMaps, name_string},
     metrics::SharedCounts,
     netdev::Netlink,
-    options::{ArpAllTargets, ArpValidate, IpCidr, LacpOptions, MonitorOptions},
+    options::{ArpAllTargets, IpCidr, LacpOptions, MonitorOptions},
     options::{pinned_options, slot_names},
     pins::{BondLock, BondPaths},
 };
@@ -73,13 +74,6 @@ const PROBE_GRACE: Duration = Duration::from_secs(1);
 const ADDRESS_REFRESH: Duration = Duration::from_secs(1);
 /// 802.3ad: how often the members' speed and duplex (their LACP keys) are re-read while up.
 const LACP_SPEED_REFRESH: Duration = Duration::from_secs(1);
-
-/// A probe-relevant frame heard on a member.
-#[derive(Clone, Copy, Debug)]
-enum MemberProbeReply {
-    Arp(Arp),
-    Nd(Nd),
-}
 
 /// One member as the loop tracks it.
 struct Member {
@@ -170,14 +164,19 @@ struct BondTask {
     /// Members by slot.
     members: HashMap<usize, Member>,
     events: broadcast::Receiver<ControllerEvent>,
-    heard_tx: mpsc::UnboundedSender<(usize, MemberProbeReply)>,
-    heard_rx: mpsc::UnboundedReceiver<(usize, MemberProbeReply)>,
+    heard_tx: mpsc::UnboundedSender<(usize, Heard)>,
+    heard_rx: mpsc::UnboundedReceiver<(usize, Heard)>,
     addresses: Vec<IpCidr>,
     addresses_read: Option<Instant>,
     carrier_on: Option<bool>,
     ioctl: std::os::fd::OwnedFd,
     next_poll: Instant,
     next_probe: Instant,
+    /// active-backup with no active member: the member probing this interval (kernel
+    /// `current_arp_slave`).
+    arp_prober: Option<usize>,
+    /// The active member the ARP monitor last saw (to restart its grace when it changes).
+    arp_active: Option<usize>,
     next_reconcile: Instant,
     counts: SharedCounts,
     /// multi-wan bonds: their uplinks, watched.
@@ -243,6 +242,8 @@ impl BondTask {
             ioctl: crate::netdev::ioctl_socket()?,
             next_poll: now,
             next_probe: now,
+            arp_prober: None,
+            arp_active: None,
             next_reconcile: now,
             counts,
             mwan,
@@ -415,59 +416,107 @@ impl BondTask {
         Ok(())
     }
 
-    fn on_heard(&mut self, slot: usize, heard: MemberProbeReply) {
+    fn on_heard(&mut self, slot: usize, heard: Heard) {
         let now = Instant::now();
-        let validated = self.validates(slot);
-        let targets4 = &self.opts.arp_ip_targets;
-        let targets6 = &self.opts.ns_ip6_targets;
-        let own4 = self.source_v4();
+        let role = self.role(slot);
+        let window = self.window();
+        let active_answered = self
+            .arp_active
+            .and_then(|a| self.members.get(&a))
+            .is_some_and(|a| a.probe.answered_since_active(window.all_targets));
+        let prober_sent = self
+            .arp_prober
+            .and_then(|p| self.members.get(&p))
+            .is_some_and(|p| window.within(now, p.probe.last_tx, 1));
+        let (own4, own6) = self.own_addresses();
+        let ctx = Context {
+            validate: self.opts.arp_validate,
+            role,
+            targets4: &self.opts.arp_ip_targets,
+            targets6: &self.opts.ns_ip6_targets,
+            own4: &own4,
+            own6: &own6,
+            active_answered,
+            prober_sent,
+        };
+        let verdict = arp_monitor::judge(&ctx, heard);
         let Some(m) = self.members.get_mut(&slot) else {
             return;
         };
-        // Which target (index into the combined v4+v6 list) this frame proves alive.
-        let target = match heard {
-            MemberProbeReply::Arp(a) => {
-                targets4.iter().position(|t| *t == a.sender).or_else(|| {
-                    // A backup hearing the active member's probe also proves its path (kernel).
-                    (a.op == 1 && Some(a.sender) == own4)
-                        .then(|| targets4.iter().position(|t| *t == a.target))
-                        .flatten()
-                })
-            }
-            MemberProbeReply::Nd(n) => targets6
-                .iter()
-                .position(|t| *t == n.source || (n.kind == 136 && *t == n.target))
-                .map(|i| targets4.len() + i),
-        };
-        match target {
-            Some(i) => {
+        match verdict {
+            Verdict::Target(i) => {
                 m.probe.last_rx = now;
                 if let Some(t) = m.probe.target_rx.get_mut(i) {
                     *t = now;
                 }
             }
-            // Without validation any frame shows the link receives.
-            None if !validated => m.probe.last_rx = now,
-            None => {}
+            Verdict::Received => m.probe.last_rx = now,
+            Verdict::Nothing => {}
         }
     }
 
-    /// Whether probe answers on `slot` must come from a target to count (`arp_validate`).
-    fn validates(&self, slot: usize) -> bool {
-        let active = self
-            .maps
+    /// The active-backup active member, if the bond runs active-backup and has one.
+    fn active_member(&self) -> Option<usize> {
+        self.maps
             .config
             .current()
             .ok()
             .flatten()
             .filter(|c| c.mode() == Some(Mode::ActiveBackup))
-            .map(|c| c.active_slot as usize);
-        let is_active = active.is_none_or(|a| a == slot);
-        match self.opts.arp_validate {
-            ArpValidate::None => false,
-            ArpValidate::Active => is_active,
-            ArpValidate::Backup => !is_active,
-            ArpValidate::All => true,
+            .map(|c| c.active_slot as usize)
+            .filter(|a| *a < MAX_MEMBERS)
+    }
+
+    fn active_backup(&self) -> bool {
+        self.maps
+            .config
+            .current()
+            .ok()
+            .flatten()
+            .is_some_and(|c| c.mode() == Some(Mode::ActiveBackup))
+    }
+
+    /// The member's role to the ARP monitor.
+    fn role(&self, slot: usize) -> Role {
+        if !self.active_backup() {
+            Role::Balanced
+        } else if self.active_member() == Some(slot) {
+            Role::Active
+        } else {
+            Role::Backup
+        }
+    }
+
+    fn window(&self) -> Window {
+        Window {
+            interval: Duration::from_millis(self.opts.arp_interval as u64),
+            missed_max: self.opts.arp_missed_max.max(1),
+            all_targets: self.opts.arp_all_targets == ArpAllTargets::All,
+        }
+    }
+
+    /// The bond's own addresses (frames the ARP monitor recognises as its probes).
+    fn own_addresses(&self) -> (Vec<Ipv4Addr>, Vec<Ipv6Addr>) {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for c in &self.addresses {
+            match c.addr {
+                IpAddr::V4(a) => v4.push(a),
+                IpAddr::V6(a) => v6.push(a),
+            }
+        }
+        (v4, v6)
+    }
+
+    /// Restarts the grace of a member that just became the active one (kernel
+    /// `last_link_up`): it did not send while it was a backup.
+    fn track_active(&mut self, now: Instant) {
+        let active = self.active_member();
+        if active != self.arp_active {
+            if let Some(m) = active.and_then(|a| self.members.get_mut(&a)) {
+                m.probe.made_active(now);
+            }
+            self.arp_active = active;
         }
     }
 
@@ -796,9 +845,9 @@ impl BondTask {
                     while let Ok(n) = reader.recv(&mut buf).await {
                         let frame = &buf[..n];
                         let heard = if let Some(a) = frames::parse_arp(frame) {
-                            MemberProbeReply::Arp(a)
+                            Heard::Arp(a)
                         } else if let Some(nd) = frames::parse_nd(frame) {
-                            MemberProbeReply::Nd(nd)
+                            Heard::Nd(nd)
                         } else {
                             continue;
                         };
@@ -890,8 +939,9 @@ impl BondTask {
             .copied()
     }
 
-    /// Sends one probe per target through every member, and reads the members' own rx
-    /// counters (any received frame counts where answers are not validated).
+    /// Sends one probe per target through the members whose turn it is (the active member
+    /// in active-backup, see `arp_monitor::probers`), and reads the members' own rx counters
+    /// (any received frame counts where answers are not validated, unless `filter*`).
     async fn probe_round(&mut self) {
         self.refresh_addresses().await;
         let cfg = match self.config() {
@@ -901,15 +951,38 @@ impl BondTask {
         let src4 = self.source_v4().unwrap_or(Ipv4Addr::UNSPECIFIED);
         let src6 = self.source_v6();
         let now = Instant::now();
+        self.track_active(now);
+        let arp_only = self.opts.arp_validate.arp_only();
         let unvalidated: Vec<usize> = self
             .members
             .keys()
             .copied()
-            .filter(|s| !self.validates(*s))
+            .filter(|s| {
+                !arp_only
+                    && !self
+                        .opts
+                        .arp_validate
+                        .validates(self.role(*s) != Role::Backup)
+            })
             .collect();
+        let mut up: Vec<usize> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.carrier)
+            .map(|(s, _)| *s)
+            .collect();
+        up.sort_unstable();
+        let probers = arp_monitor::probers(
+            self.active_backup(),
+            self.active_member(),
+            &up,
+            &mut self.arp_prober,
+        );
         for (slot, m) in self.members.iter_mut() {
             let mac = cfg.members[*slot].mac;
-            if let Some(socket) = &m.socket {
+            if probers.contains(slot)
+                && let Some(socket) = &m.socket
+            {
                 for target in &self.opts.arp_ip_targets {
                     let _ = socket.send(&frames::arp_request(mac, src4, *target));
                 }
@@ -918,6 +991,7 @@ impl BondTask {
                         let _ = socket.send(&frames::neighbour_solicitation(mac, src6, *target));
                     }
                 }
+                m.probe.last_tx = m.probe.last_tx.max(now);
             }
             if unvalidated.contains(slot)
                 && let Ok(Some(link)) = self.nl.link_by_index(m.ifindex).await
@@ -934,17 +1008,24 @@ impl BondTask {
     async fn evaluate(&mut self) -> Result<()> {
         let now = Instant::now();
         let delays = self.delays();
-        let interval = Duration::from_millis(self.opts.arp_interval as u64);
         let probing = self.probing();
-        let all_targets = self.opts.arp_all_targets == ArpAllTargets::All;
-        let missed_max = self.opts.arp_missed_max;
+        if probing {
+            self.track_active(now);
+        }
+        let window = self.window();
+        let roles: HashMap<usize, Role> =
+            self.members.keys().map(|s| (*s, self.role(*s))).collect();
         let mut changed = false;
         let mwan = self.mwan.as_ref();
         let mut recovering = Vec::new();
         for (slot, m) in self.members.iter_mut() {
             let probe_ok = match mwan {
                 Some(u) => u.healthy(*slot),
-                None => !probing || m.probe.alive(now, interval, missed_max, all_targets),
+                None => {
+                    !probing
+                        || m.probe
+                            .alive(now, roles[slot], m.monitor.phase().usable(), &window)
+                }
             };
             let link_ok = m.carrier && probe_ok;
             if link_ok {

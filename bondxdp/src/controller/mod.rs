@@ -20,6 +20,7 @@
 
 pub mod alb;
 mod apply;
+pub mod arp_monitor;
 mod bond_task;
 pub mod carrier;
 pub mod events;

@@ -4,7 +4,7 @@
 //! within its delay never changes state. Pure and clock-free: callers pass the time.
 //!
 //! Inputs are "is the link usable right now" samples (carrier, and the ARP monitor's verdict
-//! when probing is on); the output is the state the data plane acts on.
+//! when probing is on, `arp_monitor.rs`); the output is the state the data plane acts on.
 
 use std::time::{Duration, Instant};
 
@@ -129,45 +129,6 @@ impl LinkMonitor {
     }
 }
 
-/// The ARP monitor's view of one member: when valid traffic last arrived, overall and per
-/// target (kernel `last_rx`, `target_last_arp_rx`).
-#[derive(Clone, Debug)]
-pub struct ProbeState {
-    /// Last valid frame from any target (or any frame at all without validation).
-    pub last_rx: Instant,
-    /// Last valid frame from each target.
-    pub target_rx: Vec<Instant>,
-}
-
-impl ProbeState {
-    /// A member just (re)joined, or the controller just started: everything counts as heard
-    /// at `since`, which may lie ahead of now to give the peer time to start answering.
-    pub fn new(since: Instant, targets: usize) -> ProbeState {
-        ProbeState {
-            last_rx: since,
-            target_rx: vec![since; targets],
-        }
-    }
-
-    /// Whether the link passes: heard within `missed_max` intervals plus half an interval
-    /// (kernel `bond_time_in_interval`), from any target or, with `all_targets`, from each.
-    pub fn alive(
-        &self,
-        now: Instant,
-        interval: Duration,
-        missed_max: u32,
-        all_targets: bool,
-    ) -> bool {
-        let window = interval * missed_max.max(1) + interval / 2;
-        let fresh = |t: &Instant| now.saturating_duration_since(*t) <= window;
-        if all_targets && !self.target_rx.is_empty() {
-            self.target_rx.iter().all(fresh)
-        } else {
-            fresh(&self.last_rx)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,22 +197,5 @@ mod tests {
         assert!(!m.observe(true, t0 + ms(299), d));
         assert!(m.observe(true, t0 + ms(300), d));
         assert!(m.phase().usable());
-    }
-
-    #[test]
-    fn probe_liveness_windows() {
-        let t0 = Instant::now();
-        let mut p = ProbeState::new(t0, 2);
-        let iv = ms(10);
-        // missed_max 2: alive for 2.5 intervals after the last answer.
-        assert!(p.alive(t0 + ms(25), iv, 2, false));
-        assert!(!p.alive(t0 + ms(26), iv, 2, false));
-        // all_targets: every target must have answered.
-        p.last_rx = t0 + ms(20);
-        p.target_rx[0] = t0 + ms(20);
-        assert!(p.alive(t0 + ms(30), iv, 2, false));
-        assert!(!p.alive(t0 + ms(30), iv, 2, true));
-        p.target_rx[1] = t0 + ms(20);
-        assert!(p.alive(t0 + ms(30), iv, 2, true));
     }
 }

@@ -283,6 +283,27 @@ pub enum ArpValidate {
     Backup = 2,
     /// Validated on every member.
     All = 3,
+    /// Nothing validated, but only ARP frames count as received traffic.
+    Filter = 4,
+    /// As `active`; only ARP frames count on the members not validated.
+    FilterActive = 5,
+    /// As `backup`; only ARP frames count on the members not validated.
+    FilterBackup = 6,
+}
+
+impl ArpValidate {
+    /// Whether a member in this role must hear validated probe traffic (kernel
+    /// `slave_do_arp_validate`: bit 0 active, bit 1 backup).
+    pub fn validates(self, active: bool) -> bool {
+        let bits = self as u8;
+        if active { bits & 1 != 0 } else { bits & 2 != 0 }
+    }
+
+    /// Whether only ARP frames count as received traffic on members not validated (kernel
+    /// `slave_do_arp_validate_only`, the `filter` bit).
+    pub fn arp_only(self) -> bool {
+        self as u8 & 4 != 0
+    }
 }
 
 /// `arp_all_targets`: does one target answering suffice, or must all?

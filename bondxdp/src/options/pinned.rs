@@ -262,6 +262,9 @@ impl MonitorOptions {
                 1 => ArpValidate::Active,
                 2 => ArpValidate::Backup,
                 3 => ArpValidate::All,
+                4 => ArpValidate::Filter,
+                5 => ArpValidate::FilterActive,
+                6 => ArpValidate::FilterBackup,
                 _ => ArpValidate::None,
             },
             arp_all_targets: if m.arp_all_targets == 1 {

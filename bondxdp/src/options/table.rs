@@ -287,6 +287,21 @@ pub static OPTIONS: &[OptionSpec] = &[
     )
     .applies(MONITOR),
     row(
+        "use_carrier",
+        "1",
+        "Kernel option (deprecated there): 1 only. bondxdp always judges links by their \
+         carrier and netlink state; 0 (the driver's MII/ethtool ioctls) is refused.",
+        |_, k, v| match v {
+            "1" | "on" | "true" => Ok(()),
+            "0" | "off" | "false" => Err(Error::invalid(
+                k,
+                "0 is not supported: bondxdp always uses the members' carrier (netlink) state",
+            )),
+            _ => Err(bad_choice(k, v, "1 (on)")),
+        },
+        |_| "1".into(),
+    ),
+    row(
         "updelay",
         "MS",
         "Wait this long (ms, a multiple of miimon) before using a recovered link.",
@@ -349,14 +364,25 @@ pub static OPTIONS: &[OptionSpec] = &[
     row(
         "arp_validate",
         "WHICH",
-        "Which members' probe answers are validated: none, active, backup, all.",
+        "Which members' probe answers are validated: none, active, backup, all, filter, \
+         filter_active, filter_backup (filter*: as none/active/backup/all, but only ARP frames \
+         count as received traffic on the members not validated).",
         |o, k, v| {
             o.monitor.arp_validate = match v {
                 "none" | "0" => ArpValidate::None,
                 "active" | "1" => ArpValidate::Active,
                 "backup" | "2" => ArpValidate::Backup,
                 "all" | "3" => ArpValidate::All,
-                _ => return Err(bad_choice(k, v, "none, active, backup, all")),
+                "filter" | "4" => ArpValidate::Filter,
+                "filter_active" | "5" => ArpValidate::FilterActive,
+                "filter_backup" | "6" => ArpValidate::FilterBackup,
+                _ => {
+                    return Err(bad_choice(
+                        k,
+                        v,
+                        "none, active, backup, all, filter, filter_active, filter_backup",
+                    ));
+                }
             };
             Ok(())
         },
@@ -366,6 +392,9 @@ pub static OPTIONS: &[OptionSpec] = &[
                 ArpValidate::Active => "active",
                 ArpValidate::Backup => "backup",
                 ArpValidate::All => "all",
+                ArpValidate::Filter => "filter",
+                ArpValidate::FilterActive => "filter_active",
+                ArpValidate::FilterBackup => "filter_backup",
             }
             .into()
         },
@@ -1107,6 +1136,34 @@ mod tests {
     /// Each option's rendered value is one `set` takes back to the same options: for the
     /// defaults and for options set to something else.
     #[test]
+    fn use_carrier_takes_1_and_refuses_0() {
+        let mut o = BondOptions::default();
+        set_option(&mut o, "use_carrier", "1").unwrap();
+        set_option(&mut o, "use_carrier", "on").unwrap();
+        set_option(&mut o, "use_carrier", "true").unwrap(); // TOML `use_carrier = true`
+        assert_eq!(o, BondOptions::default());
+        assert!(set_option(&mut o, "use_carrier", "false").is_err());
+        let e = set_option(&mut o, "use_carrier", "0")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("carrier"), "{e}");
+    }
+
+    #[test]
+    fn arp_validate_filter_values_round_trip_through_pinned_state() {
+        for (text, n) in [("filter", 4), ("filter_active", 5), ("filter_backup", 6)] {
+            let mut o = BondOptions::default();
+            set_option(&mut o, "arp_validate", text).unwrap();
+            assert_eq!(o.monitor.arp_validate as u8, n);
+            let mut by_number = BondOptions::default();
+            set_option(&mut by_number, "arp_validate", &n.to_string()).unwrap();
+            assert_eq!(by_number, o);
+            let back = crate::options::MonitorOptions::from_pinned(&o.monitor.to_pinned());
+            assert_eq!(back.arp_validate, o.monitor.arp_validate);
+        }
+    }
+
+    #[test]
     fn every_value_renders_as_set_takes_it() {
         let mut changed = BondOptions::default();
         for (k, v) in [
@@ -1124,7 +1181,7 @@ mod tests {
             ("arp_interval", "200"),
             ("arp_ip_target", "198.18.0.1,198.18.0.2"),
             ("ns_ip6_target", "2001:db8::1"),
-            ("arp_validate", "all"),
+            ("arp_validate", "filter_backup"),
             ("arp_all_targets", "all"),
             ("arp_missed_max", "4"),
             ("num_unsol_na", "3"),
@@ -1178,6 +1235,9 @@ mod tests {
         // Every option was changed from its default by the list above.
         let defaults = BondOptions::default();
         for spec in OPTIONS {
+            if spec.name == "use_carrier" {
+                continue; // one value only: checked below
+            }
             assert_ne!(
                 (spec.get)(&changed),
                 (spec.get)(&defaults),
