@@ -145,6 +145,12 @@ pub enum Counter {
     /// Dropped: balance-tlb/alb, received on a member that is not the active receiver and not
     /// for that member's own MAC (broadcasts and the bond's MAC arrive on the active one).
     DropNotReceiver = 37,
+    /// keep_member_macs: an ARP or IPv6 neighbour discovery message whose link-layer address
+    /// (ARP sender, ND source/target option) carried the bond's MAC, rewritten to the member's.
+    MemberMacRewritten = 38,
+    /// keep_member_macs: an ARP or ND message cut short or with an impossible option, sent
+    /// as it was (not a drop).
+    MemberMacMalformed = 39,
 }
 
 /// Passive health signals per uplink (multi-wan), from the translation path: the controller
@@ -177,7 +183,7 @@ pub const COUNTER_SLOTS: u32 = 64;
 
 impl Counter {
     /// Every counter, in index order.
-    pub const ALL: [Counter; 38] = [
+    pub const ALL: [Counter; 40] = [
         Counter::DropNoConfig,
         Counter::DropNoMember,
         Counter::DropInactiveMember,
@@ -216,6 +222,8 @@ impl Counter {
         Counter::RlbArpRewritten,
         Counter::RlbArpRequest,
         Counter::DropNotReceiver,
+        Counter::MemberMacRewritten,
+        Counter::MemberMacMalformed,
     ];
 
     /// Stable snake_case name (status output, JSON, metrics labels).
@@ -259,6 +267,8 @@ impl Counter {
             Counter::RlbArpRewritten => "rlb_arp_rewritten",
             Counter::RlbArpRequest => "rlb_arp_requests",
             Counter::DropNotReceiver => "not_receiver",
+            Counter::MemberMacRewritten => "member_mac_rewritten",
+            Counter::MemberMacMalformed => "member_mac_malformed",
         }
     }
 
