@@ -149,6 +149,12 @@ pub enum Counter {
     /// installed when the mode changed): the flow was placed by its hash on the weights, so
     /// it stays on one member but never moves as a flowlet.
     NoFlowletTable = 38,
+    /// keep_member_macs: an ARP or IPv6 neighbour discovery message whose link-layer address
+    /// (ARP sender, ND source/target option) carried the bond's MAC, rewritten to the member's.
+    MemberMacRewritten = 39,
+    /// keep_member_macs: an ARP or ND message cut short or with an impossible option, sent
+    /// as it was (not a drop).
+    MemberMacMalformed = 40,
 }
 
 /// Passive health signals per uplink (multi-wan), from the translation path: the controller
@@ -181,7 +187,7 @@ pub const COUNTER_SLOTS: u32 = 64;
 
 impl Counter {
     /// Every counter, in index order.
-    pub const ALL: [Counter; 39] = [
+    pub const ALL: [Counter; 41] = [
         Counter::DropNoConfig,
         Counter::DropNoMember,
         Counter::DropInactiveMember,
@@ -221,6 +227,8 @@ impl Counter {
         Counter::RlbArpRequest,
         Counter::DropNotReceiver,
         Counter::NoFlowletTable,
+        Counter::MemberMacRewritten,
+        Counter::MemberMacMalformed,
     ];
 
     /// Stable snake_case name (status output, JSON, metrics labels).
@@ -265,6 +273,8 @@ impl Counter {
             Counter::RlbArpRequest => "rlb_arp_requests",
             Counter::DropNotReceiver => "not_receiver",
             Counter::NoFlowletTable => "no_flowlet_table",
+            Counter::MemberMacRewritten => "member_mac_rewritten",
+            Counter::MemberMacMalformed => "member_mac_malformed",
         }
     }
 

@@ -35,6 +35,7 @@ pub mod config;
 pub mod counters;
 pub mod fast_path;
 pub mod hash;
+pub mod member_mac;
 pub mod modes;
 pub mod multi_wan;
 pub mod packet;

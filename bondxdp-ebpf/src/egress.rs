@@ -8,12 +8,13 @@ use aya_ebpf::{
 use aya_log_ebpf::debug;
 use bondxdp_common::{
     BondConfig, Counter, HashPolicy, MAX_MEMBERS,
+    config::CFG_KEEP_MEMBER_MACS,
     hash::PacketMeta,
     modes::{Selection, Selector},
 };
 
 use crate::{
-    maps,
+    maps, member_mac,
     skb::{Env, SkbView},
 };
 
@@ -61,7 +62,7 @@ pub fn packet_meta(ctx: &TcContext, policy: Option<HashPolicy>) -> PacketMeta {
 /// Sends the packet through the member in `slot`.
 #[inline(always)]
 pub fn transmit(ctx: &TcContext, cfg: &BondConfig, slot: u32) -> i32 {
-    let Some(ifindex) = prepare(ctx, cfg, slot) else {
+    let Some(ifindex) = prepare(ctx, cfg, slot, true) else {
         return TC_ACT_SHOT;
     };
     maps::count_tx(slot, ctx.len());
@@ -80,7 +81,7 @@ fn broadcast(ctx: &TcContext, cfg: &BondConfig) -> i32 {
             break;
         }
         let slot = cfg.tx_slots[pos] as u32;
-        let Some(ifindex) = prepare(ctx, cfg, slot) else {
+        let Some(ifindex) = prepare(ctx, cfg, slot, false) else {
             continue;
         };
         if pos + 1 == count {
@@ -106,18 +107,27 @@ fn broadcast(ctx: &TcContext, cfg: &BondConfig) -> i32 {
 }
 
 /// Validates `slot` and writes the member's source MAC when it is not the bond's
-/// (`keep_member_macs`; balance-tlb/alb members other than the active receiver). Returns the
-/// member's ifindex.
+/// (`keep_member_macs`; balance-tlb/alb members other than the active receiver), and with
+/// `keep_member_macs` and `payload` the MACs inside ARP and ND payloads too (not for the
+/// copies a broadcast sends: one parse per member would pass the verifier's budget; they keep
+/// the bond's MAC there). Returns the member's ifindex.
 #[inline(always)]
-fn prepare(ctx: &TcContext, cfg: &BondConfig, slot: u32) -> Option<u32> {
+fn prepare(ctx: &TcContext, cfg: &BondConfig, slot: u32, payload: bool) -> Option<u32> {
     let member = cfg.members.get(slot as usize)?;
     if member.ifindex == 0 {
         maps::count(Counter::DropNoMember);
         return None;
     }
-    if cfg.rewrites_source() && ctx.store(6, cfg.source_mac(slot as usize), 0).is_err() {
-        maps::count(Counter::DropRewriteFailed);
-        return None;
+    if cfg.rewrites_source() {
+        let mac = cfg.source_mac(slot as usize);
+        if ctx.store(6, mac, 0).is_err()
+            || (payload
+                && cfg.has_flag(CFG_KEEP_MEMBER_MACS)
+                && !member_mac::rewrite(ctx, cfg, mac))
+        {
+            maps::count(Counter::DropRewriteFailed);
+            return None;
+        }
     }
     Some(member.ifindex)
 }

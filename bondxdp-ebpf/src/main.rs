@@ -26,6 +26,7 @@ mod egress;
 mod fast_path;
 mod ingress;
 mod maps;
+mod member_mac;
 mod multi_wan;
 mod skb;
 

@@ -822,3 +822,129 @@ fn balance_alb_rewrites_the_arp_the_host_sends_and_learns_from_replies() {
         assert_eq!(learned.slot, placeholder.slot);
     });
 }
+
+/// An ARP frame (Ethernet/IPv4) with operation `op`, sender hardware address `sha`, behind an
+/// optional 802.1Q tag.
+fn arp_frame(op: u16, sha: [u8; 6], vlan: bool) -> Vec<u8> {
+    let mut body = vec![0, 1, 8, 0, 6, 4];
+    body.extend_from_slice(&op.to_be_bytes());
+    body.extend_from_slice(&sha);
+    body.extend_from_slice(&A1);
+    body.extend_from_slice(&[0; 6]);
+    body.extend_from_slice(&A2);
+    let f = if vlan {
+        Frame::eth_between([0xff; 6], sha, 0x8100).vlan(7, 0x0806)
+    } else {
+        Frame::eth_between([0xff; 6], sha, 0x0806)
+    };
+    f.bytes(&body).build()
+}
+
+/// An ND message of ICMPv6 `kind` (135 NS, 136 NA) with one link-layer address option
+/// (`opt`: 1 source, 2 target) carrying `ll`, valid lengths and checksum, behind an optional
+/// 802.1Q tag. Returns the frame and the offset of its IPv6 header.
+fn nd_frame(kind: u8, opt: u8, ll: [u8; 6], vlan: bool) -> (Vec<u8>, usize) {
+    let f = if vlan {
+        Frame::eth_between([0x33, 0x33, 0xff, 0, 0, 2], ll, 0x8100).vlan(7, 0x86dd)
+    } else {
+        Frame::eth_between([0x33, 0x33, 0xff, 0, 0, 2], ll, 0x86dd)
+    };
+    let flags = if kind == 136 { 0x60 } else { 0 };
+    let mut f = f
+        .ipv6(1, 2, 58)
+        .bytes(&[kind, 0, 0, 0, flags, 0, 0, 0])
+        .bytes(&[0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2])
+        .bytes(&[opt, 1])
+        .bytes(&ll)
+        .build();
+    let l3 = if vlan { 18 } else { 14 };
+    bondxdp_common::testing::csum::fill(&mut f, l3, false);
+    (f, l3)
+}
+
+#[test]
+fn keep_member_macs_rewrites_arp_and_nd_link_layer_addresses() {
+    with_harness(2, Mode::BalanceRr, |h| {
+        let own = [[2, 0, 0, 0, 0xaa, 0], [2, 0, 0, 0, 0xaa, 1]];
+        h.set(|c| {
+            c.flags |= CFG_KEEP_MEMBER_MACS;
+            c.members[0].mac = own[0];
+            c.members[1].mac = own[1];
+        });
+        let bond = h.cfg.bond_mac;
+        let foreign = [2, 0x77, 0, 0, 0, 1];
+        // (name, frame, IPv6 header offset (0: ARP), the address's offset, rewritten?)
+        let mut rows: Vec<(&str, Vec<u8>, usize, usize, bool)> = vec![
+            ("arp request", arp_frame(1, bond, false), 0, 22, true),
+            ("arp reply", arp_frame(2, bond, false), 0, 22, true),
+            ("arp request, vlan", arp_frame(1, bond, true), 0, 26, true),
+            (
+                "arp from a macvlan",
+                arp_frame(1, foreign, false),
+                0,
+                22,
+                false,
+            ),
+        ];
+        for (name, kind, opt, vlan) in [
+            ("ns", 135, 1, false),
+            ("na", 136, 2, false),
+            ("ns, vlan", 135, 1, true),
+            ("na, vlan", 136, 2, true),
+        ] {
+            let (f, l3) = nd_frame(kind, opt, bond, vlan);
+            let at = f.len() - 6;
+            rows.push((name, f, l3, at, true));
+        }
+        let (f, l3) = nd_frame(135, 1, foreign, false);
+        let at = f.len() - 6;
+        rows.push(("ns from a macvlan", f, l3, at, false));
+        for (name, frame, l3, at, rewritten) in rows {
+            for _ in 0..2 {
+                let out = h.egress(&frame);
+                assert_eq!(out.verdict, TC_ACT_REDIRECT, "{name}");
+                let slot = out.tx_slot().unwrap();
+                let want = if rewritten { own[slot] } else { foreign };
+                assert_eq!(&out.data[at..at + 6], &want, "{name}: slot {slot}");
+                assert_eq!(
+                    out.counter(Counter::MemberMacRewritten),
+                    rewritten as u64,
+                    "{name}"
+                );
+                assert_eq!(out.counter(Counter::MemberMacMalformed), 0, "{name}");
+                if l3 != 0 {
+                    bondxdp_common::testing::csum::verify(&out.data, l3)
+                        .unwrap_or_else(|e| panic!("{name}: {e}"));
+                }
+                // Nothing else changed but the Ethernet source.
+                let mut expect = frame.clone();
+                expect[6..12].copy_from_slice(&out.data[6..12]);
+                expect[at..at + 6].copy_from_slice(&want);
+                if l3 != 0 {
+                    let c = l3 + 42;
+                    expect[c..c + 2].copy_from_slice(&out.data[c..c + 2]);
+                }
+                assert_eq!(out.data, expect, "{name}");
+            }
+        }
+        // Malformed ND: sent as it was, counted.
+        let (mut zero_len, _) = nd_frame(135, 1, bond, false);
+        let n = zero_len.len();
+        zero_len[n - 7] = 0;
+        let (mut cut, _) = nd_frame(136, 2, bond, false);
+        cut[18..20].copy_from_slice(&64u16.to_be_bytes());
+        let mut short_arp = arp_frame(1, bond, false);
+        short_arp.truncate(14 + 20);
+        for (name, frame) in [
+            ("nd option of length 0", zero_len),
+            ("nd payload length beyond the frame", cut),
+            ("arp cut short", short_arp),
+        ] {
+            let out = h.egress(&frame);
+            assert_eq!(out.verdict, TC_ACT_REDIRECT, "{name}");
+            assert_eq!(out.counter(Counter::MemberMacMalformed), 1, "{name}");
+            assert_eq!(out.counter(Counter::MemberMacRewritten), 0, "{name}");
+            assert_eq!(&out.data[12..], &frame[12..], "{name}");
+        }
+    });
+}
