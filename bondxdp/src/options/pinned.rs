@@ -312,7 +312,7 @@ pub fn pinned_options(cfg: &BondConfig, state: &BondState) -> BondOptions {
         prios: slot_names(state)
             .into_iter()
             .zip(state.monitor.prio)
-            .filter_map(|(name, p)| Some((name?, p)).filter(|_| p != 0))
+            .filter_map(|(name, p)| (p != 0).then_some((name?, p)))
             .collect(),
         active_slave: None,
     }

@@ -445,7 +445,7 @@ pub fn validate_monitor(m: &MonitorOptions) -> Result<()> {
             format!("{} ms is out of range 0-300000", m.peer_notif_delay),
         ));
     }
-    if m.miimon > 0 && m.peer_notif_delay % m.miimon != 0 {
+    if m.miimon > 0 && !m.peer_notif_delay.is_multiple_of(m.miimon) {
         return Err(Error::invalid(
             "peer_notif_delay",
             format!(
