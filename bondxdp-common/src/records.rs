@@ -70,6 +70,13 @@ pub struct MonitorConfig {
     pub arp_targets: [[u8; 4]; MAX_TARGETS],
     /// IPv6 probe targets (`ns_ip6_target`).
     pub ns_targets: [[u8; 16]; MAX_TARGETS],
+    /// Gap between the peer notifications after a failover, ms (`peer_notif_delay`).
+    pub peer_notif_delay_ms: u32,
+    /// IGMP membership reports sent through a new active member (`resend_igmp`).
+    pub resend_igmp: u32,
+    /// Member priorities by slot (`prio`): without a usable primary, the highest usable
+    /// one is the active member.
+    pub prio: [i32; MAX_MEMBERS],
 }
 
 impl Default for MonitorConfig {
@@ -89,6 +96,9 @@ impl Default for MonitorConfig {
             ns_target_count: 0,
             arp_targets: [[0; 4]; MAX_TARGETS],
             ns_targets: [[0; 16]; MAX_TARGETS],
+            peer_notif_delay_ms: 0,
+            resend_igmp: 1,
+            prio: [0; MAX_MEMBERS],
         }
     }
 }
@@ -457,7 +467,7 @@ impl Default for LacpRecord {
 /// Magic value of a written [`BondState`].
 pub const BOND_STATE_MAGIC: u32 = 0x6278_6470; // "bxdp"
 /// Layout version of [`BondState`].
-pub const BOND_STATE_VERSION: u32 = 9;
+pub const BOND_STATE_VERSION: u32 = 10;
 
 /// Userspace's persistent record of a bond, pinned with its maps so that `down`, `status` and
 /// a restarted controller work without any process having stayed alive.
@@ -528,7 +538,10 @@ mod tests {
     #[test]
     fn layouts_have_no_implicit_padding() {
         assert_eq!(core::mem::size_of::<MemberRestore>(), 36);
-        assert_eq!(core::mem::size_of::<MonitorConfig>(), 36 + 20 * MAX_TARGETS);
+        assert_eq!(
+            core::mem::size_of::<MonitorConfig>(),
+            36 + 20 * MAX_TARGETS + 8 + 4 * MAX_MEMBERS
+        );
         assert_eq!(
             core::mem::size_of::<MultiWanRecord>(),
             40 + 16 * MAX_TARGETS + 2 * MAX_TARGETS + 8 + 16 + 20 * MAX_MEMBERS

@@ -103,4 +103,45 @@ impl Capture {
         }
         out
     }
+
+    /// Like [`Capture::frames`], each frame with the time the kernel received it
+    /// (`SIOCGSTAMP`), so spacing is measured on the wire, not by when this thread ran.
+    pub fn frames_stamped(&self, timeout: Duration, max: usize) -> Vec<(Duration, Vec<u8>)> {
+        const SIOCGSTAMP: libc::c_ulong = 0x8906;
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while out.len() < max {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let mut pfd = libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let ready = unsafe { libc::poll(&mut pfd, 1, left.as_millis().max(1) as i32) };
+            if ready <= 0 {
+                continue;
+            }
+            // SAFETY: buf is valid for its length.
+            let n =
+                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n <= 0 {
+                continue;
+            }
+            let mut tv = libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            };
+            // SAFETY: SIOCGSTAMP writes one timeval.
+            let rc = unsafe { libc::ioctl(self.fd.as_raw_fd(), SIOCGSTAMP, &mut tv) };
+            assert_eq!(rc, 0, "SIOCGSTAMP: {}", std::io::Error::last_os_error());
+            let at = Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000);
+            out.push((at, buf[..n as usize].to_vec()));
+        }
+        out
+    }
 }

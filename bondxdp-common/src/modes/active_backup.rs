@@ -3,7 +3,7 @@
 //! The data plane only ever sends through `active_slot` (the transmit list holds it alone).
 //! Which member is active is decided in userspace by [`choose_active`], with the kernel's
 //! rules: the primary when it is up, else the current active member while it stays up, else
-//! the first member that is up.
+//! the usable member of highest `prio` (the first of equals).
 
 use super::{Selection, Selector, TxEnv, nth_eligible};
 use crate::{
@@ -43,13 +43,21 @@ pub enum PrimaryReselect {
 }
 
 /// Chooses the active member: `current` and `primary` are slots or [`NO_SLOT`]; `speed`
-/// gives a member's link speed in Mb/s (for [`PrimaryReselect::Better`]).
+/// gives a member's link speed in Mb/s (for [`PrimaryReselect::Better`]) and `prio` its
+/// priority (`prio`, kernel 6.0+).
+///
+/// As the kernel's `bond_choose_primary_or_current`: the primary while it is up; without a
+/// usable primary, the usable member of highest priority (the first of equals) stands in for
+/// it. Either takes over from a usable current member as `reselect` says; a member of equal
+/// priority never displaces the current one (the kernel only reselects when a member of
+/// higher priority comes up).
 pub fn choose_active(
     cfg: &BondConfig,
     current: u32,
     primary: u32,
     reselect: PrimaryReselect,
     speed: impl Fn(u32) -> u32,
+    prio: impl Fn(u32) -> i32,
 ) -> u32 {
     let is_up = |slot: u32| {
         (slot as usize) < MAX_MEMBERS && {
@@ -58,24 +66,31 @@ pub fn choose_active(
         }
     };
     let current_up = is_up(current);
-    if is_up(primary) {
-        let take_primary = !current_up
-            || current == primary
+    let candidate = if is_up(primary) {
+        Some(primary)
+    } else {
+        let mut best: Option<u32> = None;
+        for s in (0..MAX_MEMBERS as u32).filter(|s| is_up(*s)) {
+            if best.is_none_or(|b| prio(s) > prio(b)) {
+                best = Some(s);
+            }
+        }
+        // Only a strictly higher priority displaces a usable current member.
+        best.filter(|b| !current_up || prio(*b) > prio(current))
+    };
+    if let Some(candidate) = candidate {
+        let take = !current_up
+            || current == candidate
             || match reselect {
                 PrimaryReselect::Always => true,
-                PrimaryReselect::Better => speed(primary) > speed(current),
+                PrimaryReselect::Better => speed(candidate) > speed(current),
                 PrimaryReselect::Failure => false,
             };
-        if take_primary {
-            return primary;
+        if take {
+            return candidate;
         }
     }
-    if current_up {
-        return current;
-    }
-    (0..MAX_MEMBERS as u32)
-        .find(|s| is_up(*s))
-        .unwrap_or(NO_SLOT)
+    if current_up { current } else { NO_SLOT }
 }
 
 #[cfg(test)]
@@ -113,18 +128,33 @@ mod tests {
         use LinkState::*;
         let cfg = with_links(&[Down, Up, Up]);
         let no_speed = |_| 0;
+        let no_prio = |_| 0;
         assert_eq!(
-            choose_active(&cfg, NO_SLOT, NO_SLOT, PrimaryReselect::Always, no_speed),
+            choose_active(
+                &cfg,
+                NO_SLOT,
+                NO_SLOT,
+                PrimaryReselect::Always,
+                no_speed,
+                no_prio
+            ),
             1
         );
         // The current active member stays while it is up.
         assert_eq!(
-            choose_active(&cfg, 2, NO_SLOT, PrimaryReselect::Always, no_speed),
+            choose_active(&cfg, 2, NO_SLOT, PrimaryReselect::Always, no_speed, no_prio),
             2
         );
         let all_down = with_links(&[Down, Down]);
         assert_eq!(
-            choose_active(&all_down, 0, NO_SLOT, PrimaryReselect::Always, no_speed),
+            choose_active(
+                &all_down,
+                0,
+                NO_SLOT,
+                PrimaryReselect::Always,
+                no_speed,
+                no_prio
+            ),
             NO_SLOT
         );
     }
@@ -135,26 +165,67 @@ mod tests {
         let cfg = with_links(&[Up, Up]);
         let speed = |slot| if slot == 0 { 1000 } else { 10000 };
         // Primary 0 recovered while 1 is active.
-        assert_eq!(choose_active(&cfg, 1, 0, PrimaryReselect::Always, speed), 0);
         assert_eq!(
-            choose_active(&cfg, 1, 0, PrimaryReselect::Failure, speed),
+            choose_active(&cfg, 1, 0, PrimaryReselect::Always, speed, |_| 0),
+            0
+        );
+        assert_eq!(
+            choose_active(&cfg, 1, 0, PrimaryReselect::Failure, speed, |_| 0),
             1
         );
-        assert_eq!(choose_active(&cfg, 1, 0, PrimaryReselect::Better, speed), 1);
         assert_eq!(
-            choose_active(&cfg, 1, 0, PrimaryReselect::Better, |s| 10 - s),
+            choose_active(&cfg, 1, 0, PrimaryReselect::Better, speed, |_| 0),
+            1
+        );
+        assert_eq!(
+            choose_active(&cfg, 1, 0, PrimaryReselect::Better, |s| 10 - s, |_| 0),
             0
         );
         // Whatever the policy, the primary takes over when the active member is down.
         let failed = with_links(&[Up, Down]);
         assert_eq!(
-            choose_active(&failed, 1, 0, PrimaryReselect::Failure, speed),
+            choose_active(&failed, 1, 0, PrimaryReselect::Failure, speed, |_| 0),
             0
         );
         // A down primary is never chosen.
         let primary_down = with_links(&[Down, Up]);
         assert_eq!(
-            choose_active(&primary_down, 1, 0, PrimaryReselect::Always, speed),
+            choose_active(&primary_down, 1, 0, PrimaryReselect::Always, speed, |_| 0),
+            1
+        );
+    }
+
+    #[test]
+    fn highest_prio_without_a_usable_primary() {
+        use LinkState::*;
+        let prio = |s: u32| [0, 10, 11][s as usize];
+        let same = |_| 1000;
+        let r = PrimaryReselect::Always;
+        // option_prio.sh: primary eth1 active; eth1 fails: eth2 (prio 11) over eth0 (prio 0).
+        let cfg = with_links(&[Up, Down, Up]);
+        assert_eq!(choose_active(&cfg, 1, 1, r, same, prio), 2);
+        // eth2 fails too: eth0.
+        let cfg = with_links(&[Up, Down, Down]);
+        assert_eq!(choose_active(&cfg, 2, 1, r, same, prio), 0);
+        // eth2 comes back: always takes it, better (same speed) and failure keep eth0.
+        let cfg = with_links(&[Up, Down, Up]);
+        assert_eq!(choose_active(&cfg, 0, 1, r, same, prio), 2);
+        for keep in [PrimaryReselect::Better, PrimaryReselect::Failure] {
+            assert_eq!(choose_active(&cfg, 0, 1, keep, same, prio), 0);
+        }
+        // A faster member of higher priority wins under better.
+        let faster = |s: u32| if s == 2 { 10000 } else { 1000 };
+        assert_eq!(
+            choose_active(&cfg, 0, 1, PrimaryReselect::Better, faster, prio),
+            2
+        );
+        // Equal priorities never displace a usable current member.
+        let cfg = with_links(&[Up, Up, Up]);
+        assert_eq!(choose_active(&cfg, 1, NO_SLOT, r, same, |_| 0), 1);
+        // Without a primary, no current: the highest priority, the first of equals.
+        assert_eq!(choose_active(&cfg, NO_SLOT, NO_SLOT, r, same, prio), 2);
+        assert_eq!(
+            choose_active(&cfg, NO_SLOT, NO_SLOT, r, same, |s| [5, 7, 7][s as usize]),
             1
         );
     }

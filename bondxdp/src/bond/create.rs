@@ -68,6 +68,7 @@ pub(super) async fn build(
     state.primary_slot = primary;
     state.monitor = opts.monitor.to_pinned();
     let slots: Vec<Option<String>> = spec.members.iter().cloned().map(Some).collect();
+    state.monitor.prio = crate::options::prio_slots(&opts.prios, &slots);
     state.balance = opts.balance.to_pinned(&slots);
     opts.lacp.write_pinned(&mut state.lacp);
     // The logical interface.
@@ -97,6 +98,14 @@ pub(super) async fn build(
             link: LinkState::Up as u8,
             flags: 0,
         };
+    }
+    // `active_slave` at creation: that member starts as the active one.
+    if let Some(slot) = opts
+        .active_slave
+        .as_ref()
+        .and_then(|a| spec.members.iter().position(|m| m == a))
+    {
+        cfg.active_slot = slot as u32;
     }
     apply_options(&mut cfg, opts, primary, &slots);
     maps.config.publish(cfg)?;

@@ -34,7 +34,7 @@ use crate::{
     netdev::{self, Link, Netlink},
     options::{
         BondOptions, BondSpec, IpCidr, OPTIONS, OptionSpec, forward_names, pinned_options,
-        set_option, slot_names, validate_ifname,
+        prio_slots, set_option, slot_names, validate_ifname,
     },
     pins::{self, BondLock, BondPaths, NamespaceLock},
     preflight, select_program,
@@ -229,12 +229,14 @@ pub(crate) fn apply_options(
     slots: &[Option<String>],
 ) {
     opts.write_config(cfg, slots);
+    let prio = prio_slots(&opts.prios, slots);
     cfg.active_slot = choose_active(
         cfg,
         cfg.active_slot,
         primary,
         opts.monitor.primary_reselect,
         |slot| member_speed(cfg, slot),
+        |slot| prio.get(slot as usize).copied().unwrap_or(0),
     );
     cfg.recompute();
 }
@@ -352,6 +354,21 @@ impl OpenBond {
         self.state.primary_slot = primary;
         self.state.monitor = opts.monitor.to_pinned();
         let slots = slot_names(&self.state);
+        self.state.monitor.prio = prio_slots(&opts.prios, &slots);
+        if let Some(active) = &opts.active_slave {
+            // As the kernel's active_slave: a member whose link is up, made active at once
+            // (the controller sends the failover's notifications when it sees the change).
+            let slot = self.slot_of(active).ok_or_else(|| {
+                Error::invalid("active_slave", format!("{active} is not a member"))
+            })?;
+            if self.cfg.members[slot].link_state() != LinkState::Up {
+                return Err(Error::invalid(
+                    "active_slave",
+                    format!("{active} cannot be made active: its link is down"),
+                ));
+            }
+            self.cfg.active_slot = slot as u32;
+        }
         self.state.mwan = opts.multi_wan.to_pinned(&slots);
         self.state.balance = opts.balance.to_pinned(&slots);
         opts.lacp.write_pinned(&mut self.state.lacp);

@@ -18,7 +18,7 @@ use std::{
 
 use bondxdp_common::{
     BondConfig, MAX_MEMBERS, Mode,
-    config::{LinkState, MEMBER_LACP_MASK},
+    config::{LinkState, MEMBER_LACP_MASK, NO_SLOT},
     records::{BondState, LacpRecord},
 };
 use tokio::{
@@ -199,6 +199,11 @@ struct BondTask {
     mtu: Option<u32>,
     /// balance-tlb/alb: learning packets, the active receiver, receive balancing.
     alb: super::alb::Alb,
+    /// active-backup: the active member the segment was last told of (a change, by failover
+    /// or by `set active_slave`, is announced).
+    announced_active: u32,
+    /// The announcements of the last failover, sent without holding up the monitor.
+    notifier: super::notify::Notifier,
 }
 
 impl BondTask {
@@ -214,11 +219,11 @@ impl BondTask {
         let (heard_tx, heard_rx) = mpsc::unbounded_channel();
         let (lacp_tx, lacp_rx) = mpsc::unbounded_channel();
         let now = Instant::now();
-        let multi = maps
-            .config
-            .current()?
+        let current = maps.config.current()?;
+        let multi = current
             .and_then(|c| c.mode())
             .is_some_and(Mode::is_multi_uplink);
+        let announced_active = current.map_or(NO_SLOT, |c| c.active_slot);
         let (mwan, mwan_rx) = if multi {
             let (u, rx) = Uplinks::new(&paths.name(), state.mwan);
             (Some(u), Some(rx))
@@ -260,6 +265,8 @@ impl BondTask {
             last_address_sync: now,
             mtu: None,
             alb: Default::default(),
+            announced_active,
+            notifier: Default::default(),
         })
     }
 
@@ -693,6 +700,8 @@ impl BondTask {
             }
             self.state = state;
             self.opts = MonitorOptions::from_pinned(&state.monitor);
+            // `set active_slave` moves the active member: announce it without waiting.
+            self.next_reconcile = Instant::now();
             debug!(bond = %self.name, "options reloaded");
             if probing_before != self.probing() {
                 // Open or close the probe sockets.
@@ -1156,7 +1165,7 @@ impl BondTask {
         if !cfg.same_effect(&live) {
             self.maps.config.publish(cfg)?;
             debug!(bond = %self.name, tx = ?cfg.tx_slots(), "configuration published");
-        } else if !links_changed && self.carrier_on == Some(carrier) {
+        } else if !links_changed && self.carrier_on == Some(carrier) && !self.unannounced(&cfg) {
             if let Some(mwan) = self.mwan.as_mut() {
                 mwan.sweep(&mut self.maps, &cfg, &[], now);
             }
@@ -1171,9 +1180,10 @@ impl BondTask {
         }
         drop(_lock);
         self.set_carrier(carrier).await;
-        let failover = cfg.mode() == Some(Mode::ActiveBackup)
-            && cfg.active_slot != live.active_slot
-            && cfg.tx_count > 0;
+        let failover = self.unannounced(&cfg);
+        if cfg.mode() == Some(Mode::ActiveBackup) {
+            self.announced_active = cfg.active_slot;
+        }
         if failover {
             if let Ok(mut counts) = self.counts.lock() {
                 counts.entry(self.name.clone()).or_default().failovers += 1;
@@ -1204,8 +1214,16 @@ impl BondTask {
         self.carrier_on = Some(on);
     }
 
+    /// Whether `cfg` (active-backup) has an active member the segment was not told of.
+    fn unannounced(&self, cfg: &BondConfig) -> bool {
+        cfg.mode() == Some(Mode::ActiveBackup)
+            && cfg.active_slot != self.announced_active
+            && cfg.tx_count > 0
+    }
+
     /// Tells the segment where the bond's addresses are now: `num_grat_arp` gratuitous ARPs
-    /// and unsolicited neighbour advertisements through the new active member.
+    /// and unsolicited neighbour advertisements `peer_notif_delay` apart, and `resend_igmp`
+    /// IGMP reports, through the new active member (`controller/notify.rs` sends them).
     async fn announce(&mut self, cfg: &BondConfig) {
         self.addresses_read = None;
         self.refresh_addresses().await;
@@ -1221,18 +1239,31 @@ impl BondTask {
                 }
             },
         };
-        for round in 0..self.opts.num_grat_arp {
-            if round > 0 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            for cidr in &self.addresses {
-                let frame = match cidr.addr {
-                    IpAddr::V4(a) => frames::gratuitous_arp(mac, a),
-                    IpAddr::V6(a) => frames::unsolicited_advertisement(mac, a),
-                };
-                let _ = socket.send(&frame);
-            }
-        }
+        let notifications = self
+            .addresses
+            .iter()
+            .map(|cidr| match cidr.addr {
+                IpAddr::V4(a) => frames::gratuitous_arp(mac, a),
+                IpAddr::V6(a) => frames::unsolicited_advertisement(mac, a),
+            })
+            .collect();
+        let groups = if self.opts.resend_igmp > 0 {
+            super::notify::joined_groups(self.state.bond_ifindex)
+        } else {
+            Vec::new()
+        };
+        let igmp = (!groups.is_empty()).then(|| {
+            let src = self.source_v4().unwrap_or(Ipv4Addr::UNSPECIFIED);
+            super::notify::igmpv3_report(mac, src, &groups)
+        });
+        self.notifier.start(super::notify::Announcement {
+            socket,
+            notifications,
+            rounds: self.opts.num_grat_arp,
+            gap: Duration::from_millis(self.opts.peer_notif_delay as u64),
+            igmp,
+            igmp_rounds: self.opts.resend_igmp,
+        });
     }
 }
 

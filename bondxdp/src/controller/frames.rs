@@ -172,7 +172,7 @@ pub fn parse_nd(frame: &[u8]) -> Option<Nd> {
 }
 
 /// The one's-complement checksum of `bytes` (with `sum` of anything before).
-fn inet_checksum(mut sum: u32, bytes: &[u8]) -> u16 {
+pub(crate) fn inet_checksum(mut sum: u32, bytes: &[u8]) -> u16 {
     for chunk in bytes.chunks(2) {
         let word = if chunk.len() == 2 {
             u16::from_be_bytes([chunk[0], chunk[1]])

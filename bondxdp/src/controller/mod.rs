@@ -28,6 +28,7 @@ pub mod frames;
 pub mod lacp;
 pub mod monitor;
 pub mod multi_wan;
+mod notify;
 pub mod packet_socket;
 pub mod rebalance;
 

@@ -36,7 +36,7 @@ pub mod table;
 mod validate;
 
 pub use file::{BondEntry, ConfigFile, load_config_file, parse_config};
-pub use pinned::{forward_names, pinned_options, slot_names};
+pub use pinned::{forward_names, pinned_options, prio_slots, slot_names};
 pub use table::{OPTIONS, OptionArgs, OptionSpec, set_option};
 pub use validate::{
     validate_balance, validate_forward, validate_ifname, validate_monitor, validate_multi_wan,
@@ -74,6 +74,12 @@ pub struct BondOptions {
     pub forward_from: Vec<String>,
     /// 802.3ad: LACP settings.
     pub lacp: LacpOptions,
+    /// active-backup: member priorities (`prio`, kernel 6.0+; default 0): without a usable
+    /// primary, the usable member of highest priority is the active one.
+    pub prios: Vec<(String, i32)>,
+    /// active-backup: make this member the active one now (`active_slave`); not kept: the
+    /// bond's monitor goes on choosing from there.
+    pub active_slave: Option<String>,
 }
 
 /// 802.3ad's LACP settings (kernel names in parentheses).
@@ -341,6 +347,11 @@ pub struct MonitorOptions {
     pub primary_reselect: PrimaryReselect,
     /// Gratuitous ARPs / unsolicited NAs after a failover (`num_grat_arp`, default 1).
     pub num_grat_arp: u32,
+    /// Gap between those notifications, ms (`peer_notif_delay`; a multiple of miimon).
+    pub peer_notif_delay: u32,
+    /// IGMP membership reports for the bond's groups after a failover, 200 ms apart
+    /// (`resend_igmp`, default 1).
+    pub resend_igmp: u32,
     /// Act on netlink link events at once (default); off leaves carrier loss to polling.
     pub link_events: bool,
 }
@@ -370,6 +381,8 @@ impl Default for BondOptions {
             select_program: None,
             forward_from: Vec::new(),
             lacp: LacpOptions::default(),
+            prios: Vec::new(),
+            active_slave: None,
         }
     }
 }

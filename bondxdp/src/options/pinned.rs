@@ -224,6 +224,8 @@ impl MonitorOptions {
             arp_interval_ms: self.arp_interval,
             arp_missed_max: self.arp_missed_max,
             num_grat_arp: self.num_grat_arp,
+            peer_notif_delay_ms: self.peer_notif_delay,
+            resend_igmp: self.resend_igmp,
             primary_reselect: self.primary_reselect as u8,
             arp_validate: self.arp_validate as u8,
             arp_all_targets: self.arp_all_targets as u8,
@@ -278,6 +280,8 @@ impl MonitorOptions {
                 _ => PrimaryReselect::Always,
             },
             num_grat_arp: m.num_grat_arp,
+            peer_notif_delay: m.peer_notif_delay_ms,
+            resend_igmp: m.resend_igmp,
             link_events: m.link_events != 0,
         }
     }
@@ -308,7 +312,27 @@ pub fn pinned_options(cfg: &BondConfig, state: &BondState) -> BondOptions {
         select_program: Some(name_string(&state.custom.program)).filter(|p| !p.is_empty()),
         forward_from: forward_names(&state.forward),
         lacp: LacpOptions::from_pinned(&state.lacp),
+        prios: slot_names(state)
+            .into_iter()
+            .zip(state.monitor.prio)
+            .filter_map(|(name, p)| (p != 0).then_some((name?, p)))
+            .collect(),
+        active_slave: None,
     }
+}
+
+/// Member priorities by slot (`slots` as for [`MultiWanOptions::to_pinned`]); 0 for members
+/// without one.
+pub fn prio_slots(prios: &[(String, i32)], slots: &[Option<String>]) -> [i32; MAX_MEMBERS] {
+    let mut out = [0; MAX_MEMBERS];
+    for (slot, member) in slots.iter().enumerate().take(MAX_MEMBERS) {
+        if let Some(member) = member
+            && let Some((_, p)) = prios.iter().find(|(m, _)| m == member)
+        {
+            out[slot] = *p;
+        }
+    }
+    out
 }
 
 /// Member names by slot (`None` for free slots).

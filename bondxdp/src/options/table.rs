@@ -242,6 +242,45 @@ pub static OPTIONS: &[OptionSpec] = &[
     )
     .applies(Applies::Uses(USES_ACTIVE)),
     row(
+        "prio",
+        "IF=N",
+        "active-backup: a member's priority, IF=N (default 0; negative allowed): without a \
+         usable primary, the usable member of highest priority is active (a higher one \
+         coming up takes over as primary_reselect says).",
+        |o, k, v| {
+            o.prios = parse_list(v, |s| {
+                let (m, p) = parse_member_value(k, s)?;
+                let p: i32 = p
+                    .parse()
+                    .map_err(|_| Error::invalid(k, format!("{p:?} is not an integer")))?;
+                Ok((m, p))
+            })?;
+            Ok(())
+        },
+        |o| join_pairs(&o.prios),
+    )
+    .cli(Cli::List)
+    .per_member()
+    .applies(Applies::Uses(USES_ACTIVE)),
+    row(
+        "active_slave",
+        "IF",
+        "active-backup: make this member active now (it must be a member and up), with the \
+         peer notifications of a failover; empty or `none`: choose again. Not kept: the \
+         bond's monitor goes on from there (status shows the active member).",
+        |o, _, v| {
+            o.active_slave = if v.is_empty() || v == "none" {
+                None
+            } else {
+                validate_ifname("active_slave", v)?;
+                Some(v.to_string())
+            };
+            Ok(())
+        },
+        |o| o.active_slave.clone().unwrap_or_default(),
+    )
+    .applies(Applies::Uses(USES_ACTIVE)),
+    row(
         "keep_member_macs",
         "BOOL",
         "Members keep their own MACs (the source MAC is rewritten per member instead).",
@@ -440,6 +479,30 @@ pub static OPTIONS: &[OptionSpec] = &[
         |o| o.monitor.num_grat_arp.to_string(),
     )
     .aliases(&["num_unsol_na"])
+    .applies(Applies::Uses(USES_ACTIVE)),
+    row(
+        "peer_notif_delay",
+        "MS",
+        "Gap between the num_grat_arp notifications after a failover, ms (a multiple of \
+         miimon; default 0: back to back).",
+        |o, k, v| {
+            o.monitor.peer_notif_delay = parse_u32(k, v)?;
+            Ok(())
+        },
+        |o| o.monitor.peer_notif_delay.to_string(),
+    )
+    .applies(Applies::Uses(USES_ACTIVE)),
+    row(
+        "resend_igmp",
+        "N",
+        "IGMP membership reports for the bond's groups sent through a new active member \
+         after a failover, 200 ms apart (0-255, default 1).",
+        |o, k, v| {
+            o.monitor.resend_igmp = parse_u32(k, v)?;
+            Ok(())
+        },
+        |o| o.monitor.resend_igmp.to_string(),
+    )
     .applies(Applies::Uses(USES_ACTIVE)),
     row(
         "min_links",
@@ -908,10 +971,12 @@ pub fn set_option(opts: &mut BondOptions, key: &str, value: &str) -> Result<()> 
         && let Some(spec) = find(what).filter(|s| s.per_member)
     {
         validate_ifname(what, member)?;
-        let v = parse_u32(what, value)?;
-        let mut list = parse_member_u32s(spec.name, &(spec.get)(opts))?;
+        if value.contains(',') || value.contains('=') {
+            return Err(Error::invalid(what, format!("{value:?} is not one value")));
+        }
+        let mut list = parse_list(&(spec.get)(opts), |s| parse_member_value(spec.name, s))?;
         list.retain(|(m, _)| m != member);
-        list.push((member.to_string(), v));
+        list.push((member.to_string(), value.to_string()));
         let text = join_pairs(&list);
         return (spec.set)(opts, spec.name, &text);
     }
@@ -1185,6 +1250,11 @@ mod tests {
             ("arp_all_targets", "all"),
             ("arp_missed_max", "4"),
             ("num_unsol_na", "3"),
+            ("peer_notif_delay", "200"),
+            ("resend_igmp", "3"),
+            ("prio", "eth1=10"),
+            ("prio.eth2", "-5"),
+            ("active_slave", "eth2"),
             ("min_links", "2"),
             ("lacp_rate", "fast"),
             ("lacp_active", "off"),

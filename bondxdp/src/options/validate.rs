@@ -77,6 +77,31 @@ impl BondSpec {
                 ));
             }
         }
+        for (m, _) in &opts.prios {
+            if !self.members.contains(m) {
+                return Err(Error::invalid(
+                    "prio",
+                    format!("{m} is not one of the members"),
+                ));
+            }
+        }
+        if let Some(active) = &opts.active_slave {
+            if !opts.mode.uses_active() {
+                return Err(Error::invalid(
+                    "active_slave",
+                    format!(
+                        "only meaningful in active-backup, balance-tlb and balance-alb, not {}",
+                        opts.mode.name()
+                    ),
+                ));
+            }
+            if !self.members.contains(active) {
+                return Err(Error::invalid(
+                    "active_slave",
+                    format!("{active} is not one of the members"),
+                ));
+            }
+        }
         validate_monitor(&opts.monitor)?;
         validate_balance(&opts.balance, &self.members)?;
         validate_forward(self)?;
@@ -407,6 +432,27 @@ pub fn validate_monitor(m: &MonitorOptions) -> Result<()> {
                 format!("{v} ms is out of range 0-3600000"),
             ));
         }
+    }
+    if m.resend_igmp > 255 {
+        return Err(Error::invalid(
+            "resend_igmp",
+            format!("{} is out of range 0-255", m.resend_igmp),
+        ));
+    }
+    if m.peer_notif_delay > 300_000 {
+        return Err(Error::invalid(
+            "peer_notif_delay",
+            format!("{} ms is out of range 0-300000", m.peer_notif_delay),
+        ));
+    }
+    if m.miimon > 0 && !m.peer_notif_delay.is_multiple_of(m.miimon) {
+        return Err(Error::invalid(
+            "peer_notif_delay",
+            format!(
+                "{} ms is not a multiple of miimon ({} ms)",
+                m.peer_notif_delay, m.miimon
+            ),
+        ));
     }
     if m.num_grat_arp > 255 {
         return Err(Error::invalid(
