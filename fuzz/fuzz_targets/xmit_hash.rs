@@ -2,8 +2,8 @@
 //! (`bondxdp_common::hash::xmit_hash`, `bondxdp_common::modes::select`): the packet parsers
 //! the eBPF egress programs share with the host, fed any frame the stack may send.
 //!
-//! Input: byte 0 picks the policy, the member count and which of the link states are down;
-//! bytes 1..=6 the metadata (L4 hash, VLAN tag); the rest is the frame.
+//! Input: byte 0 picks the policy and the member count, bytes 2..=3 which members are down,
+//! byte 4 the active one, bytes 1..=6 also the metadata (L4 hash, VLAN tag); then the frame.
 //!
 //! Invariants: no panic; the hash of a frame is the same every time; the member chosen (every
 //! mode with a host-side selector) is a slot of the bond that is up, or none when none is.
@@ -87,7 +87,7 @@ fuzz_target!(|data: &[u8]| {
     );
     assert_eq!(xmit_hash_detailed(policy, frame, &meta).0, hash);
 
-    // Links: bit i of (head[2..4]) down; slot 0 always listed.
+    // Links: bit i of head[2..4] set: slot i down.
     let down = u16::from_le_bytes([head[2], head[3]]);
     let links: Vec<LinkState> = (0..members)
         .map(|i| {
@@ -98,9 +98,12 @@ fuzz_target!(|data: &[u8]| {
             }
         })
         .collect();
+    // The active member (active-backup, balance-tlb's receiver): one of the slots.
+    let active = head[4] as usize % members;
     for mode in MODES {
         let mut cfg = bond_with_links(mode, &links);
         cfg.hash_policy = policy as u32;
+        cfg.active_slot = active as u32;
         cfg.recompute();
         let mut env = Env::default();
         let choice = select(&cfg, frame, &meta, &mut env);
@@ -119,9 +122,13 @@ fuzz_target!(|data: &[u8]| {
             }
             Selection::AllMembers => assert_eq!(mode, Mode::Broadcast),
             Selection::NoMember => {
-                // Active-backup's active slot may be down; the others find an up member.
+                // What goes through the active member (all of active-backup; balance-tlb's
+                // group and non-IP frames) has nowhere to go when it is down; otherwise an
+                // up member is found.
+                let active_down = links[active] == LinkState::Down;
+                let via_active = matches!(mode, Mode::ActiveBackup | Mode::BalanceTlb);
                 assert!(
-                    !any_up || mode == Mode::ActiveBackup,
+                    !any_up || (via_active && active_down),
                     "{mode:?}: none chosen"
                 );
             }
