@@ -165,6 +165,16 @@ fn lint() -> Result<()> {
     run(cargo().args(["fmt", "--all", "--check"]))?;
     step("clippy: host crates");
     run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    step("clippy: fuzz targets");
+    run(cargo().args([
+        "clippy",
+        "-p",
+        "bondxdp-fuzz",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     for krate in [
         "bondxdp-ebpf",
         "bondxdp-select-example",
