@@ -1,6 +1,7 @@
 //! bondxdp's task runner: `cargo xtask setup | run | test | bench | from-scratch`.
 
 mod from_scratch;
+mod fuzz;
 mod lab;
 mod lab_wan;
 #[cfg(test)]
@@ -51,7 +52,11 @@ enum Task {
         #[arg(long, default_value = "bench/results")]
         out: String,
     },
-    /// Every test: host unit tests, BPF_PROG_TEST_RUN tests, network-namespace tests.
+    /// Fuzz the parsers that take outside input (fuzz/): every target, or those named, for
+    /// `--secs` each (`--keep`: merge new coverage into the committed corpus).
+    Fuzz(fuzz::FuzzArgs),
+    /// Every test: host unit tests, BPF_PROG_TEST_RUN tests, network-namespace tests, then a
+    /// bounded run of every fuzz target (`BONDXDP_FUZZ_SECS` seconds each, default 25).
     Test {
         /// Extra arguments for `cargo test` (after `--`, e.g. a test name filter).
         #[arg(trailing_var_arg = true)]
@@ -101,6 +106,10 @@ fn main() -> Result<()> {
             step("benchmarking (takes a few minutes; --quick for a short run)");
             run(&mut bench)
         }
+        Task::Fuzz(args) => {
+            setup::setup()?;
+            fuzz::fuzz(&args)
+        }
         Task::Test { args } => {
             setup::setup()?;
             if args.is_empty() {
@@ -140,6 +149,8 @@ fn main() -> Result<()> {
                     prebuilt: true,
                     ..lab::LabArgs::default()
                 })?;
+                step("fuzzing every parser briefly (cargo xtask fuzz for long runs)");
+                fuzz::test_step()?;
             }
             Ok(())
         }
@@ -154,6 +165,16 @@ fn lint() -> Result<()> {
     run(cargo().args(["fmt", "--all", "--check"]))?;
     step("clippy: host crates");
     run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    step("clippy: fuzz targets");
+    run(cargo().args([
+        "clippy",
+        "-p",
+        "bondxdp-fuzz",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     for krate in [
         "bondxdp-ebpf",
         "bondxdp-select-example",

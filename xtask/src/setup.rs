@@ -33,6 +33,8 @@ const APT_PACKAGES: &[&str] = &[
     "openvswitch-switch",
     // systemd-analyze rates the service's sandbox (tests/tests/service.rs).
     "systemd",
+    // libfuzzer-sys compiles libFuzzer (C++) for the fuzz targets (xtask/src/fuzz.rs).
+    "g++",
 ];
 
 /// Runs every setup step on this machine.

@@ -267,7 +267,8 @@ pub fn parse_echo_reply(frame: &[u8], l3: usize) -> Option<EchoReply> {
     match ip.first()? >> 4 {
         4 => {
             let ihl = (ip[0] & 15) as usize * 4;
-            if ip.len() < ihl + 8 || ip[9] != 1 || ip[ihl] != 0 {
+            // An IHL below 5 is malformed (and would let the fixed header run past the end).
+            if ihl < 20 || ip.len() < ihl + 8 || ip[9] != 1 || ip[ihl] != 0 {
                 return None;
             }
             Some(EchoReply {
@@ -406,6 +407,22 @@ mod tests {
         // Solicited-node group and its MAC.
         assert_eq!(dst, "ff02::1:ff00:2".parse::<Ipv6Addr>().unwrap());
         assert_eq!(&f[0..6], &[0x33, 0x33, 0xff, 0, 0, 2]);
+    }
+
+    /// Found by the probe_replies fuzz target: an IPv4 header length below 20 bytes made
+    /// the parser index past a short packet (it panicked on these).
+    #[test]
+    fn echo_reply_with_a_short_ipv4_header_length_is_refused() {
+        // The fuzzer's input: 22 bytes, at 14 an 8-byte "IPv4 header" with IHL 0.
+        let crash =
+            b"\x02\x01\x00\x00\x00\x00\x00\x0bE\x00\x00$\x00\x02@\x00\x02\x00\x00\x00\x00\x0a";
+        assert_eq!(parse_echo_reply(crash, 14), None);
+        assert_eq!(parse_echo_reply(crash, 0), None);
+        // IHL 0 and 1 on an 8-byte packet: ihl + 8 fits, the fixed header does not.
+        for first in [0x40, 0x41] {
+            let ip = [first, 0, 0, 0, 0, 0, 0, 0];
+            assert_eq!(parse_echo_reply(&ip, 0), None);
+        }
     }
 
     #[test]
