@@ -47,6 +47,9 @@ impl TxEnv for Env {
     fn insert_flowlet(&mut self, _: u32, flowlet: load_aware::Flowlet) {
         self.flowlet = Some(flowlet);
     }
+    fn has_flowlet_table(&mut self) -> bool {
+        true
+    }
     fn credits(&mut self) -> Option<&load_aware::Credits> {
         Some(&self.credits)
     }

@@ -34,7 +34,7 @@ pub const TARGETS: &[&str] = &[
 
 /// Seconds per target in `cargo xtask test` (7 targets: about 3 minutes in all);
 /// `BONDXDP_FUZZ_SECS` overrides it (0 skips the fuzz step).
-pub const TEST_SECS: u64 = 25;
+pub const TEST_SECS: u64 = 15;
 
 /// The coverage instrumentation libFuzzer needs, on stable Rust.
 const RUSTFLAGS: &[&str] = &[

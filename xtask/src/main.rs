@@ -56,7 +56,7 @@ enum Task {
     /// `--secs` each (`--keep`: merge new coverage into the committed corpus).
     Fuzz(fuzz::FuzzArgs),
     /// Every test: host unit tests, BPF_PROG_TEST_RUN tests, network-namespace tests, then a
-    /// bounded run of every fuzz target (`BONDXDP_FUZZ_SECS` seconds each, default 25).
+    /// bounded run of every fuzz target (`BONDXDP_FUZZ_SECS` seconds each, default 15).
     Test {
         /// Extra arguments for `cargo test` (after `--`, e.g. a test name filter).
         #[arg(trailing_var_arg = true)]
