@@ -464,6 +464,14 @@ impl Default for LacpRecord {
     }
 }
 
+/// `fail_over_mac none`: every member takes the bond's MAC (the kernel's default).
+pub const FAIL_OVER_MAC_NONE: u8 = 0;
+/// `fail_over_mac active`: the bond takes the active member's MAC; members keep theirs.
+pub const FAIL_OVER_MAC_ACTIVE: u8 = 1;
+/// `fail_over_mac follow`: the active member takes the bond's MAC, and the member it
+/// replaces takes the newcomer's former one.
+pub const FAIL_OVER_MAC_FOLLOW: u8 = 2;
+
 /// Magic value of a written [`BondState`].
 pub const BOND_STATE_MAGIC: u32 = 0x6278_6470; // "bxdp"
 /// Layout version of [`BondState`].
@@ -502,8 +510,11 @@ pub struct BondState {
     pub custom: CustomRecord,
     /// The XDP fast path's interfaces.
     pub forward: ForwardRecord,
+    /// active-backup: which MACs move on a failover ([`FAIL_OVER_MAC_NONE`], `_ACTIVE`,
+    /// `_FOLLOW`; bonds written before the option have 0, none).
+    pub fail_over_mac: u8,
     /// Padding; zero.
-    pub pad: u32,
+    pub pad: [u8; 3],
     /// 802.3ad: LACP options and the controller's record of its actor.
     pub lacp: LacpRecord,
 }
@@ -525,7 +536,8 @@ impl Default for BondState {
             balance: BalanceRecord::default(),
             custom: CustomRecord::default(),
             forward: ForwardRecord::default(),
-            pad: 0,
+            fail_over_mac: FAIL_OVER_MAC_NONE,
+            pad: [0; 3],
             lacp: LacpRecord::default(),
         }
     }

@@ -31,6 +31,7 @@ pub mod bond;
 pub mod cli;
 pub mod controller;
 pub mod error;
+pub mod fail_over_mac;
 pub mod fast_path;
 /// LACP (802.3ad) without IO: PDU codec, per-port state machines, aggregator selection.
 pub mod lacp;

@@ -486,3 +486,230 @@ fn arp_validate_filter_counts_only_arp_as_received_traffic() {
         ctl.log()
     );
 }
+
+/// bond_topo_3d1c.sh's member MACs.
+const MACS: [&str; 3] = [
+    "00:0a:0b:0c:0d:01",
+    "00:0a:0b:0c:0d:02",
+    "00:0a:0b:0c:0d:03",
+];
+
+/// The 3d1c topology with the selftest's MACs on eth0-eth2, eth0's switch port down (so the
+/// bond must pick another member than the first), `bondxdp up` with `options` and a running
+/// controller; waits for eth1 to be active.
+fn three_members(tag: &str, options: &[&str]) -> (Topo, bondxdp_tests::controller::Controller) {
+    let t = Topo::new(tag);
+    veth(&t.server, "eth2", &t.switch, "s2");
+    t.switch.ip(&["link", "set", "s2", "master", "br0"]);
+    t.switch.ip(&["link", "set", "s2", "up"]);
+    for (i, mac) in MACS.iter().enumerate() {
+        t.server
+            .ip(&["link", "set", &format!("eth{i}"), "address", mac]);
+    }
+    t.switch.ip(&["link", "set", "s0", "down"]);
+    let mut args = vec!["up", "bond0", "--mode", "active-backup", "--miimon", "100"];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&["-m", "eth0", "-m", "eth1", "-m", "eth2"]);
+    t.server.bondxdp_ok(&args);
+    t.server
+        .ip(&["addr", "add", &format!("{SERVER}/24"), "dev", "bond0"]);
+    let ctl = bondxdp_tests::controller::Controller::start(&t.server, &[], 1);
+    wait_active(&t, "eth1", &ctl);
+    (t, ctl)
+}
+
+fn wait_active(t: &Topo, want: &str, ctl: &bondxdp_tests::controller::Controller) {
+    assert!(
+        eventually(5000, || active_member(&t.server) == want),
+        "active {} (want {want})\n{}",
+        active_member(&t.server),
+        ctl.log()
+    );
+}
+
+/// bond_options.sh `do_active_backup_failover`: the active member goes down until another
+/// takes over, then comes back (eth0 stays cut at the switch, so eth2 takes over).
+fn fail_over(t: &Topo, ctl: &bondxdp_tests::controller::Controller) {
+    let was = active_member(&t.server);
+    t.server.ip(&["link", "set", &was, "down"]);
+    assert!(
+        eventually(5000, || {
+            let now = active_member(&t.server);
+            !now.is_empty() && now != was
+        }),
+        "no failover from {was}\n{}",
+        ctl.log()
+    );
+    t.server.ip(&["link", "set", &was, "up"]);
+}
+
+/// Every member's MAC, eth0 first.
+fn member_macs(t: &Topo) -> Vec<String> {
+    (0..3)
+        .map(|i| mac_of(&t.server, &format!("eth{i}")))
+        .collect()
+}
+
+/// `what` holds within a few hundred ms (the controller moves MACs just before it publishes
+/// the failover that status shows).
+fn settles(what: &str, mut ok: impl FnMut() -> bool, t: &Topo) {
+    assert!(
+        eventually(2000, &mut ok),
+        "{what}: members {:?}, bond {}",
+        member_macs(t),
+        mac_of(&t.server, "bond0")
+    );
+}
+
+/// Ported from bond_options.sh `fail_over_mac` (3d1c, eth0's switch port down), mode
+/// active-backup, miimon 100, with traffic checked too:
+/// - `none`: every member has the bond's MAC, before and after a failover;
+/// - `active`: the bond's MAC is the active member's, no member's MAC changes, and the
+///   client reaches the bond after the failover (the gratuitous ARPs carry the new MAC);
+/// - `follow`: the bond keeps the first member's MAC, the active member has it, backups have
+///   the other members' (mac[1], mac[2]), through a failover; the first member removed and
+///   added back does not keep the bond's MAC, and gets its own back when it leaves.
+///
+/// `down` gives every member its own MAC back (the kernel leaves fail_over_mac members as
+/// they are; bondxdp restores, docs/conformance.md).
+#[test]
+fn fail_over_mac_none_active_and_follow_move_the_macs_as_the_kernel_does() {
+    // none
+    let (t, ctl) = three_members("fom0", &[]);
+    let all_bonds = |t: &Topo| {
+        let bond = mac_of(&t.server, "bond0");
+        member_macs(t).iter().all(|m| *m == bond)
+    };
+    settles(
+        "none: all members have the bond's MAC",
+        || all_bonds(&t),
+        &t,
+    );
+    fail_over(&t, &ctl);
+    settles(
+        "none, failover: all members have the bond's MAC",
+        || all_bonds(&t),
+        &t,
+    );
+    drop(ctl);
+    drop(t);
+
+    // active
+    let (t, ctl) = three_members("fom1", &["--fail-over-mac", "active"]);
+    let bond_is_active =
+        |t: &Topo| mac_of(&t.server, "bond0") == mac_of(&t.server, &active_member(&t.server));
+    let members_unchanged = |t: &Topo| member_macs(t) == MACS;
+    settles(
+        "active: the bond has the active member's MAC",
+        || bond_is_active(&t),
+        &t,
+    );
+    assert!(
+        members_unchanged(&t),
+        "active: members {:?}",
+        member_macs(&t)
+    );
+    assert_eq!(mac_of(&t.server, "bond0"), MACS[1]);
+    for i in 0..3 {
+        let shown = t.server.ip(&["-d", "link", "show", &format!("eth{i}")]);
+        assert!(
+            shown.contains("promiscuity 0"),
+            "members are not promiscuous: {shown}"
+        );
+    }
+    assert!(
+        reaches(&t.client, SERVER),
+        "active: client reaches the bond"
+    );
+    fail_over(&t, &ctl);
+    assert_eq!(active_member(&t.server), "eth2");
+    settles(
+        "active, failover: the bond has eth2's MAC",
+        || mac_of(&t.server, "bond0") == MACS[2],
+        &t,
+    );
+    assert!(
+        members_unchanged(&t),
+        "active, failover: members {:?}",
+        member_macs(&t)
+    );
+    assert!(
+        reaches(&t.client, SERVER),
+        "active, failover: client reaches the bond"
+    );
+    let neigh = t.client.ip(&["neigh", "show", SERVER]);
+    assert!(
+        neigh.contains(MACS[2]),
+        "the client learned the new MAC: {neigh}"
+    );
+    t.server.bondxdp_ok(&["down", "bond0"]);
+    assert_eq!(member_macs(&t), MACS, "active: down restores");
+    drop(ctl);
+    drop(t);
+
+    // follow
+    let (t, ctl) = three_members("fom2", &["--fail-over-mac", "follow"]);
+    let follow_holds = |t: &Topo| {
+        let bond = mac_of(&t.server, "bond0");
+        let active = active_member(&t.server);
+        bond == MACS[0]
+            && mac_of(&t.server, &active) == bond
+            && (0..3)
+                .map(|i| format!("eth{i}"))
+                .filter(|m| *m != active)
+                .all(|m| {
+                    let mac = mac_of(&t.server, &m);
+                    mac == MACS[1] || mac == MACS[2]
+                })
+    };
+    settles(
+        "follow: bond has the first MAC, the active has it, backups inherit",
+        || follow_holds(&t),
+        &t,
+    );
+    assert_eq!(
+        member_macs(&t),
+        [MACS[1], MACS[0], MACS[2]],
+        "eth1 and eth0 swapped"
+    );
+    assert!(
+        reaches(&t.client, SERVER),
+        "follow: client reaches the bond"
+    );
+    fail_over(&t, &ctl);
+    assert_eq!(active_member(&t.server), "eth2");
+    settles("follow, failover", || follow_holds(&t), &t);
+    assert_eq!(
+        member_macs(&t),
+        [MACS[1], MACS[2], MACS[0]],
+        "eth2 took the bond's, eth1 eth2's"
+    );
+    assert!(
+        reaches(&t.client, SERVER),
+        "follow, failover: client reaches the bond"
+    );
+    // check_first_slave_random_mac: eth0 leaves (its own MAC back) and joins again with
+    // the bond's MAC, which the active member has: it must not keep it.
+    t.server.bondxdp_ok(&["member", "del", "bond0", "eth0"]);
+    assert_eq!(
+        mac_of(&t.server, "eth0"),
+        MACS[0],
+        "eth0 left with its own MAC"
+    );
+    t.server.bondxdp_ok(&["member", "add", "bond0", "eth0"]);
+    let eth0 = mac_of(&t.server, "eth0");
+    assert_ne!(
+        eth0, MACS[0],
+        "eth0 joined with the bond's MAC and gave it up"
+    );
+    assert_ne!(eth0, mac_of(&t.server, "eth1"));
+    assert_ne!(eth0, mac_of(&t.server, "eth2"));
+    t.server.bondxdp_ok(&["member", "del", "bond0", "eth0"]);
+    assert_eq!(
+        mac_of(&t.server, "eth0"),
+        MACS[0],
+        "eth0's own MAC restored"
+    );
+    t.server.bondxdp_ok(&["down", "bond0"]);
+    assert_eq!(member_macs(&t), MACS, "follow: down restores");
+}

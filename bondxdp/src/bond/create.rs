@@ -2,6 +2,7 @@
 //! plane's configuration, the members, and the transmit path last.
 
 use super::*;
+use crate::options::FailOverMac;
 
 /// The name of the bond's hidden veth peer: `bxp` and a hash of the bond name, avoiding
 /// names already in use.
@@ -47,6 +48,19 @@ pub(super) async fn build(
             ),
         ));
     }
+    if opts.mode == Mode::ActiveBackup
+        && opts.fail_over_mac == FailOverMac::Active
+        && let Some(mac) = opts.mac
+    {
+        return Err(Error::invalid(
+            "mac",
+            format!(
+                "{} cannot be the bond's MAC with fail_over_mac active: the bond takes its \
+                 active member's MAC",
+                crate::mac::format_mac(&mac)
+            ),
+        ));
+    }
     let mut ebpf = loader::load()?;
     loader::pin(&mut ebpf, paths)?;
     crate::tables::fit(paths, opts.mode)?;
@@ -71,6 +85,12 @@ pub(super) async fn build(
     state.monitor.prio = crate::options::prio_slots(&opts.prios, &slots);
     state.balance = opts.balance.to_pinned(&slots);
     opts.lacp.write_pinned(&mut state.lacp);
+    let fail_over_mac = if opts.mode == Mode::ActiveBackup {
+        opts.fail_over_mac
+    } else {
+        FailOverMac::None
+    };
+    state.fail_over_mac = opts.fail_over_mac.to_pinned();
     // The logical interface.
     let (bond, peer_link) =
         create_interface(nl, &spec.name, members, &mut state, &mut maps).await?;
@@ -108,12 +128,15 @@ pub(super) async fn build(
         cfg.active_slot = slot as u32;
     }
     apply_options(&mut cfg, opts, primary, &slots);
+    // fail_over_mac: the bond's MAC, or the active member's, as the policy says.
+    crate::fail_over_mac::settle(nl, fail_over_mac, &state, &mut cfg).await?;
     maps.config.publish(cfg)?;
 
     // Members.
     let mut ingress = loader::pinned_program(paths, loader::programs::MEMBER_INGRESS)?;
+    let member_macs = MemberMacs::of(opts);
     for m in members {
-        enslave(nl, m, bond_mac, opts.keep_member_macs).await?;
+        enslave(nl, m, bond_mac, member_macs).await?;
         loader::attach_and_pin(
             &mut ingress,
             &m.name,
@@ -173,19 +196,44 @@ pub(super) async fn go_live(
     Ok(())
 }
 
+/// What a member's MAC becomes in a bond.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum MemberMacs {
+    /// The bond's.
+    Bonds,
+    /// Its own, and the member accepts every unicast frame (the bond's MAC may arrive on
+    /// any member: keep_member_macs, balance-tlb/alb).
+    OwnPromiscuous,
+    /// Its own, and the bond's MAC is only ever the active member's (fail_over_mac
+    /// active/follow): no promiscuous mode, which Wi-Fi cannot do anyway.
+    Own,
+}
+
+impl MemberMacs {
+    /// For a bond with `opts`.
+    pub(super) fn of(opts: &BondOptions) -> MemberMacs {
+        match (opts.keep_member_macs, opts.mode, opts.fail_over_mac) {
+            (false, _, _) => MemberMacs::Bonds,
+            (true, Mode::ActiveBackup, f) if f != FailOverMac::None => MemberMacs::Own,
+            (true, _, _) => MemberMacs::OwnPromiscuous,
+        }
+    }
+}
+
 /// Prepares one member: the bond's MAC (unless members keep theirs), no IPv6 of its own,
-/// multicast (and with kept MACs, all unicast) delivered to the bond. Leaves it down.
+/// multicast (and with kept MACs where the bond's may arrive anywhere, all unicast)
+/// delivered to the bond. Leaves it down.
 pub(super) async fn enslave(
     nl: &Netlink,
     m: &Link,
     bond_mac: [u8; 6],
-    keep_mac: bool,
+    macs: MemberMacs,
 ) -> Result<()> {
     nl.set_up(m.index, false).await?;
-    if !keep_mac {
-        nl.set_mac(m.index, bond_mac).await?;
-    } else {
-        nl.set_promisc(m.index, true).await?;
+    match macs {
+        MemberMacs::Bonds => nl.set_mac(m.index, bond_mac).await?,
+        MemberMacs::OwnPromiscuous => nl.set_promisc(m.index, true).await?,
+        MemberMacs::Own => {}
     }
     nl.set_allmulti(m.index, true).await?;
     if netdev::ipv6_disabled(&m.name).is_some() {

@@ -120,8 +120,9 @@ pub async fn member_add(name: &str, iface: &str) -> Result<()> {
     bond.state.members[slot] = restore_record(&link);
     bond.maps.set_state(bond.state)?;
     let keep = spec.options.keep_member_macs;
+    let member_macs = super::create::MemberMacs::of(&spec.options);
     let result: Result<()> = async {
-        enslave(&nl, &link, bond.cfg.bond_mac, keep).await?;
+        enslave(&nl, &link, bond.cfg.bond_mac, member_macs).await?;
         let mut ingress = loader::pinned_program(&bond.paths, loader::programs::MEMBER_INGRESS)?;
         loader::attach_and_pin(
             &mut ingress,
@@ -151,7 +152,9 @@ pub async fn member_add(name: &str, iface: &str) -> Result<()> {
             link: LinkState::Up as u8,
             flags: 0,
         };
-        bond.commit(&spec.options)
+        bond.commit(&spec.options)?;
+        // fail_over_mac follow: a member that joins with the bond's MAC gives it up.
+        bond.settle_macs(&nl).await
     }
     .await;
     if let Err(e) = result {
@@ -218,6 +221,8 @@ pub async fn member_del(name: &str, iface: &str) -> Result<()> {
     bond.maps.set_state(bond.state)?;
     addresses::clear(&nl, bond.state.bond_ifindex, saved.ifindex).await?;
     restore_member(&nl, &saved).await?;
+    // fail_over_mac: the active member the removal left gets the MACs the policy wants.
+    bond.settle_macs(&nl).await?;
     info!(bond = %name, member = %iface, "member removed");
     Ok(())
 }

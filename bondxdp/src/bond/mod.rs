@@ -33,8 +33,8 @@ use crate::{
     multi_wan::Discovery,
     netdev::{self, Link, Netlink},
     options::{
-        BondOptions, BondSpec, IpCidr, OPTIONS, OptionSpec, forward_names, pinned_options,
-        prio_slots, set_option, slot_names, validate_ifname,
+        BondOptions, BondSpec, FailOverMac, IpCidr, OPTIONS, OptionSpec, forward_names,
+        pinned_options, prio_slots, set_option, slot_names, validate_ifname,
     },
     pins::{self, BondLock, BondPaths, NamespaceLock},
     preflight, select_program,
@@ -408,6 +408,20 @@ impl OpenBond {
         Ok(())
     }
 
+    /// fail_over_mac: moves the MACs to where the policy wants them for the active member
+    /// the configuration now has (a member added or removed, `active_slave` set) and
+    /// publishes what moved.
+    async fn settle_macs(&mut self, nl: &Netlink) -> Result<()> {
+        let policy = match self.cfg.mode() {
+            Some(Mode::ActiveBackup) => FailOverMac::from_pinned(self.state.fail_over_mac),
+            _ => FailOverMac::None,
+        };
+        if crate::fail_over_mac::settle(nl, policy, &self.state, &mut self.cfg).await? {
+            self.maps.config.publish(self.cfg)?;
+        }
+        Ok(())
+    }
+
     /// Brings the XDP fast path to `wanted` LAN-side interfaces: members get `xdp_member`
     /// while there is at least one; removed interfaces are detached, [`Self::new_lans`]
     /// attached.
@@ -548,19 +562,28 @@ async fn change_options(bond: &mut OpenBond, options: BondOptions) -> Result<Vec
     };
     let warnings = spec.normalize();
     if spec.options.keep_member_macs != kept_macs {
-        // balance-tlb/alb members keep their own MACs: the members would need new ones.
+        // The members would need other MACs than the ones they have.
+        let why = if kept_macs {
+            format!(
+                "the members keep their own MACs in this bond (keep_member_macs, fail_over_mac \
+                 or balance-tlb/alb) and would need the bond's in {}",
+                spec.options.mode.name()
+            )
+        } else {
+            format!(
+                "{} needs members that keep their own MACs (keep_member_macs)",
+                spec.options.mode.name()
+            )
+        };
         return Err(Error::invalid(
             "mode",
-            format!(
-                "{} needs members that keep their own MACs (keep_member_macs); recreate the \
-                 bond (down, up) to change into it",
-                spec.options.mode.name()
-            ),
+            format!("{why}; recreate the bond (down, up) to change into it"),
         ));
     }
     spec.validate()?;
     if spec.options != bond.spec().options {
         bond.commit(&spec.options)?;
+        bond.settle_macs(&Netlink::connect()?).await?;
     }
     Ok(warnings)
 }

@@ -44,7 +44,7 @@ use crate::{
     maps::{BondMaps, name_string},
     metrics::SharedCounts,
     netdev::Netlink,
-    options::{ArpAllTargets, IpCidr, LacpOptions, MonitorOptions},
+    options::{ArpAllTargets, FailOverMac, IpCidr, LacpOptions, MonitorOptions},
     options::{pinned_options, slot_names},
     pins::{BondLock, BondPaths},
 };
@@ -204,6 +204,9 @@ struct BondTask {
     announced_active: u32,
     /// The announcements of the last failover, sent without holding up the monitor.
     notifier: super::notify::Notifier,
+    /// fail_over_mac: whether the members' MACs were checked since this task adopted the
+    /// bond or its members changed (a crash may have left a swap half done).
+    macs_settled: bool,
 }
 
 impl BondTask {
@@ -267,6 +270,7 @@ impl BondTask {
             alb: Default::default(),
             announced_active,
             notifier: Default::default(),
+            macs_settled: false,
         })
     }
 
@@ -700,6 +704,7 @@ impl BondTask {
             }
             self.state = state;
             self.opts = MonitorOptions::from_pinned(&state.monitor);
+            self.macs_settled = false;
             // `set active_slave` moves the active member: announce it without waiting.
             self.next_reconcile = Instant::now();
             debug!(bond = %self.name, "options reloaded");
@@ -1159,6 +1164,7 @@ impl BondTask {
         if let Some(mwan) = self.mwan.as_mut() {
             mwan.write_health(&mut self.maps, &cfg);
         }
+        self.follow_active_mac(&mut cfg, &live).await;
         // Just after a resume, the bond keeps its carrier while the LACP partners confirm.
         let carrier =
             cfg.has_carrier() || self.lacp.as_ref().is_some_and(LacpDriver::holds_carrier);
@@ -1196,6 +1202,24 @@ impl BondTask {
             self.announce(&cfg).await;
         }
         Ok(())
+    }
+
+    /// fail_over_mac active/follow: when the active member changes (and once after adopting
+    /// the bond or a member change), the MACs move as the policy says before the new
+    /// configuration is published; the failover's announcements then carry them.
+    async fn follow_active_mac(&mut self, cfg: &mut BondConfig, live: &BondConfig) {
+        let policy = FailOverMac::from_pinned(self.state.fail_over_mac);
+        if policy == FailOverMac::None
+            || cfg.mode() != Some(Mode::ActiveBackup)
+            || cfg.tx_count == 0
+            || (self.macs_settled && cfg.active_slot == live.active_slot)
+        {
+            return;
+        }
+        match crate::fail_over_mac::settle(&self.nl, policy, &self.state, cfg).await {
+            Ok(_) => self.macs_settled = true,
+            Err(e) => warn!(bond = %self.name, "fail_over_mac: {e}"),
+        }
     }
 
     /// The bond's carrier follows min_links: its veth peer is set down while too few

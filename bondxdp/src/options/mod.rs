@@ -18,8 +18,9 @@ use bondxdp_common::{
     HashPolicy, MAX_MEMBERS, Mode,
     modes::active_backup::PrimaryReselect,
     records::{
-        BalanceRecord, LACP_DECOUPLED, LACP_PASSIVE, LACP_RATE_FAST, LACP_STRICT, LacpRecord,
-        MAX_FORWARD, MAX_TARGETS, MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER, MWAN_STICKY_HOST,
+        BalanceRecord, FAIL_OVER_MAC_ACTIVE, FAIL_OVER_MAC_FOLLOW, FAIL_OVER_MAC_NONE,
+        LACP_DECOUPLED, LACP_PASSIVE, LACP_RATE_FAST, LACP_STRICT, LacpRecord, MAX_FORWARD,
+        MAX_TARGETS, MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER, MWAN_STICKY_HOST,
         MonitorConfig, MultiWanRecord,
     },
 };
@@ -55,6 +56,9 @@ pub struct BondOptions {
     pub primary: Option<String>,
     /// Members keep their own MAC addresses; frames are rewritten per member instead.
     pub keep_member_macs: bool,
+    /// active-backup: which MACs move on a failover (`fail_over_mac`; not `none`: members
+    /// keep their own MACs).
+    pub fail_over_mac: FailOverMac,
     /// Deliver frames received on inactive members too (`all_slaves_active`).
     pub all_slaves_active: bool,
     /// The bond's MAC address (default: the first member's, as the kernel does).
@@ -312,6 +316,63 @@ impl ArpValidate {
     }
 }
 
+/// The `fail_over_mac` policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FailOverMac {
+    /// Every member takes the bond's MAC.
+    #[default]
+    None,
+    /// The bond takes the active member's MAC.
+    Active,
+    /// The active member takes the bond's MAC; the one it replaces takes its former MAC.
+    Follow,
+}
+
+impl FailOverMac {
+    /// Parses the kernel's names and numbers.
+    pub fn parse(v: &str) -> Option<FailOverMac> {
+        match v {
+            "none" | "0" => Some(FailOverMac::None),
+            "active" | "1" => Some(FailOverMac::Active),
+            "follow" | "2" => Some(FailOverMac::Follow),
+            _ => None,
+        }
+    }
+
+    /// The kernel's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailOverMac::None => "none",
+            FailOverMac::Active => "active",
+            FailOverMac::Follow => "follow",
+        }
+    }
+
+    /// As the pinned state records it.
+    pub fn to_pinned(self) -> u8 {
+        match self {
+            FailOverMac::None => FAIL_OVER_MAC_NONE,
+            FailOverMac::Active => FAIL_OVER_MAC_ACTIVE,
+            FailOverMac::Follow => FAIL_OVER_MAC_FOLLOW,
+        }
+    }
+
+    /// From the pinned state (unknown values read as none).
+    pub fn from_pinned(v: u8) -> FailOverMac {
+        match v {
+            FAIL_OVER_MAC_ACTIVE => FailOverMac::Active,
+            FAIL_OVER_MAC_FOLLOW => FailOverMac::Follow,
+            _ => FailOverMac::None,
+        }
+    }
+}
+
+impl std::fmt::Display for FailOverMac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// `arp_all_targets`: does one target answering suffice, or must all?
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ArpAllTargets {
@@ -372,6 +433,7 @@ impl Default for BondOptions {
             packets_per_slave: 1,
             primary: None,
             keep_member_macs: false,
+            fail_over_mac: FailOverMac::None,
             all_slaves_active: false,
             mac: None,
             min_links: 0,
@@ -408,6 +470,12 @@ impl BondSpec {
         let mut warnings = Vec::new();
         if matches!(self.options.mode, Mode::BalanceTlb | Mode::BalanceAlb) {
             // As the kernel's: every member but the active receiver sends with its own MAC.
+            self.options.keep_member_macs = true;
+        }
+        if self.options.mode == Mode::ActiveBackup
+            && self.options.fail_over_mac != FailOverMac::None
+        {
+            // Members keep their own MACs; the controller moves the bond's (fail_over_mac.rs).
             self.options.keep_member_macs = true;
         }
         let mode = self.options.mode;

@@ -299,6 +299,7 @@ pub fn pinned_options(cfg: &BondConfig, state: &BondState) -> BondOptions {
             .filter(|m| m.ifindex != 0)
             .map(|m| name_string(&m.name)),
         keep_member_macs: cfg.has_flag(CFG_KEEP_MEMBER_MACS),
+        fail_over_mac: super::FailOverMac::from_pinned(state.fail_over_mac),
         all_slaves_active: cfg.has_flag(CFG_ALL_SLAVES_ACTIVE),
         mac: Some(cfg.bond_mac),
         min_links: cfg.min_links,

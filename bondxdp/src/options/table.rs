@@ -18,7 +18,8 @@ use bondxdp_common::{
 };
 
 use super::{
-    ArpAllTargets, ArpValidate, BondOptions, Sticky, parse_hash_policy, parse_mode, validate_ifname,
+    ArpAllTargets, ArpValidate, BondOptions, FailOverMac, Sticky, parse_hash_policy, parse_mode,
+    validate_ifname,
 };
 use crate::{
     error::{Error, Result},
@@ -291,6 +292,22 @@ pub static OPTIONS: &[OptionSpec] = &[
         |o| bool_text(o.keep_member_macs),
     )
     .cli(Cli::Flag("1"))
+    .fixed(),
+    row(
+        "fail_over_mac",
+        "POLICY",
+        "active-backup: none (every member takes the bond's MAC), active (members keep their \
+         MACs; the bond takes the active member's), follow (the active member takes the bond's \
+         MAC, the member it replaces takes the newcomer's). For members that cannot change \
+         their MAC (Wi-Fi); set at `up`.",
+        |o, k, v| {
+            o.fail_over_mac =
+                FailOverMac::parse(v).ok_or_else(|| bad_choice(k, v, "none, active, follow"))?;
+            Ok(())
+        },
+        |o| o.fail_over_mac.name().into(),
+    )
+    .applies(Applies::Modes(&[Mode::ActiveBackup]))
     .fixed(),
     row(
         "all_slaves_active",
@@ -1238,6 +1255,7 @@ mod tests {
             ("primary", "eth1"),
             ("primary_reselect", "failure"),
             ("keep_member_macs", "1"),
+            ("fail_over_mac", "follow"),
             ("all_slaves_active", "yes"),
             ("mac", "02:00:00:00:00:05"),
             ("miimon", "50"),
