@@ -402,8 +402,9 @@ pub struct LacpPortRecord {
     pub actor_churn: u8,
     /// Partner churn machine state (likewise).
     pub partner_churn: u8,
-    /// Padding; zero.
-    pub pad: [u8; 2],
+    /// The `actor_port_prio` option, XOR 255, so that 0 (every record written before the
+    /// option) is the default 255. Written by `up`/`set`, kept by the controller.
+    pub admin_priority: u16,
     /// The aggregator the port is in; 0: none.
     pub aggregator: u16,
     /// Port number in our LACPDUs.
@@ -430,7 +431,7 @@ pub struct LacpPortRecord {
 pub struct LacpRecord {
     /// `LACP_RATE_FAST`, `LACP_PASSIVE`, `LACP_DECOUPLED`, `LACP_STRICT`.
     pub flags: u8,
-    /// `ad_select`: 0 stable, 1 bandwidth, 2 count.
+    /// `ad_select`: 0 stable, 1 bandwidth, 2 count, 3 actor_port_prio.
     pub ad_select: u8,
     /// `ad_actor_sys_prio` (1-65535).
     pub system_priority: u16,
@@ -462,6 +463,16 @@ impl Default for LacpRecord {
             ports: [LacpPortRecord::default(); MAX_MEMBERS],
         }
     }
+}
+
+/// The `actor_port_prio` of a port record's `admin_priority`.
+pub const fn actor_port_prio(admin_priority: u16) -> u16 {
+    admin_priority ^ 0xff
+}
+
+/// The `admin_priority` that records `actor_port_prio` `prio`.
+pub const fn admin_priority(prio: u16) -> u16 {
+    prio ^ 0xff
 }
 
 /// `fail_over_mac none`: every member takes the bond's MAC (the kernel's default).

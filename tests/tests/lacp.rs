@@ -1347,3 +1347,102 @@ fn passive_bond_speaks_only_to_an_active_partner_and_falls_silent_when_it_leaves
     sleep_ms(1500);
     assert_eq!(lacpdus_sent(&p.a)[0], a_then, "A silent on a0");
 }
+
+/// Ported from bond_lacp_prio.sh: a client bond with two members to a switch (eth0, eth1)
+/// and two to a backup switch (eth2, eth3), each switch a bondxdp 802.3ad bond, all with
+/// lacp_rate fast. With `ad_select actor_port_prio`, eth0=1000 and eth2=10, the switch's
+/// aggregator (1000 + 255) is active; swapped live (eth0=10, eth2=1000) and after a link
+/// change on eth1, the backup switch's. The priorities travel in the LACPDUs: each switch
+/// sees them as its partner's port priorities.
+#[test]
+fn actor_port_prio_chooses_the_aggregator_as_bond_lacp_prio_sh() {
+    let client = Netns::new("lpc");
+    let switch = Netns::new("lps");
+    let backup = Netns::new("lpb");
+    for (i, (peer, dev)) in [
+        (&switch, "eth0"),
+        (&switch, "eth1"),
+        (&backup, "eth0"),
+        (&backup, "eth1"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        bondxdp_tests::wan::veth(&client, &format!("eth{i}"), peer, dev);
+    }
+    for ns in [&switch, &backup] {
+        let mut args = vec!["up", "bond0"];
+        args.extend_from_slice(LACP_FAST);
+        args.extend_from_slice(&["-m", "eth0", "-m", "eth1"]);
+        ns.bondxdp_ok(&args);
+    }
+    let mut args = vec!["up", "bond0"];
+    args.extend_from_slice(LACP_FAST);
+    args.extend_from_slice(&[
+        "--ad-select",
+        "actor_port_prio",
+        "--actor-port-prio",
+        "eth0=1000",
+        "--actor-port-prio",
+        "eth2=10",
+    ]);
+    for i in 0..4 {
+        args.push("-m");
+        args.push(["eth0", "eth1", "eth2", "eth3"][i]);
+    }
+    client.bondxdp_ok(&args);
+    assert_eq!(
+        client.status("bond0")["options"]["actor_port_prio"],
+        "eth0=1000,eth2=10"
+    );
+    let ctl = Controller::start(&client, &[], 1);
+    let _s = Controller::start(&switch, &[], 1);
+    let _b = Controller::start(&backup, &[], 1);
+    // Ports are numbered by slot from 1: eth0/eth1 are 1 and 2, eth2/eth3 3 and 4.
+    let settles_on = |want: [u64; 2], what: &str| {
+        assert!(
+            eventually(10_000, || active_ports(&client) == want
+                && distributing(&client).iter().all(|(name, tx, _)| *tx
+                    == (name == &format!("eth{}", want[0] - 1)
+                        || name == &format!("eth{}", want[1] - 1)))),
+            "{what}: active {:?}, {:?}\n{:#}\n{}",
+            active_ports(&client),
+            distributing(&client),
+            client.status("bond0")["lacp"],
+            ctl.log()
+        );
+    };
+    settles_on([1, 2], "eth0=1000 + eth1=255 over eth2=10 + eth3=255");
+    let partner_prio = |ns: &Netns, member: &str| {
+        members(ns)
+            .iter()
+            .find(|m| m["name"] == member)
+            .map(|m| m["lacp"]["partner"]["port_priority"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert!(
+        eventually(3000, || partner_prio(&switch, "eth0") == 1000
+            && partner_prio(&backup, "eth0") == 10
+            && partner_prio(&backup, "eth1") == 255),
+        "LACPDUs carry the priorities: switch eth0 {}, backup eth0 {}, eth1 {}",
+        partner_prio(&switch, "eth0"),
+        partner_prio(&backup, "eth0"),
+        partner_prio(&backup, "eth1")
+    );
+
+    client.bondxdp_ok(&["set", "bond0", "actor_port_prio=eth0=10,eth2=1000"]);
+    // The selftest triggers the reselection with a link change on eth1.
+    client.ip(&["link", "set", "eth1", "down"]);
+    std::thread::sleep(Duration::from_secs(1));
+    client.ip(&["link", "set", "eth1", "up"]);
+    settles_on([3, 4], "eth0=10 + eth1=255 under eth2=1000 + eth3=255");
+    assert!(
+        eventually(3000, || partner_prio(&switch, "eth0") == 10
+            && partner_prio(&backup, "eth0") == 1000),
+        "the new priorities reach the partners"
+    );
+    // bondxdp reselects on the change itself (the kernel waits for a link change, as the
+    // selftest's flap of eth1 provides).
+    client.bondxdp_ok(&["set", "bond0", "actor_port_prio.eth0=60000"]);
+    settles_on([1, 2], "eth0=60000 set alone");
+}

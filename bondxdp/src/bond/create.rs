@@ -85,6 +85,7 @@ pub(super) async fn build(
     state.monitor.prio = crate::options::prio_slots(&opts.prios, &slots);
     state.balance = opts.balance.to_pinned(&slots);
     opts.lacp.write_pinned(&mut state.lacp);
+    crate::options::write_actor_port_prios(&opts.actor_port_prios, &slots, &mut state.lacp);
     let fail_over_mac = if opts.mode == Mode::ActiveBackup {
         opts.fail_over_mac
     } else {

@@ -35,6 +35,7 @@ use crate::{
     options::{
         BondOptions, BondSpec, FailOverMac, IpCidr, OPTIONS, OptionSpec, forward_names,
         pinned_options, prio_slots, set_option, slot_names, validate_ifname,
+        write_actor_port_prios,
     },
     pins::{self, BondLock, BondPaths, NamespaceLock},
     preflight, select_program,
@@ -372,6 +373,7 @@ impl OpenBond {
         self.state.mwan = opts.multi_wan.to_pinned(&slots);
         self.state.balance = opts.balance.to_pinned(&slots);
         opts.lacp.write_pinned(&mut self.state.lacp);
+        write_actor_port_prios(&opts.actor_port_prios, &slots, &mut self.state.lacp);
         // A new selection program goes in before the custom mode can run without one.
         let recorded = Some(name_string(&self.state.custom.program)).filter(|p| !p.is_empty());
         if let Some(program) = &opts.select_program

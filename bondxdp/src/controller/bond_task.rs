@@ -19,7 +19,7 @@ use std::{
 use bondxdp_common::{
     BondConfig, MAX_MEMBERS, Mode,
     config::{LinkState, MEMBER_LACP_MASK, NO_SLOT},
-    records::{BondState, LacpRecord},
+    records::{BondState, LacpPortRecord, LacpRecord, actor_port_prio},
 };
 use tokio::{
     sync::{broadcast, mpsc, watch},
@@ -796,6 +796,7 @@ impl BondTask {
                 ifindex: m.ifindex,
                 name: m.name.clone(),
                 mac: self.state.members[*slot].mac,
+                port_priority: actor_port_prio(self.state.lacp.ports[*slot].admin_priority),
             })
             .collect();
         members.sort_by_key(|m| m.slot);
@@ -838,7 +839,14 @@ impl BondTask {
                 self.maps.update_lacp(|r| {
                     r.active_aggregator = rec.active_aggregator;
                     r.updated_ns = rec.updated_ns;
-                    r.ports = rec.ports;
+                    // The controller's part of each port record; `actor_port_prio` is the
+                    // options'.
+                    for (port, new) in r.ports.iter_mut().zip(rec.ports) {
+                        *port = LacpPortRecord {
+                            admin_priority: port.admin_priority,
+                            ..new
+                        };
+                    }
                 })
             });
             if let Err(e) = written {

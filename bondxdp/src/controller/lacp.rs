@@ -38,8 +38,6 @@ use crate::{
     options::LacpOptions,
 };
 
-/// Port priority of every member (Linux's).
-const PORT_PRIORITY: u16 = 255;
 /// Counters alone (no state change) are written to the record at most this often.
 const COUNTER_WRITE_INTERVAL: Duration = Duration::from_secs(1);
 /// After a read error on a member's socket (other than the interface going down), the
@@ -68,6 +66,8 @@ pub struct MemberInfo {
     pub name: String,
     /// The member's own MAC, before it took the bond's: the source of its LACPDUs.
     pub mac: [u8; 6],
+    /// Its port priority (`actor_port_prio`).
+    pub port_priority: u16,
 }
 
 impl MemberInfo {
@@ -78,7 +78,7 @@ impl MemberInfo {
             ifindex: self.ifindex,
             config: PortConfig {
                 port_number: self.slot as u16 + 1,
-                port_priority: PORT_PRIORITY,
+                port_priority: self.port_priority,
                 mac: self.mac,
             },
         }
@@ -273,6 +273,12 @@ impl LacpDriver {
             {
                 Some(n) => {
                     self.ports[i].member.name = n.name.clone();
+                    if self.ports[i].member.port_priority != n.port_priority {
+                        self.ports[i].member.port_priority = n.port_priority;
+                        self.actor.set_port_priority(i, now, n.port_priority);
+                        info!(bond = %self.bond, member = %n.name, priority = n.port_priority, "lacp: port priority changed");
+                        self.dirty = true;
+                    }
                     i += 1;
                 }
                 None => {

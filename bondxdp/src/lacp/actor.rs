@@ -123,6 +123,19 @@ impl Actor {
         self.ports.len() - 1
     }
 
+    /// Sets port `index`'s priority (`actor_port_prio`): its LACPDUs carry it from the next
+    /// one, sent at once, and `ad_select actor_port_prio` weighs it.
+    pub fn set_port_priority(&mut self, index: usize, now: u64, priority: u16) {
+        let Some(port) = self.ports.get_mut(index) else {
+            return;
+        };
+        if port.cfg.port_priority != priority {
+            port.cfg.port_priority = priority;
+            port.ntt = true;
+            self.step(now);
+        }
+    }
+
     /// Removes member `index` (the ports after it move down one index) and returns the last
     /// LACPDU to send on it, telling the partner it no longer aggregates, if its link is up.
     pub fn remove_port(&mut self, now: u64, index: usize) -> Option<[u8; FRAME_LEN]> {
@@ -312,6 +325,7 @@ impl Actor {
                         lag,
                         ports_up: 0,
                         bandwidth_mbps: 0,
+                        priority: 0,
                         attached: false,
                     });
                     out.len() - 1
@@ -321,6 +335,7 @@ impl Actor {
             if port.link().up {
                 out[i].ports_up += 1;
                 out[i].bandwidth_mbps += u64::from(port.link().speed_mbps);
+                out[i].priority += u64::from(port.config().port_priority);
             }
         }
         out

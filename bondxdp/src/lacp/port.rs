@@ -266,7 +266,7 @@ struct Periodic {
 /// of its machines.
 #[derive(Clone, Debug)]
 pub struct Port {
-    cfg: PortConfig,
+    pub(super) cfg: PortConfig,
     actor_cfg: ActorConfig,
     link: Link,
     key: u16,
@@ -280,7 +280,7 @@ pub struct Port {
     ready_n: bool,
     pub(super) selection: Selection,
     pub(super) aggregator: Option<(u16, LagKey)>,
-    ntt: bool,
+    pub(super) ntt: bool,
     lacp_sent: VecDeque<u64>,
     markers_sent: VecDeque<u64>,
     markers: VecDeque<MarkerPdu>,

@@ -253,7 +253,7 @@ pub fn write_record(
             selection: selection_code(port.selection),
             actor_churn: churn_code(port.actor_churn),
             partner_churn: churn_code(port.partner_churn),
-            pad: [0; 2],
+            admin_priority: 0,
             aggregator: port.aggregator.unwrap_or(0),
             port_number: port.config.port_number,
             port_priority: port.config.port_priority,

@@ -23,16 +23,32 @@ pub enum AdSelect {
     Bandwidth,
     /// The aggregator with the most ports with link; equal counts by bandwidth.
     Count,
+    /// The aggregator whose ports with link have the highest sum of `actor_port_prio`
+    /// (kernel 6.18+); equal sums as `Count`.
+    #[serde(rename = "actor_port_prio")]
+    ActorPortPrio,
 }
 
 impl AdSelect {
-    /// Parses `stable`, `bandwidth` or `count` (or the kernel's numbers 0, 1, 2).
+    /// Parses `stable`, `bandwidth`, `count` or `actor_port_prio` (or the kernel's numbers
+    /// 0-3).
     pub fn parse(s: &str) -> Option<AdSelect> {
         match s {
             "stable" | "0" => Some(AdSelect::Stable),
             "bandwidth" | "1" => Some(AdSelect::Bandwidth),
             "count" | "2" => Some(AdSelect::Count),
+            "actor_port_prio" | "3" => Some(AdSelect::ActorPortPrio),
             _ => None,
+        }
+    }
+
+    /// The kernel's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AdSelect::Stable => "stable",
+            AdSelect::Bandwidth => "bandwidth",
+            AdSelect::Count => "count",
+            AdSelect::ActorPortPrio => "actor_port_prio",
         }
     }
 }
@@ -92,6 +108,8 @@ pub struct Candidate {
     pub ports_up: u32,
     /// The total speed of those ports in Mbit/s.
     pub bandwidth_mbps: u64,
+    /// The sum of those ports' actor port priorities (`actor_port_prio`).
+    pub priority: u64,
     /// Whether a port of it got past the aggregate wait (attached or beyond).
     pub attached: bool,
 }
@@ -114,8 +132,9 @@ pub fn choose_active(
     up.sort_by_key(|c| (Some(c.id) != current, c.id));
     let rank = |c: &Candidate| {
         let policy_rank = match policy {
-            AdSelect::Count => (u64::from(c.ports_up), c.bandwidth_mbps),
-            AdSelect::Stable | AdSelect::Bandwidth => (c.bandwidth_mbps, 0),
+            AdSelect::ActorPortPrio => (c.priority, u64::from(c.ports_up), c.bandwidth_mbps),
+            AdSelect::Count => (u64::from(c.ports_up), c.bandwidth_mbps, 0),
+            AdSelect::Stable | AdSelect::Bandwidth => (c.bandwidth_mbps, 0, 0),
         };
         (!c.lag.individual, c.lag.has_partner(), policy_rank)
     };
@@ -156,8 +175,41 @@ mod tests {
             lag: lag(id, 1),
             ports_up,
             bandwidth_mbps: u64::from(ports_up) * speed,
+            priority: u64::from(ports_up) * 255,
             attached: true,
         }
+    }
+
+    /// bond_lacp_prio.sh: the aggregator whose ports sum the highest actor_port_prio wins,
+    /// whatever its bandwidth; equal sums fall back to count, then bandwidth.
+    #[test]
+    fn actor_port_prio_picks_the_highest_sum_of_priorities() {
+        let with = |id, ports_up, speed, priority| Candidate {
+            priority,
+            ..cand(id, ports_up, speed)
+        };
+        // eth0=1000 + eth1=255 against eth2=10 + eth3=255 (10x the bandwidth).
+        let c = [with(1, 2, 1_000, 1255), with(2, 2, 10_000, 265)];
+        assert_eq!(choose_active(&c, AdSelect::ActorPortPrio, Some(2)), Some(1));
+        assert_eq!(choose_active(&c, AdSelect::Bandwidth, Some(1)), Some(2));
+        // Swapped priorities: the other one.
+        let c = [with(1, 2, 1_000, 265), with(2, 2, 10_000, 1255)];
+        assert_eq!(choose_active(&c, AdSelect::ActorPortPrio, Some(1)), Some(2));
+        // Equal sums: more ports, then more bandwidth.
+        let c = [with(1, 2, 1_000, 510), with(2, 3, 1_000, 510)];
+        assert_eq!(choose_active(&c, AdSelect::ActorPortPrio, Some(1)), Some(2));
+        let c = [with(1, 2, 1_000, 510), with(2, 2, 10_000, 510)];
+        assert_eq!(choose_active(&c, AdSelect::ActorPortPrio, Some(1)), Some(2));
+        for p in [
+            AdSelect::Stable,
+            AdSelect::Bandwidth,
+            AdSelect::Count,
+            AdSelect::ActorPortPrio,
+        ] {
+            assert_eq!(AdSelect::parse(p.name()), Some(p));
+        }
+        assert_eq!(AdSelect::parse("3"), Some(AdSelect::ActorPortPrio));
+        assert_eq!(AdSelect::parse("4"), None);
     }
 
     #[test]

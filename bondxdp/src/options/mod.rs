@@ -37,7 +37,7 @@ pub mod table;
 mod validate;
 
 pub use file::{BondEntry, ConfigFile, load_config_file, parse_config};
-pub use pinned::{forward_names, pinned_options, prio_slots, slot_names};
+pub use pinned::{forward_names, pinned_options, prio_slots, slot_names, write_actor_port_prios};
 pub use table::{OPTIONS, OptionArgs, OptionSpec, set_option};
 pub use validate::{
     validate_balance, validate_forward, validate_ifname, validate_monitor, validate_multi_wan,
@@ -81,6 +81,9 @@ pub struct BondOptions {
     /// active-backup: member priorities (`prio`, kernel 6.0+; default 0): without a usable
     /// primary, the usable member of highest priority is the active one.
     pub prios: Vec<(String, i32)>,
+    /// 802.3ad: member ports' priorities in our LACPDUs (`actor_port_prio`, kernel 6.18+;
+    /// default 255), weighed by `ad_select actor_port_prio`.
+    pub actor_port_prios: Vec<(String, u16)>,
     /// active-backup: make this member the active one now (`active_slave`); not kept: the
     /// bond's monitor goes on choosing from there.
     pub active_slave: Option<String>,
@@ -123,11 +126,7 @@ impl LacpOptions {
 
     /// `ad_select` as the kernel names it.
     pub fn ad_select_name(&self) -> &'static str {
-        match self.ad_select {
-            AdSelect::Stable => "stable",
-            AdSelect::Bandwidth => "bandwidth",
-            AdSelect::Count => "count",
-        }
+        self.ad_select.name()
     }
 }
 
@@ -444,6 +443,7 @@ impl Default for BondOptions {
             forward_from: Vec::new(),
             lacp: LacpOptions::default(),
             prios: Vec::new(),
+            actor_port_prios: Vec::new(),
             active_slave: None,
         }
     }

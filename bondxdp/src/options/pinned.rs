@@ -7,7 +7,7 @@ use bondxdp_common::{
     config::{
         BondConfig, CFG_ALL_SLAVES_ACTIVE, CFG_KEEP_MEMBER_MACS, CFG_TLB_HASH, NAT_STICKY_HOST,
     },
-    records::{BondState, ForwardRecord},
+    records::{BondState, ForwardRecord, actor_port_prio, admin_priority},
 };
 
 use super::*;
@@ -33,6 +33,7 @@ impl LacpOptions {
             AdSelect::Stable => 0,
             AdSelect::Bandwidth => 1,
             AdSelect::Count => 2,
+            AdSelect::ActorPortPrio => 3,
         };
         r.system_priority = self.system_priority;
         r.user_port_key = self.user_port_key;
@@ -46,6 +47,7 @@ impl LacpOptions {
             ad_select: match r.ad_select {
                 1 => AdSelect::Bandwidth,
                 2 => AdSelect::Count,
+                3 => AdSelect::ActorPortPrio,
                 _ => AdSelect::Stable,
             },
             system_priority: r.system_priority,
@@ -318,6 +320,13 @@ pub fn pinned_options(cfg: &BondConfig, state: &BondState) -> BondOptions {
             .zip(state.monitor.prio)
             .filter_map(|(name, p)| (p != 0).then_some((name?, p)))
             .collect(),
+        actor_port_prios: slot_names(state)
+            .into_iter()
+            .zip(state.lacp.ports)
+            .filter_map(|(name, p)| {
+                (p.admin_priority != 0).then_some((name?, actor_port_prio(p.admin_priority)))
+            })
+            .collect(),
         active_slave: None,
     }
 }
@@ -334,6 +343,21 @@ pub fn prio_slots(prios: &[(String, i32)], slots: &[Option<String>]) -> [i32; MA
         }
     }
     out
+}
+
+/// Writes the members' `actor_port_prio` into the LACP port records (by slot; `slots` as
+/// for [`prio_slots`]), leaving the controller's part of each record alone.
+pub fn write_actor_port_prios(
+    prios: &[(String, u16)],
+    slots: &[Option<String>],
+    rec: &mut LacpRecord,
+) {
+    for (port, member) in rec.ports.iter_mut().zip(slots) {
+        port.admin_priority = member
+            .as_ref()
+            .and_then(|member| prios.iter().find(|(m, _)| m == member))
+            .map_or(0, |(_, p)| admin_priority(*p));
+    }
 }
 
 /// Member names by slot (`None` for free slots).

@@ -561,14 +561,32 @@ pub static OPTIONS: &[OptionSpec] = &[
     row(
         "ad_select",
         "POLICY",
-        "802.3ad: which aggregator carries traffic: stable (default), bandwidth, count.",
+        "802.3ad: which aggregator carries traffic: stable (default), bandwidth, count, \
+         actor_port_prio (the highest sum of its ports' actor_port_prio).",
         |o, k, v| {
-            o.lacp.ad_select =
-                AdSelect::parse(v).ok_or_else(|| bad_choice(k, v, "stable, bandwidth, count"))?;
+            o.lacp.ad_select = AdSelect::parse(v)
+                .ok_or_else(|| bad_choice(k, v, "stable, bandwidth, count, actor_port_prio"))?;
             Ok(())
         },
         |o| o.lacp.ad_select_name().into(),
     )
+    .applies(LACP),
+    row(
+        "actor_port_prio",
+        "IF=N",
+        "802.3ad: a member port's priority in our LACPDUs, IF=N, 0-65535 (default 255), \
+         weighed by ad_select actor_port_prio.",
+        |o, k, v| {
+            o.actor_port_prios = parse_list(v, |s| {
+                let (m, p) = parse_member_value(k, s)?;
+                Ok((m, parse_in_range(k, &p, 0, 65535)? as u16))
+            })?;
+            Ok(())
+        },
+        |o| join_pairs(&o.actor_port_prios),
+    )
+    .cli(Cli::List)
+    .per_member()
     .applies(LACP),
     row(
         "ad_actor_sys_prio",
@@ -1276,7 +1294,9 @@ mod tests {
             ("min_links", "2"),
             ("lacp_rate", "fast"),
             ("lacp_active", "off"),
-            ("ad_select", "count"),
+            ("ad_select", "actor_port_prio"),
+            ("actor_port_prio", "eth0=1000,eth2=0"),
+            ("actor_port_prio.eth1", "7"),
             ("ad_actor_sys_prio", "100"),
             ("ad_user_port_key", "7"),
             ("ad_actor_system", "02:00:00:00:00:09"),

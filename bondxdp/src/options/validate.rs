@@ -85,6 +85,14 @@ impl BondSpec {
                 ));
             }
         }
+        for (m, _) in &opts.actor_port_prios {
+            if !self.members.contains(m) {
+                return Err(Error::invalid(
+                    "actor_port_prio",
+                    format!("{m} is not one of the members"),
+                ));
+            }
+        }
         if let Some(active) = &opts.active_slave {
             if !opts.mode.uses_active() {
                 return Err(Error::invalid(
