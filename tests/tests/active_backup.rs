@@ -242,7 +242,8 @@ fn peer_notif_delay_spaces_the_gratuitous_arps() {
 }
 
 /// `resend_igmp`: after a failover, membership reports for the bond's groups go out through
-/// the new active member, 200 ms apart.
+/// the new active member, 200 ms apart: IGMPv3 for its IPv4 groups and MLDv2 (from its
+/// link-local address) for its IPv6 groups, as the kernel's NETDEV_RESEND_IGMP does.
 #[test]
 fn resend_igmp_reports_the_bonds_groups_through_the_new_active_member() {
     let p = Pair::new("abi", 2);
@@ -259,33 +260,50 @@ fn resend_igmp_reports_the_bonds_groups_through_the_new_active_member() {
     p.bond_side("b", &["--mode", "balance-xor"]);
     p.ping_ok();
     p.a.ip(&["addr", "add", "239.1.2.3/32", "dev", "bond0", "autojoin"]);
+    p.a.ip(&["addr", "add", "ff0e::1234/128", "dev", "bond0", "autojoin"]);
+    let group6: [u8; 16] = "ff0e::1234".parse::<std::net::Ipv6Addr>().unwrap().octets();
     let _ctl = Controller::start(&p.a, &[], 1);
     wait_active(&p, "a0", "first member");
     // Let the stack's own unsolicited reports (through a0) be done with.
     std::thread::sleep(Duration::from_millis(2500));
     let cap = Capture::start(&p.b, "b1");
     p.b.ip(&["link", "set", "b0", "down"]);
-    let reports: Vec<Duration> = cap
-        .frames_stamped(Duration::from_secs(3), 500)
-        .into_iter()
+    let frames = cap.frames_stamped(Duration::from_secs(3), 500);
+    let igmp: Vec<Duration> = frames
+        .iter()
         .filter(|(_, f)| {
             f.len() >= 38
                 && f[12..14] == [8, 0]
                 && f[14 + 9] == 2
                 && f.windows(4).skip(38).any(|w| w == [239, 1, 2, 3])
         })
-        .map(|(t, _)| t)
+        .map(|(t, _)| *t)
         .collect();
-    assert_eq!(
-        reports.len(),
-        3,
-        "IGMP reports for 239.1.2.3 on b1: {reports:?}"
-    );
-    for w in reports.windows(2) {
-        let gap = w[1] - w[0];
-        assert!(
-            gap >= Duration::from_millis(180) && gap <= Duration::from_millis(1000),
-            "gap {gap:?} (200 ms): {reports:?}"
-        );
+    // MLDv2 reports: IPv6, hop-by-hop first, ICMPv6 type 143 after it, naming the group.
+    let mld: Vec<Duration> = frames
+        .iter()
+        .filter(|(_, f)| {
+            f.len() >= 70
+                && f[12..14] == [0x86, 0xdd]
+                && f[20] == 0
+                && f[21] == 1
+                && f[22..24] == [0xfe, 0x80]
+                && f[62] == 143
+                && f.windows(16).skip(62).any(|w| w == group6)
+        })
+        .map(|(t, _)| *t)
+        .collect();
+    for (what, reports) in [
+        ("IGMP reports for 239.1.2.3", &igmp),
+        ("MLD reports for ff0e::1234", &mld),
+    ] {
+        assert_eq!(reports.len(), 3, "{what} on b1: {reports:?}");
+        for w in reports.windows(2) {
+            let gap = w[1] - w[0];
+            assert!(
+                gap >= Duration::from_millis(180) && gap <= Duration::from_millis(1000),
+                "{what}: gap {gap:?} (200 ms): {reports:?}"
+            );
+        }
     }
 }

@@ -1288,12 +1288,27 @@ impl BondTask {
             let src = self.source_v4().unwrap_or(Ipv4Addr::UNSPECIFIED);
             super::notify::igmpv3_report(mac, src, &groups)
         });
+        // MLD reports come from the bond's link-local address (RFC 3810 5.2.13).
+        let link_local = self.addresses.iter().find_map(|c| match c.addr {
+            IpAddr::V6(a) if a.is_unicast_link_local() => Some(a),
+            _ => None,
+        });
+        let groups_v6 = match link_local {
+            Some(_) if self.opts.resend_igmp > 0 => {
+                super::notify::joined_groups_v6(self.state.bond_ifindex)
+            }
+            _ => Vec::new(),
+        };
+        let mld = link_local
+            .filter(|_| !groups_v6.is_empty())
+            .map(|src| super::notify::mldv2_report(mac, src, &groups_v6));
         self.notifier.start(super::notify::Announcement {
             socket,
             notifications,
             rounds: self.opts.num_grat_arp,
             gap: Duration::from_millis(self.opts.peer_notif_delay as u64),
             igmp,
+            mld,
             igmp_rounds: self.opts.resend_igmp,
         });
     }

@@ -72,7 +72,7 @@ pub fn parse_arp(frame: &[u8]) -> Option<Arp> {
 }
 
 /// The ICMPv6 checksum over the pseudo-header and `body`.
-fn icmpv6_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, body: &[u8]) -> u16 {
+pub(crate) fn icmpv6_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, body: &[u8]) -> u16 {
     let mut pseudo = [0u8; 40];
     pseudo[..16].copy_from_slice(&src.octets());
     pseudo[16..32].copy_from_slice(&dst.octets());

@@ -512,7 +512,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     row(
         "resend_igmp",
         "N",
-        "IGMP membership reports for the bond's groups sent through a new active member \
+        "IGMP and MLD membership reports for the bond's groups sent through a new active member \
          after a failover, 200 ms apart (0-255, default 1).",
         |o, k, v| {
             o.monitor.resend_igmp = parse_u32(k, v)?;
