@@ -82,6 +82,17 @@ pub enum Command {
         /// Where to write the eBPF object.
         file: PathBuf,
     },
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (bondxdp.8 and one per subcommand) into DIR; for packaging.
+    #[command(hide = true)]
+    Manpages {
+        /// Directory to write them into (created if missing).
+        dir: PathBuf,
+    },
 }
 
 /// `bondxdp member add|del`.
@@ -193,6 +204,12 @@ async fn dispatch(cli: Cli) -> Result<()> {
             })
             .await
         }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "bondxdp", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Manpages { dir } => write_manpages(&dir),
         Command::ExampleSelectProgram { file } => {
             std::fs::write(&file, crate::loader::EXAMPLE_SELECT_OBJECT)
                 .map_err(|e| Error::io(format!("writing {}", file.display()), e))?;
@@ -243,6 +260,33 @@ async fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Writes `bondxdp.8` and `bondxdp-SUBCOMMAND.8` for every visible subcommand into `dir`
+/// (section 8: administration commands, as ip(8) and tc(8)).
+fn write_manpages(dir: &std::path::Path) -> Result<()> {
+    let io = |what: &std::path::Path, e| Error::io(format!("writing {}", what.display()), e);
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let mut root = <Cli as clap::CommandFactory>::command();
+    root.build();
+    let mut pages = vec![("bondxdp".to_string(), root.clone())];
+    for sub in root
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
+        let name = format!("bondxdp-{}", sub.get_name());
+        pages.push((name.clone(), sub.clone().name(name)));
+    }
+    for (name, cmd) in pages {
+        let path = dir.join(format!("{name}.8"));
+        let mut out = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .section("8")
+            .render(&mut out)
+            .map_err(|e| io(&path, e))?;
+        std::fs::write(&path, out).map_err(|e| io(&path, e))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

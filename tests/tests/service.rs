@@ -42,3 +42,40 @@ fn the_service_is_sandboxed() {
         assert!(unit.contains(directive), "{directive} missing");
     }
 }
+
+/// Boot order: the unit runs before network-pre.target, which NetworkManager, networkd and
+/// ifupdown wait for, so bonds exist before anything configures their addresses; and
+/// `systemd-analyze verify` accepts the unit as written.
+#[test]
+fn the_service_starts_before_the_network_managers() {
+    let unit = std::fs::read_to_string(unit()).unwrap();
+    let values = |key: &str| -> Vec<String> {
+        unit.lines()
+            .filter_map(|l| l.strip_prefix(&format!("{key}=")))
+            .flat_map(|v| v.split_whitespace().map(str::to_string))
+            .collect()
+    };
+    assert!(values("Before").contains(&"network-pre.target".to_string()));
+    assert!(values("Wants").contains(&"network-pre.target".to_string()));
+    assert!(!values("After").contains(&"network-pre.target".to_string()));
+    // verify wants the ExecStart binary to exist: check a copy pointing at this build's.
+    let dir = std::env::temp_dir().join(format!("bondxdp-verify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("bondxdp.service");
+    std::fs::write(
+        &copy,
+        unit.replace("/usr/local/bin/bondxdp", &bondxdp_tests::bondxdp_bin()),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .expect("systemd-analyze");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,5 +1,6 @@
 //! bondxdp's task runner: `cargo xtask setup | run | test | bench | from-scratch`.
 
+mod dist;
 mod from_scratch;
 mod fuzz;
 mod lab;
@@ -37,6 +38,9 @@ enum Task {
         #[arg(long)]
         keep: bool,
     },
+    /// The Debian package (cargo-deb): target/dist/bondxdp_VERSION_ARCH.deb with the binary,
+    /// the systemd unit, an example configuration, man pages and shell completions.
+    Dist,
     /// The lab: two hosts, a bond on each side, traffic, a live per-member view.
     Run(lab::LabArgs),
     /// Benchmarks with same-run baselines: markdown table, JSON and plots in bench/results/.
@@ -71,6 +75,10 @@ fn main() -> Result<()> {
         Task::FromScratch { keep } => {
             setup::setup()?;
             from_scratch::from_scratch(keep)
+        }
+        Task::Dist => {
+            setup::setup()?;
+            dist::dist().map(drop)
         }
         Task::Run(args) => {
             setup::setup()?;
@@ -120,9 +128,15 @@ fn main() -> Result<()> {
             // The default members: everything but the eBPF crates, which only build for
             // bpfel-unknown-none (bondxdp's build script builds them).
             run(cargo().args(["build", "--all-targets"]))?;
+            let mut test = cargo();
+            if args.is_empty() {
+                // tests/tests/package.rs installs it (run alone, it builds it itself).
+                step("building the Debian package (cargo xtask dist)");
+                test.env("BONDXDP_DEB", dist::dist()?);
+            }
             step("running the tests");
             // Every test binary runs even if one fails, so a red run shows all its failures.
-            run(cargo().args(["test", "--no-fail-fast", "--"]).args(&args))?;
+            run(test.args(["test", "--no-fail-fast", "--"]).args(&args))?;
             if args.is_empty() {
                 step("lab smoke test (cargo xtask run --duration 8 --check)");
                 lab::run_lab(&lab::LabArgs {

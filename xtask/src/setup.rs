@@ -129,6 +129,11 @@ impl Rust {
         }
     }
 
+    /// `$CARGO_HOME/bin`, where `cargo install` puts tools.
+    pub fn cargo_bin(&self) -> &Path {
+        &self.cargo_bin
+    }
+
     /// A command run in this environment (the toolchain variables the running cargo set for
     /// xtask itself removed, so rustup picks the toolchain each command names).
     pub fn cmd(&self, program: &str) -> Command {

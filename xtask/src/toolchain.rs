@@ -27,6 +27,8 @@ pub struct Pins {
     /// LLVM major bpf-linker is built against: Debian's `llvm-<N>-dev`, the crate feature
     /// `llvm-<N>`, the prefix `/usr/lib/llvm-<N>`.
     pub llvm: u32,
+    /// cargo-deb's exact version (`cargo xtask dist`).
+    pub cargo_deb: String,
 }
 
 impl Pins {
@@ -76,6 +78,7 @@ impl Pins {
             ebpf_rust: text("ebpf-rust")?,
             bpf_linker: text("bpf-linker")?,
             llvm,
+            cargo_deb: text("cargo-deb")?,
         };
         for (what, toolchain) in [
             ("rust-toolchain.toml channel", &pins.userspace_rust),
@@ -88,11 +91,15 @@ impl Pins {
                 ));
             }
         }
-        if !is_exact_version(&pins.bpf_linker) {
-            return Err(format!(
-                "bpf-linker is {:?}: pin an exact version (\"0.13.0\")",
-                pins.bpf_linker
-            ));
+        for (what, version) in [
+            ("bpf-linker", &pins.bpf_linker),
+            ("cargo-deb", &pins.cargo_deb),
+        ] {
+            if !is_exact_version(version) {
+                return Err(format!(
+                    "{what} is {version:?}: pin an exact version (\"0.13.0\")"
+                ));
+            }
         }
         Ok(pins)
     }
@@ -281,6 +288,7 @@ mod tests {
             ebpf_rust: ebpf_rust.into(),
             bpf_linker: "0.13.0".into(),
             llvm,
+            cargo_deb: "3.8.0".into(),
         }
     }
 
@@ -290,7 +298,7 @@ mod tests {
             .unwrap();
         let manifest: toml::Table = format!(
             "[workspace.metadata.toolchain]\nebpf-rust = \"{ebpf}\"\nbpf-linker = \"{linker}\"\n\
-             llvm = 22\n"
+             llvm = 22\ncargo-deb = \"3.8.0\"\n"
         )
         .parse()
         .unwrap();
