@@ -338,6 +338,103 @@ impl Netlink {
     }
 }
 
+impl Netlink {
+    /// Adds, or refreshes, an address that lasts `valid` seconds (preferred for `preferred`):
+    /// a DHCP lease, which the kernel removes when it runs out.
+    pub async fn replace_address_with_lifetime(
+        &self,
+        index: u32,
+        cidr: IpCidr,
+        valid: u32,
+        preferred: u32,
+    ) -> Result<()> {
+        use netlink_packet_route::address::CacheInfo;
+        let mut req = self
+            .handle
+            .address()
+            .add(index, cidr.addr, cidr.prefix)
+            .replace();
+        let mut lifetime = CacheInfo::default();
+        lifetime.ifa_preferred = preferred;
+        lifetime.ifa_valid = valid;
+        req.message_mut()
+            .attributes
+            .push(AddressAttribute::CacheInfo(lifetime));
+        req.execute()
+            .await
+            .map_err(|e| Error::Netlink(format!("adding {cidr} to ifindex {index}: {e}")))
+    }
+
+    /// Removes address `cidr` from interface `index` (nothing if it does not have it).
+    pub async fn del_address(&self, index: u32, cidr: IpCidr) -> Result<()> {
+        let stream = self
+            .handle
+            .clone()
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        let msgs: Vec<AddressMessage> = stream.try_collect().await?;
+        for m in msgs {
+            let ours = m.header.prefix_len == cidr.prefix
+                && m.attributes.iter().any(|a| {
+                    matches!(a, AddressAttribute::Local(x) | AddressAttribute::Address(x)
+                        if *x == cidr.addr)
+                });
+            if ours {
+                self.handle.address().del(m).execute().await.map_err(|e| {
+                    Error::Netlink(format!("removing {cidr} from ifindex {index}: {e}"))
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the IPv4 default route via `gateway` on interface `index` at `metric` (replacing
+    /// the one of that metric), as a DHCP client installs it.
+    pub async fn replace_default_route_v4(
+        &self,
+        gateway: Ipv4Addr,
+        index: u32,
+        metric: u32,
+    ) -> Result<()> {
+        use netlink_packet_route::route::RouteProtocol;
+        let msg = rtnetlink::RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(gateway)
+            .output_interface(index)
+            .priority(metric)
+            .protocol(RouteProtocol::Dhcp)
+            .build();
+        self.handle
+            .route()
+            .add(msg)
+            .replace()
+            .execute()
+            .await
+            .map_err(|e| Error::Netlink(format!("default route via {gateway}: {e}")))
+    }
+
+    /// Removes the IPv4 default route via `gateway` on interface `index` at `metric`.
+    pub async fn del_default_route_v4(
+        &self,
+        gateway: Ipv4Addr,
+        index: u32,
+        metric: u32,
+    ) -> Result<()> {
+        let msg = rtnetlink::RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(gateway)
+            .output_interface(index)
+            .priority(metric)
+            .build();
+        self.handle
+            .route()
+            .del(msg)
+            .execute()
+            .await
+            .map_err(|e| Error::Netlink(format!("removing default route via {gateway}: {e}")))
+    }
+}
+
 /// An interface address with what the multi-uplink mode needs to know of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AddrInfo {

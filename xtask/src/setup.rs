@@ -33,6 +33,8 @@ const APT_PACKAGES: &[&str] = &[
     "openvswitch-switch",
     // systemd-analyze rates the service's sandbox (tests/tests/service.rs).
     "systemd",
+    // The DHCP server and router advertisements of tests/tests/dhcp.rs.
+    "dnsmasq-base",
     // libfuzzer-sys compiles libFuzzer (C++) for the fuzz targets (xtask/src/fuzz.rs).
     "g++",
 ];

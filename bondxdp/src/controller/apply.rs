@@ -1,6 +1,6 @@
 //! Making the host match a config file: bonds created, options and members updated,
-//! addresses added; bonds the previous version of the file had and this one drops are
-//! brought down.
+//! addresses added (`slaac`: router advertisements taken; `dhcp` is [`super::dhcp`]'s); bonds
+//! the previous version of the file had and this one drops are brought down.
 
 use tracing::{info, warn};
 
@@ -70,6 +70,14 @@ async fn apply_bond(nl: &Netlink, entry: &BondEntry) -> Result<()> {
         bond::reconfigure(spec).await?;
     }
     let bond = nl.require(&spec.name).await?;
+    if entry.slaac {
+        // Router advertisements even where the host forwards (a router's WAN bond).
+        for (key, value) in [("accept_ra", "2"), ("autoconf", "1")] {
+            let path = format!("/proc/sys/net/ipv6/conf/{}/{key}", spec.name);
+            std::fs::write(&path, value)
+                .map_err(|e| crate::error::Error::io(format!("writing {path}"), e))?;
+        }
+    }
     let have = nl.addresses(bond.index).await?;
     for cidr in &entry.addresses {
         if !have.iter().any(|h| h.addr == cidr.addr) {

@@ -12,7 +12,8 @@
 //! * [`lacp`]: 802.3ad's LACP driver (LACPDUs on each member, the actor's timers and
 //!   decisions, its pinned record);
 //! * `bond_task`: one reconcile loop per bond (observe → decide → one atomic publish);
-//! * `apply`: creating and updating the bonds a config file describes.
+//! * `apply`: creating and updating the bonds a config file describes;
+//! * [`dhcp`]: leasing a bond's IPv4 address (`addresses = ["dhcp"]`).
 //!
 //! Bonds keep working without the controller (their state is pinned); it only watches links
 //! and reacts. Killing it changes nothing on the data plane; starting it again adopts every
@@ -23,6 +24,7 @@ mod apply;
 pub mod arp_monitor;
 mod bond_task;
 pub mod carrier;
+pub mod dhcp;
 pub mod events;
 pub mod frames;
 pub mod lacp;
@@ -78,6 +80,8 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         }
         None => None,
     };
+    let mut dhcp_clients = HashMap::new();
+    sync_dhcp(&mut dhcp_clients, config.as_ref());
     let events = events::subscribe()?;
     carrier::start(&events);
     events::watch_routes()?;
@@ -111,6 +115,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
             }
             _ = hangup.recv() => {
                 reload(&opts, &mut config).await;
+                sync_dhcp(&mut dhcp_clients, config.as_ref());
                 sync_tasks(&mut tasks, &events, &counts).await;
                 let _ = events.send(events::ControllerEvent::Reconfigured);
             }
@@ -177,6 +182,26 @@ async fn sync_tasks(
 }
 
 /// SIGHUP: re-reads the config file; an invalid one is refused and the old one kept.
+/// Runs a DHCP client for every bond of the config file whose addresses say `dhcp`, and
+/// none for the others.
+fn sync_dhcp(clients: &mut HashMap<String, dhcp::DhcpClient>, file: Option<&ConfigFile>) {
+    let wanted: Vec<&str> = file
+        .map(|f| {
+            f.bonds
+                .iter()
+                .filter(|b| b.dhcp)
+                .map(|b| b.spec.name.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    clients.retain(|name, _| wanted.contains(&name.as_str()));
+    for name in wanted {
+        clients
+            .entry(name.to_string())
+            .or_insert_with(|| dhcp::DhcpClient::start(name));
+    }
+}
+
 async fn reload(opts: &RunOptions, current: &mut Option<ConfigFile>) {
     let Some(path) = &opts.config else {
         info!("SIGHUP without --config: nothing to reload");

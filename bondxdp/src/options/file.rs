@@ -10,6 +10,11 @@ pub struct BondEntry {
     pub spec: BondSpec,
     /// Addresses for the bond interface.
     pub addresses: Vec<IpCidr>,
+    /// `addresses` has `dhcp`: the controller leases the bond's IPv4 address.
+    pub dhcp: bool,
+    /// `addresses` has `slaac`: the bond takes IPv6 router advertisements (SLAAC address,
+    /// default route) even where the host forwards (`accept_ra` 2).
+    pub slaac: bool,
 }
 
 /// A parsed and validated config file.
@@ -113,12 +118,25 @@ fn parse_bond(t: &toml::Table, warnings: &mut Vec<String>) -> Result<BondEntry> 
         }
     };
     let members = strings("members").map_err(ctx)?;
-    let addresses = strings("addresses")
-        .map_err(ctx)?
-        .iter()
-        .map(|a| a.parse::<IpCidr>())
-        .collect::<Result<Vec<_>>>()
-        .map_err(ctx)?;
+    let mut dhcp = false;
+    let mut slaac = false;
+    let mut addresses = Vec::new();
+    for a in strings("addresses").map_err(ctx)? {
+        match a.as_str() {
+            "dhcp" => dhcp = true,
+            "slaac" => slaac = true,
+            _ => addresses.push(
+                a.parse::<IpCidr>()
+                    .map_err(|_| {
+                        Error::invalid(
+                            "addresses",
+                            format!("{a:?} is neither ADDRESS/PREFIX, `dhcp` nor `slaac`"),
+                        )
+                    })
+                    .map_err(ctx)?,
+            ),
+        }
+    }
     let mut spec = BondSpec {
         name: name.clone(),
         members,
@@ -155,5 +173,16 @@ fn parse_bond(t: &toml::Table, warnings: &mut Vec<String>) -> Result<BondEntry> 
             .map(|w| format!("bond {name}: {w}")),
     );
     spec.validate()?;
-    Ok(BondEntry { spec, addresses })
+    if (dhcp || slaac) && spec.options.mode.is_multi_uplink() {
+        return Err(ctx(Error::invalid(
+            "addresses",
+            "dhcp and slaac are for link-aggregation bonds; multi-wan uplinks keep their own",
+        )));
+    }
+    Ok(BondEntry {
+        spec,
+        addresses,
+        dhcp,
+        slaac,
+    })
 }

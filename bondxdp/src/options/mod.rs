@@ -961,7 +961,15 @@ mod tests {
         assert_eq!(b0.spec.options.mode, Mode::ActiveBackup);
         assert_eq!(b0.spec.options.monitor.updelay, 200);
         assert_eq!(b0.addresses[1].to_string(), "2001:db8::1/64");
+        assert!(!b0.dhcp && !b0.slaac);
         assert_eq!(f.warnings.len(), 1);
+        let dynamic = parse_config(
+            "[[bond]]\nname = \"b\"\nmembers = [\"e\"]\naddresses = [\"dhcp\", \"slaac\", \"198.18.0.9/24\"]",
+        )
+        .unwrap();
+        let d = &dynamic.bonds[0];
+        assert!(d.dhcp && d.slaac);
+        assert_eq!(d.addresses.len(), 1, "static ones beside them");
         assert_eq!(
             f.bonds[1].spec.options.xmit_hash_policy,
             HashPolicy::Layer34
@@ -982,6 +990,10 @@ mod tests {
             (
                 "[[bond]]\nname = \"b\"\nmembers = [\"e\"]\naddresses = [\"1.2.3.4\"]",
                 "ADDRESS/PREFIX",
+            ),
+            (
+                "[[bond]]\nname = \"b\"\nmembers = [\"e\"]\naddresses = [\"dhcp4\"]",
+                "neither ADDRESS/PREFIX, `dhcp` nor `slaac`",
             ),
             (
                 "[[bond]]\nname = \"a\"\nmembers = [\"e\"]\n[[bond]]\nname = \"b\"\nmembers = [\"e\"]",
