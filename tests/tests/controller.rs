@@ -735,3 +735,60 @@ fn an_idle_controller_sleeps_and_hears_commands_at_once() {
         t.elapsed()
     );
 }
+
+/// "Boot" (issue 19): the service's command (`bondxdp run --config FILE`) creates the bonds the
+/// file describes, with their addresses, and they carry traffic; the controller is killed and
+/// started again with the same file (a service restart, an upgrade) under a 5,000 datagram/s
+/// stream: nothing is lost, the bond is adopted, not re-created or republished.
+#[test]
+fn boot_creates_the_configured_bonds_and_a_restart_with_the_file_disturbs_nothing() {
+    let p = Pair::new("boot", 2);
+    let dir = std::env::temp_dir().join(format!("bondxdp-boot-{}", p.a.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bondxdp.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[bond]]\nname = \"bond0\"\nmembers = [\"a0\", \"a1\"]\nmode = \"balance-xor\"\n\
+             xmit_hash_policy = \"layer3+4\"\nmiimon = 100\naddresses = [\"{ADDR_A}/24\"]\n"
+        ),
+    )
+    .unwrap();
+    let path_s = path.to_string_lossy().to_string();
+    p.bond_side("b", &["--mode", "balance-xor"]);
+    assert!(
+        !p.a.has_link("bond0"),
+        "nothing before the controller starts"
+    );
+    let mut ctl = Controller::start(&p.a, &["--config", &path_s], 1);
+    assert!(p.a.has_link("bond0"), "created from the file");
+    p.ping_ok();
+    let before = p.a.status("bond0");
+    let (report, restarted) = udp_stream(
+        &p.a,
+        &p.b,
+        sock(ADDR_A, 7040),
+        sock(ADDR_B, 7041),
+        5000,
+        Duration::from_secs(3),
+        || {
+            sleep_ms(700);
+            ctl.kill9();
+            sleep_ms(500);
+            Controller::start(&p.a, &["--config", &path_s], 1)
+        },
+    );
+    eprintln!("boot, kill -9 and a restart with the file: {report:?}");
+    assert_eq!(report.lost, 0, "no datagram lost: {report:?}");
+    let after = p.a.status("bond0");
+    assert_eq!(after["ifindex"], before["ifindex"], "not re-created");
+    assert_eq!(after["generation"], before["generation"], "not republished");
+    let log = restarted.log();
+    assert!(
+        !log.contains("refused") && !log.contains("failed"),
+        "the file applied again without complaint:\n{log}"
+    );
+    drop(restarted);
+    p.a.bondxdp_ok(&["down", "bond0"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
