@@ -86,18 +86,33 @@ impl BondConfig {
     }
 
     /// Rebuilds the weighted tables from the members that transmit (for multi-wan: per
-    /// address family, those ready for it), moving as few buckets as possible.
+    /// address family, those ready for it, of the lowest tier that has one), moving as few
+    /// buckets as possible.
     fn rebuild_buckets(&mut self, mode: Mode) {
         for (family, flag) in [(0, UPLINK_V4), (1, UPLINK_V6)] {
+            let ready =
+                |slot: usize| !mode.is_multi_uplink() || self.uplinks[slot].flags & flag != 0;
+            let tier = self.live_tier(flag).unwrap_or(0);
             let mut weights = [0u32; MAX_MEMBERS];
             for &slot in self.tx_slots() {
                 let slot = slot as usize;
-                if !mode.is_multi_uplink() || self.uplinks[slot].flags & flag != 0 {
+                if ready(slot) && (!mode.is_multi_uplink() || self.uplinks[slot].tier == tier) {
                     weights[slot] = self.weights[slot] as u32;
                 }
             }
             crate::weights::rebuild(&mut self.buckets[family], &weights);
         }
+    }
+
+    /// multi-wan: the lowest tier with an uplink that transmits and is ready for the family
+    /// (`UPLINK_V4` or `UPLINK_V6`): the one new flows go to. `None`: no uplink is.
+    pub fn live_tier(&self, family_flag: u8) -> Option<u8> {
+        self.tx_slots()
+            .iter()
+            .map(|&s| &self.uplinks[s as usize])
+            .filter(|u| u.flags & family_flag != 0)
+            .map(|u| u.tier)
+            .min()
     }
 }
 
@@ -107,6 +122,58 @@ mod tests {
     use crate::types::{MEMBER_LACP_COLLECTING, MEMBER_LACP_DISTRIBUTING};
 
     use crate::testing::bond_with_links as bond;
+
+    /// multi-wan tiers: new flows (the weighted tables) go only to the lowest tier with an
+    /// uplink up and ready for the family; a backup tier takes them only when the lower is
+    /// gone, per family.
+    #[test]
+    fn multi_wan_new_flows_use_the_lowest_live_tier() {
+        use LinkState::*;
+        let mut cfg = bond(Mode::MultiWan, &[Up, Up, Up]);
+        for slot in 0..3 {
+            cfg.uplinks[slot].flags = UPLINK_V4 | UPLINK_V6;
+            cfg.weights[slot] = 1;
+        }
+        cfg.uplinks[1].tier = 1; // LTE, a backup
+        cfg.uplinks[2].tier = 0;
+        let used = |cfg: &BondConfig, family: usize| {
+            let mut u: [bool; 3] = [false; 3];
+            for b in cfg.buckets[family] {
+                u[b as usize] = true;
+            }
+            u
+        };
+        cfg.recompute();
+        assert_eq!(cfg.live_tier(UPLINK_V4), Some(0));
+        assert_eq!(
+            used(&cfg, 0),
+            [true, false, true],
+            "tier 0 shares, tier 1 idles"
+        );
+        // One tier-0 uplink left: it takes every new flow, the backup still none.
+        cfg.members[0].link = Down as u8;
+        cfg.recompute();
+        assert_eq!(used(&cfg, 0), [false, false, true]);
+        // Tier 0 gone: the backup tier.
+        cfg.members[2].link = Down as u8;
+        cfg.recompute();
+        assert_eq!(cfg.live_tier(UPLINK_V4), Some(1));
+        assert_eq!(used(&cfg, 0), [false, true, false]);
+        // Per family: the tier-0 uplink back for IPv6 only takes IPv6's new flows.
+        cfg.members[2].link = Up as u8;
+        cfg.uplinks[2].flags = UPLINK_V6;
+        cfg.recompute();
+        assert_eq!(cfg.live_tier(UPLINK_V4), Some(1));
+        assert_eq!(cfg.live_tier(UPLINK_V6), Some(0));
+        assert_eq!(used(&cfg, 0), [false, true, false]);
+        assert_eq!(used(&cfg, 1), [false, false, true]);
+        // Nothing up: no tier.
+        for slot in 0..3 {
+            cfg.members[slot].link = Down as u8;
+        }
+        cfg.recompute();
+        assert_eq!(cfg.live_tier(UPLINK_V4), None);
+    }
 
     #[test]
     fn recompute_lists_up_members_for_balancing_modes() {

@@ -225,8 +225,9 @@ pub struct Uplink {
     pub pad2: u16,
     /// `UPLINK_*` flags.
     pub flags: u8,
-    /// Padding; zero.
-    pub pad: u8,
+    /// Its tier (`tier`; 0, the default, is the first): new flows go only to the lowest tier
+    /// that has an uplink ready ([`crate::BondConfig::recompute`]); higher tiers are backups.
+    pub tier: u8,
     /// Bumped whenever flows through the uplink become invalid (address change, failure):
     /// flows created under an older epoch are created again.
     pub epoch: u32,
@@ -241,7 +242,7 @@ impl Uplink {
         gw_mac6: [0; 6],
         pad2: 0,
         flags: 0,
-        pad: 0,
+        tier: 0,
         epoch: 0,
     };
 

@@ -120,7 +120,8 @@ impl Discovery {
             gw_mac6: self.gw_mac6.unwrap_or_default(),
             pad2: 0,
             flags,
-            pad: 0,
+            // The options' (written by `up`/`set`), kept across rediscoveries.
+            tier: prev.tier,
             epoch: prev.epoch.wrapping_add(moved as u32).max(1),
         }
     }

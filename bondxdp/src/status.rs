@@ -74,6 +74,10 @@ pub struct BondStatus {
     /// multi-wan: the flow table.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub flow_table: Option<FlowTableStatus>,
+    /// multi-wan: the tier new IPv4 flows go to (the lowest with an uplink up); `None`
+    /// outside multi-wan or with no uplink up.
+    #[serde(default)]
+    pub live_tier: Option<u8>,
     /// load-aware, balance-tlb: the flowlet timeout, ms.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub flowlet_timeout_ms: Option<u64>,
@@ -277,6 +281,9 @@ pub struct UplinkStatus {
     pub problems: Vec<String>,
     /// Share of new flows (relative).
     pub weight: u16,
+    /// Its tier (`tier`; new flows go to the lowest with an uplink up).
+    #[serde(default)]
+    pub tier: u8,
     /// Flows pinned to it now.
     pub flows: usize,
 }
@@ -505,6 +512,12 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
         drops,
         events,
         flow_table,
+        live_tier: if mode.is_multi_uplink() {
+            cfg.live_tier(bondxdp_common::types::UPLINK_V4)
+                .or_else(|| cfg.live_tier(bondxdp_common::types::UPLINK_V6))
+        } else {
+            None
+        },
         flowlet_timeout_ms: matches!(mode, Mode::LoadAware | Mode::BalanceTlb | Mode::BalanceAlb)
             .then_some(cfg.flowlet_ns / 1_000_000),
         flowlet_table: crate::tables::flowlet_entries(paths)?,
@@ -568,6 +581,7 @@ fn uplink_status(cfg: &BondConfig, slot: usize, h: &UplinkHealth, flows: usize) 
         probes: (h.probes_sent, h.replies),
         problems,
         weight: cfg.weights[slot],
+        tier: u.tier,
         flows,
     }
 }
@@ -803,7 +817,11 @@ pub fn render(s: &BondStatus) -> String {
                 u.probes.0,
                 u.probes.1
             );
-            let _ = writeln!(o, "Weight: {}  Flows: {}", u.weight, u.flows);
+            let _ = writeln!(
+                o,
+                "Tier: {}  Weight: {}  Flows: {}",
+                u.tier, u.weight, u.flows
+            );
             if !u.problems.is_empty() {
                 let _ = writeln!(o, "Problems: {}", u.problems.join(", "));
             }
@@ -821,6 +839,10 @@ pub fn render(s: &BondStatus) -> String {
             "Flow table: {} of {} in use; {} created, {} expired or moved, {} evicted",
             t.live, t.capacity, t.created, t.swept, t.evicted
         );
+        let live = s
+            .live_tier
+            .map_or("none (no uplink up)".into(), |t| t.to_string());
+        let _ = writeln!(o, "New flows go to tier: {live}");
     }
     if !s.alb_clients.is_empty() {
         let _ = writeln!(o, "Receive load balancing clients:");

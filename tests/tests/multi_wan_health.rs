@@ -444,3 +444,57 @@ fn tcp_connect_probes_work_too() {
     );
     assert!(since(t0, down) < Duration::from_millis(1500));
 }
+
+/// Tiers (issue 22): u1 is a backup (tier 1, a metered LTE modem). While u0 (tier 0) is up,
+/// every new connection leaves through it and u1 carries nothing; when u0 loses carrier, new
+/// connections take u1; when u0 comes back, new connections return to it. `status` says
+/// which tier is live.
+#[test]
+fn a_backup_tier_carries_nothing_until_the_primary_tier_is_gone() {
+    let wan = Wan::new("mwtier", 2);
+    wan.bond(&["--tier", "u1=1"]);
+    let ctl = Controller::start(&wan.home, &[], 1);
+    let status = || wan.home.status("mw0");
+    assert_eq!(status()["options"]["tier"], "u1=1");
+    let through = |port: u16, n: usize| {
+        let sink = stream_sink(&wan.inet, sock(SERVER4, port));
+        for _ in 0..n {
+            assert!(connect_once(&wan.home, sock(SERVER4, port)));
+        }
+        public_addresses(&sink)
+    };
+    let only = |i: usize| BTreeSet::from([wan.public4(i).parse::<IpAddr>().unwrap()]);
+    assert_eq!(status()["live_tier"], 0);
+    assert_eq!(
+        through(6101, 16),
+        only(0),
+        "tier 0 up: nothing through the backup"
+    );
+    // Tier 0 gone: the backup takes the new connections.
+    wan.isps[0].ip(&["link", "set", "up0", "down"]);
+    ctl.when_logged(
+        &["link down (no carrier)", "member=u0"],
+        Duration::from_secs(3),
+    );
+    assert!(
+        eventually_tier(&wan, Some(1)),
+        "live tier {}",
+        status()["live_tier"]
+    );
+    assert_eq!(through(6102, 8), only(1), "tier 0 down: the backup");
+    // Back: new connections return to tier 0.
+    wan.isps[0].ip(&["link", "set", "up0", "up"]);
+    assert!(
+        eventually_tier(&wan, Some(0)),
+        "live tier {}\n{}",
+        status()["live_tier"],
+        ctl.log()
+    );
+    assert_eq!(through(6103, 8), only(0), "tier 0 back: new flows return");
+}
+
+fn eventually_tier(wan: &Wan, tier: Option<u64>) -> bool {
+    bondxdp_tests::eventually(5000, || {
+        wan.home.status("mw0")["live_tier"].as_u64() == tier
+    })
+}

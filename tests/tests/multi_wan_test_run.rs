@@ -40,7 +40,7 @@ fn configure(h: &mut Harness, weights: [u16; 2]) {
                 gw_mac6: GW_MAC[slot],
                 pad2: 0,
                 flags: UPLINK_V4 | UPLINK_V6,
-                pad: 0,
+                tier: 0,
                 epoch: 1,
             };
             c.weights[slot] = weights[slot];

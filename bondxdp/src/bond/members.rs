@@ -209,6 +209,7 @@ pub async fn member_del(name: &str, iface: &str) -> Result<()> {
     spec.members.retain(|m| m != iface);
     spec.options.prios.retain(|(m, _)| m != iface);
     spec.options.actor_port_prios.retain(|(m, _)| m != iface);
+    spec.options.multi_wan.tiers.retain(|(m, _)| m != iface);
     if (spec.options.min_links as usize) > spec.members.len() {
         spec.options.min_links = spec.members.len() as u32;
     }

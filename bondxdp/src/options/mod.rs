@@ -218,6 +218,9 @@ pub struct MultiWanOptions {
     pub max_flows: u32,
     /// Translated port range (`nat_ports`, default 1024-65535).
     pub nat_ports: (u16, u16),
+    /// Uplinks' tiers (`tier`, IF=N; default 0): new flows go to the lowest tier with an
+    /// uplink up, higher tiers are backups. Kept in the data plane's configuration.
+    pub tiers: Vec<(String, u8)>,
 }
 
 /// The bond's own IPv4 address when none is given (RFC 7600's IPv4 dummy address).

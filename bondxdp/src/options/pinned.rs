@@ -174,6 +174,8 @@ impl MultiWanOptions {
             reset_on_failover: r.flags & MWAN_RESET_ON_FAILOVER != 0,
             max_flows: r.max_flows,
             nat_ports: (r.port_min, r.port_max),
+            // In the configuration, not this record: [`pinned_options`] reads them there.
+            tiers: Vec::new(),
         }
     }
 }
@@ -306,7 +308,14 @@ pub fn pinned_options(cfg: &BondConfig, state: &BondState) -> BondOptions {
         mac: Some(cfg.bond_mac),
         min_links: cfg.min_links,
         monitor: MonitorOptions::from_pinned(&state.monitor),
-        multi_wan: MultiWanOptions::from_pinned(&state.mwan, &slot_names(state)),
+        multi_wan: MultiWanOptions {
+            tiers: slot_names(state)
+                .into_iter()
+                .zip(cfg.uplinks)
+                .filter_map(|(name, u)| (u.tier != 0).then_some((name?, u.tier)))
+                .collect(),
+            ..MultiWanOptions::from_pinned(&state.mwan, &slot_names(state))
+        },
         balance: BalanceOptions {
             tlb_dynamic_lb: !cfg.has_flag(CFG_TLB_HASH),
             lp_interval: cfg.lp_interval,
@@ -402,6 +411,13 @@ impl BondOptions {
             };
         }
         let w = &opts.multi_wan;
+        for (slot, uplink) in cfg.uplinks.iter_mut().enumerate() {
+            uplink.tier = slots
+                .get(slot)
+                .and_then(|n| n.as_ref())
+                .and_then(|n| w.tiers.iter().find(|(m, _)| m == n))
+                .map_or(0, |(_, t)| *t);
+        }
         cfg.nat_port_min = w.nat_ports.0;
         cfg.nat_port_max = w.nat_ports.1;
         cfg.nat_flags = if w.sticky == Sticky::Host {

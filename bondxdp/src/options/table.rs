@@ -698,6 +698,25 @@ pub static OPTIONS: &[OptionSpec] = &[
     .cli(Cli::List)
     .applies(MULTI_WAN),
     row(
+        "tier",
+        "IF=N",
+        "multi-wan: an uplink's tier, IF=N, 0-15 (default 0): new flows go to the lowest tier \
+         with an uplink up (by weight within it); a higher tier (a metered LTE modem) carries \
+         nothing until every lower one is down. Flows keep their uplink when a lower tier \
+         returns.",
+        |o, k, v| {
+            o.multi_wan.tiers = parse_list(v, |s| {
+                let (m, t) = parse_member_value(k, s)?;
+                Ok((m, parse_in_range(k, &t, 0, 15)? as u8))
+            })?;
+            Ok(())
+        },
+        |o| join_pairs(&o.multi_wan.tiers),
+    )
+    .cli(Cli::List)
+    .per_member()
+    .applies(MULTI_WAN),
+    row(
         "weight",
         "IF=N",
         "Weighted modes (load-aware, balance-tlb, multi-wan): a member's fixed share of new \
@@ -1304,6 +1323,8 @@ mod tests {
             ("lacp_strict", "1"),
             ("link_events", "off"),
             ("gateway", "eth1=198.18.0.1,eth2=2001:db8::1"),
+            ("tier", "eth2=1"),
+            ("tier.eth3", "2"),
             ("weight", "eth1=3,eth2=1"),
             ("speed.eth1", "100"),
             ("flowlet_timeout", "30"),

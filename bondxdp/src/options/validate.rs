@@ -85,6 +85,14 @@ impl BondSpec {
                 ));
             }
         }
+        for (m, _) in &opts.multi_wan.tiers {
+            if !self.members.contains(m) {
+                return Err(Error::invalid(
+                    "tier",
+                    format!("{m} is not one of the members"),
+                ));
+            }
+        }
         for (m, _) in &opts.actor_port_prios {
             if !self.members.contains(m) {
                 return Err(Error::invalid(

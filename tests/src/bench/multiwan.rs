@@ -193,7 +193,7 @@ fn cost(trials: usize, repeat: u32) -> Vec<Row> {
                     gw_mac6: [0; 6],
                     pad2: 0,
                     flags: UPLINK_V4,
-                    pad: 0,
+                    tier: 0,
                     epoch: 1,
                 };
             }
