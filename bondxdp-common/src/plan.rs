@@ -8,8 +8,8 @@ use crate::{
     fast_path,
     reciprocal::Reciprocal,
     types::{
-        HashPolicy, LinkState, MAX_MEMBERS, MEMBER_LACP_MASK, MEMBER_RX_ACCEPT, Mode, UPLINK_V4,
-        UPLINK_V6,
+        HashPolicy, LinkState, MAX_MEMBERS, MEMBER_LACP_MASK, MEMBER_RX_ACCEPT, Mode,
+        UPLINK_DEGRADED, UPLINK_V4, UPLINK_V6,
     },
 };
 
@@ -86,33 +86,54 @@ impl BondConfig {
     }
 
     /// Rebuilds the weighted tables from the members that transmit (for multi-wan: per
-    /// address family, those ready for it, of the lowest tier that has one), moving as few
-    /// buckets as possible.
+    /// address family, those ready for it, of the tier [`BondConfig::placement`] picks),
+    /// moving as few buckets as possible.
     fn rebuild_buckets(&mut self, mode: Mode) {
         for (family, flag) in [(0, UPLINK_V4), (1, UPLINK_V6)] {
-            let ready =
-                |slot: usize| !mode.is_multi_uplink() || self.uplinks[slot].flags & flag != 0;
-            let tier = self.live_tier(flag).unwrap_or(0);
             let mut weights = [0u32; MAX_MEMBERS];
-            for &slot in self.tx_slots() {
-                let slot = slot as usize;
-                if ready(slot) && (!mode.is_multi_uplink() || self.uplinks[slot].tier == tier) {
-                    weights[slot] = self.weights[slot] as u32;
+            if mode.is_multi_uplink() {
+                if let Some((tier, degraded)) = self.placement(flag) {
+                    for &slot in self.tx_slots() {
+                        let u = &self.uplinks[slot as usize];
+                        if u.flags & flag != 0
+                            && u.tier == tier
+                            && (degraded || u.flags & UPLINK_DEGRADED == 0)
+                        {
+                            weights[slot as usize] = self.weights[slot as usize] as u32;
+                        }
+                    }
+                }
+            } else {
+                for &slot in self.tx_slots() {
+                    weights[slot as usize] = self.weights[slot as usize] as u32;
                 }
             }
             crate::weights::rebuild(&mut self.buckets[family], &weights);
         }
     }
 
-    /// multi-wan: the lowest tier with an uplink that transmits and is ready for the family
-    /// (`UPLINK_V4` or `UPLINK_V6`): the one new flows go to. `None`: no uplink is.
-    pub fn live_tier(&self, family_flag: u8) -> Option<u8> {
-        self.tx_slots()
-            .iter()
-            .map(|&s| &self.uplinks[s as usize])
-            .filter(|u| u.flags & family_flag != 0)
+    /// multi-wan: where new flows of a family (`UPLINK_V4` or `UPLINK_V6`) go: the lowest
+    /// tier with an uplink that transmits, is ready for the family and is not degraded; else
+    /// (every such uplink degraded) the lowest with one at all, degraded ones included
+    /// (`true`). `None`: no uplink transmits for the family.
+    pub fn placement(&self, family_flag: u8) -> Option<(u8, bool)> {
+        let ready = || {
+            self.tx_slots()
+                .iter()
+                .map(|&s| &self.uplinks[s as usize])
+                .filter(move |u| u.flags & family_flag != 0)
+        };
+        ready()
+            .filter(|u| u.flags & UPLINK_DEGRADED == 0)
             .map(|u| u.tier)
             .min()
+            .map(|t| (t, false))
+            .or_else(|| ready().map(|u| u.tier).min().map(|t| (t, true)))
+    }
+
+    /// multi-wan: the tier new flows of the family go to ([`BondConfig::placement`]).
+    pub fn live_tier(&self, family_flag: u8) -> Option<u8> {
+        self.placement(family_flag).map(|(tier, _)| tier)
     }
 }
 
@@ -167,6 +188,33 @@ mod tests {
         assert_eq!(cfg.live_tier(UPLINK_V6), Some(0));
         assert_eq!(used(&cfg, 0), [false, true, false]);
         assert_eq!(used(&cfg, 1), [false, false, true]);
+        // Quality: a degraded tier-0 uplink gives way to its tier-mate, and with the whole
+        // tier degraded to the next tier; every uplink degraded: the lowest tier still works.
+        cfg.uplinks[2].flags = UPLINK_V4 | UPLINK_V6;
+        cfg.members[0].link = Up as u8;
+        cfg.uplinks[0].flags |= UPLINK_DEGRADED;
+        cfg.recompute();
+        assert_eq!(
+            used(&cfg, 0),
+            [false, false, true],
+            "degraded u0 takes no new flows"
+        );
+        cfg.uplinks[2].flags |= UPLINK_DEGRADED;
+        cfg.recompute();
+        assert_eq!(cfg.placement(UPLINK_V4), Some((1, false)));
+        assert_eq!(
+            used(&cfg, 0),
+            [false, true, false],
+            "tier 0 all degraded: tier 1"
+        );
+        cfg.uplinks[1].flags |= UPLINK_DEGRADED;
+        cfg.recompute();
+        assert_eq!(cfg.placement(UPLINK_V4), Some((0, true)));
+        assert_eq!(
+            used(&cfg, 0),
+            [true, false, true],
+            "all degraded: the lowest tier"
+        );
         // Nothing up: no tier.
         for slot in 0..3 {
             cfg.members[slot].link = Down as u8;

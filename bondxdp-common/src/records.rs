@@ -156,6 +156,14 @@ pub struct MultiWanRecord {
     pub gateways4: [[u8; 4]; MAX_MEMBERS],
     /// Configured IPv6 gateway per member slot (zero: from the member's default route).
     pub gateways6: [[u8; 16]; MAX_MEMBERS],
+    /// Quality: probe loss above which an uplink takes no new flows, per mille (0: off).
+    pub quality_loss_permille: u32,
+    /// Quality: smoothed round trip above which it takes none, ms (0: off).
+    pub quality_rtt_ms: u32,
+    /// Quality: how long it must stay over a threshold to be degraded, ms.
+    pub quality_hold_ms: u32,
+    /// Quality: how long it must stay under the lower bands to recover, ms.
+    pub quality_recover_ms: u32,
 }
 
 impl Default for MultiWanRecord {
@@ -181,6 +189,10 @@ impl Default for MultiWanRecord {
             address6: [0; 16],
             gateways4: [[0; 4]; MAX_MEMBERS],
             gateways6: [[0; 16]; MAX_MEMBERS],
+            quality_loss_permille: 200,
+            quality_rtt_ms: 0,
+            quality_hold_ms: 1000,
+            quality_recover_ms: 10_000,
         }
     }
 }
@@ -196,6 +208,9 @@ pub const HEALTH_DOWN: u8 = 3;
 
 /// [`UplinkHealth::problems`]: the uplink has no usable address.
 pub const PROBLEM_NO_ADDRESS: u32 = 1 << 0;
+/// [`UplinkHealth::problems`]: degraded: up, but losing or delaying probes beyond the quality
+/// thresholds; it takes no new flows while its tier has a better uplink.
+pub const PROBLEM_DEGRADED: u32 = 1 << 3;
 /// [`UplinkHealth::problems`]: no gateway (no default route through it, none configured).
 pub const PROBLEM_NO_GATEWAY: u32 = 1 << 1;
 /// [`UplinkHealth::problems`]: the gateway's MAC is not known yet.
@@ -486,7 +501,7 @@ pub const FAIL_OVER_MAC_FOLLOW: u8 = 2;
 /// Magic value of a written [`BondState`].
 pub const BOND_STATE_MAGIC: u32 = 0x6278_6470; // "bxdp"
 /// Layout version of [`BondState`].
-pub const BOND_STATE_VERSION: u32 = 10;
+pub const BOND_STATE_VERSION: u32 = 11;
 
 /// Userspace's persistent record of a bond, pinned with its maps so that `down`, `status` and
 /// a restarted controller work without any process having stayed alive.
@@ -567,7 +582,7 @@ mod tests {
         );
         assert_eq!(
             core::mem::size_of::<MultiWanRecord>(),
-            40 + 16 * MAX_TARGETS + 2 * MAX_TARGETS + 8 + 16 + 20 * MAX_MEMBERS
+            40 + 16 * MAX_TARGETS + 2 * MAX_TARGETS + 8 + 16 + 20 * MAX_MEMBERS + 16
         );
         assert_eq!(core::mem::size_of::<BalanceRecord>(), 8 + 8 * MAX_MEMBERS);
         assert_eq!(

@@ -208,6 +208,9 @@ pub const UPLINK_L3: u8 = 1 << 0;
 pub const UPLINK_V4: u8 = 1 << 1;
 /// [`Uplink::flags`]: IPv6 flows can use the uplink (global address and next hop known).
 pub const UPLINK_V6: u8 = 1 << 2;
+/// [`Uplink::flags`]: degraded (quality thresholds crossed): new flows avoid it while an
+/// uplink of the live tier is not.
+pub const UPLINK_DEGRADED: u8 = 1 << 3;
 
 /// A member of a multi-uplink bond: what translation to its network needs.
 #[repr(C)]

@@ -563,6 +563,9 @@ fn uplink_status(cfg: &BondConfig, slot: usize, h: &UplinkHealth, flows: usize) 
     if h.problems & PROBLEM_GATEWAY_UNRESOLVED != 0 {
         problems.push("gateway not resolved".to_string());
     }
+    if h.problems & bondxdp_common::records::PROBLEM_DEGRADED != 0 {
+        problems.push("degraded: loss or latency over the quality thresholds".to_string());
+    }
     UplinkStatus {
         address4: (u.addr4 != 0).then(|| Ipv4Addr::from(u.addr4.to_le_bytes()).to_string()),
         address6: (u.addr6 != [0; 4]).then(|| Ipv6Addr::from(addr_bytes(&u.addr6)).to_string()),

@@ -498,3 +498,62 @@ fn eventually_tier(wan: &Wan, tier: Option<u64>) -> bool {
         wan.home.status("mw0")["live_tier"].as_u64() == tier
     })
 }
+
+/// Quality (issue 22): 5 % background loss each way on both ISPs; ISP 1 then loses another
+/// 20 % each way. With the default thresholds u1 is taken out of new-flow placement (and
+/// says so), keeps no new connections while degraded, and once the extra loss stops it comes
+/// back after quality_recover, without flapping at the 5 % that remains.
+#[test]
+fn a_lossy_uplink_takes_no_new_flows_and_returns_without_flapping() {
+    let wan = Wan::new("mwq", 2);
+    wan.bond(&["--probe", SERVER4, "--quality-recover", "4000"]);
+    let loss = |isp: &bondxdp_tests::Netns, table: &str, percent: u32| {
+        isp.exec_ok(&["nft", &format!("add table inet {table}")]);
+        isp.exec_ok(&[
+            "nft",
+            &format!("add chain inet {table} c {{ type filter hook forward priority 0 ; }}"),
+        ]);
+        isp.exec_ok(&[
+            "nft",
+            &format!("add rule inet {table} c numgen random mod 100 < {percent} drop"),
+        ]);
+    };
+    for isp in &wan.isps {
+        loss(isp, "background", 5);
+    }
+    let ctl = Controller::start(&wan.home, &[], 1);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !ctl.log().contains("degraded"),
+        "5 % loss degraded an uplink:\n{}",
+        ctl.log()
+    );
+    let t0 = SystemTime::now();
+    loss(&wan.isps[1], "extra", 20);
+    let degraded = ctl.when_logged(&["uplink degraded", "uplink=u1"], Duration::from_secs(15));
+    let took = since(t0, degraded);
+    eprintln!("20 % extra loss each way on u1: degraded after {took:?} (defaults)");
+    let problems = wan.home.status("mw0")["members"][1]["uplink"]["problems"].to_string();
+    assert!(problems.contains("degraded"), "status says so: {problems}");
+    // New connections avoid it (some attempts may die on the 5 % loss of u0: retry).
+    let sink = stream_sink(&wan.inet, sock(SERVER4, 6201));
+    for _ in 0..12 {
+        let _ = connect_once(&wan.home, sock(SERVER4, 6201));
+    }
+    assert_eq!(
+        public_addresses(&sink),
+        BTreeSet::from([wan.public4(0).parse::<IpAddr>().unwrap()]),
+        "no new flow through the degraded uplink"
+    );
+    // The extra loss ends: it recovers after quality_recover, and stays recovered.
+    wan.isps[1].exec_ok(&["nft", "delete table inet extra"]);
+    ctl.when_logged(&["uplink recovered", "uplink=u1"], Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(8));
+    let log = ctl.log();
+    assert_eq!(
+        log.matches("uplink degraded").count(),
+        1,
+        "degraded once, no flapping at 5 %:\n{log}"
+    );
+    assert!(!log.contains("link down"), "never taken down:\n{log}");
+}

@@ -566,7 +566,10 @@ impl BondTask {
                 // Addresses or gateways changed: publish them now.
                 self.next_reconcile = now;
             }
-            mwan.tick(&self.maps, now);
+            if mwan.tick(&self.maps, now) {
+                // A verdict changed (health or quality): publish it now.
+                self.next_reconcile = now;
+            }
         }
         if self.rebalancing() && now >= self.next_rebalance {
             self.rebalance(now);

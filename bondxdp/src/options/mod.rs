@@ -221,6 +221,18 @@ pub struct MultiWanOptions {
     /// Uplinks' tiers (`tier`, IF=N; default 0): new flows go to the lowest tier with an
     /// uplink up, higher tiers are backups. Kept in the data plane's configuration.
     pub tiers: Vec<(String, u8)>,
+    /// Quality: probe loss above which an uplink takes no new flows, percent (`quality_loss`,
+    /// default 20: probes and replies both lost count, so 5 % loss each way stays well under
+    /// it while 20 % each way (36 % of probes) is far over; 0: off).
+    pub quality_loss: u32,
+    /// Quality: smoothed round trip above which it takes none, ms (`quality_rtt`, default 0:
+    /// off).
+    pub quality_rtt: u32,
+    /// Quality: how long over a threshold before it is degraded, ms (`quality_hold`, 1000).
+    pub quality_hold: u32,
+    /// Quality: how long under the lower bands before it recovers, ms (`quality_recover`,
+    /// 10000).
+    pub quality_recover: u32,
 }
 
 /// The bond's own IPv4 address when none is given (RFC 7600's IPv4 dummy address).

@@ -74,6 +74,10 @@ impl MultiWanOptions {
             max_flows: self.max_flows,
             port_min: self.nat_ports.0,
             port_max: self.nat_ports.1,
+            quality_loss_permille: self.quality_loss * 10,
+            quality_rtt_ms: self.quality_rtt,
+            quality_hold_ms: self.quality_hold,
+            quality_recover_ms: self.quality_recover,
             ..MultiWanRecord::default()
         };
         if self.sticky == Sticky::Host {
@@ -176,6 +180,10 @@ impl MultiWanOptions {
             nat_ports: (r.port_min, r.port_max),
             // In the configuration, not this record: [`pinned_options`] reads them there.
             tiers: Vec::new(),
+            quality_loss: r.quality_loss_permille / 10,
+            quality_rtt: r.quality_rtt_ms,
+            quality_hold: r.quality_hold_ms,
+            quality_recover: r.quality_recover_ms,
         }
     }
 }

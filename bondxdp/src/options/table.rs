@@ -914,6 +914,56 @@ pub static OPTIONS: &[OptionSpec] = &[
     )
     .applies(MULTI_WAN),
     row(
+        "quality_loss",
+        "PERCENT",
+        "multi-wan: an uplink losing more of its probes than this (over the last 20) for \
+         quality_hold takes no new flows while its tier has a better one; back under half of \
+         it for quality_recover (default 20: 5 % loss each way stays under it, 20 % each way \
+         is far over; 0: off).",
+        |o, k, v| {
+            o.multi_wan.quality_loss = parse_in_range(k, v, 0, 100)?;
+            Ok(())
+        },
+        |o| o.multi_wan.quality_loss.to_string(),
+    )
+    .applies(MULTI_WAN),
+    row(
+        "quality_rtt",
+        "MS",
+        "multi-wan: likewise for the smoothed probe round trip, ms; back under 80 % of it \
+         (default 0: off).",
+        |o, k, v| {
+            o.multi_wan.quality_rtt = parse_u32(k, v)?;
+            Ok(())
+        },
+        |o| o.multi_wan.quality_rtt.to_string(),
+    )
+    .applies(MULTI_WAN),
+    row(
+        "quality_hold",
+        "MS",
+        "multi-wan: how long an uplink stays over a quality threshold before it takes no new \
+         flows, ms (default 1000).",
+        |o, k, v| {
+            o.multi_wan.quality_hold = parse_u32(k, v)?;
+            Ok(())
+        },
+        |o| o.multi_wan.quality_hold.to_string(),
+    )
+    .applies(MULTI_WAN),
+    row(
+        "quality_recover",
+        "MS",
+        "multi-wan: how long a degraded uplink stays under the lower bands before it takes new \
+         flows again, ms (default 10000).",
+        |o, k, v| {
+            o.multi_wan.quality_recover = parse_u32(k, v)?;
+            Ok(())
+        },
+        |o| o.multi_wan.quality_recover.to_string(),
+    )
+    .applies(MULTI_WAN),
+    row(
         "sticky",
         "flow|host",
         "multi-wan: flow (default) or host (every flow to one destination on one uplink).",
@@ -1340,6 +1390,10 @@ mod tests {
             ("probe_down", "4"),
             ("probe_up", "5"),
             ("probe_max_rtt", "800"),
+            ("quality_loss", "30"),
+            ("quality_rtt", "800"),
+            ("quality_hold", "3000"),
+            ("quality_recover", "15000"),
             ("sticky", "host"),
             ("address", "198.18.5.5/32,2001:db8::5/128"),
             ("default_route", "0"),

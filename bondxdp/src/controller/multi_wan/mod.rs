@@ -23,18 +23,20 @@ use std::{
 
 use bondxdp_common::{
     BondConfig, MAX_MEMBERS,
-    config::LinkState,
+    config::{LinkState, UPLINK_DEGRADED},
     counters::UplinkSignals,
     multi_wan::{FAMILY_V4, FLOW_CLOSING, FlowKey, addr_bytes},
     records::{
         HEALTH_CONFIRMING, HEALTH_DOWN, HEALTH_UP, MWAN_RESET_ON_FAILOVER, MultiWanRecord,
-        PROBLEM_GATEWAY_UNRESOLVED, PROBLEM_NO_ADDRESS, PROBLEM_NO_GATEWAY, UplinkHealth,
+        PROBLEM_DEGRADED, PROBLEM_GATEWAY_UNRESOLVED, PROBLEM_NO_ADDRESS, PROBLEM_NO_GATEWAY,
+        UplinkHealth,
     },
 };
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 pub mod prober;
+pub mod quality;
 pub mod reset;
 
 use prober::{ProbeSettings, Prober};
@@ -83,6 +85,8 @@ struct Watched {
     name: String,
     discovery: Discovery,
     prober: Prober,
+    /// Whether its loss or latency keeps new flows off it.
+    quality: quality::Quality,
     socket: Option<Arc<PacketSocket>>,
     /// Reads the socket's echo replies; stops when the uplink is dropped.
     _reader: Option<Reader>,
@@ -143,6 +147,16 @@ impl Uplinks {
             up: r.probe_up,
             max_rtt: (r.probe_max_rtt_ms > 0)
                 .then(|| Duration::from_millis(r.probe_max_rtt_ms as u64)),
+        }
+    }
+
+    fn quality_settings(&self) -> quality::QualitySettings {
+        let r = &self.record;
+        quality::QualitySettings {
+            max_loss: r.quality_loss_permille as f64 / 1000.0,
+            max_rtt: (r.quality_rtt_ms > 0).then(|| Duration::from_millis(r.quality_rtt_ms as u64)),
+            hold: Duration::from_millis(r.quality_hold_ms as u64),
+            recover: Duration::from_millis(r.quality_recover_ms as u64),
         }
     }
 
@@ -230,6 +244,7 @@ impl Uplinks {
                         ..Default::default()
                     },
                     prober: Prober::new(self.settings(), self.targets.len(), *up, Instant::now()),
+                    quality: Default::default(),
                     socket,
                     _reader: reader,
                     id,
@@ -315,9 +330,28 @@ impl Uplinks {
             }
         }
         let targets = self.targets.clone();
+        let quality = self.quality_settings();
         for (slot, w) in self.watched.iter_mut() {
             let (send, verdict) = w.prober.poll(now);
             changed |= verdict;
+            // Quality counts only while the uplink answers at all (a dead one is down).
+            if w.prober.healthy()
+                && !self.targets.is_empty()
+                && let Some(degraded) =
+                    w.quality
+                        .observe(&quality, w.prober.loss(), w.prober.srtt(), now)
+            {
+                let loss = w.prober.loss() * 100.0;
+                let rtt = w.prober.srtt().map_or(0.0, |r| r.as_secs_f64() * 1000.0);
+                if degraded {
+                    warn!(bond = %self.bond, uplink = %w.name, loss_percent = loss, rtt_ms = rtt,
+                          "uplink degraded: no new flows while its tier has a better one");
+                } else {
+                    info!(bond = %self.bond, uplink = %w.name, loss_percent = loss, rtt_ms = rtt,
+                          "uplink recovered: takes new flows again");
+                }
+                changed = true;
+            }
             let Some(send) = send else { continue };
             // Forget probes of rounds long gone.
             w.outstanding
@@ -381,6 +415,9 @@ impl Uplinks {
                 u.epoch = u.epoch.wrapping_add(1).max(1);
                 failed.push(slot);
             }
+            if w.quality.degraded() && w.prober.healthy() {
+                u.flags |= UPLINK_DEGRADED;
+            }
             cfg.uplinks[slot] = u;
             if w.discovery.l3 {
                 cfg.members[slot].mac = [0; 6];
@@ -407,6 +444,9 @@ impl Uplinks {
                     || (d.addr6.is_some() && d.gw6.is_some() && d.gw_mac6.is_none()))
             {
                 problems |= PROBLEM_GATEWAY_UNRESOLVED;
+            }
+            if w.quality.degraded() && w.prober.healthy() {
+                problems |= PROBLEM_DEGRADED;
             }
             let up = cfg.members[*slot].link_state() == LinkState::Up;
             let health = UplinkHealth {
