@@ -77,26 +77,22 @@ impl BondSpec {
                 ));
             }
         }
-        for (m, _) in &opts.prios {
-            if !self.members.contains(m) {
+        // Per-member options name members.
+        let named: [(&str, Vec<&String>); 3] = [
+            ("prio", opts.prios.iter().map(|(m, _)| m).collect()),
+            (
+                "tier",
+                opts.multi_wan.tiers.iter().map(|(m, _)| m).collect(),
+            ),
+            (
+                "actor_port_prio",
+                opts.actor_port_prios.iter().map(|(m, _)| m).collect(),
+            ),
+        ];
+        for (key, members) in named {
+            if let Some(m) = members.into_iter().find(|m| !self.members.contains(m)) {
                 return Err(Error::invalid(
-                    "prio",
-                    format!("{m} is not one of the members"),
-                ));
-            }
-        }
-        for (m, _) in &opts.multi_wan.tiers {
-            if !self.members.contains(m) {
-                return Err(Error::invalid(
-                    "tier",
-                    format!("{m} is not one of the members"),
-                ));
-            }
-        }
-        for (m, _) in &opts.actor_port_prios {
-            if !self.members.contains(m) {
-                return Err(Error::invalid(
-                    "actor_port_prio",
+                    key,
                     format!("{m} is not one of the members"),
                 ));
             }
