@@ -126,6 +126,13 @@ pub struct RunArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9477).
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Run the executables in DIR on every multi-wan uplink state change, with BONDXDP_BOND,
+    /// BONDXDP_UPLINK, BONDXDP_OLD and BONDXDP_NEW set (as mwan3's hotplug scripts).
+    #[arg(long, value_name = "DIR", default_value = crate::controller::hooks::DEFAULT_HOOK_DIR)]
+    pub hook_dir: PathBuf,
+    /// Run no hooks.
+    #[arg(long, conflicts_with = "hook_dir")]
+    pub no_hooks: bool,
 }
 
 fn parse_assignment(s: &str) -> std::result::Result<(String, String), String> {
@@ -201,6 +208,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
                 config: args.config,
                 down_on_exit: args.down_on_exit,
                 metrics: args.metrics,
+                hook_dir: (!args.no_hooks).then_some(args.hook_dir),
             })
             .await
         }

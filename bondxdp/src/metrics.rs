@@ -39,6 +39,8 @@ pub struct ControllerCounts {
     pub failovers: u64,
     /// Committed link failures per member.
     pub link_failures: HashMap<String, u64>,
+    /// multi-wan: times each uplink entered each state (`up`, `degraded`, `down`).
+    pub uplink_states: HashMap<(String, String), u64>,
 }
 
 /// Counts shared between the bond tasks and the metrics endpoint.
@@ -53,6 +55,13 @@ struct MemberLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BondLabels {
     bond: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UplinkStateLabels {
+    bond: String,
+    member: String,
+    state: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -123,6 +132,12 @@ pub async fn render(counts: &SharedCounts) -> Result<String> {
     registry.register("bond_carrier", "Bond has carrier (1 yes)", carrier.clone());
     let failovers = Family::<BondLabels, Counter>::default();
     registry.register("failovers", "Active member changes", failovers.clone());
+    let uplink_states = Family::<UplinkStateLabels, Counter>::default();
+    registry.register(
+        "uplink_state_changes",
+        "multi-wan: times an uplink entered a state (up, degraded, down)",
+        uplink_states.clone(),
+    );
     let drops = Family::<ReasonLabels, Counter>::default();
     registry.register(
         "drops",
@@ -151,6 +166,15 @@ pub async fn render(counts: &SharedCounts) -> Result<String> {
         carrier.get_or_create(&bond).set(status.up as i64);
         let own = counts.get(&name).cloned().unwrap_or_default();
         failovers.get_or_create(&bond).inc_by(own.failovers);
+        for ((member, state), n) in &own.uplink_states {
+            uplink_states
+                .get_or_create(&UplinkStateLabels {
+                    bond: name.clone(),
+                    member: member.clone(),
+                    state: state.clone(),
+                })
+                .inc_by(*n);
+        }
         for m in &status.members {
             let l = MemberLabels {
                 bond: name.clone(),

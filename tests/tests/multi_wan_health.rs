@@ -557,3 +557,71 @@ fn a_lossy_uplink_takes_no_new_flows_and_returns_without_flapping() {
     );
     assert!(!log.contains("link down"), "never taken down:\n{log}");
 }
+
+/// Events (issue 22): every uplink state change runs the hook directory's executables (as
+/// mwan3's hotplug scripts) with the bond, uplink, old and new state, in order, and counts in
+/// the metrics. At start each uplink is announced (`none` -> `up`); u1's carrier loss is
+/// `up` -> `down`, its return `down` -> `up`.
+#[test]
+fn uplink_state_changes_run_the_hooks_and_count_in_the_metrics() {
+    use std::os::unix::fs::PermissionsExt;
+    let wan = Wan::new("mwhook", 2);
+    wan.bond(&[]);
+    let dir = std::env::temp_dir().join(format!("bondxdp-hooks-{}", wan.home.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("events");
+    let hook = dir.join("10-record");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\necho \"$BONDXDP_BOND $BONDXDP_UPLINK $BONDXDP_OLD $BONDXDP_NEW\" >> {}\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Not executable: never run.
+    std::fs::write(dir.join("20-ignored"), "#!/bin/sh\nexit 1\n").unwrap();
+    let dir_s = dir.to_string_lossy().to_string();
+    let _ctl = Controller::start(
+        &wan.home,
+        &["--hook-dir", &dir_s, "--metrics", "127.0.0.1:9480"],
+        1,
+    );
+    let lines = || -> Vec<String> {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let wait = |n: usize| {
+        assert!(
+            bondxdp_tests::eventually(5000, || lines().len() >= n),
+            "hooks ran {:?}",
+            lines()
+        );
+    };
+    wait(2);
+    let mut start = lines();
+    start.sort();
+    assert_eq!(start, ["mw0 u0 none up", "mw0 u1 none up"]);
+    wan.isps[1].ip(&["link", "set", "up0", "down"]);
+    wait(3);
+    assert_eq!(lines()[2], "mw0 u1 up down");
+    wan.isps[1].ip(&["link", "set", "up0", "up"]);
+    wait(4);
+    assert_eq!(lines()[3], "mw0 u1 down up");
+    let metrics = bondxdp_tests::controller::scrape(&wan.home, 9480);
+    let count = |state: &str| {
+        bondxdp_tests::controller::metric(
+            &metrics,
+            &format!(
+                "bondxdp_uplink_state_changes_total{{bond=\"mw0\",member=\"u1\",state=\"{state}\"}}"
+            ),
+        )
+    };
+    assert_eq!(count("down"), 1.0);
+    assert_eq!(count("up"), 2.0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1174,6 +1174,7 @@ impl BondTask {
         );
         if let Some(mwan) = self.mwan.as_mut() {
             mwan.write_health(&mut self.maps, &cfg);
+            mwan.announce(&cfg, &self.counts);
         }
         self.follow_active_mac(&mut cfg, &live).await;
         // Just after a resume, the bond keeps its carrier while the LACP partners confirm.

@@ -13,7 +13,8 @@
 //!   decisions, its pinned record);
 //! * `bond_task`: one reconcile loop per bond (observe → decide → one atomic publish);
 //! * `apply`: creating and updating the bonds a config file describes;
-//! * [`dhcp`]: leasing a bond's IPv4 address (`addresses = ["dhcp"]`).
+//! * [`dhcp`]: leasing a bond's IPv4 address (`addresses = ["dhcp"]`);
+//! * [`hooks`]: executables run on multi-wan uplink state changes.
 //!
 //! Bonds keep working without the controller (their state is pinned); it only watches links
 //! and reacts. Killing it changes nothing on the data plane; starting it again adopts every
@@ -27,6 +28,7 @@ pub mod carrier;
 pub mod dhcp;
 pub mod events;
 pub mod frames;
+pub mod hooks;
 pub mod lacp;
 pub mod monitor;
 pub mod multi_wan;
@@ -62,6 +64,9 @@ pub struct RunOptions {
     pub down_on_exit: bool,
     /// Serve Prometheus metrics here.
     pub metrics: Option<std::net::SocketAddr>,
+    /// Run the executables of this directory on multi-wan uplink state changes
+    /// ([`hooks`]); `None`: no hooks.
+    pub hook_dir: Option<PathBuf>,
 }
 
 /// Runs the controller until SIGTERM or Ctrl-C.
@@ -82,6 +87,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     };
     let mut dhcp_clients = HashMap::new();
     sync_dhcp(&mut dhcp_clients, config.as_ref());
+    hooks::start(opts.hook_dir.clone());
     let events = events::subscribe()?;
     carrier::start(&events);
     events::watch_routes()?;

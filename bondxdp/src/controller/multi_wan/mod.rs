@@ -110,6 +110,8 @@ pub struct Uplinks {
     next_discovery: Instant,
     next_signals: Instant,
     next_gc: Instant,
+    /// Each uplink's state as last announced (log, metrics, hooks).
+    announced: BTreeMap<usize, &'static str>,
 }
 
 impl Uplinks {
@@ -132,6 +134,7 @@ impl Uplinks {
                 next_discovery: now,
                 next_signals: now,
                 next_gc: now + GC_INTERVAL,
+                announced: BTreeMap::new(),
             },
             heard_rx,
         )
@@ -469,6 +472,40 @@ impl Uplinks {
                 gw6: d.gw6.map_or([0; 16], |g| g.octets()),
             };
             let _ = maps.nat.set_health(*slot, health);
+        }
+    }
+
+    /// Announces each uplink whose state (`up`, `degraded`, `down`, as published in `cfg`)
+    /// changed: a log line, a count for the metrics, and the hooks ([`super::hooks`]).
+    pub fn announce(&mut self, cfg: &BondConfig, counts: &crate::metrics::SharedCounts) {
+        self.announced
+            .retain(|slot, _| self.watched.contains_key(slot));
+        for (slot, w) in &self.watched {
+            let new = if cfg.members[*slot].link_state() != LinkState::Up {
+                "down"
+            } else if cfg.uplinks[*slot].flags & UPLINK_DEGRADED != 0 {
+                "degraded"
+            } else {
+                "up"
+            };
+            let old = self.announced.insert(*slot, new).unwrap_or("none");
+            if old == new {
+                continue;
+            }
+            info!(bond = %self.bond, uplink = %w.name, old, new, "uplink state");
+            if let Ok(mut c) = counts.lock() {
+                *c.entry(self.bond.clone())
+                    .or_default()
+                    .uplink_states
+                    .entry((w.name.clone(), new.to_string()))
+                    .or_default() += 1;
+            }
+            super::hooks::uplink_changed(super::hooks::UplinkEvent {
+                bond: self.bond.clone(),
+                uplink: w.name.clone(),
+                old,
+                new,
+            });
         }
     }
 
