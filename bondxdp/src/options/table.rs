@@ -917,7 +917,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         "quality_loss",
         "PERCENT",
         "multi-wan: an uplink losing more of its probes than this (over the last 20) for \
-         quality_hold takes no new flows while its tier has a better one; back under half of \
+         quality_hold takes no new flows while its tier has a better one; back under 3/4 of \
          it for quality_recover (default 20: 5 % loss each way stays under it, 20 % each way \
          is far over; 0: off).",
         |o, k, v| {

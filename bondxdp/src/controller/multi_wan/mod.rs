@@ -60,6 +60,9 @@ const SIGNALS_INTERVAL: Duration = Duration::from_millis(100);
 /// How often expired flows are swept.
 const GC_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Probes the loss figure must cover before quality judges an uplink by it.
+const QUALITY_MIN_SAMPLES: usize = 10;
+
 /// Idle time after which a flow is forgotten, by protocol.
 fn flow_timeout(proto: u8, closing: bool) -> Duration {
     match (proto, closing) {
@@ -337,9 +340,11 @@ impl Uplinks {
         for (slot, w) in self.watched.iter_mut() {
             let (send, verdict) = w.prober.poll(now);
             changed |= verdict;
-            // Quality counts only while the uplink answers at all (a dead one is down).
+            // Quality counts only while the uplink answers at all (a dead one is down), and
+            // once the loss figure covers enough probes to mean something.
             if w.prober.healthy()
                 && !self.targets.is_empty()
+                && w.prober.samples() >= QUALITY_MIN_SAMPLES
                 && let Some(degraded) =
                     w.quality
                         .observe(&quality, w.prober.loss(), w.prober.srtt(), now)

@@ -115,6 +115,11 @@ impl Prober {
         self.srtt
     }
 
+    /// How many probes the loss figure covers now (up to 20).
+    pub fn samples(&self) -> usize {
+        self.recent.len()
+    }
+
     /// Share of the recent probes that went unanswered (0.0-1.0).
     pub fn loss(&self) -> f64 {
         if self.recent.is_empty() {

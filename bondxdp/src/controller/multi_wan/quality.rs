@@ -4,7 +4,7 @@
 //!
 //! Hysteresis keeps a noisy link from flapping: it is degraded once loss (over the prober's
 //! recent probes) or the smoothed round trip stays above its threshold for `hold`, and
-//! recovers only once both stay under half the loss threshold and 80 % of the round-trip
+//! recovers only once both stay under 75 % of the loss threshold and 80 % of the round-trip
 //! one for `recover`.
 
 use std::time::{Duration, Instant};
@@ -47,7 +47,7 @@ impl Quality {
         let slow = |factor: f64| matches!((s.max_rtt, srtt), (Some(max), Some(rtt)) if rtt > max.mul_f64(factor));
         // Degrading: over a threshold. Recovering: under both lower bands.
         let moving = if self.degraded {
-            !lossy(0.5) && !slow(0.8)
+            !lossy(0.75) && !slow(0.8)
         } else {
             lossy(1.0) || slow(1.0)
         };
@@ -94,10 +94,10 @@ mod tests {
             "held for 1 s"
         );
         assert!(q.degraded());
-        // 8 % is under the threshold but over half of it: still degraded, however long.
+        // 8 % is under the threshold but over 75 % of it: still degraded, however long.
         assert_eq!(q.observe(&s, 0.08, rtt, at(2000)), None);
         assert_eq!(q.observe(&s, 0.08, rtt, at(30_000)), None);
-        // Under 5 % for 10 s: recovered.
+        // Under 7.5 % for 10 s: recovered.
         assert_eq!(q.observe(&s, 0.02, rtt, at(31_000)), None);
         assert_eq!(q.observe(&s, 0.02, rtt, at(40_999)), None);
         assert_eq!(q.observe(&s, 0.02, rtt, at(41_000)), Some(false));
