@@ -34,6 +34,10 @@ pub struct MemberRestore {
 /// everything): nothing to put back.
 pub const RESTORE_UNTOUCHED: u8 = 1 << 0;
 
+/// [`MemberRestore::flags`]: bondxdp added the member's clsact qdisc (legacy tc attach,
+/// [`TC_ATTACH_LEGACY`]); teardown removes it again once no filter is left on it.
+pub const RESTORE_CLSACT_ADDED: u8 = 1 << 1;
+
 /// Most ARP (and NS) targets a bond can probe (kernel `BOND_MAX_ARP_TARGETS`).
 pub const MAX_TARGETS: usize = 16;
 
@@ -498,6 +502,13 @@ pub const FAIL_OVER_MAC_ACTIVE: u8 = 1;
 /// replaces takes the newcomer's former one.
 pub const FAIL_OVER_MAC_FOLLOW: u8 = 2;
 
+/// [`BondState::tc_attach`]: the tc programs are attached through tcx links, pinned in the
+/// bond's directory (Linux 6.6+; every bond written before the field has it).
+pub const TC_ATTACH_TCX: u8 = 0;
+/// [`BondState::tc_attach`]: the tc programs are cls_bpf filters (direct action) in the
+/// interfaces' clsact qdiscs (kernels without tcx).
+pub const TC_ATTACH_LEGACY: u8 = 1;
+
 /// Magic value of a written [`BondState`].
 pub const BOND_STATE_MAGIC: u32 = 0x6278_6470; // "bxdp"
 /// Layout version of [`BondState`].
@@ -539,8 +550,11 @@ pub struct BondState {
     /// active-backup: which MACs move on a failover ([`FAIL_OVER_MAC_NONE`], `_ACTIVE`,
     /// `_FOLLOW`; bonds written before the option have 0, none).
     pub fail_over_mac: u8,
+    /// How the tc programs are attached ([`TC_ATTACH_TCX`], [`TC_ATTACH_LEGACY`]), chosen
+    /// at `up`; `down`, `set` and `member` attach and detach the same way.
+    pub tc_attach: u8,
     /// Padding; zero.
-    pub pad: [u8; 3],
+    pub pad: [u8; 2],
     /// 802.3ad: LACP options and the controller's record of its actor.
     pub lacp: LacpRecord,
 }
@@ -563,7 +577,8 @@ impl Default for BondState {
             custom: CustomRecord::default(),
             forward: ForwardRecord::default(),
             fail_over_mac: FAIL_OVER_MAC_NONE,
-            pad: [0; 3],
+            tc_attach: TC_ATTACH_TCX,
+            pad: [0; 2],
             lacp: LacpRecord::default(),
         }
     }

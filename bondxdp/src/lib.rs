@@ -9,6 +9,8 @@
 //! * [`controller`]: `bondxdp run`: link monitoring, failover, config files;
 //! * [`fast_path`]: the XDP fast path for routed traffic (`--forward-from`);
 //! * [`loader`]: the embedded eBPF object, loaded once per bond, pinned and attached via tcx;
+//! * [`attach`]: how a bond's tc programs are attached, tcx or legacy, chosen at `up` and
+//!   kept; [`tc_legacy`]: the clsact qdisc and cls_bpf filters of kernels without tcx;
 //! * [`maps`]: typed access to a bond's maps (atomic configuration swaps, per-CPU counters);
 //! * [`tables`]: tables sized to the mode (the flowlet table only where a mode reads it);
 //! * [`lacp`]: 802.3ad's LACP as pure state machines (PDUs, ports, aggregator selection),
@@ -27,6 +29,7 @@
 //! The pure decisions (hashes, member selection) live in `bondxdp-common`.
 
 pub mod alb;
+pub mod attach;
 pub mod bond;
 pub mod cli;
 pub mod controller;
@@ -48,6 +51,7 @@ pub mod preflight;
 pub mod select_program;
 pub mod status;
 pub mod tables;
+pub mod tc_legacy;
 
 pub use bondxdp_common as common;
 pub use error::{Error, Result};

@@ -45,6 +45,10 @@ pub struct BondStatus {
     pub mode_number: u32,
     /// Mode description as /proc/net/bonding prints it.
     pub mode_description: String,
+    /// How the tc programs are attached: `tcx` (pinned links) or `legacy` (clsact qdisc,
+    /// cls_bpf filters).
+    #[serde(default)]
+    pub tc_attach: String,
     /// Transmit hash policy (hashing modes only).
     pub xmit_hash_policy: Option<String>,
     /// balance-rr packets per member.
@@ -475,6 +479,7 @@ pub async fn bond_status(nl: &Netlink, paths: &BondPaths) -> Result<BondStatus> 
         mode: mode.name().into(),
         mode_number: mode as u32,
         mode_description: mode.description().into(),
+        tc_attach: crate::attach::mode_of(&state).name().into(),
         xmit_hash_policy: mode
             .uses_hash()
             .then(|| cfg.hash_policy().map(|p| p.name().to_string()))
@@ -701,6 +706,14 @@ pub fn render(s: &BondStatus) -> String {
     );
     let _ = writeln!(o);
     let _ = writeln!(o, "Bonding Mode: {} ({})", s.mode_description, s.mode);
+    let _ = writeln!(
+        o,
+        "TC Attach: {}",
+        match s.tc_attach.as_str() {
+            "legacy" => "legacy (clsact qdisc, cls_bpf filters)",
+            other => other,
+        }
+    );
     if let Some(p) = &s.xmit_hash_policy {
         let _ = writeln!(o, "Transmit Hash Policy: {p}");
     }

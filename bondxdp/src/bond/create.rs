@@ -69,6 +69,7 @@ pub(super) async fn build(
     // The journal first: what the members looked like, before anything changes.
     let mut state = BondState {
         name: name_bytes(&spec.name),
+        tc_attach: opts.tc_attach.to_pinned(),
         ..Default::default()
     };
     for (slot, m) in members.iter().enumerate() {
@@ -134,15 +135,15 @@ pub(super) async fn build(
     maps.config.publish(cfg)?;
 
     // Members.
-    let mut ingress = loader::pinned_program(paths, loader::programs::MEMBER_INGRESS)?;
     let member_macs = MemberMacs::of(opts);
-    for m in members {
+    for (slot, m) in members.iter().enumerate() {
         enslave(nl, m, bond_mac, member_macs).await?;
-        loader::attach_and_pin(
-            &mut ingress,
-            &m.name,
-            TcAttachType::Ingress,
-            &paths.ingress_link(m.index),
+        attach::attach_member(
+            paths,
+            &mut maps,
+            &mut state,
+            slot,
+            loader::programs::MEMBER_INGRESS,
         )?;
         nl.set_up(m.index, true).await?;
         debug!(member = %m.name, "enslaved");
@@ -172,7 +173,7 @@ pub(super) async fn build(
 
     // Transmit path last: the bond starts sending once everything else is in place.
     let program = loader::egress_program(opts.mode, opts.xmit_hash_policy)?;
-    go_live(nl, &mut ebpf, program, paths, &bond, &peer_link).await
+    go_live(nl, &mut ebpf, program, paths, &state, &bond, &peer_link).await
 }
 
 /// The last step of creating any bond: its egress program attached, then the bond (and its
@@ -182,16 +183,12 @@ pub(super) async fn go_live(
     ebpf: &mut aya::Ebpf,
     egress_program: &str,
     paths: &BondPaths,
+    state: &BondState,
     bond: &Link,
     peer: &Link,
 ) -> Result<()> {
     let egress = loader::classifier(ebpf, egress_program)?;
-    loader::attach_and_pin(
-        egress,
-        &bond.name,
-        TcAttachType::Egress,
-        &paths.egress_link(),
-    )?;
+    attach::attach_egress(paths, state, egress, egress_program, &bond.name, bond.index)?;
     nl.set_up(peer.index, true).await?;
     nl.set_up(bond.index, true).await?;
     Ok(())

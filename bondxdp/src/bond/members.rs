@@ -123,12 +123,12 @@ pub async fn member_add(name: &str, iface: &str) -> Result<()> {
     let member_macs = super::create::MemberMacs::of(&spec.options);
     let result: Result<()> = async {
         enslave(&nl, &link, bond.cfg.bond_mac, member_macs).await?;
-        let mut ingress = loader::pinned_program(&bond.paths, loader::programs::MEMBER_INGRESS)?;
-        loader::attach_and_pin(
-            &mut ingress,
-            iface,
-            TcAttachType::Ingress,
-            &bond.paths.ingress_link(link.index),
+        attach::attach_member(
+            &bond.paths,
+            &mut bond.maps,
+            &mut bond.state,
+            slot,
+            loader::programs::MEMBER_INGRESS,
         )?;
         bond.maps.reset_member_stats(slot)?;
         if !spec.options.forward_from.is_empty() {
@@ -166,7 +166,7 @@ pub async fn member_add(name: &str, iface: &str) -> Result<()> {
         );
         undo.step(
             format!("detaching {iface}'s ingress program"),
-            loader::unpin_link(&bond.paths.ingress_link(link.index)),
+            attach::detach_member(&bond.paths, &bond.state, &bond.state.members[slot]),
         );
         undo.step(
             format!("detaching {iface}'s fast path"),
@@ -218,7 +218,7 @@ pub async fn member_del(name: &str, iface: &str) -> Result<()> {
     bond.cfg.members[slot] = MemberSlot::default();
     bond.state.members[slot] = MemberRestore::default();
     bond.commit(&spec.options)?;
-    loader::unpin_link(&bond.paths.ingress_link(saved.ifindex))?;
+    attach::detach_member(&bond.paths, &bond.state, &saved)?;
     detach_member_fast_path(&bond.paths, &mut bond.state.forward, slot, saved.ifindex)?;
     bond.maps.set_state(bond.state)?;
     addresses::clear(&nl, bond.state.bond_ifindex, saved.ifindex).await?;

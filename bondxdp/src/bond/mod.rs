@@ -13,7 +13,6 @@
 //! takes a bond apart. A failed change is undone by an [`Undo`]
 //! list, which runs every step and reports each one that fails.
 
-use aya::programs::TcAttachType;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bondxdp_common::{
@@ -27,13 +26,14 @@ use bondxdp_common::{
 use tracing::{debug, info, warn};
 
 use crate::{
+    attach,
     error::{Error, Result},
     loader,
     maps::{BondMaps, name_bytes, name_string, names},
     multi_wan::Discovery,
     netdev::{self, Link, Netlink},
     options::{
-        BondOptions, BondSpec, FailOverMac, IpCidr, OPTIONS, OptionSpec, forward_names,
+        BondOptions, BondSpec, FailOverMac, IpCidr, OPTIONS, OptionSpec, TcAttach, forward_names,
         pinned_options, prio_slots, set_option, slot_names, validate_ifname,
         write_actor_port_prios,
     },
@@ -111,6 +111,8 @@ pub async fn up(spec: &BondSpec) -> Result<()> {
     if let Some(program) = &spec.options.select_program {
         spec.options.select_program = Some(select_program::check(program)?);
     }
+    // tcx or legacy: chosen once, here; a forced tcx the kernel lacks is refused now.
+    spec.options.tc_attach = attach::resolve(spec.options.tc_attach)?;
     let spec = &spec;
     let nl = Netlink::connect()?;
     let _lock = NamespaceLock::acquire()?;
@@ -130,7 +132,12 @@ pub async fn up(spec: &BondSpec) -> Result<()> {
     paths.create()?;
     match build(&nl, spec, &paths, &members, &lans).await {
         Ok(()) => {
-            info!(bond = %spec.name, mode = spec.options.mode.name(), "bond is up");
+            info!(
+                bond = %spec.name,
+                mode = spec.options.mode.name(),
+                tc_attach = spec.options.tc_attach.name(),
+                "bond is up"
+            );
             Ok(())
         }
         Err(e) => {
@@ -190,6 +197,7 @@ pub async fn check_against_host(specs: &[&BondSpec], leaving: &[String]) -> Resu
                 return Err(Error::NameTaken(spec.name.clone()));
             }
             resolve_forward(&nl, &spec.options.forward_from).await?;
+            attach::resolve(spec.options.tc_attach)?;
             spec.members.clone()
         };
         if !new_members.is_empty() {
@@ -389,7 +397,7 @@ impl OpenBond {
         apply_options(&mut self.cfg, opts, primary, &slots);
         self.maps.config.publish(self.cfg)?;
         if before != Some(after) {
-            loader::swap_egress(&self.paths, after)?;
+            attach::swap_egress(&self.paths, &self.state, after)?;
             debug!(bond = %self.paths.name(), program = after, "egress program swapped");
         }
         if lan_before != lan_after {
@@ -526,7 +534,7 @@ pub async fn set(name: &str, assignments: &[(String, String)]) -> Result<Vec<Str
 }
 
 /// Validates and commits new options for an open bond.
-async fn change_options(bond: &mut OpenBond, options: BondOptions) -> Result<Vec<String>> {
+async fn change_options(bond: &mut OpenBond, mut options: BondOptions) -> Result<Vec<String>> {
     let current = forward_names(&bond.state.forward);
     let added: Vec<String> = options
         .forward_from
@@ -540,6 +548,10 @@ async fn change_options(bond: &mut OpenBond, options: BondOptions) -> Result<Vec
     }
     let mut spec = bond.spec();
     let before = &spec.options;
+    if options.tc_attach == TcAttach::Auto {
+        // Whatever fits: the way the bond was attached at `up`.
+        options.tc_attach = before.tc_attach;
+    }
     let kept_macs = before.keep_member_macs;
     // Options the option table marks as not live (the bond's MACs) need a new bond; one left
     // unset (a config file without `mac`) keeps what the bond has.

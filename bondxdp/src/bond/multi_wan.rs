@@ -110,6 +110,7 @@ pub(super) async fn build_multi_wan(
     let mut state = BondState {
         name: name_bytes(&spec.name),
         mwan: record,
+        tc_attach: opts.tc_attach.to_pinned(),
         ..Default::default()
     };
     for (slot, m) in members.iter().enumerate() {
@@ -142,13 +143,13 @@ pub(super) async fn build_multi_wan(
     apply_options(&mut cfg, opts, NO_SLOT, &slots);
     maps.config.publish(cfg)?;
 
-    let mut ingress = loader::pinned_program(paths, loader::programs::MULTI_WAN_INGRESS)?;
-    for m in members {
-        loader::attach_and_pin(
-            &mut ingress,
-            &m.name,
-            TcAttachType::Ingress,
-            &paths.ingress_link(m.index),
+    for slot in 0..members.len() {
+        attach::attach_member(
+            paths,
+            &mut maps,
+            &mut state,
+            slot,
+            loader::programs::MULTI_WAN_INGRESS,
         )?;
     }
     go_live(
@@ -156,6 +157,7 @@ pub(super) async fn build_multi_wan(
         &mut ebpf,
         loader::programs::MULTI_WAN_EGRESS_PROGRAM,
         paths,
+        &state,
         &bond,
         &peer_link,
     )

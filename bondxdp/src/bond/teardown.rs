@@ -18,6 +18,18 @@ pub(super) async fn teardown(nl: &Netlink, paths: &BondPaths) -> Result<()> {
     };
     match state {
         Ok(Some(state)) => {
+            // Legacy attach: bondxdp's filters (and the clsact qdiscs it added) go first;
+            // tcx links went with their pins above.
+            undo.step(
+                format_args!("detaching {}'s egress filter", name_string(&state.name)),
+                attach::detach_egress(&state),
+            );
+            for m in state.members.iter().filter(|m| m.ifindex != 0) {
+                undo.step(
+                    format_args!("detaching {}'s ingress program", name_string(&m.name)),
+                    attach::detach_member(paths, &state, m),
+                );
+            }
             for m in state.members.iter().filter(|m| m.ifindex != 0) {
                 undo.step(
                     format_args!("clearing {}'s stacked addresses", name_string(&m.name)),

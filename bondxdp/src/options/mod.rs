@@ -21,7 +21,7 @@ use bondxdp_common::{
         BalanceRecord, FAIL_OVER_MAC_ACTIVE, FAIL_OVER_MAC_FOLLOW, FAIL_OVER_MAC_NONE,
         LACP_DECOUPLED, LACP_PASSIVE, LACP_RATE_FAST, LACP_STRICT, LacpRecord, MAX_FORWARD,
         MAX_TARGETS, MWAN_NO_DEFAULT_ROUTE, MWAN_RESET_ON_FAILOVER, MWAN_STICKY_HOST,
-        MonitorConfig, MultiWanRecord,
+        MonitorConfig, MultiWanRecord, TC_ATTACH_LEGACY, TC_ATTACH_TCX,
     },
 };
 
@@ -87,6 +87,9 @@ pub struct BondOptions {
     /// active-backup: make this member the active one now (`active_slave`); not kept: the
     /// bond's monitor goes on choosing from there.
     pub active_slave: Option<String>,
+    /// How the tc programs are attached (`tc_attach`): tcx where the kernel has it, the
+    /// clsact qdisc with cls_bpf filters otherwise, or either one forced. Set at `up`.
+    pub tc_attach: TcAttach,
 }
 
 /// 802.3ad's LACP settings (kernel names in parentheses).
@@ -381,6 +384,55 @@ impl FailOverMac {
     }
 }
 
+/// The `tc_attach` choice: how a bond's tc programs are attached to its interfaces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TcAttach {
+    /// tcx if the kernel has it, else legacy (`up` decides; the bond keeps what it got).
+    #[default]
+    Auto,
+    /// tcx links, pinned (Linux 6.6+).
+    Tcx,
+    /// A clsact qdisc and cls_bpf filters in direct-action mode (any kernel bondxdp runs on).
+    Legacy,
+}
+
+impl TcAttach {
+    /// Parses `auto`, `tcx` or `legacy`.
+    pub fn parse(v: &str) -> Option<TcAttach> {
+        match v {
+            "auto" => Some(TcAttach::Auto),
+            "tcx" => Some(TcAttach::Tcx),
+            "legacy" => Some(TcAttach::Legacy),
+            _ => None,
+        }
+    }
+
+    /// Its name, as `parse` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TcAttach::Auto => "auto",
+            TcAttach::Tcx => "tcx",
+            TcAttach::Legacy => "legacy",
+        }
+    }
+
+    /// As the pinned state records it (a bond's choice is always made: `auto` is not kept).
+    pub fn to_pinned(self) -> u8 {
+        match self {
+            TcAttach::Legacy => TC_ATTACH_LEGACY,
+            TcAttach::Auto | TcAttach::Tcx => TC_ATTACH_TCX,
+        }
+    }
+
+    /// From the pinned state (bonds written before the field read as tcx, which they use).
+    pub fn from_pinned(v: u8) -> TcAttach {
+        match v {
+            TC_ATTACH_LEGACY => TcAttach::Legacy,
+            _ => TcAttach::Tcx,
+        }
+    }
+}
+
 impl std::fmt::Display for FailOverMac {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -460,6 +512,7 @@ impl Default for BondOptions {
             prios: Vec::new(),
             actor_port_prios: Vec::new(),
             active_slave: None,
+            tc_attach: TcAttach::Auto,
         }
     }
 }

@@ -345,6 +345,7 @@ pub fn pinned_options(cfg: &BondConfig, state: &BondState) -> BondOptions {
             })
             .collect(),
         active_slave: None,
+        tc_attach: super::TcAttach::from_pinned(state.tc_attach),
     }
 }
 

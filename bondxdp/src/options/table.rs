@@ -18,8 +18,8 @@ use bondxdp_common::{
 };
 
 use super::{
-    ArpAllTargets, ArpValidate, BondOptions, FailOverMac, Sticky, parse_hash_policy, parse_mode,
-    validate_ifname,
+    ArpAllTargets, ArpValidate, BondOptions, FailOverMac, Sticky, TcAttach, parse_hash_policy,
+    parse_mode, validate_ifname,
 };
 use crate::{
     error::{Error, Result},
@@ -308,6 +308,20 @@ pub static OPTIONS: &[OptionSpec] = &[
         |o| o.fail_over_mac.name().into(),
     )
     .applies(Applies::Modes(&[Mode::ActiveBackup]))
+    .fixed(),
+    row(
+        "tc_attach",
+        "HOW",
+        "How the tc programs are attached: auto (tcx where the kernel has it, Linux 6.6+; \
+         else legacy), tcx, or legacy (a clsact qdisc and cls_bpf filters in direct-action \
+         mode, for kernels without tcx). Set at `up`; `status` shows what the bond uses.",
+        |o, k, v| {
+            o.tc_attach =
+                TcAttach::parse(v).ok_or_else(|| bad_choice(k, v, "auto, tcx, legacy"))?;
+            Ok(())
+        },
+        |o| o.tc_attach.name().into(),
+    )
     .fixed(),
     row(
         "all_slaves_active",
@@ -1343,6 +1357,7 @@ mod tests {
             ("primary_reselect", "failure"),
             ("keep_member_macs", "1"),
             ("fail_over_mac", "follow"),
+            ("tc_attach", "legacy"),
             ("all_slaves_active", "yes"),
             ("mac", "02:00:00:00:00:05"),
             ("miimon", "50"),
