@@ -363,8 +363,18 @@ pub fn collect_orphans() -> Result<Vec<PathBuf>> {
             })
             .unwrap_or_default()
     };
+    let empty = |dir: &Path| std::fs::read_dir(dir).is_ok_and(|mut rd| rd.next().is_none());
     for ns in dirs(&root) {
         for bond in dirs(&ns) {
+            if empty(&bond) {
+                // Nothing pinned at all (an `up` interrupted before its first pin): under the
+                // namespace's lock, which every `up` holds while it builds, it is no bond.
+                let _ns_lock = lock_dir(&ns)?;
+                if empty(&bond) && std::fs::remove_dir(&bond).is_ok() {
+                    freed.push(bond);
+                }
+                continue;
+            }
             let paths = BondPaths { dir: bond };
             if is_orphan(&paths) {
                 let _lock = BondLock::acquire(&paths)?;
@@ -373,6 +383,13 @@ pub fn collect_orphans() -> Result<Vec<PathBuf>> {
                     paths.remove()?;
                     freed.push(paths.dir);
                 }
+            }
+        }
+        // A namespace directory left with no bond goes too (its lock taken, as `up` would).
+        if empty(&ns) {
+            let _ns_lock = lock_dir(&ns)?;
+            if empty(&ns) {
+                let _ = std::fs::remove_dir(&ns);
             }
         }
     }
