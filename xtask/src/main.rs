@@ -69,6 +69,7 @@ enum Task {
 }
 
 fn main() -> Result<()> {
+    util::started();
     match Cli::parse().task {
         Task::Setup => setup::setup(),
         Task::Lint => lint(),

@@ -4,10 +4,18 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-/// Prints a step header.
+/// Prints a step header with the time since this process started ("==> [ 4m05s] building"),
+/// so a slow CI run shows which step the minutes went to.
 pub fn step(msg: &str) {
-    eprintln!("==> {msg}");
+    let t = STARTED
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs();
+    eprintln!("==> [{:2}m{:02}s] {msg}", t / 60, t % 60);
 }
+
+/// When the first step began (close enough to the process start for a build log).
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
 /// Runs a command, streaming its output; fails if it fails.
 pub fn run(cmd: &mut Command) -> Result<()> {
@@ -67,4 +75,9 @@ pub fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(workspace_root());
     c
+}
+
+/// Starts the clock [`step`] reports against; `main` calls it first.
+pub fn started() {
+    STARTED.get_or_init(std::time::Instant::now);
 }
